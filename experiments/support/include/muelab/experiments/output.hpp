@@ -1,0 +1,42 @@
+// Writing results without ever leaving a half-written file behind: every file is written to a
+// temporary sibling and renamed into place only when complete (developers' guide: bad input never
+// corrupts results). Also the run metadata written next to every experiment's results
+// (ENGINEERING.md §3: config, seed, git revision, machine).
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace muelab::experiments {
+
+/// Writes `contents` to `path` atomically (temporary file + rename). Throws on I/O failure.
+void write_file_atomically(const std::filesystem::path& path, const std::string& contents);
+
+/// A CSV table with stable, documented column names; cells are numbers or strings.
+class CsvTable {
+ public:
+  using Cell = std::variant<double, long long, std::string>;
+  explicit CsvTable(std::vector<std::string> columns);
+  void add_row(std::vector<Cell> row);  ///< throws when the row has the wrong number of cells
+  [[nodiscard]] std::string to_string() const;
+  void write(const std::filesystem::path& path) const { write_file_atomically(path, to_string()); }
+  [[nodiscard]] const std::vector<std::string>& columns() const { return columns_; }
+  [[nodiscard]] std::size_t rows() const { return rows_.size(); }
+
+ private:
+  std::vector<std::string> columns_;
+  std::vector<std::vector<Cell>> rows_;
+};
+
+/// The git revision the binary was configured from (`git describe --always --dirty`).
+[[nodiscard]] std::string source_revision();
+/// CPU model, logical core count and OpenMP thread count of this machine, in one line.
+[[nodiscard]] std::string machine_description();
+/// Absolute path of the source tree (for plots/ scripts and default configs).
+[[nodiscard]] std::filesystem::path source_directory();
+
+}  // namespace muelab::experiments

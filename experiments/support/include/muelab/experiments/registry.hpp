@@ -1,0 +1,59 @@
+// The registry of experiment programs. Each experiment library registers its programs in a
+// registrar function (see experiments/CMakeLists.txt: muelab_register_experiments); the
+// `muelab experiment NAME` command and the per-experiment executables both run them from here.
+#pragma once
+
+#include "muelab/experiments/verdicts.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace muelab::experiments {
+
+enum class Profile { quick, full };
+[[nodiscard]] std::string to_string(Profile profile);
+
+struct ExperimentOptions {
+  Profile profile = Profile::quick;
+  std::uint64_t seed = 7;
+  std::filesystem::path out_dir;  ///< created by the driver before run() is called
+  int threads = 0;                ///< 0: OpenMP default
+  bool plot = true;               ///< draw the figure after the run
+};
+
+struct Experiment {
+  std::string name;          ///< stable, kebab-case, e.g. "sgd-sme-weak-order"
+  std::string description;   ///< one line
+  std::vector<std::string> claims;  ///< THEORY.md §9 claim ids it writes verdicts for
+  std::string plot_script;   ///< path below plots/, run with /usr/bin/python3 PLOT OUT_DIR; may be empty
+  /// Runs the experiment, writes CSVs and returns the verdicts (the driver writes verdicts.json).
+  std::function<VerdictReport(const ExperimentOptions&)> run;
+};
+
+class Registry {
+ public:
+  void add(Experiment experiment);  ///< throws on a duplicate name
+  [[nodiscard]] const Experiment* find(const std::string& name) const;
+  [[nodiscard]] std::vector<const Experiment*> all() const;
+
+ private:
+  std::map<std::string, Experiment> experiments_;
+};
+
+/// Every experiment linked into this binary (filled by the generated registrar list).
+[[nodiscard]] Registry& global_registry();
+
+/// Runs one experiment: creates the output folder, writes run.json (options, revision, machine),
+/// runs, writes verdicts.json, draws the figure. Returns 0 when every verdict is as expected,
+/// 1 when some is not, 2 on bad input.
+int run_experiment(const Experiment& experiment, const ExperimentOptions& options);
+
+/// `main` of a stand-alone experiment program: parses --profile, --seed, --out, --threads,
+/// --no-plot and runs `name` from the global registry.
+int experiment_program_main(const std::string& name, int argc, char** argv);
+
+}  // namespace muelab::experiments

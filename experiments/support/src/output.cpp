@@ -1,0 +1,90 @@
+#include "muelab/experiments/output.hpp"
+
+#include <omp.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#ifndef MUELAB_GIT_REVISION
+#define MUELAB_GIT_REVISION "unknown"
+#endif
+#ifndef MUELAB_SOURCE_DIR
+#define MUELAB_SOURCE_DIR "."
+#endif
+
+namespace muelab::experiments {
+
+void write_file_atomically(const std::filesystem::path& path, const std::string& contents) {
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
+  const auto temporary = std::filesystem::path(path.string() + fmt::format(".tmp.{}", ::getpid()));
+  {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    if (!out) throw std::runtime_error(fmt::format("cannot write {}", temporary.string()));
+    out << contents;
+    out.flush();
+    if (!out) {
+      std::filesystem::remove(temporary);
+      throw std::runtime_error(fmt::format("cannot write {}", temporary.string()));
+    }
+  }
+  std::filesystem::rename(temporary, path);
+}
+
+CsvTable::CsvTable(std::vector<std::string> columns) : columns_(std::move(columns)) {}
+
+void CsvTable::add_row(std::vector<Cell> row) {
+  if (row.size() != columns_.size())
+    throw std::invalid_argument(fmt::format("CSV row has {} cells, table has {} columns", row.size(), columns_.size()));
+  rows_.push_back(std::move(row));
+}
+
+namespace {
+std::string format_cell(const CsvTable::Cell& cell) {
+  if (const auto* d = std::get_if<double>(&cell)) return fmt::format("{:.17g}", *d);
+  if (const auto* i = std::get_if<long long>(&cell)) return fmt::format("{}", *i);
+  const auto& s = std::get<std::string>(cell);
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string quoted = "\"";
+  for (char c : s) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+}  // namespace
+
+std::string CsvTable::to_string() const {
+  std::ostringstream out;
+  for (std::size_t i = 0; i < columns_.size(); ++i) out << (i ? "," : "") << columns_[i];
+  out << '\n';
+  for (const auto& row : rows_) {
+    for (std::size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << format_cell(row[i]);
+    out << '\n';
+  }
+  return out.str();
+}
+
+std::string source_revision() { return MUELAB_GIT_REVISION; }
+
+std::filesystem::path source_directory() { return MUELAB_SOURCE_DIR; }
+
+std::string machine_description() {
+  std::string model = "unknown CPU";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  for (std::string line; std::getline(cpuinfo, line);) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) model = line.substr(colon + 2);
+      break;
+    }
+  }
+  return fmt::format("{}; {} logical cores; {} OpenMP threads", model, std::thread::hardware_concurrency(),
+                     omp_get_max_threads());
+}
+
+}  // namespace muelab::experiments
