@@ -1,2 +1,24 @@
-#include <cstdio>
-int main() { std::puts("muelab: under construction"); return 0; }
+// muelab: hyperparameter transfer for Mixture-of-Experts transformers.
+#include "experiment_command.hpp"
+#include "transfer_command.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+int main(int argc, char** argv) {
+  CLI::App app{"muelab — compute, simulate and check hyperparameter transfer for MoE transformers", "muelab"};
+  app.require_subcommand(1);
+  int exit_status = 0;
+  muelab::cli::add_transfer_command(app, exit_status);
+  muelab::cli::add_experiment_command(app, exit_status);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);
+    // One line, naming the option and what it accepts; nothing on stdout.
+    std::cerr << "muelab: error: " << e.what() << " (see muelab --help)\n";
+    return 2;
+  }
+  return exit_status;
+}

@@ -3,7 +3,7 @@
 add_library(muelab_warnings INTERFACE)
 target_compile_options(muelab_warnings INTERFACE
   $<$<COMPILE_LANGUAGE:CXX>:-Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion
-    -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual -Wnull-dereference
+    -Wnon-virtual-dtor -Wold-style-cast -Wcast-align -Wunused -Woverloaded-virtual
     -Wdouble-promotion -Wformat=2 -Wimplicit-fallthrough>)
 if(MUELAB_WARNINGS_AS_ERRORS)
   target_compile_options(muelab_warnings INTERFACE $<$<COMPILE_LANGUAGE:CXX>:-Werror>)

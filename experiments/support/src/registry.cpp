@@ -46,7 +46,7 @@ void draw_figure(const Experiment& experiment, const ExperimentOptions& options)
 }
 }  // namespace
 
-int run_experiment(const Experiment& experiment, const ExperimentOptions& options) {
+VerdictReport run_experiment(const Experiment& experiment, const ExperimentOptions& options) {
   std::filesystem::create_directories(options.out_dir);
   if (options.threads > 0) omp_set_num_threads(options.threads);
   const nlohmann::json run_info = {{"experiment", experiment.name},
@@ -68,7 +68,7 @@ int run_experiment(const Experiment& experiment, const ExperimentOptions& option
   report.write(options.out_dir / "verdicts.json");
   std::cout << report.summary() << fmt::format("   ({:.1f} s)\n", seconds) << std::flush;
   draw_figure(experiment, options);
-  return report.all_as_expected() ? 0 : 1;
+  return report;
 }
 
 int experiment_program_main(const std::string& name, int argc, char** argv) {
@@ -97,7 +97,7 @@ int experiment_program_main(const std::string& name, int argc, char** argv) {
   options.out_dir = out;
   options.plot = !no_plot;
   try {
-    return run_experiment(*experiment, options);
+    return run_experiment(*experiment, options).all_as_expected() ? 0 : 1;
   } catch (const std::exception& e) {
     std::cerr << "muelab: error: " << name << ": " << e.what() << "\n";
     return 2;

@@ -48,12 +48,12 @@ class Registry {
 [[nodiscard]] Registry& global_registry();
 
 /// Runs one experiment: creates the output folder, writes run.json (options, revision, machine),
-/// runs, writes verdicts.json, draws the figure. Returns 0 when every verdict is as expected,
-/// 1 when some is not, 2 on bad input.
-int run_experiment(const Experiment& experiment, const ExperimentOptions& options);
+/// runs, writes verdicts.json, draws the figure, and returns the verdicts.
+VerdictReport run_experiment(const Experiment& experiment, const ExperimentOptions& options);
 
 /// `main` of a stand-alone experiment program: parses --profile, --seed, --out, --threads,
-/// --no-plot and runs `name` from the global registry.
+/// --no-plot and runs `name` from the global registry. Exit status 0 when every verdict is as
+/// expected, 1 when some is not, 2 on bad input.
 int experiment_program_main(const std::string& name, int argc, char** argv);
 
 }  // namespace muelab::experiments

@@ -1,0 +1,115 @@
+#include "experiment_command.hpp"
+
+#include "muelab/experiments/output.hpp"
+#include "muelab/experiments/registry.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <iostream>
+#include <memory>
+#include <sstream>
+
+namespace muelab::cli {
+
+namespace {
+
+struct ExperimentCommandOptions {
+  std::vector<std::string> names;
+  bool all = false, list = false, strict = false, no_plot = false;
+  std::string profile = "quick", out = "results/quick";
+  std::uint64_t seed = 7;
+  int threads = 0;
+};
+
+std::string fmt_number(double x) { return std::isfinite(x) ? fmt::format("{:.4g}", x) : "n/a"; }
+
+/// REPORT.md: one row per verdict of every experiment that ran, with its figure folder.
+void write_report(const std::filesystem::path& out, const std::vector<experiments::VerdictReport>& reports,
+                  const std::string& profile, double seconds) {
+  std::ostringstream md;
+  md << "# muelab verdicts (" << profile << " profile)\n\n"
+     << "Revision `" << experiments::source_revision() << "`, machine: " << experiments::machine_description()
+     << fmt::format(", wall time {:.0f} s.\n\n", seconds)
+     << "A claim row is as expected when it holds; a control row is as expected when it does not (THEORY.md §9).\n\n"
+     << "| claim | experiment | case | kind | measured | 95% CI | predicted ± tol | holds | as expected |\n"
+     << "|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : reports)
+    for (const auto& v : r.verdicts)
+      md << fmt::format("| `{}` | [{}]({}/) | {} | {} | {} | [{}, {}] | {} ± {} | {} | {} |\n", v.claim, r.experiment,
+                        r.experiment, v.case_name, v.kind == experiments::VerdictKind::claim ? "claim" : "control",
+                        fmt_number(v.measured), fmt_number(v.ci_low), fmt_number(v.ci_high), fmt_number(v.predicted),
+                        fmt_number(v.tolerance), v.holds ? "yes" : "no", v.as_expected() ? "yes" : "**NO**");
+  experiments::write_file_atomically(out / "REPORT.md", md.str());
+}
+
+int run(const ExperimentCommandOptions& o) {
+  auto& registry = experiments::global_registry();
+  if (o.list) {
+    for (const auto* e : registry.all()) {
+      std::string claims;
+      for (const auto& c : e->claims) claims += (claims.empty() ? "" : ", ") + c;
+      std::cout << fmt::format("{:<28} {}  [claims: {}]\n", e->name, e->description, claims);
+    }
+    return 0;
+  }
+  std::vector<const experiments::Experiment*> selected;
+  if (o.all) selected = registry.all();
+  for (const auto& name : o.names) {
+    const auto* e = registry.find(name);
+    if (e == nullptr) {
+      std::string accepted;
+      for (const auto* x : registry.all()) accepted += (accepted.empty() ? "" : ", ") + x->name;
+      std::cerr << fmt::format("muelab: error: experiment: unknown name \"{}\" (accepted: {})\n", name, accepted);
+      return 2;
+    }
+    selected.push_back(e);
+  }
+  if (selected.empty()) {
+    std::cerr << "muelab: error: experiment: name one or more experiments, or --all, or --list\n";
+    return 2;
+  }
+  experiments::ExperimentOptions options;
+  options.profile = o.profile == "full" ? experiments::Profile::full : experiments::Profile::quick;
+  options.seed = o.seed;
+  options.threads = o.threads;
+  options.plot = !o.no_plot;
+  std::vector<experiments::VerdictReport> reports;
+  std::size_t unexpected = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (const auto* e : selected) {
+    options.out_dir = std::filesystem::path(o.out) / e->name;
+    try {
+      reports.push_back(experiments::run_experiment(*e, options));
+    } catch (const std::exception& ex) {
+      std::cerr << fmt::format("muelab: error: experiment {}: {}\n", e->name, ex.what());
+      return 2;
+    }
+    for (const auto& v : reports.back().verdicts) unexpected += v.as_expected() ? 0 : 1;
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  write_report(o.out, reports, o.profile, seconds);
+  std::cout << fmt::format("\n{} experiment(s), {} verdict(s) not as expected, {:.0f} s; report: {}\n", reports.size(),
+                           unexpected, seconds, (std::filesystem::path(o.out) / "REPORT.md").string());
+  return (o.strict && unexpected > 0) ? 1 : 0;
+}
+
+}  // namespace
+
+void add_experiment_command(CLI::App& app, int& exit_status) {
+  auto o = std::make_shared<ExperimentCommandOptions>();
+  auto* cmd = app.add_subcommand("experiment", "Run experiment programs (CSV + verdicts.json + figure per experiment)");
+  cmd->add_option("names", o->names, "experiment names (see --list)");
+  cmd->add_flag("--all", o->all, "run every registered experiment");
+  cmd->add_flag("--list", o->list, "list the experiments and the claims they check");
+  cmd->add_option("--profile", o->profile, "quick (minutes, CI) or full (paper figures)")
+      ->check(CLI::IsMember({"quick", "full"}))->capture_default_str();
+  cmd->add_option("--out", o->out, "results folder (one subfolder per experiment, REPORT.md on top)")->capture_default_str();
+  cmd->add_option("--seed", o->seed, "base seed")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "OpenMP threads (0: default)");
+  cmd->add_flag("--no-plot", o->no_plot, "do not draw figures");
+  cmd->add_flag("--strict", o->strict, "exit 1 when a verdict is not as expected");
+  cmd->callback([o, &exit_status] { exit_status = run(*o); });
+}
+
+}  // namespace muelab::cli

@@ -1,0 +1,41 @@
+// Loading and validating configuration files (TOML). Every problem is reported as a ConfigError
+// naming the file, the field and the accepted values, so the CLI can print one line and exit 2.
+#pragma once
+
+#include "muelab/theory/config.hpp"
+
+#include <filesystem>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace muelab::theory {
+
+class ConfigError : public std::runtime_error {
+ public:
+  ConfigError(std::string source, std::string field, std::string message);
+  [[nodiscard]] const std::string& source() const { return source_; }
+  [[nodiscard]] const std::string& field() const { return field_; }
+  [[nodiscard]] const std::string& message() const { return message_; }
+
+ private:
+  std::string source_, field_, message_;
+};
+
+/// A base config must carry [optim] (the tuned hyperparameters) and no [rule]; a target config may
+/// carry [rule] (the switches) and an [optim] table holding at most `name`.
+enum class ConfigRole { base, target };
+
+/// Parses TOML text. `overrides` are "table.key=value" strings applied before validation (the value
+/// is read as a TOML value; anything that is not one is taken as a string).
+[[nodiscard]] RunConfig parse_run_config(std::string_view toml_text, const std::string& source_name, ConfigRole role,
+                                         const std::vector<std::string>& overrides = {});
+
+[[nodiscard]] RunConfig load_run_config(const std::filesystem::path& file, ConfigRole role,
+                                        const std::vector<std::string>& overrides = {});
+
+/// Semantic checks that need the whole config (sizes, divisibility, a ≤ N, ...). Called by the loaders.
+void validate_run_config(const RunConfig& config, const std::string& source_name, ConfigRole role);
+
+}  // namespace muelab::theory
