@@ -1,0 +1,96 @@
+#include "muelab/sim/sde/exact_moments.hpp"
+
+#include "muelab/sim/sde/optimizers.hpp"
+
+#include <boost/numeric/odeint.hpp>
+
+#include <stdexcept>
+#include <vector>
+
+namespace muelab::sim::sde {
+
+double GaussianMoments::expected_quadratic(const Eigen::MatrixXd& hessian) const {
+  return 0.5 * ((hessian * covariance).trace() + mean.dot(hessian * mean));
+}
+double GaussianMoments::expected_squared_norm() const { return covariance.trace() + mean.squaredNorm(); }
+
+GaussianMoments sgd_discrete_moments(const Eigen::MatrixXd& hessian, const Eigen::MatrixXd& batch_covariance,
+                                     double lr, long long steps, const GaussianMoments& initial) {
+  const Eigen::Index d = hessian.rows();
+  const Eigen::MatrixXd transition = Eigen::MatrixXd::Identity(d, d) - lr * hessian;
+  const Eigen::MatrixXd injected = lr * lr * batch_covariance;
+  GaussianMoments moments = initial;
+  for (long long k = 0; k < steps; ++k) {
+    moments.mean = transition * moments.mean;
+    moments.covariance = transition * moments.covariance * transition.transpose() + injected;
+  }
+  return moments;
+}
+
+GaussianMoments sgd_sme_moments(const Eigen::MatrixXd& hessian, const Eigen::MatrixXd& batch_covariance, double lr,
+                                double horizon, int order, const GaussianMoments& initial, double tolerance) {
+  if (order != 1 && order != 2) throw std::invalid_argument("SME order: accepted values 1, 2");
+  const Eigen::Index d = hessian.rows();
+  const Eigen::MatrixXd modified = order == 1 ? hessian : Eigen::MatrixXd(hessian + 0.5 * lr * hessian * hessian);
+  const Eigen::MatrixXd injected = lr * batch_covariance;
+  using State = std::vector<double>;
+  State state(static_cast<std::size_t>(d + d * d));
+  Eigen::Map<Eigen::VectorXd>(state.data(), d) = initial.mean;
+  Eigen::Map<Eigen::MatrixXd>(state.data() + d, d, d) = initial.covariance;
+  auto lyapunov = [&](const State& s, State& ds, double) {
+    Eigen::Map<const Eigen::VectorXd> mean(s.data(), d);
+    Eigen::Map<const Eigen::MatrixXd> covariance(s.data() + d, d, d);
+    Eigen::Map<Eigen::VectorXd> dmean(ds.data(), d);
+    Eigen::Map<Eigen::MatrixXd> dcovariance(ds.data() + d, d, d);
+    dmean = -modified * mean;
+    dcovariance = -modified * covariance - covariance * modified.transpose() + injected;
+  };
+  namespace odeint = boost::numeric::odeint;
+  auto stepper = odeint::make_dense_output(tolerance, tolerance, odeint::runge_kutta_dopri5<State>());
+  std::vector<double> times{0.0, horizon};
+  odeint::integrate_times(stepper, lyapunov, state, times.begin(), times.end(), horizon / 64.0,
+                          [](const State&, double) {});
+  GaussianMoments result;
+  result.mean = Eigen::Map<Eigen::VectorXd>(state.data(), d);
+  result.covariance = Eigen::Map<Eigen::MatrixXd>(state.data() + d, d, d);
+  return result;
+}
+
+Eigen::VectorXd linear_regression_sgd_expected_loss(const LinearRegression& model, double lr, long long steps,
+                                                    double ell, const Eigen::VectorXd& initial_weights) {
+  const auto& features = model.features();
+  const auto& targets = model.targets();
+  const Eigen::Index n = features.rows();
+  const Eigen::Index d = features.cols();
+  const double nd = static_cast<double>(n);
+  const double batch = model.batch_size();
+  // Per-sample update matrices n_i = lr·p_i q_iᵀ, p_i = (x_i, 0), q_i = (−x_i, y_i).
+  Eigen::MatrixXd p = Eigen::MatrixXd::Zero(d + 1, n), q(d + 1, n);
+  p.topRows(d) = features.transpose();
+  q.topRows(d) = -features.transpose();
+  q.row(d) = targets.transpose();
+  const Eigen::MatrixXd mean_update = lr * p * q.transpose() / nd;  // N̄
+  // Loss ½ zᵀQz with Q = (1/n) Σ r_i r_iᵀ, r_i = (x_i, −y_i).
+  Eigen::MatrixXd r(d + 1, n);
+  r.topRows(d) = features.transpose();
+  r.row(d) = -targets.transpose();
+  const Eigen::MatrixXd loss_form = r * r.transpose() / nd;
+  Eigen::VectorXd z0(d + 1);
+  z0.head(d) = initial_weights;
+  z0[d] = 1.0;
+  Eigen::MatrixXd second = z0 * z0.transpose();
+  Eigen::VectorXd expected(steps + 1);
+  expected[0] = 0.5 * (loss_form.cwiseProduct(second)).sum();
+  for (long long k = 0; k < steps; ++k) {
+    // S' = S + N̄S + SN̄ᵀ + ℓ[(1/B) E_i n_i S n_iᵀ + (1 − 1/B) N̄SN̄ᵀ] + (1 − ℓ) N̄SN̄ᵀ.
+    const Eigen::VectorXd quadratic = (q.transpose() * second).cwiseProduct(q.transpose()).rowwise().sum();
+    const Eigen::MatrixXd per_sample = lr * lr * (p * quadratic.asDiagonal() * p.transpose()) / nd;
+    const Eigen::MatrixXd mean_part = mean_update * second * mean_update.transpose();
+    second = second + mean_update * second + second * mean_update.transpose() +
+             ell * (per_sample / batch + (1.0 - 1.0 / batch) * mean_part) + (1.0 - ell) * mean_part;
+    expected[k + 1] = 0.5 * (loss_form.cwiseProduct(second)).sum();
+  }
+  return expected;
+}
+
+}  // namespace muelab::sim::sde

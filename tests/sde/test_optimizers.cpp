@@ -1,0 +1,140 @@
+// Optimizers, problems, SVAG and exact SGD moments (THEORY.md §7), each against a hand calculation
+// or an exact result. Stochastic checks print their seed and use standard-error tolerances.
+#include "muelab/sim/sde/ensemble.hpp"
+#include "muelab/sim/sde/exact_moments.hpp"
+#include "muelab/sim/sde/optimizer_sdes.hpp"
+#include "muelab/sim/sde/optimizers.hpp"
+#include "muelab/sim/sde/problems.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <iostream>
+
+using namespace muelab::sim;
+using namespace muelab::sim::sde;
+
+namespace {
+constexpr std::uint64_t kSeed = 977;
+}
+
+TEST_CASE("Adam's first step is lr·g/(|g|+eps) after bias correction; AdamW decays first", "[sde][optimizer]") {
+  OptimizerHyperparameters hyper{OptimizerName::adamw, 0.1, 0.9, 0.999, 1e-8, 0.5};
+  DiscreteOptimizer adam(hyper, 2);
+  Eigen::VectorXd x(2), g(2);
+  x << 1.0, 2.0;
+  g << 0.3, -4.0;
+  adam.step(x, g);
+  REQUIRE(x[0] == Approx(1.0 * (1.0 - 0.05) - 0.1 * 0.3 / (0.3 + 1e-8)).epsilon(1e-12));
+  REQUIRE(x[1] == Approx(2.0 * (1.0 - 0.05) + 0.1 * 4.0 / (4.0 + 1e-8)).epsilon(1e-12));
+  OptimizerHyperparameters sgd{OptimizerName::momentum_sgd, 0.1, 0.5, 0.0, 0.0, 0.0};
+  DiscreteOptimizer momentum(sgd, 1);
+  Eigen::VectorXd y = Eigen::VectorXd::Ones(1), h = Eigen::VectorXd::Ones(1);
+  momentum.step(y, h);
+  momentum.step(y, h);
+  REQUIRE(y[0] == Approx(1.0 - 0.1 - 0.1 * 1.5));
+  REQUIRE_THROWS_WITH(parse_optimizer_name("lion"), Catch::Contains("optimizer") && Catch::Contains("adamw"));
+}
+
+TEST_CASE("SVAG weights keep the mean and multiply the covariance by ell", "[sde][svag]") {
+  for (double ell : {1.0, 2.0, 8.0, 32.0}) {
+    const auto w = svag_weights(ell);
+    REQUIRE(w.first + w.second == Approx(1.0));
+    REQUIRE(w.first * w.first + w.second * w.second == Approx(ell));
+  }
+  OptimizerHyperparameters adam{OptimizerName::adam, 0.1, 0.9, 0.99, 1e-6, 0.0};
+  const auto s = svag_schedule(adam, 100, 4.0);
+  REQUIRE(s.steps == 400);
+  REQUIRE(s.hyper.lr == Approx(0.05));
+  REQUIRE(1.0 - s.hyper.beta1 == Approx(0.025));
+  REQUIRE(s.hyper.eps == Approx(2e-6));
+}
+
+TEST_CASE("Linear regression: Σ^{1/2} reproduces the minibatch covariance; sampled gradients are unbiased",
+          "[sde][problem]") {
+  std::cout << "seed " << kSeed << "\n";
+  const CounterRng rng(kSeed, 2);
+  Eigen::VectorXd scales = Eigen::VectorXd::LinSpaced(3, 1.0, 0.5);
+  LinearRegression model(40, scales, 0.3, 4, rng);
+  Eigen::VectorXd w(3);
+  w << 0.2, -0.1, 0.4;
+  Eigen::MatrixXd s(3, 40);
+  Eigen::VectorXd unit = Eigen::VectorXd::Zero(40), column;
+  for (int i = 0; i < 40; ++i) {
+    unit[i] = 1.0;
+    model.noise_sqrt_times(w, unit, column);
+    s.col(i) = column;
+    unit[i] = 0.0;
+  }
+  const Eigen::MatrixXd covariance = model.sample_covariance(w) / 4.0;
+  REQUIRE((s * s.transpose() - covariance).cwiseAbs().maxCoeff() < 1e-12);
+  Eigen::VectorXd variance;
+  model.noise_variance(w, variance);
+  REQUIRE((variance - covariance.diagonal()).cwiseAbs().maxCoeff() < 1e-12);
+  const auto samples = run_ensemble(20000, 3, [&](std::uint64_t p, Eigen::VectorXd& row) {
+    model.sample_gradient(w, rng, p, 0, 0, row);
+  });
+  Eigen::VectorXd exact;
+  model.gradient(w, exact);
+  for (int k = 0; k < 3; ++k) REQUIRE(std::abs(samples.mean[k] - exact[k]) < 4.0 * samples.standard_error[k]);
+  REQUIRE(model.noise_dominance(w) == Approx(exact.squaredNorm() / covariance.trace()));
+}
+
+TEST_CASE("Exact SGD moments: discrete recursion and first-order SME against closed forms", "[sde][exact]") {
+  Eigen::MatrixXd h(1, 1), sigma(1, 1);
+  h << 2.0;
+  sigma << 0.5;
+  GaussianMoments initial{Eigen::VectorXd::Ones(1), Eigen::MatrixXd::Constant(1, 1, 0.1)};
+  const auto discrete = sgd_discrete_moments(h, sigma, 0.1, 2, initial);
+  REQUIRE(discrete.mean[0] == Approx(0.64));
+  REQUIRE(discrete.covariance(0, 0) == Approx((0.1 * 0.64 + 0.005) * 0.64 + 0.005));
+  const double t = 1.3, lr = 0.05;
+  const auto sme = sgd_sme_moments(h, sigma, lr, t, 1, initial);
+  REQUIRE(sme.mean[0] == Approx(std::exp(-2.0 * t)).epsilon(1e-10));
+  const double expected = 0.1 * std::exp(-4.0 * t) + lr * 0.5 * (1.0 - std::exp(-4.0 * t)) / 4.0;
+  REQUIRE(sme.covariance(0, 0) == Approx(expected).epsilon(1e-10));
+  const auto second = sgd_sme_moments(h, sigma, lr, t, 2, initial);
+  REQUIRE(second.mean[0] == Approx(std::exp(-(2.0 + 0.5 * lr * 4.0) * t)).epsilon(1e-10));
+}
+
+TEST_CASE("Exact SVAG-SGD loss on linear regression matches Monte Carlo of the oracle", "[sde][exact][svag]") {
+  std::cout << "seed " << kSeed << "\n";
+  const CounterRng data_rng(kSeed, 3), noise_rng(kSeed, 4);
+  LinearRegression model(32, Eigen::VectorXd::Ones(3), 0.5, 2, data_rng);
+  const Eigen::VectorXd w0 = Eigen::VectorXd::Zero(3);
+  for (double ell : {1.0, 4.0}) {
+    const auto schedule = svag_schedule({OptimizerName::sgd, 0.2, 0.0, 0.0, 0.0, 0.0}, 10, ell);
+    const auto exact = linear_regression_sgd_expected_loss(model, schedule.hyper.lr, schedule.steps, ell, w0);
+    const auto mc = run_ensemble(20000, 1, [&](std::uint64_t p, Eigen::VectorXd& row) {
+      Eigen::VectorXd w = w0, g;
+      for (long long k = 0; k < schedule.steps; ++k) {
+        svag_gradient(model, w, ell, noise_rng, p, static_cast<std::uint64_t>(k), g);
+        w -= schedule.hyper.lr * g;
+      }
+      row.resize(1);
+      row[0] = model.loss(w);
+    });
+    INFO("ell " << ell << " exact " << exact[schedule.steps] << " mc " << mc.mean[0] << " se " << mc.standard_error[0]);
+    REQUIRE(std::abs(exact[schedule.steps] - mc.mean[0]) < 4.0 * mc.standard_error[0]);
+  }
+}
+
+TEST_CASE("Adam SDE drift by hand", "[sde][adam]") {
+  Eigen::VectorXd curvature(2);
+  curvature << 1.0, 3.0;
+  NoisyQuadratic model(curvature, Eigen::MatrixXd::Identity(2, 2) * 4.0, 2.0, NoiseDistribution::gaussian);
+  const auto p = AdamSdeParameters::from_discrete(0.1, 0.9, 0.99, 1e-3, 0.2);
+  REQUIRE(p.c1 == Approx(10.0));
+  REQUIRE(p.c2 == Approx(1.0));
+  REQUIRE(p.eps0 == Approx(1e-4));
+  REQUIRE(p.wd_rate == Approx(2.0));
+  AdamSde sde(model, p);
+  Eigen::VectorXd state(6), out;
+  state << 1.0, -1.0, 0.5, 0.2, 1.5, 2.5;
+  const double t = 0.3;
+  sde.drift(state, out, t);
+  const double g1 = 1.0 - std::exp(-10.0 * t), g2 = 1.0 - std::exp(-t);
+  REQUIRE(out[0] == Approx(-(std::sqrt(g2) / g1) * 0.5 / (0.1 * std::sqrt(1.5) + 1e-4 * std::sqrt(g2)) - 2.0));
+  REQUIRE(out[3] == Approx(10.0 * (-3.0 - 0.2)));
+  REQUIRE(out[5] == Approx(1.0 * (2.0 - 2.5)));
+}
