@@ -1,0 +1,13 @@
+// Experiments on the exact linear mean-field limit (THEORY.md §8; claims of §9).
+#pragma once
+
+#include "muelab/experiments/registry.hpp"
+
+namespace muelab::experiments::meanfield {
+
+/// `meanfield-convergence`: finite-width deviation from the limit vs width (dense flow, dense GD, MoE flow).
+[[nodiscard]] VerdictReport run_meanfield_convergence(const ExperimentOptions& options);
+/// `bridge1-exact` in the limit: Dense MoE (R = N) vs dense width H_act; control R = 1.
+[[nodiscard]] VerdictReport run_meanfield_bridge1(const ExperimentOptions& options);
+
+}  // namespace muelab::experiments::meanfield
