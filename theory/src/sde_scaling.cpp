@@ -45,31 +45,33 @@ double scale_beta(double beta, const BatchDurationFactors& factors, const std::s
   return 1.0 - one_minus;
 }
 
-SdeObjects sde_objects(OptimizerKind optimizer, double lr, double weight_decay, double eps, double beta1,
-                       double beta2, double steps, double noise_std_per_token, double tokens_per_step) {
+SdeObjects sde_objects(OptimizerKind optimizer, double lr, double weight_decay, double eps, double one_minus_beta1,
+                       double one_minus_beta2, double steps, double noise_std_per_token, double tokens_per_step) {
   SdeObjects s;
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const double sigma_gradient = noise_std_per_token / std::sqrt(tokens_per_step);
-  s.sigma0 = lr * sigma_gradient;
+  s.sigma0 = (optimizer == OptimizerKind::sgd ? std::sqrt(lr) : lr) * sigma_gradient;
   s.ema_fraction = (weight_decay > 0.0) ? 1.0 / (lr * weight_decay * steps) : std::numeric_limits<double>::infinity();
   if (optimizer == OptimizerKind::sgd) {
     s.horizon = steps * lr;
     s.wd_rate = weight_decay;
-    s.c1 = (1.0 - beta1) / lr;
+    s.c1 = one_minus_beta1 / lr;
     s.c2 = nan;
     s.eps0 = nan;
     return s;
   }
   s.horizon = steps * lr * lr;
   s.wd_rate = weight_decay / lr;
-  s.c1 = (1.0 - beta1) / (lr * lr);
-  s.c2 = (1.0 - beta2) / (lr * lr);
+  s.c1 = one_minus_beta1 / (lr * lr);
+  s.c2 = one_minus_beta2 / (lr * lr);
   s.eps0 = eps * lr;
   return s;
 }
 
-double sigma0_ratio(double lr_ratio_without_width, double tokens_per_step_base, double tokens_per_step_target) {
-  return lr_ratio_without_width * std::sqrt(tokens_per_step_base / tokens_per_step_target);
+double sigma0_ratio(double lr_ratio_without_width, double tokens_per_step_base, double tokens_per_step_target,
+                    OptimizerKind optimizer) {
+  const double lr_part = optimizer == OptimizerKind::sgd ? std::sqrt(lr_ratio_without_width) : lr_ratio_without_width;
+  return lr_part * std::sqrt(tokens_per_step_base / tokens_per_step_target);
 }
 
 }  // namespace muelab::theory

@@ -96,6 +96,15 @@ double Quantity::value() const {
   return base;
 }
 
+double Quantity::complement_value() const {
+  switch (mode) {
+    case Mode::product: return 1.0 - value();
+    case Mode::complement: return (1.0 - base) * factor_product();
+    case Mode::power: return -std::expm1(factor_product() * std::log(base));
+  }
+  return 1.0 - value();
+}
+
 const GroupResult* TransferResult::find(ParameterGroup group) const {
   for (const auto& g : groups)
     if (g.group == group) return &g;
@@ -316,7 +325,7 @@ class Engine {
     g.tokens_per_step_base = group_tokens_per_step(g.base_group, base_.model, base_.train);
     g.tokens_per_step_target = group_tokens_per_step(group, target_.model, target_.train);
     g.sigma0_ratio = sigma0_ratio(g.lr.factor_product_excluding({FactorAxis::width, FactorAxis::bridge1}),
-                                  g.tokens_per_step_base, g.tokens_per_step_target);
+                                  g.tokens_per_step_base, g.tokens_per_step_target, optimizer_);
     return g;
   }
 
@@ -536,11 +545,12 @@ class Engine {
 
   void sde(TransferResult& r) const {
     const auto& optim = *base_.optim;
-    r.sde_before = sde_objects(optimizer_, optim.lr, optim.weight_decay, optim.eps, optim.beta1, optim.beta2,
-                               static_cast<double>(base_.train.steps), 1.0, base_.train.tokens_per_step());
+    r.sde_before = sde_objects(optimizer_, optim.lr, optim.weight_decay, optim.eps, 1.0 - optim.beta1,
+                               1.0 - optim.beta2, static_cast<double>(base_.train.steps), 1.0,
+                               base_.train.tokens_per_step());
     r.sde_after = sde_objects(optimizer_, r.global.lr.value(), r.global.weight_decay.value(), r.global.eps.value(),
-                              r.global.beta1.value(), r.global.beta2.value(), static_cast<double>(target_.train.steps),
-                              1.0, target_.train.tokens_per_step());
+                              r.global.beta1.complement_value(), r.global.beta2.complement_value(),
+                              static_cast<double>(target_.train.steps), 1.0, target_.train.tokens_per_step());
     const double sigma0_base = r.sde_before.sigma0;
     r.sde_before.sigma0 = 1.0;
     r.sde_after.sigma0 /= sigma0_base;

@@ -52,16 +52,17 @@ struct SdeObjects {
   double c2 = 0.0;            ///< Adam: (1−β2)/η²
   double eps0 = 0.0;          ///< Adam: ε·η
   double ema_fraction = 0.0;  ///< 1/(ηλT), the AdamW EMA timescale as a fraction of the run ([WA]); inf when λ = 0
-  double sigma0 = 0.0;        ///< η·σ_g with σ_g = (tokens per step)^{-1/2}·σ_sample; reported relative to base
+  double sigma0 = 0.0;        ///< Adam: η·σ_g; SGD: √η·σ_g (the SME's noise √(η/B)); σ_g ∝ (tokens per step)^{-1/2}
 };
 
+/// Takes 1−β (not β) so that momenta close to 1 keep full relative precision.
 [[nodiscard]] SdeObjects sde_objects(OptimizerKind optimizer, double lr, double weight_decay, double eps,
-                                     double beta1, double beta2, double steps, double noise_std_per_token,
-                                     double tokens_per_step);
+                                     double one_minus_beta1, double one_minus_beta2, double steps,
+                                     double noise_std_per_token, double tokens_per_step);
 
-/// σ0 ratio (target/base) of a parameter group: LR ratio (width factors excluded) times
-/// √(tokens seen per step before / after) (§4 noise scale, §5.2).
+/// σ0 ratio (target/base) of a parameter group: LR ratio (width factors excluded; its square root
+/// for SGD, whose SME noise is √(η/B)) times √(tokens seen per step before / after) (§4, §5.2, §7).
 [[nodiscard]] double sigma0_ratio(double lr_ratio_without_width, double tokens_per_step_base,
-                                  double tokens_per_step_target);
+                                  double tokens_per_step_target, OptimizerKind optimizer);
 
 }  // namespace muelab::theory

@@ -45,6 +45,8 @@ struct Quantity {
   std::vector<Factor> factors;
 
   [[nodiscard]] double value() const;
+  /// 1 − value(), computed without cancellation (for β close to 1).
+  [[nodiscard]] double complement_value() const;
   [[nodiscard]] double factor_product() const;
   /// Product of the factors whose axis is not in `excluded`.
   [[nodiscard]] double factor_product_excluding(const std::vector<FactorAxis>& excluded) const;
