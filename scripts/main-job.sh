@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The main job, self-sufficient on a fresh Debian 12 machine (run as root): installs
-# dependencies, builds, and regenerates the default tables, figures and verdicts into results/.
+# dependencies, builds, prints the worked-example transfer table, and regenerates the quick
+# profile of every experiment (CSV + verdicts.json + figures) into results/quick/, with a
+# gathered results/quick/REPORT.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -10,3 +12,10 @@ echo
 echo "== Worked example of THEORY.md §5.3: dense proxy (d=128) -> 128e8a1s MoE (d=1024), 4x steps =="
 $muelab transfer --base experiments/configs/worked-example/base-lm.toml \
                  --target experiments/configs/worked-example/target-moe.toml --rule complete-mue
+echo
+echo "== Every rule source side by side on the same transfer =="
+$muelab transfer --base experiments/configs/worked-example/base-lm.toml \
+                 --target experiments/configs/worked-example/target-moe.toml --compare
+echo
+echo "== Experiments, quick profile (figures and verdicts in results/quick/) =="
+$muelab experiment --all --profile quick --out results/quick
