@@ -1,4 +1,5 @@
 // Registers the mean-field experiments (experiments/CMakeLists.txt: muelab_register_experiments).
+#include "jiang_experiments.hpp"
 #include "linear_experiments.hpp"
 #include "muelab/experiments/registry.hpp"
 
@@ -11,6 +12,9 @@ void register_meanfield_experiments(Registry& registry) {
   registry.add({"meanfield-bridge1",
                 "Bridge I in the mean-field limit: Dense MoE (a=N, R=N, A=d/H_act) and dense width H_act share one limit; R=1 separates",
                 {"bridge1-exact", "meanfield-convergence"}, "meanfield_bridge1.py", meanfield::run_meanfield_bridge1});
+  registry.add({"meanfield-jiang-dmft",
+                "Jiang's DMFT order parameters at init: residual variance ~ alpha*/kappa (slopes in L, a, h/d, d), routing threshold ~ N^-1/2; fan-in down init as control",
+                {"coord-check", "meanfield-convergence"}, "meanfield_jiang_dmft.py", meanfield::run_meanfield_jiang_dmft});
 }
 
 }  // namespace muelab::experiments

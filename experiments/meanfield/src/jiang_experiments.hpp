@@ -1,0 +1,11 @@
+// Jiang's DMFT quantities at initialization (THEORY.md §6).
+#pragma once
+
+#include "muelab/experiments/registry.hpp"
+
+namespace muelab::experiments::meanfield {
+
+/// Residual-variance slopes in L, a (fixed κ), h/d and d; routing-threshold fluctuation vs N; controls.
+[[nodiscard]] VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options);
+
+}  // namespace muelab::experiments::meanfield
