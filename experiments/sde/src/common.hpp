@@ -1,0 +1,29 @@
+// Helpers shared by the SDE experiments: slope fits turned into verdicts, profile switches.
+#pragma once
+
+#include "muelab/experiments/registry.hpp"
+#include "muelab/experiments/verdicts.hpp"
+#include "muelab/sim/statistics.hpp"
+
+#include <string>
+#include <vector>
+
+namespace muelab::experiments::sde {
+
+[[nodiscard]] inline bool is_full(const ExperimentOptions& options) { return options.profile == Profile::full; }
+
+/// Log-log slope of y against x with its 95% interval, judged against `predicted` ± `tolerance`.
+[[nodiscard]] Verdict slope_verdict(const std::string& claim, const std::string& case_name, VerdictKind kind,
+                                    const std::vector<double>& x, const std::vector<double>& y, double predicted,
+                                    double tolerance);
+
+/// Experiments defined in this library (one function each).
+Experiment make_stepper_order_experiment();
+Experiment make_sgd_sme_weak_order_experiment();
+Experiment make_adam_sde_weak_order_experiment();
+Experiment make_sqrt_rule_collapse_experiment();
+Experiment make_svag_rate_experiment();
+Experiment make_batch_duration_experiment();
+Experiment make_bridge2_experiment();
+
+}  // namespace muelab::experiments::sde
