@@ -1,6 +1,7 @@
 // Registers the mean-field experiments (experiments/CMakeLists.txt: muelab_register_experiments).
 #include "jiang_experiments.hpp"
 #include "linear_experiments.hpp"
+#include "nonlinear_experiments.hpp"
 #include "muelab/experiments/registry.hpp"
 
 namespace muelab::experiments {
@@ -15,6 +16,9 @@ void register_meanfield_experiments(Registry& registry) {
   registry.add({"meanfield-jiang-dmft",
                 "Jiang's DMFT order parameters at init: residual variance ~ alpha*/kappa (slopes in L, a, h/d, d), routing threshold ~ N^-1/2; fan-in down init as control",
                 {"coord-check", "meanfield-convergence"}, "meanfield_jiang_dmft.py", meanfield::run_meanfield_jiang_dmft});
+  registry.add({"meanfield-feature-learning",
+                "erf dense and sigmoid-routed MoE layers: relative feature movement vs width is Theta(1) under muP/Complete-muE, vanishes under SP/NTK",
+                {"coord-check"}, "meanfield_feature_learning.py", meanfield::run_meanfield_feature_learning});
 }
 
 }  // namespace muelab::experiments

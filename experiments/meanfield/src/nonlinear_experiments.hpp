@@ -1,0 +1,10 @@
+// SP/NTK vs μP / Complete-muE feature movement in erf dense and MoE layers (THEORY.md §8).
+#pragma once
+
+#include "muelab/experiments/registry.hpp"
+
+namespace muelab::experiments::meanfield {
+
+[[nodiscard]] VerdictReport run_meanfield_feature_learning(const ExperimentOptions& options);
+
+}  // namespace muelab::experiments::meanfield
