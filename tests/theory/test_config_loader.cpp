@@ -49,7 +49,7 @@ TEST_CASE("a valid base config parses with documented defaults", "[theory][confi
   CHECK_FALSE(c.rule.wd_width_scaling.has_value());
 }
 
-TEST_CASE("--set: values, strings and errors", "[theory][config]") {
+TEST_CASE("config overrides (set key=value): values, strings and errors", "[theory][config]") {
   const auto c = parse_run_config(kBase, "test.toml", ConfigRole::base, {"optim.lr=3e-3", "train.steps=20", "model.activation=swiglu"});
   CHECK(c.optim->lr == 3e-3);
   CHECK(c.train.steps == 20);
