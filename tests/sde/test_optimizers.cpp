@@ -6,7 +6,11 @@
 #include "muelab/sim/sde/optimizers.hpp"
 #include "muelab/sim/sde/problems.hpp"
 
+#include "muelab/sim/sde/brownian_path.hpp"
+#include "muelab/sim/sde/steppers.hpp"
+
 #include <catch2/catch.hpp>
+#include <omp.h>
 
 #include <cmath>
 #include <iostream>
@@ -137,4 +141,26 @@ TEST_CASE("Adam SDE drift by hand", "[sde][adam]") {
   REQUIRE(out[0] == Approx(-(std::sqrt(g2) / g1) * 0.5 / (0.1 * std::sqrt(1.5) + 1e-4 * std::sqrt(g2)) - 2.0));
   REQUIRE(out[3] == Approx(10.0 * (-3.0 - 0.2)));
   REQUIRE(out[5] == Approx(1.0 * (2.0 - 2.5)));
+}
+
+TEST_CASE("Adam SDE ensembles (one system copy per path) are bit-identical with 1 and 2 threads",
+          "[sde][adam][determinism]") {
+  std::cout << "seed " << kSeed << "\n";
+  Eigen::VectorXd curvature = Eigen::VectorXd::LinSpaced(4, 1.0, 2.0);
+  NoisyQuadratic model(curvature, Eigen::MatrixXd::Identity(4, 4), 1.0, NoiseDistribution::gaussian);
+  const AdamSde sde(model, AdamSdeParameters::from_discrete(0.1, 0.9, 0.99, 1e-6, 0.1));
+  const CounterRng rng(kSeed, 5);
+  auto run = [&](int threads) {
+    omp_set_num_threads(threads);
+    return run_ensemble(32, 4, [&](std::uint64_t p, Eigen::VectorXd& row) {
+      const AdamSde system = sde;
+      BrownianPath path(rng, p, 4, 0.0025);
+      EulerMaruyama<Eigen::VectorXd, BrownianPath, general_noise> stepper(path);
+      Eigen::VectorXd state = system.initial_state(Eigen::VectorXd::Ones(4));
+      for (int k = 0; k < 200; ++k) stepper.do_step(system, state, 0.0025 * k, 0.0025);
+      row = state.head(4);
+    });
+  };
+  const auto one = run(1), two = run(2);
+  REQUIRE(one.per_path == two.per_path);
 }

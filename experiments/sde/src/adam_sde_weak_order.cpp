@@ -68,9 +68,10 @@ Experiment make_adam_sde_weak_order_experiment() {
             g += noise;
             adam.step(x, g);
           }
-          Eigen::VectorXd state = sde.initial_state(x0);
+          const sim::sde::AdamSde system = sde;  // one copy per path: the system holds scratch space
+          Eigen::VectorXd state = system.initial_state(x0);
           sim::sde::EulerMaruyama<Eigen::VectorXd, sim::sde::BrownianPath, sim::sde::general_noise> stepper(path);
-          for (long long k = 0; k < steps * substeps; ++k) stepper.do_step(sde, state, static_cast<double>(k) * sde_dt, sde_dt);
+          for (long long k = 0; k < steps * substeps; ++k) stepper.do_step(system, state, static_cast<double>(k) * sde_dt, sde_dt);
           const Eigen::VectorXd y = state.head(d);
           row[0] = model.loss(x) - model.loss(y);
           row[1] = x.squaredNorm() - y.squaredNorm();

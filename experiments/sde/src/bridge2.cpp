@@ -46,8 +46,8 @@ struct MoeShape {
 
 struct ToyProblem {
   int dimension = 16;
-  int train_samples = 64;
-  double label_noise = 0.5;
+  int train_samples = 32;  ///< small: the toy overfits, so weight decay has an interior optimum
+  double label_noise = 1.0;
   long long steps = 300;
 };
 
@@ -74,6 +74,7 @@ class ToyMoe {
     const int d = problem.dimension;
     teacher_.resize(d);
     rng_.fill_normal(teacher_, 0, 0, 0);  // teacher and data depend on the seed only, not on (a, N)
+    teacher_ /= std::sqrt(static_cast<double>(d));  // |w*|² ≈ 1, comparable to the label noise
     inputs_.resize(problem.train_samples, d);
     targets_.resize(problem.train_samples);
     Eigen::VectorXd row(d);
@@ -147,9 +148,16 @@ class ToyMoe {
       per_batch[b] = (samples.col(static_cast<Eigen::Index>(b)) - mean).squaredNorm() / shape_.experts *
                      static_cast<double>(batches) / static_cast<double>(batches - 1);
     const auto variance = sim::mean_with_standard_error(per_batch);
-    if (signal_norm != nullptr) *signal_norm = mean.norm() / std::sqrt(static_cast<double>(shape_.experts));
+    // The expert's gradient is a sum over its own B·a/N tokens divided by the global B; Adam is
+    // invariant to that scale, so σ_g is the noise of the gradient averaged over the expert's own
+    // tokens (§4: σ_g ∝ (tokens per step seen by the group)^{-1/2}). The expert gradient is
+    // (B·a/N)/B · (1/a) · (own-token average) = own-token average / N: multiply by N.
+    const double own_token_scale = static_cast<double>(shape_.experts);
+    if (signal_norm != nullptr)
+      *signal_norm = own_token_scale * mean.norm() / std::sqrt(static_cast<double>(shape_.experts));
     (void)d;
-    return {std::sqrt(variance.mean), 0.5 * variance.standard_error / std::sqrt(variance.mean)};
+    return {own_token_scale * std::sqrt(variance.mean),
+            own_token_scale * 0.5 * variance.standard_error / std::sqrt(variance.mean)};
   }
 
  private:
@@ -224,13 +232,13 @@ Experiment make_bridge2_experiment() {
     const std::vector<int> capacities = {8, 16, 32};
     const int capacity_active = 2;
     const std::vector<double> lr_grid = grid_from(-11.0, -3.0, 0.25);
-    const std::vector<double> wd_grid = grid_from(-6.0, 5.0, 0.5);
+    const std::vector<double> wd_grid = grid_from(-8.0, 4.0, 0.5);
     const double beta1 = 0.9, beta2 = 0.99, eps = 1e-8;
     std::cout << fmt::format("bridge2-moe: seed {}, {} seeds, {} steps, LR grid 2^{}..2^{} (0.25 octave)\n",
                              options.seed, seeds, problem.steps, lr_grid.front(), lr_grid.back());
 
     // ---- σ0 shift -----------------------------------------------------------------------------
-    CsvTable sigma_table({"varied", "experts", "active", "batch", "tokens_per_expert", "sigma_g", "sigma_g_se",
+    CsvTable sigma_table({"varied", "experts", "active", "batch", "tokens_per_expert", "sigma_g_own_tokens", "sigma_g_se",
                           "signal_norm", "sigma0_ratio", "sigma0_ratio_se", "sigma0_ratio_predicted"});
     VerdictReport report;
     const std::uint64_t noise_batches = full ? 8000 : 2000;
@@ -287,6 +295,8 @@ Experiment make_bridge2_experiment() {
         sweeps.push_back({"sigma0-only", "lr", {base_experts, base_experts, base_batch * a / base_experts}, lr_grid, {}});
     const std::vector<double> sgd_grid = grid_from(-8.0, 4.0, 0.25);
     for (int a : actives) sweeps.push_back({"sgd", "lr", {base_experts, a, base_batch}, sgd_grid, {}});
+    for (int n : capacities)
+      if (n != base_experts) sweeps.push_back({"sgd", "lr", {n, capacity_active, base_batch}, sgd_grid, {}});
     const double base_weight_decay = 0.0;
 
     auto run_sweeps = [&](std::vector<Sweep>& list, double fixed_lr_log2) {
@@ -375,7 +385,8 @@ Experiment make_bridge2_experiment() {
     const auto adam_n = select(sweeps, "adamw", [&](const MoeShape& s) { return s.active == capacity_active; });
     auto sigma0_only = select(sweeps, "sigma0-only", [](const MoeShape&) { return true; });
     sigma0_only.insert(sigma0_only.begin(), adam_a.front());  // a = N is the shared base point
-    const auto sgd_a = select(sweeps, "sgd", [](const MoeShape&) { return true; });
+    const auto sgd_a = select(sweeps, "sgd", [&](const MoeShape& s) { return s.experts == base_experts; });
+    const auto sgd_n = select(sweeps, "sgd", [&](const MoeShape& s) { return s.active == capacity_active; });
 
     const double base_opt = optimum_of(*adam_a.front(), all_seeds);
     for (const auto& sweep : sweeps) {
@@ -419,6 +430,10 @@ Experiment make_bridge2_experiment() {
         "bridge2-cancellation",
         "control: plain SGD (no per-coordinate normalization), delta log2 eta* per halving of a", VerdictKind::control,
         sgd_drift, sgd_low, sgd_high, 0.0, 0.25));
+    const auto [sgdn_drift, sgdn_low, sgdn_high] = drift(sgd_n, false, experts_of);
+    report.verdicts.push_back(judge_within_tolerance(
+        "bridge2-cancellation", "control: plain SGD, delta log2 eta* per doubling of N (a = 2)", VerdictKind::control,
+        sgdn_drift, sgdn_low, sgdn_high, 0.0, 0.25));
 
     // ---- WD sweeps at the base optimum LR -------------------------------------------------------
     std::vector<Sweep> wd_sweeps;

@@ -31,7 +31,7 @@ Experiment make_sgd_sme_weak_order_experiment() {
     const double batch = 4.0;
     const double horizon = 2.0;
     sim::sde::GaussianMoments initial{Eigen::VectorXd::Ones(d), 0.1 * Eigen::MatrixXd::Identity(d, d)};
-    const int first_level = 3, last_level = full ? 10 : 8;  // η = 2^-level
+    const int first_level = 4, last_level = full ? 11 : 9;  // η = 2^-level
     std::cout << fmt::format("sgd-sme-weak-order: exact (no Monte Carlo), eta = 2^-{}..2^-{}\n", first_level, last_level);
     CsvTable table({"lr", "steps", "order", "observable", "discrete", "sme", "weak_error"});
     std::vector<double> lrs, error_f[3], error_norm[3];

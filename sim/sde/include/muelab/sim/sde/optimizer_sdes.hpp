@@ -8,6 +8,7 @@
 //      dX = −(√γ2/γ1) P⁻¹ m dt − λ̃ X dt,   P = η·diag(u)^{1/2} + ε0 √γ2 I
 //      dm = c1(∇f − m) dt + c1 η Σ_B^{1/2} dW,   du = c2(diag Σ_B − u) dt,   λ̃ = λ/η (AdamW).
 //    (u tracks diag Σ_B so that η·√u = σ0·√(diag Σ̂).)
+// The systems keep scratch vectors: use one copy per path (per thread) in parallel ensembles.
 #pragma once
 
 #include "muelab/sim/sde/problems.hpp"
