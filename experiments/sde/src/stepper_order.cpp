@@ -90,12 +90,12 @@ Experiment make_stepper_order_experiment() {
     };
     const std::vector<Case> cases = {
         {"additive-ou", "euler-maruyama", "weak E X^2", 2, 6, 1.0, 4.0, sigma},
-        {"additive-ou", "platen", "weak E X^2", 1, 4, 2.0, 4.0, sigma},
+        {"additive-ou", "platen", "weak E X^2", 2, 5, 2.0, 4.0, sigma},
         {"multiplicative-ou", "euler-maruyama", "strong E|X-X_exact|", 4, 9, 0.5, 1.0, 1.0},
         {"multiplicative-ou", "euler-maruyama", "weak E X^2", 2, 6, 1.0, 1.0, sigma},
         {"multiplicative-ou", "platen", "weak E X^2", 1, 5, 2.0, 1.0, sigma},
         {"general-noise-ou-2d", "euler-maruyama", "weak E|X|^2", 2, 6, 1.0, 4.0, sigma},
-        {"general-noise-ou-2d", "platen", "weak E|X|^2", 1, 4, 2.0, 4.0, sigma},
+        {"general-noise-ou-2d", "platen", "weak E|X|^2", 2, 5, 2.0, 4.0, sigma},
     };
     GeneralOu general{Eigen::Vector2d(0.5, 1.0), (Eigen::Matrix2d() << 0.5, 0.3, -0.2, 0.4).finished()};
 
