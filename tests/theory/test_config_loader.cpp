@@ -60,3 +60,11 @@ TEST_CASE("config overrides (set key=value): values, strings and errors", "[theo
   CHECK(field_of_error(kBase, ConfigRole::base, {"solver.lr=1"}) == "solver.lr");
   CHECK(field_of_error(kBase, ConfigRole::base, {"rule.head_rule=mup"}) == "rule");
 }
+
+TEST_CASE("extra tables named by the caller are accepted and left unread", "[theory][config]") {
+  const std::string text = std::string(kBase) + "\n[data]\nsource = \"fortunes\"\n";
+  CHECK(field_of_error(text, ConfigRole::base) == "data");
+  const auto c = parse_run_config(text, "test.toml", ConfigRole::base, {"data.source=markov"}, {"data"});
+  CHECK(c.model.d_model == 128);
+  CHECK_THROWS_AS(parse_run_config(kBase, "test.toml", ConfigRole::base, {"schedule.kind=wsd"}, {"data"}), ConfigError);
+}

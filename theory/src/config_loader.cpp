@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <functional>
@@ -137,6 +138,12 @@ const std::string kRuleKeys =
     "jiang_router_gamma, jiang_expert_down_init, jiang_expert_down_eps, jiang_weight_decay, mupmoe_router_form";
 const std::string kTables = "model, train, optim, rule";
 
+std::string accepted_tables(const std::vector<std::string>& extra_tables) {
+  std::string tables = kTables;
+  for (const auto& t : extra_tables) tables += ", " + t;
+  return tables;
+}
+
 ModelConfig read_model(TableReader& r) {
   ModelConfig m;
   const std::string positive = "integer >= 1";
@@ -211,7 +218,8 @@ RuleSwitches read_rule(TableReader& r) {
 }
 
 /// Applies "table.key=value" to the parsed document; the value is parsed as TOML when possible.
-void apply_override(toml::table& root, const std::string& assignment, const std::string& source) {
+void apply_override(toml::table& root, const std::string& assignment, const std::string& source,
+                    const std::vector<std::string>& extra_tables) {
   const auto equals = assignment.find('=');
   const std::string where = source + " (--set " + assignment + ")";
   if (equals == std::string::npos || equals == 0)
@@ -223,8 +231,9 @@ void apply_override(toml::table& root, const std::string& assignment, const std:
     throw ConfigError(where, key, "expected a key of the form table.key (tables: " + kTables + ")");
   const std::string table_name = key.substr(0, dot);
   const std::string field = key.substr(dot + 1);
-  if (table_name != "model" && table_name != "train" && table_name != "optim" && table_name != "rule")
-    throw ConfigError(where, key, "unknown table \"" + table_name + "\" (accepted: " + kTables + ")");
+  const bool extra = std::find(extra_tables.begin(), extra_tables.end(), table_name) != extra_tables.end();
+  if (table_name != "model" && table_name != "train" && table_name != "optim" && table_name != "rule" && !extra)
+    throw ConfigError(where, key, "unknown table \"" + table_name + "\" (accepted: " + accepted_tables(extra_tables) + ")");
   toml::table* table = root[table_name].as_table();
   if (table == nullptr) {
     if (root.contains(table_name))
@@ -264,7 +273,7 @@ void validate_run_config(const RunConfig& c, const std::string& source, ConfigRo
 }
 
 RunConfig parse_run_config(std::string_view text, const std::string& source, ConfigRole role,
-                           const std::vector<std::string>& overrides) {
+                           const std::vector<std::string>& overrides, const std::vector<std::string>& extra_tables) {
   toml::table root;
   try {
     root = toml::parse(text, source);
@@ -272,12 +281,13 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, Con
     throw ConfigError(fmt::format("{}:{}:{}", source, error.source().begin.line, error.source().begin.column), "(syntax)",
                       std::string(error.description()));
   }
-  for (const auto& assignment : overrides) apply_override(root, assignment, source);
+  for (const auto& assignment : overrides) apply_override(root, assignment, source, extra_tables);
 
   for (const auto& [key, node] : root) {
     const std::string k(key.str());
-    if (k != "model" && k != "train" && k != "optim" && k != "rule")
-      throw ConfigError(source, k, "unknown table or key (accepted top-level tables: " + kTables + ")");
+    const bool extra = std::find(extra_tables.begin(), extra_tables.end(), k) != extra_tables.end();
+    if (k != "model" && k != "train" && k != "optim" && k != "rule" && !extra)
+      throw ConfigError(source, k, "unknown table or key (accepted top-level tables: " + accepted_tables(extra_tables) + ")");
   }
   if (!root.contains("model")) throw ConfigError(source, "model", "missing table [model] (required; keys: " + kModelKeys + ")");
   if (!root.contains("train")) throw ConfigError(source, "train", "missing table [train] (required; keys: " + kTrainKeys + ")");
@@ -314,12 +324,13 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, Con
   return config;
 }
 
-RunConfig load_run_config(const std::filesystem::path& file, ConfigRole role, const std::vector<std::string>& overrides) {
+RunConfig load_run_config(const std::filesystem::path& file, ConfigRole role, const std::vector<std::string>& overrides,
+                          const std::vector<std::string>& extra_tables) {
   std::ifstream in(file, std::ios::binary);
   if (!in) throw ConfigError(file.string(), "(file)", "cannot be read (does the file exist?)");
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_run_config(text.str(), file.string(), role, overrides);
+  return parse_run_config(text.str(), file.string(), role, overrides, extra_tables);
 }
 
 }  // namespace muelab::theory
