@@ -13,6 +13,8 @@ packages=(
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libfmt-dev catch2
   # figures and the numpy baseline (always run with /usr/bin/python3)
   python3 python3-numpy python3-matplotlib
+  # the PyTorch oracle and baseline of the trainer, and real English text for its language model
+  python3-torch fortunes
 )
 
 missing=()
