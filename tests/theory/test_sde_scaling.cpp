@@ -62,7 +62,7 @@ TEST_CASE("q(1-beta) >= 1 is refused, naming the field", "[theory][sde]") {
   CHECK_NOTHROW(transfer(base, target, RuleSource::mup));  // no batch/duration rule under plain μP
 }
 
-TEST_CASE("SDE invariants: five objects preserved to 1e-12, sigma0 x rho_D^-1/2; LR-only scaling breaks c_i and eps0",
+TEST_CASE("SDE invariants: five objects preserved to 1e-12, sigma0 x rho_D^-1/2, and LR-only scaling breaks c_i and eps0",
           "[theory][sde][sde-invariants]") {
   const std::uint64_t seed = 20261123;
   std::cout << "sde-invariants: seed " << seed << "\n";
