@@ -1,0 +1,45 @@
+// Row-major matrices and the one GEMM entry point of the CPU reference backend. Every large matrix
+// product goes through `matmul`, which calls OpenBLAS (cblas) directly: OpenBLAS splits a GEMM over
+// output blocks and keeps each dot product's reduction order fixed, so results do not depend on the
+// thread count (checked by the determinism test).
+#pragma once
+
+#include <Eigen/Dense>
+
+#include <cstdint>
+
+namespace muelab::models::cpu {
+
+template <class Scalar>
+using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <class Scalar>
+using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+/// C = alpha · op(A) · op(B) + beta · C on raw row-major storage with leading dimensions.
+void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+          const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc);
+void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
+          const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
+          std::int64_t ldc);
+
+/// c = alpha · op(a) · op(b) + beta · c (c must already have the right shape when beta != 0;
+/// it is resized when beta == 0).
+template <class Scalar>
+void matmul(Matrix<Scalar>& c, const Matrix<Scalar>& a, bool transpose_a, const Matrix<Scalar>& b, bool transpose_b,
+            Scalar alpha = Scalar(1), Scalar beta = Scalar(0)) {
+  const auto m = transpose_a ? a.cols() : a.rows();
+  const auto k = transpose_a ? a.rows() : a.cols();
+  const auto n = transpose_b ? b.rows() : b.cols();
+  if (beta == Scalar(0)) c.resize(m, n);
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    c *= beta;
+    return;
+  }
+  gemm(transpose_a, transpose_b, m, n, k, alpha, a.data(), a.cols(), b.data(), b.cols(), beta, c.data(), c.cols());
+}
+
+/// Threads used by OpenBLAS and by the backend's own OpenMP loops.
+void set_thread_count(int threads);
+
+}  // namespace muelab::models::cpu

@@ -1,0 +1,149 @@
+// The toy decoder-only MoE transformer (THEORY.md §2–§6): forward pass and hand-written backward,
+// templated on the scalar (float for training speed, double for gradient checks). The model holds
+// no scaling constants of its own: every init std, forward multiplier, route scale, gate
+// normalization, residual multiplier and attention logit scale is read from a ModelSpec, which
+// `make_model_spec` fills from `muelab::theory::transfer(base, target, rule)`.
+#pragma once
+
+#include "muelab/models/cpu/blas.hpp"
+#include "muelab/theory/config.hpp"
+#include "muelab/theory/groups.hpp"
+#include "muelab/theory/transfer.hpp"
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace muelab::models::cpu {
+
+using theory::ParameterGroup;
+
+/// Trainer switches that are not part of the theory's [model] schema ([trainer] table).
+struct ArchitectureOptions {
+  bool norm_gains_trainable = false;  ///< untrainable by default (trainable gains break transfer)
+  double norm_eps = 1e-5;             ///< LayerNorm variance epsilon (numerical guard, not a scale)
+  double capacity_factor = 0.0;       ///< 0: dropless; > 0: each expert keeps ceil(cf·n·a/N) tokens
+  double aux_loss_coef = 0.0;         ///< Switch-style balance loss coef·N·Σ f_i P_i (0: off)
+  double bias_rate = 0.0;             ///< η_bias of the non-gradient balance bias (§6, [JIANG])
+};
+
+/// Everything the forward pass needs, fully resolved.
+struct ModelSpec {
+  theory::ModelConfig model;
+  std::int64_t vocab_size = 0;
+  std::int64_t seq_len = 0;
+  ArchitectureOptions options;
+  std::map<ParameterGroup, double> init_std;     ///< per group, from transfer()
+  std::map<ParameterGroup, double> multiplier;   ///< per group, from transfer() (down groups carry A)
+  double residual_multiplier = 1.0;              ///< branch multiplier (§3)
+  double attention_logit_scale = 0.0;            ///< 1/d_head or 1/√d_head (§2)
+  double route_scale_routed = 1.0;               ///< R on the routed sum (§5.1)
+  double route_scale_shared = 1.0;               ///< R on the shared branch
+  bool normalize_gates = true;                   ///< Σ_active π = 1 ("active-set") or raw gates ("none")
+
+  [[nodiscard]] std::int64_t n_heads() const { return model.d_model / model.d_head; }
+  [[nodiscard]] double mult(ParameterGroup g) const;
+  [[nodiscard]] double init(ParameterGroup g) const;
+};
+
+/// Builds the spec from the engine's answer. Throws std::invalid_argument naming the field when the
+/// trainer cannot build the model (e.g. model.bias = true).
+[[nodiscard]] ModelSpec make_model_spec(const theory::TransferResult& transfer, const theory::ModelConfig& model,
+                                        std::int64_t vocab_size, std::int64_t seq_len,
+                                        const ArchitectureOptions& options);
+
+template <class Scalar>
+struct Parameter {
+  std::string name;  ///< stable, e.g. "blocks.0.experts.3.up" (the oracle export uses it)
+  ParameterGroup group = ParameterGroup::embedding;
+  bool trainable = true;
+  Matrix<Scalar> value;
+  Matrix<Scalar> grad;
+};
+
+/// Diagnostics of one forward pass.
+struct ForwardStats {
+  double loss = 0.0;        ///< cross-entropy + auxiliary balance losses
+  double ce_loss = 0.0;     ///< cross-entropy only
+  std::vector<double> residual_rms;         ///< per block, RMS of the residual stream after it
+  std::vector<std::vector<double>> load;    ///< per MoE block, per expert: tokens choosing it / n
+};
+
+template <class Scalar>
+class Model {
+ public:
+  explicit Model(ModelSpec spec);
+
+  /// Draws every parameter N(0, σ_group²) from CounterRng(seed, parameter index); gains are 1.
+  void initialize(std::uint64_t seed);
+
+  /// tokens and targets: batch × seq_len, row-major. Returns the loss; keeps the caches for backward.
+  ForwardStats forward(const std::vector<std::int32_t>& tokens, const std::vector<std::int32_t>& targets,
+                       std::int64_t batch);
+  /// Fills every trainable parameter's grad with ∂loss/∂θ of the last forward.
+  void backward();
+  /// Jiang's non-gradient balance bias: b_i ← b_i − η_bias (load_i − κ) from the last forward (§6).
+  void update_balance_bias();
+
+  [[nodiscard]] std::vector<Parameter<Scalar>>& parameters() { return parameters_; }
+  [[nodiscard]] const std::vector<Parameter<Scalar>>& parameters() const { return parameters_; }
+  [[nodiscard]] Parameter<Scalar>& parameter(const std::string& name);
+  [[nodiscard]] const ModelSpec& spec() const { return spec_; }
+  /// Balance bias of MoE block l (selection only, never a gradient).
+  [[nodiscard]] std::vector<double>& balance_bias(std::size_t block) { return balance_bias_.at(block); }
+
+  /// Last forward's logits (n × V) and final hidden state (for tests).
+  [[nodiscard]] const Matrix<Scalar>& logits() const { return logits_; }
+
+  struct ExpertCache {
+    std::vector<std::int64_t> rows;   ///< token index of each row
+    std::vector<std::int64_t> slots;  ///< slot (0..a) of the token's choice, for gates
+    Matrix<Scalar> x, z_up, z_gate, act, y;
+  };
+  struct BlockCache {
+    Matrix<Scalar> ln1_hat, u1, qkv, probs, heads, ln2_hat, u2, ffn_out;
+    Vector<Scalar> ln1_rstd, ln2_rstd;
+    ExpertCache dense;                     ///< dense FFN (rows = all tokens)
+    Matrix<Scalar> router_probs;           ///< n × N
+    std::vector<std::int64_t> choice;      ///< n × a expert ids
+    std::vector<Scalar> gate;              ///< n × a gates π (after normalization)
+    std::vector<unsigned char> kept;       ///< n × a: 0 when dropped by capacity
+    std::vector<ExpertCache> experts, shared;
+    std::vector<double> load_fraction;     ///< count_i/(n·a) (aux loss)
+  };
+
+ private:
+  struct BlockIndex {
+    int ln1 = -1, qkv = -1, out = -1, ln2 = -1, up = -1, gate = -1, down = -1, router = -1;
+    std::vector<int> expert_up, expert_gate, expert_down, shared_up, shared_gate, shared_down;
+  };
+  int add(std::string name, ParameterGroup group, std::int64_t rows, std::int64_t cols, bool trainable = true);
+  void ffn_unit_forward(ExpertCache& c, int up, int gate, int down, ParameterGroup up_g, ParameterGroup gate_g,
+                        ParameterGroup down_g);
+  Matrix<Scalar> ffn_unit_backward(ExpertCache& c, const Matrix<Scalar>& dy, int up, int gate, int down,
+                                   ParameterGroup up_g, ParameterGroup gate_g, ParameterGroup down_g);
+  void moe_forward(std::size_t l, BlockCache& c);
+  Matrix<Scalar> moe_backward(std::size_t l, BlockCache& c, const Matrix<Scalar>& df);
+  void attention_forward(const BlockIndex& bi, BlockCache& c);
+  Matrix<Scalar> attention_backward(const BlockIndex& bi, BlockCache& c, const Matrix<Scalar>& d_attn_out);
+
+  ModelSpec spec_;
+  std::vector<Parameter<Scalar>> parameters_;
+  int token_embedding_ = -1, position_embedding_ = -1, final_norm_ = -1, head_ = -1;
+  std::vector<BlockIndex> blocks_;
+  std::vector<std::vector<double>> balance_bias_;
+  // caches of the last forward
+  std::int64_t batch_ = 0;
+  std::vector<std::int32_t> tokens_, targets_;
+  std::vector<BlockCache> caches_;
+  Matrix<Scalar> final_hat_, final_u_, logits_, probs_;
+  Vector<Scalar> final_rstd_;
+  std::vector<std::vector<double>> last_load_;
+};
+
+extern template class Model<float>;
+extern template class Model<double>;
+
+}  // namespace muelab::models::cpu

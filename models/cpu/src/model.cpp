@@ -1,0 +1,644 @@
+// Forward and hand-written backward of the toy MoE transformer (THEORY.md §2–§6). See model.hpp.
+#include "muelab/models/cpu/model.hpp"
+
+#include "muelab/sim/counter_rng.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <stdexcept>
+
+namespace muelab::models::cpu {
+
+double ModelSpec::mult(ParameterGroup g) const {
+  const auto it = multiplier.find(g);
+  if (it == multiplier.end()) throw std::logic_error("no multiplier for group " + theory::group_name(g));
+  return it->second;
+}
+double ModelSpec::init(ParameterGroup g) const {
+  const auto it = init_std.find(g);
+  if (it == init_std.end()) throw std::logic_error("no init std for group " + theory::group_name(g));
+  return it->second;
+}
+
+ModelSpec make_model_spec(const theory::TransferResult& transfer, const theory::ModelConfig& model,
+                          std::int64_t vocab_size, std::int64_t seq_len, const ArchitectureOptions& options) {
+  if (model.bias) throw std::invalid_argument("model.bias: the CPU trainer supports false only (accepted: false)");
+  ModelSpec s;
+  s.model = model;
+  s.vocab_size = vocab_size;
+  s.seq_len = seq_len;
+  s.options = options;
+  for (const auto& g : transfer.groups) {
+    s.init_std[g.group] = g.init_std.value();
+    s.multiplier[g.group] = g.multiplier.value();
+  }
+  // The norm group exists in every model; it is trained only when the switch says so.
+  s.residual_multiplier = transfer.architecture.residual_multiplier.value();
+  s.attention_logit_scale = transfer.architecture.attention_logit_scale;
+  if (transfer.moe) {
+    s.route_scale_routed = transfer.moe->route_scale_routed;
+    s.route_scale_shared = transfer.moe->route_scale_shared;
+    s.normalize_gates = transfer.moe->gate_normalization != "none";
+  }
+  return s;
+}
+
+namespace {
+
+template <class Scalar>
+Scalar sc(double v) {
+  return static_cast<Scalar>(v);
+}
+
+/// LayerNorm without bias: u = m·g ⊙ (x − μ)/√(var + eps), per row.
+template <class Scalar>
+void layer_norm_forward(const Matrix<Scalar>& x, const Matrix<Scalar>& gain, Scalar multiplier, Scalar eps,
+                        Matrix<Scalar>& hat, Vector<Scalar>& rstd, Matrix<Scalar>& u) {
+  const auto n = x.rows();
+  const auto d = x.cols();
+  hat.resize(n, d);
+  u.resize(n, d);
+  rstd.resize(n);
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const Scalar mean = x.row(i).mean();
+    const Scalar var = (x.row(i).array() - mean).square().mean();
+    const Scalar r = Scalar(1) / std::sqrt(var + eps);
+    rstd(i) = r;
+    hat.row(i) = (x.row(i).array() - mean) * r;
+    u.row(i) = multiplier * hat.row(i).cwiseProduct(gain.row(0));
+  }
+}
+
+template <class Scalar>
+Matrix<Scalar> layer_norm_backward(const Matrix<Scalar>& du, const Matrix<Scalar>& hat, const Vector<Scalar>& rstd,
+                                   const Matrix<Scalar>& gain, Scalar multiplier, Matrix<Scalar>* dgain) {
+  const auto n = du.rows();
+  const auto d = du.cols();
+  Matrix<Scalar> dx(n, d);
+  if (dgain) dgain->row(0) += multiplier * (du.cwiseProduct(hat)).colwise().sum();
+  for (Eigen::Index i = 0; i < n; ++i) {
+    const auto dhat = (multiplier * du.row(i).cwiseProduct(gain.row(0))).eval();
+    const Scalar mean_dhat = dhat.mean();
+    const Scalar mean_dhat_hat = dhat.cwiseProduct(hat.row(i)).mean();
+    dx.row(i) = rstd(i) * (dhat.array() - mean_dhat - hat.row(i).array() * mean_dhat_hat);
+  }
+  return dx;
+}
+
+template <class Scalar>
+Scalar gelu(Scalar z) {
+  return Scalar(0.5) * z * (Scalar(1) + std::erf(z * sc<Scalar>(M_SQRT1_2)));
+}
+template <class Scalar>
+Scalar gelu_derivative(Scalar z) {
+  const Scalar cdf = Scalar(0.5) * (Scalar(1) + std::erf(z * sc<Scalar>(M_SQRT1_2)));
+  const Scalar pdf = std::exp(Scalar(-0.5) * z * z) * sc<Scalar>(0.5 * M_2_SQRTPI * M_SQRT1_2);
+  return cdf + z * pdf;
+}
+template <class Scalar>
+Scalar sigmoid(Scalar z) {
+  return Scalar(1) / (Scalar(1) + std::exp(-z));
+}
+
+double rms(const auto& m) {
+  return m.size() == 0 ? 0.0 : std::sqrt(static_cast<double>(m.squaredNorm()) / static_cast<double>(m.size()));
+}
+
+}  // namespace
+
+template <class Scalar>
+int Model<Scalar>::add(std::string name, ParameterGroup group, std::int64_t rows, std::int64_t cols, bool trainable) {
+  Parameter<Scalar> p;
+  p.name = std::move(name);
+  p.group = group;
+  p.trainable = trainable;
+  p.value = Matrix<Scalar>::Zero(rows, cols);
+  p.grad = Matrix<Scalar>::Zero(rows, cols);
+  parameters_.push_back(std::move(p));
+  return static_cast<int>(parameters_.size() - 1);
+}
+
+template <class Scalar>
+Model<Scalar>::Model(ModelSpec spec) : spec_(std::move(spec)) {
+  const auto& m = spec_.model;
+  const auto d = m.d_model;
+  const bool gains = spec_.options.norm_gains_trainable;
+  token_embedding_ = add("token_embedding", ParameterGroup::embedding, spec_.vocab_size, d);
+  position_embedding_ = add("position_embedding", ParameterGroup::embedding, spec_.seq_len, d);
+  for (std::int64_t l = 0; l < m.n_layers; ++l) {
+    const std::string p = "blocks." + std::to_string(l) + ".";
+    BlockIndex b;
+    b.ln1 = add(p + "norm1.gain", ParameterGroup::norm, 1, d, gains);
+    b.qkv = add(p + "attn.qkv", ParameterGroup::attn_qkv, d, 3 * d);
+    b.out = add(p + "attn.out", ParameterGroup::attn_out, d, d);
+    b.ln2 = add(p + "norm2.gain", ParameterGroup::norm, 1, d, gains);
+    if (!m.is_moe()) {
+      b.up = add(p + "ffn.up", ParameterGroup::ffn_up, d, m.d_ffn);
+      if (m.has_gate()) b.gate = add(p + "ffn.gate", ParameterGroup::ffn_gate, d, m.d_ffn);
+      b.down = add(p + "ffn.down", ParameterGroup::ffn_down, m.d_ffn, d);
+    } else {
+      b.router = add(p + "router", ParameterGroup::router, d, m.n_experts);
+      for (std::int64_t e = 0; e < m.n_experts; ++e) {
+        const std::string q = p + "experts." + std::to_string(e) + ".";
+        b.expert_up.push_back(add(q + "up", ParameterGroup::expert_up, d, m.d_expert));
+        if (m.has_gate()) b.expert_gate.push_back(add(q + "gate", ParameterGroup::expert_gate, d, m.d_expert));
+        b.expert_down.push_back(add(q + "down", ParameterGroup::expert_down, m.d_expert, d));
+      }
+      for (std::int64_t e = 0; e < m.n_shared; ++e) {
+        const std::string q = p + "shared." + std::to_string(e) + ".";
+        b.shared_up.push_back(add(q + "up", ParameterGroup::shared_up, d, m.d_shared));
+        if (m.has_gate()) b.shared_gate.push_back(add(q + "gate", ParameterGroup::shared_gate, d, m.d_shared));
+        b.shared_down.push_back(add(q + "down", ParameterGroup::shared_down, m.d_shared, d));
+      }
+    }
+    blocks_.push_back(std::move(b));
+    balance_bias_.emplace_back(m.is_moe() ? static_cast<std::size_t>(m.n_experts) : 0U, 0.0);
+  }
+  final_norm_ = add("final_norm.gain", ParameterGroup::norm, 1, d, gains);
+  head_ = add("head", ParameterGroup::head, d, spec_.vocab_size);
+  for (auto& p : parameters_)
+    if (p.group == ParameterGroup::norm) p.value.setOnes();
+}
+
+template <class Scalar>
+void Model<Scalar>::initialize(std::uint64_t seed) {
+  for (std::size_t i = 0; i < parameters_.size(); ++i) {
+    auto& p = parameters_[i];
+    if (p.group == ParameterGroup::norm) {
+      p.value.setOnes();
+      continue;
+    }
+    const double std = spec_.init(p.group);
+    const sim::CounterRng rng(seed, 0x6d6f64656c000000ULL + i);  // stream: "model" + parameter index
+    std::vector<double> draws(static_cast<std::size_t>(p.value.size()));
+    rng.fill_normal(draws, 0, 0, 0);
+    for (Eigen::Index k = 0; k < p.value.size(); ++k) p.value.data()[k] = sc<Scalar>(std * draws[static_cast<std::size_t>(k)]);
+  }
+  for (auto& b : balance_bias_) std::fill(b.begin(), b.end(), 0.0);
+}
+
+template <class Scalar>
+Parameter<Scalar>& Model<Scalar>::parameter(const std::string& name) {
+  for (auto& p : parameters_)
+    if (p.name == name) return p;
+  throw std::out_of_range("no parameter named " + name);
+}
+
+// ---- feed-forward unit (dense FFN, one routed expert, one shared expert) ----------------------
+template <class Scalar>
+void Model<Scalar>::ffn_unit_forward(ExpertCache& c, int up, int gate, int down, ParameterGroup up_g,
+                                     ParameterGroup gate_g, ParameterGroup down_g) {
+  const Scalar m_up = sc<Scalar>(spec_.mult(up_g));
+  const Scalar m_down = sc<Scalar>(spec_.mult(down_g));
+  matmul(c.z_up, c.x, false, parameters_[static_cast<std::size_t>(up)].value, false, m_up);
+  if (gate >= 0) {  // SwiGLU: act = silu(z_gate) ⊙ z_up
+    matmul(c.z_gate, c.x, false, parameters_[static_cast<std::size_t>(gate)].value, false, sc<Scalar>(spec_.mult(gate_g)));
+    c.act = c.z_gate.unaryExpr([](Scalar z) { return z * sigmoid(z); }).cwiseProduct(c.z_up);
+  } else {
+    c.act = c.z_up.unaryExpr([](Scalar z) { return gelu(z); });
+  }
+  matmul(c.y, c.act, false, parameters_[static_cast<std::size_t>(down)].value, false, m_down);
+}
+
+template <class Scalar>
+Matrix<Scalar> Model<Scalar>::ffn_unit_backward(ExpertCache& c, const Matrix<Scalar>& dy, int up, int gate, int down,
+                                                ParameterGroup up_g, ParameterGroup gate_g, ParameterGroup down_g) {
+  const Scalar m_up = sc<Scalar>(spec_.mult(up_g));
+  const Scalar m_down = sc<Scalar>(spec_.mult(down_g));
+  auto& p_down = parameters_[static_cast<std::size_t>(down)];
+  auto& p_up = parameters_[static_cast<std::size_t>(up)];
+  matmul(p_down.grad, c.act, true, dy, false, m_down, Scalar(1));
+  Matrix<Scalar> dact;
+  matmul(dact, dy, false, p_down.value, true, m_down);
+  Matrix<Scalar> dz_up;
+  Matrix<Scalar> dx;
+  if (gate >= 0) {
+    auto& p_gate = parameters_[static_cast<std::size_t>(gate)];
+    const Scalar m_gate = sc<Scalar>(spec_.mult(gate_g));
+    dz_up = dact.cwiseProduct(c.z_gate.unaryExpr([](Scalar z) { return z * sigmoid(z); }));
+    const Matrix<Scalar> dz_gate =
+        dact.cwiseProduct(c.z_up).cwiseProduct(c.z_gate.unaryExpr([](Scalar z) {
+          const Scalar s = sigmoid(z);
+          return s * (Scalar(1) + z * (Scalar(1) - s));
+        }));
+    matmul(p_gate.grad, c.x, true, dz_gate, false, m_gate, Scalar(1));
+    matmul(dx, dz_gate, false, p_gate.value, true, m_gate);
+    matmul(dx, dz_up, false, p_up.value, true, m_up, Scalar(1));
+  } else {
+    dz_up = dact.cwiseProduct(c.z_up.unaryExpr([](Scalar z) { return gelu_derivative(z); }));
+    matmul(dx, dz_up, false, p_up.value, true, m_up);
+  }
+  matmul(p_up.grad, c.x, true, dz_up, false, m_up, Scalar(1));
+  return dx;
+}
+
+// ---- attention ------------------------------------------------------------------------------------
+template <class Scalar>
+void Model<Scalar>::attention_forward(const BlockIndex& bi, BlockCache& c) {
+  const auto d = spec_.model.d_model;
+  const auto T = spec_.seq_len;
+  const auto H = spec_.n_heads();
+  const auto dh = spec_.model.d_head;
+  const Scalar scale = sc<Scalar>(spec_.attention_logit_scale);
+  matmul(c.qkv, c.u1, false, parameters_[static_cast<std::size_t>(bi.qkv)].value, false,
+         sc<Scalar>(spec_.mult(ParameterGroup::attn_qkv)));
+  c.probs.resize(batch_ * H * T, T);
+  c.heads.resize(batch_ * T, d);
+  using Strided = Eigen::Map<const Matrix<Scalar>, 0, Eigen::OuterStride<>>;
+  using StridedOut = Eigen::Map<Matrix<Scalar>, 0, Eigen::OuterStride<>>;
+  const auto pairs = batch_ * H;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t bh = 0; bh < pairs; ++bh) {
+    const auto b = bh / H;
+    const auto h = bh % H;
+    const Scalar* base = c.qkv.data() + b * T * 3 * d + h * dh;
+    const Strided q(base, T, dh, Eigen::OuterStride<>(3 * d));
+    const Strided k(base + d, T, dh, Eigen::OuterStride<>(3 * d));
+    const Strided v(base + 2 * d, T, dh, Eigen::OuterStride<>(3 * d));
+    auto p = c.probs.middleRows(bh * T, T);
+    p.noalias() = scale * (q * k.transpose());
+    for (std::int64_t i = 0; i < T; ++i) {  // causal softmax over keys 0..i
+      auto row = p.row(i);
+      const Scalar mx = row.head(i + 1).maxCoeff();
+      row.head(i + 1) = (row.head(i + 1).array() - mx).exp();
+      row.head(i + 1) /= row.head(i + 1).sum();
+      row.tail(T - i - 1).setZero();
+    }
+    StridedOut o(c.heads.data() + b * T * d + h * dh, T, dh, Eigen::OuterStride<>(d));
+    o.noalias() = p * v;
+  }
+}
+
+template <class Scalar>
+Matrix<Scalar> Model<Scalar>::attention_backward(const BlockIndex& bi, BlockCache& c, const Matrix<Scalar>& d_heads) {
+  const auto d = spec_.model.d_model;
+  const auto T = spec_.seq_len;
+  const auto H = spec_.n_heads();
+  const auto dh = spec_.model.d_head;
+  const Scalar scale = sc<Scalar>(spec_.attention_logit_scale);
+  Matrix<Scalar> dqkv(batch_ * T, 3 * d);
+  using Strided = Eigen::Map<const Matrix<Scalar>, 0, Eigen::OuterStride<>>;
+  using StridedOut = Eigen::Map<Matrix<Scalar>, 0, Eigen::OuterStride<>>;
+  const auto pairs = batch_ * H;
+#pragma omp parallel for schedule(static)
+  for (std::int64_t bh = 0; bh < pairs; ++bh) {
+    const auto b = bh / H;
+    const auto h = bh % H;
+    const Scalar* base = c.qkv.data() + b * T * 3 * d + h * dh;
+    const Strided q(base, T, dh, Eigen::OuterStride<>(3 * d));
+    const Strided k(base + d, T, dh, Eigen::OuterStride<>(3 * d));
+    const Strided v(base + 2 * d, T, dh, Eigen::OuterStride<>(3 * d));
+    const Strided dout(d_heads.data() + b * T * d + h * dh, T, dh, Eigen::OuterStride<>(d));
+    const auto p = c.probs.middleRows(bh * T, T);
+    Scalar* dbase = dqkv.data() + b * T * 3 * d + h * dh;
+    StridedOut dq(dbase, T, dh, Eigen::OuterStride<>(3 * d));
+    StridedOut dk(dbase + d, T, dh, Eigen::OuterStride<>(3 * d));
+    StridedOut dv(dbase + 2 * d, T, dh, Eigen::OuterStride<>(3 * d));
+    dv.noalias() = p.transpose() * dout;
+    Matrix<Scalar> dp = dout * v.transpose();
+    // softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)); masked entries have P = 0.
+    const Vector<Scalar> row_dot = dp.cwiseProduct(p).rowwise().sum();
+    Matrix<Scalar> ds = p.cwiseProduct((dp.colwise() - row_dot));
+    ds *= scale;
+    dq.noalias() = ds * k;
+    dk.noalias() = ds.transpose() * q;
+  }
+  Matrix<Scalar> du;
+  auto& p_qkv = parameters_[static_cast<std::size_t>(bi.qkv)];
+  const Scalar m_qkv = sc<Scalar>(spec_.mult(ParameterGroup::attn_qkv));
+  matmul(p_qkv.grad, c.u1, true, dqkv, false, m_qkv, Scalar(1));
+  matmul(du, dqkv, false, p_qkv.value, true, m_qkv);
+  return du;
+}
+
+// ---- MoE layer (§5, §6) ---------------------------------------------------------------------------
+template <class Scalar>
+void Model<Scalar>::moe_forward(std::size_t l, BlockCache& c) {
+  const auto& m = spec_.model;
+  const auto& bi = blocks_[l];
+  const auto n = c.u2.rows();
+  const auto d = m.d_model;
+  const auto N = m.n_experts;
+  const auto a = m.n_active;
+  const auto groups = m.n_groups;
+  const auto group_size = N / groups;
+  const auto per_group = a / groups;
+  Matrix<Scalar> scores;
+  matmul(scores, c.u2, false, parameters_[static_cast<std::size_t>(bi.router)].value, false,
+         sc<Scalar>(spec_.mult(ParameterGroup::router)));
+  auto& p = c.router_probs;
+  if (m.router == theory::RouterKind::sigmoid) {
+    p = scores.unaryExpr([](Scalar z) { return sigmoid(z); });
+  } else {
+    p.resize(n, N);
+    for (Eigen::Index t = 0; t < n; ++t) {
+      const Scalar mx = scores.row(t).maxCoeff();
+      p.row(t) = (scores.row(t).array() - mx).exp();
+      p.row(t) /= p.row(t).sum();
+    }
+  }
+  // Top-a selection on p + b (the balance bias only steers selection, §6), a/g inside each group;
+  // ties go to the lower expert index (deterministic).
+  const auto& bias = balance_bias_[l];
+  c.choice.assign(static_cast<std::size_t>(n * a), 0);
+  c.gate.assign(static_cast<std::size_t>(n * a), Scalar(0));
+  c.kept.assign(static_cast<std::size_t>(n * a), 1);
+  std::vector<std::int64_t> order(static_cast<std::size_t>(group_size));
+  for (Eigen::Index t = 0; t < n; ++t) {
+    const auto key = [&](std::int64_t e) { return static_cast<double>(p(t, e)) + bias[static_cast<std::size_t>(e)]; };
+    std::int64_t slot = 0;
+    for (std::int64_t g = 0; g < groups; ++g) {
+      std::iota(order.begin(), order.end(), g * group_size);
+      std::partial_sort(order.begin(), order.begin() + per_group, order.end(), [&](std::int64_t x, std::int64_t y) {
+        const double kx = key(x), ky = key(y);
+        return kx > ky || (kx == ky && x < y);
+      });
+      for (std::int64_t j = 0; j < per_group; ++j) c.choice[static_cast<std::size_t>(t * a + slot++)] = order[static_cast<std::size_t>(j)];
+    }
+    Scalar total(0);
+    for (std::int64_t j = 0; j < a; ++j) total += p(t, c.choice[static_cast<std::size_t>(t * a + j)]);
+    for (std::int64_t j = 0; j < a; ++j) {
+      const Scalar pj = p(t, c.choice[static_cast<std::size_t>(t * a + j)]);
+      c.gate[static_cast<std::size_t>(t * a + j)] = spec_.normalize_gates ? pj / total : pj;
+    }
+  }
+  // Group the tokens by expert (token order inside an expert), with the optional capacity limit.
+  std::vector<std::int64_t> count(static_cast<std::size_t>(N), 0);
+  const auto capacity = spec_.options.capacity_factor > 0.0
+                            ? static_cast<std::int64_t>(std::ceil(spec_.options.capacity_factor * static_cast<double>(n * a) /
+                                                                  static_cast<double>(N)))
+                            : n * a;
+  c.experts.assign(static_cast<std::size_t>(N), ExpertCache{});
+  for (Eigen::Index t = 0; t < n; ++t)
+    for (std::int64_t j = 0; j < a; ++j) {
+      const auto e = c.choice[static_cast<std::size_t>(t * a + j)];
+      auto& cnt = count[static_cast<std::size_t>(e)];
+      if (cnt >= capacity) {
+        c.kept[static_cast<std::size_t>(t * a + j)] = 0;
+      } else {
+        c.experts[static_cast<std::size_t>(e)].rows.push_back(t);
+        c.experts[static_cast<std::size_t>(e)].slots.push_back(j);
+      }
+      ++cnt;
+    }
+  std::vector<double> load(static_cast<std::size_t>(N));
+  c.load_fraction.resize(static_cast<std::size_t>(N));
+  for (std::int64_t e = 0; e < N; ++e) {
+    load[static_cast<std::size_t>(e)] = static_cast<double>(count[static_cast<std::size_t>(e)]) / static_cast<double>(n);
+    c.load_fraction[static_cast<std::size_t>(e)] = load[static_cast<std::size_t>(e)] / static_cast<double>(a);
+  }
+  last_load_.push_back(std::move(load));
+
+  c.ffn_out = Matrix<Scalar>::Zero(n, d);
+  const Scalar route = sc<Scalar>(spec_.route_scale_routed);
+  for (std::int64_t e = 0; e < N; ++e) {  // one GEMM chain per expert, weighted scatter back
+    auto& ec = c.experts[static_cast<std::size_t>(e)];
+    const auto rows = static_cast<Eigen::Index>(ec.rows.size());
+    ec.x.resize(rows, d);
+    for (Eigen::Index r = 0; r < rows; ++r) ec.x.row(r) = c.u2.row(ec.rows[static_cast<std::size_t>(r)]);
+    const int gate = m.has_gate() ? bi.expert_gate[static_cast<std::size_t>(e)] : -1;
+    ffn_unit_forward(ec, bi.expert_up[static_cast<std::size_t>(e)], gate, bi.expert_down[static_cast<std::size_t>(e)],
+                     ParameterGroup::expert_up, ParameterGroup::expert_gate, ParameterGroup::expert_down);
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const auto t = ec.rows[static_cast<std::size_t>(r)];
+      c.ffn_out.row(t) += (route * c.gate[static_cast<std::size_t>(t * a + ec.slots[static_cast<std::size_t>(r)])]) * ec.y.row(r);
+    }
+  }
+  c.shared.assign(static_cast<std::size_t>(m.n_shared), ExpertCache{});
+  const Scalar route_shared = sc<Scalar>(spec_.route_scale_shared);
+  for (std::int64_t s = 0; s < m.n_shared; ++s) {
+    auto& ec = c.shared[static_cast<std::size_t>(s)];
+    ec.x = c.u2;
+    const int gate = m.has_gate() ? bi.shared_gate[static_cast<std::size_t>(s)] : -1;
+    ffn_unit_forward(ec, bi.shared_up[static_cast<std::size_t>(s)], gate, bi.shared_down[static_cast<std::size_t>(s)],
+                     ParameterGroup::shared_up, ParameterGroup::shared_gate, ParameterGroup::shared_down);
+    c.ffn_out += route_shared * ec.y;
+  }
+}
+
+template <class Scalar>
+Matrix<Scalar> Model<Scalar>::moe_backward(std::size_t l, BlockCache& c, const Matrix<Scalar>& df) {
+  const auto& m = spec_.model;
+  const auto& bi = blocks_[l];
+  const auto n = c.u2.rows();
+  const auto N = m.n_experts;
+  const auto a = m.n_active;
+  const Scalar route = sc<Scalar>(spec_.route_scale_routed);
+  Matrix<Scalar> du = Matrix<Scalar>::Zero(n, m.d_model);
+  std::vector<Scalar> dgate(static_cast<std::size_t>(n * a), Scalar(0));
+  for (std::int64_t e = 0; e < N; ++e) {
+    auto& ec = c.experts[static_cast<std::size_t>(e)];
+    const auto rows = static_cast<Eigen::Index>(ec.rows.size());
+    Matrix<Scalar> dy(rows, m.d_model);
+    for (Eigen::Index r = 0; r < rows; ++r) {
+      const auto t = ec.rows[static_cast<std::size_t>(r)];
+      const auto idx = static_cast<std::size_t>(t * a + ec.slots[static_cast<std::size_t>(r)]);
+      dy.row(r) = (route * c.gate[idx]) * df.row(t);
+      dgate[idx] = route * df.row(t).dot(ec.y.row(r));
+    }
+    const int gate = m.has_gate() ? bi.expert_gate[static_cast<std::size_t>(e)] : -1;
+    const Matrix<Scalar> dx = ffn_unit_backward(ec, dy, bi.expert_up[static_cast<std::size_t>(e)], gate,
+                                                bi.expert_down[static_cast<std::size_t>(e)], ParameterGroup::expert_up,
+                                                ParameterGroup::expert_gate, ParameterGroup::expert_down);
+    for (Eigen::Index r = 0; r < rows; ++r) du.row(ec.rows[static_cast<std::size_t>(r)]) += dx.row(r);
+  }
+  const Scalar route_shared = sc<Scalar>(spec_.route_scale_shared);
+  for (std::int64_t s = 0; s < m.n_shared; ++s) {
+    auto& ec = c.shared[static_cast<std::size_t>(s)];
+    const int gate = m.has_gate() ? bi.shared_gate[static_cast<std::size_t>(s)] : -1;
+    const Matrix<Scalar> dy = route_shared * df;
+    du += ffn_unit_backward(ec, dy, bi.shared_up[static_cast<std::size_t>(s)], gate,
+                            bi.shared_down[static_cast<std::size_t>(s)], ParameterGroup::shared_up,
+                            ParameterGroup::shared_gate, ParameterGroup::shared_down);
+  }
+  // Gates → router probabilities p (n × N) → scores.
+  const auto& p = c.router_probs;
+  Matrix<Scalar> dp = Matrix<Scalar>::Zero(n, N);
+  const double aux = spec_.options.aux_loss_coef;
+  for (Eigen::Index t = 0; t < n; ++t) {
+    const auto base = static_cast<std::size_t>(t * a);
+    if (spec_.normalize_gates) {  // π_j = p_j / Σ_active p: dp_j = (dπ_j − Σ_k dπ_k π_k) / Σ_active p
+      Scalar total(0), dot(0);
+      for (std::int64_t j = 0; j < a; ++j) {
+        total += p(t, c.choice[base + static_cast<std::size_t>(j)]);
+        dot += dgate[base + static_cast<std::size_t>(j)] * c.gate[base + static_cast<std::size_t>(j)];
+      }
+      for (std::int64_t j = 0; j < a; ++j)
+        dp(t, c.choice[base + static_cast<std::size_t>(j)]) += (dgate[base + static_cast<std::size_t>(j)] - dot) / total;
+    } else {
+      for (std::int64_t j = 0; j < a; ++j)
+        dp(t, c.choice[base + static_cast<std::size_t>(j)]) += dgate[base + static_cast<std::size_t>(j)];
+    }
+    if (aux > 0.0) {  // aux = coef·N·Σ_i f_i·mean_t p̂_ti, p̂ = p / Σ_all p (f_i held constant)
+      const Scalar total = p.row(t).sum();
+      Scalar dot(0);
+      std::vector<Scalar> dhat(static_cast<std::size_t>(N));
+      for (std::int64_t e = 0; e < N; ++e) {
+        dhat[static_cast<std::size_t>(e)] = sc<Scalar>(aux * static_cast<double>(N) * c.load_fraction[static_cast<std::size_t>(e)] / static_cast<double>(n));
+        dot += dhat[static_cast<std::size_t>(e)] * p(t, e) / total;
+      }
+      for (std::int64_t e = 0; e < N; ++e) dp(t, e) += (dhat[static_cast<std::size_t>(e)] - dot) / total;
+    }
+  }
+  Matrix<Scalar> ds(n, N);
+  if (m.router == theory::RouterKind::sigmoid) {
+    ds = dp.cwiseProduct(p.unaryExpr([](Scalar x) { return x * (Scalar(1) - x); }));
+  } else {
+    for (Eigen::Index t = 0; t < n; ++t) {
+      const Scalar dot = dp.row(t).dot(p.row(t));
+      ds.row(t) = p.row(t).cwiseProduct((dp.row(t).array() - dot).matrix());
+    }
+  }
+  auto& p_router = parameters_[static_cast<std::size_t>(bi.router)];
+  const Scalar m_router = sc<Scalar>(spec_.mult(ParameterGroup::router));
+  matmul(p_router.grad, c.u2, true, ds, false, m_router, Scalar(1));
+  matmul(du, ds, false, p_router.value, true, m_router, Scalar(1));
+  return du;
+}
+
+// ---- whole model ----------------------------------------------------------------------------------
+template <class Scalar>
+ForwardStats Model<Scalar>::forward(const std::vector<std::int32_t>& tokens, const std::vector<std::int32_t>& targets,
+                                    std::int64_t batch) {
+  const auto& m = spec_.model;
+  const auto T = spec_.seq_len;
+  const auto d = m.d_model;
+  const auto n = batch * T;
+  if (static_cast<std::int64_t>(tokens.size()) != n || static_cast<std::int64_t>(targets.size()) != n)
+    throw std::invalid_argument("forward: tokens and targets must hold batch × seq_len entries");
+  batch_ = batch;
+  tokens_ = tokens;
+  targets_ = targets;
+  last_load_.clear();
+  ForwardStats stats;
+  const Scalar m_emb = sc<Scalar>(spec_.mult(ParameterGroup::embedding));
+  const Scalar m_norm = sc<Scalar>(spec_.mult(ParameterGroup::norm));
+  const Scalar eps = sc<Scalar>(spec_.options.norm_eps);
+  const Scalar residual = sc<Scalar>(spec_.residual_multiplier);
+  const auto& tok = parameters_[static_cast<std::size_t>(token_embedding_)].value;
+  const auto& pos = parameters_[static_cast<std::size_t>(position_embedding_)].value;
+  Matrix<Scalar> x(n, d);
+  for (std::int64_t i = 0; i < n; ++i) x.row(i) = m_emb * (tok.row(tokens[static_cast<std::size_t>(i)]) + pos.row(i % T));
+  caches_.assign(static_cast<std::size_t>(m.n_layers), BlockCache{});
+  double aux_total = 0.0;
+  for (std::size_t l = 0; l < blocks_.size(); ++l) {
+    const auto& bi = blocks_[l];
+    auto& c = caches_[l];
+    layer_norm_forward(x, parameters_[static_cast<std::size_t>(bi.ln1)].value, m_norm, eps, c.ln1_hat, c.ln1_rstd, c.u1);
+    attention_forward(bi, c);
+    Matrix<Scalar> attn_out;
+    matmul(attn_out, c.heads, false, parameters_[static_cast<std::size_t>(bi.out)].value, false,
+           sc<Scalar>(spec_.mult(ParameterGroup::attn_out)));
+    x += residual * attn_out;
+    layer_norm_forward(x, parameters_[static_cast<std::size_t>(bi.ln2)].value, m_norm, eps, c.ln2_hat, c.ln2_rstd, c.u2);
+    if (m.is_moe()) {
+      moe_forward(l, c);
+      if (spec_.options.aux_loss_coef > 0.0) {
+        double sum = 0.0;
+        const auto& p = c.router_probs;
+        for (std::int64_t e = 0; e < m.n_experts; ++e) {
+          double mean_hat = 0.0;
+          for (Eigen::Index t = 0; t < n; ++t) mean_hat += static_cast<double>(p(t, e) / p.row(t).sum());
+          sum += c.load_fraction[static_cast<std::size_t>(e)] * mean_hat / static_cast<double>(n);
+        }
+        aux_total += spec_.options.aux_loss_coef * static_cast<double>(m.n_experts) * sum;
+      }
+    } else {
+      c.dense.x = c.u2;
+      ffn_unit_forward(c.dense, bi.up, bi.gate, bi.down, ParameterGroup::ffn_up, ParameterGroup::ffn_gate,
+                       ParameterGroup::ffn_down);
+      c.ffn_out = c.dense.y;
+    }
+    x += residual * c.ffn_out;
+    stats.residual_rms.push_back(rms(x));
+  }
+  layer_norm_forward(x, parameters_[static_cast<std::size_t>(final_norm_)].value, m_norm, eps, final_hat_, final_rstd_,
+                     final_u_);
+  matmul(logits_, final_u_, false, parameters_[static_cast<std::size_t>(head_)].value, false,
+         sc<Scalar>(spec_.mult(ParameterGroup::head)));
+  probs_.resize(n, spec_.vocab_size);
+  double ce = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) {
+    const Scalar mx = logits_.row(i).maxCoeff();
+    probs_.row(i) = (logits_.row(i).array() - mx).exp();
+    const Scalar total = probs_.row(i).sum();
+    probs_.row(i) /= total;
+    ce += static_cast<double>(std::log(total) + mx - logits_(i, targets[static_cast<std::size_t>(i)]));
+  }
+  stats.ce_loss = ce / static_cast<double>(n);
+  stats.loss = stats.ce_loss + aux_total;
+  stats.load = last_load_;
+  return stats;
+}
+
+template <class Scalar>
+void Model<Scalar>::backward() {
+  const auto& m = spec_.model;
+  const auto T = spec_.seq_len;
+  const auto n = batch_ * T;
+  for (auto& p : parameters_) p.grad.setZero();
+  const Scalar m_norm = sc<Scalar>(spec_.mult(ParameterGroup::norm));
+  const Scalar residual = sc<Scalar>(spec_.residual_multiplier);
+  const auto grad_of = [&](int index) -> Matrix<Scalar>* {
+    auto& p = parameters_[static_cast<std::size_t>(index)];
+    return p.trainable ? &p.grad : nullptr;
+  };
+  Matrix<Scalar> dlogits = probs_;
+  for (std::int64_t i = 0; i < n; ++i) dlogits(i, targets_[static_cast<std::size_t>(i)]) -= Scalar(1);
+  dlogits /= static_cast<Scalar>(n);
+  auto& head = parameters_[static_cast<std::size_t>(head_)];
+  const Scalar m_head = sc<Scalar>(spec_.mult(ParameterGroup::head));
+  matmul(head.grad, final_u_, true, dlogits, false, m_head, Scalar(1));
+  Matrix<Scalar> du;
+  matmul(du, dlogits, false, head.value, true, m_head);
+  Matrix<Scalar> dx = layer_norm_backward(du, final_hat_, final_rstd_, parameters_[static_cast<std::size_t>(final_norm_)].value,
+                                          m_norm, grad_of(final_norm_));
+  for (std::size_t li = blocks_.size(); li-- > 0;) {
+    const auto& bi = blocks_[li];
+    auto& c = caches_[li];
+    const Matrix<Scalar> df = residual * dx;  // x_out = x_mid + r·f
+    Matrix<Scalar> du2;
+    if (m.is_moe()) {
+      du2 = moe_backward(li, c, df);
+    } else {
+      du2 = ffn_unit_backward(c.dense, df, bi.up, bi.gate, bi.down, ParameterGroup::ffn_up, ParameterGroup::ffn_gate,
+                              ParameterGroup::ffn_down);
+    }
+    dx += layer_norm_backward(du2, c.ln2_hat, c.ln2_rstd, parameters_[static_cast<std::size_t>(bi.ln2)].value, m_norm,
+                              grad_of(bi.ln2));
+    const Matrix<Scalar> dattn = residual * dx;  // x_mid = x_in + r·attn
+    auto& p_out = parameters_[static_cast<std::size_t>(bi.out)];
+    const Scalar m_out = sc<Scalar>(spec_.mult(ParameterGroup::attn_out));
+    matmul(p_out.grad, c.heads, true, dattn, false, m_out, Scalar(1));
+    Matrix<Scalar> dheads;
+    matmul(dheads, dattn, false, p_out.value, true, m_out);
+    const Matrix<Scalar> du1 = attention_backward(bi, c, dheads);
+    dx += layer_norm_backward(du1, c.ln1_hat, c.ln1_rstd, parameters_[static_cast<std::size_t>(bi.ln1)].value, m_norm,
+                              grad_of(bi.ln1));
+  }
+  const Scalar m_emb = sc<Scalar>(spec_.mult(ParameterGroup::embedding));
+  auto& tok = parameters_[static_cast<std::size_t>(token_embedding_)];
+  auto& pos = parameters_[static_cast<std::size_t>(position_embedding_)];
+  for (std::int64_t i = 0; i < n; ++i) {  // sequential scatter-add: deterministic
+    tok.grad.row(tokens_[static_cast<std::size_t>(i)]) += m_emb * dx.row(i);
+    pos.grad.row(i % T) += m_emb * dx.row(i);
+  }
+  for (auto& p : parameters_)
+    if (!p.trainable) p.grad.setZero();
+}
+
+template <class Scalar>
+void Model<Scalar>::update_balance_bias() {
+  const auto& m = spec_.model;
+  if (!m.is_moe() || spec_.options.bias_rate == 0.0) return;
+  const double kappa = static_cast<double>(m.n_active) / static_cast<double>(m.n_experts);
+  for (std::size_t l = 0; l < last_load_.size(); ++l)
+    for (std::size_t e = 0; e < last_load_[l].size(); ++e)
+      balance_bias_[l][e] -= spec_.options.bias_rate * (last_load_[l][e] - kappa);
+}
+
+template class Model<float>;
+template class Model<double>;
+
+}  // namespace muelab::models::cpu
