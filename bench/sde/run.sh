@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # Benchmark: C++ Euler–Maruyama on the d = 64 Adam SDE (1 and 2 threads) against the vectorized numpy
 # implementation of the same system, in the same run. Builds nothing: pass the build directory.
-# Usage: bench/sde/run.sh BUILD_DIR [paths] [steps]
+# Usage: bench/sde/run.sh BUILD_DIR [paths] [steps] [repeats]   (best-of-repeats timings)
 set -euo pipefail
-if [ $# -lt 1 ]; then echo "usage: $0 BUILD_DIR [paths] [steps]" >&2; exit 2; fi
-build="$1"; paths="${2:-512}"; steps="${3:-1000}"
+if [ $# -lt 1 ]; then echo "usage: $0 BUILD_DIR [paths] [steps] [repeats]" >&2; exit 2; fi
+build="$1"; paths="${2:-512}"; steps="${3:-1000}"; repeats="${4:-3}"
 bin="$build/bench/sde/bench_sde_adam"
 [ -x "$bin" ] || { echo "error: $bin not found (build target bench_sde_adam first)" >&2; exit 2; }
 here="$(cd "$(dirname "$0")" && pwd)"
 export OPENBLAS_NUM_THREADS=1
-cpp="$("$bin" "$paths" "$steps")"
-numpy="$(/usr/bin/python3 "$here/adam_sde_numpy.py" "$paths" "$steps")"
+cpp="$("$bin" "$paths" "$steps" "$repeats")"
+numpy="$(/usr/bin/python3 "$here/adam_sde_numpy.py" "$paths" "$steps" "$repeats")"
 echo "$cpp"; echo "$numpy"
 one=$(echo "$cpp" | awk '/threads=1/ {split($3,a,"="); print a[2]}')
 two=$(echo "$cpp" | awk '/threads=2/ {split($3,a,"="); print a[2]}')

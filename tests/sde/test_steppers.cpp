@@ -141,3 +141,38 @@ TEST_CASE("moments_of computes mean and standard error in path order", "[sde][en
   REQUIRE(m.mean[0] == Approx(2.5));
   REQUIRE(m.standard_error[0] == Approx(std::sqrt(5.0 / 3.0 / 4.0)));
 }
+
+TEST_CASE("Ziggurat normals from the counter RNG have the standard normal moments and tails", "[sde][brownian]") {
+  std::cout << "seed " << kSeed << "\n";
+  const CounterRng rng(kSeed, 5);
+  const int blocks = 4000, width = 64;  // 256000 draws, including ~3000 rejections and ~150 tail draws
+  Eigen::VectorXd z(width);
+  double s1 = 0.0, s2 = 0.0, s3 = 0.0, s4 = 0.0, beyond_tail = 0.0, below_one = 0.0;
+  for (int b = 0; b < blocks; ++b) {
+    fill_ziggurat_normal(rng, static_cast<std::uint64_t>(b), 0, z);
+    for (Eigen::Index k = 0; k < width; ++k) {
+      const double v = z[k];
+      s1 += v; s2 += v * v; s3 += v * v * v; s4 += v * v * v * v;
+      beyond_tail += std::abs(v) > 3.442619855899 ? 1.0 : 0.0;
+      below_one += v < 1.0 ? 1.0 : 0.0;
+    }
+  }
+  const double n = static_cast<double>(blocks) * width;
+  // Standard errors of the sample moments of N(0,1): √(1/n), √(2/n), √(15/n), √(96/n).
+  REQUIRE(std::abs(s1 / n) < 5.0 * std::sqrt(1.0 / n));
+  REQUIRE(std::abs(s2 / n - 1.0) < 5.0 * std::sqrt(2.0 / n));
+  REQUIRE(std::abs(s3 / n) < 5.0 * std::sqrt(15.0 / n));
+  REQUIRE(std::abs(s4 / n - 3.0) < 5.0 * std::sqrt(96.0 / n));
+  // Φ(1) = 0.841344746; P(|Z| > R) = erfc(R/√2) = 5.7e-4 (binomial standard errors).
+  const double p_one = 0.5 * std::erfc(-1.0 / std::sqrt(2.0));
+  REQUIRE(std::abs(below_one / n - p_one) < 5.0 * std::sqrt(p_one * (1 - p_one) / n));
+  const double p_tail = std::erfc(3.442619855899 / std::sqrt(2.0));
+  REQUIRE(std::abs(beyond_tail / n - p_tail) < 5.0 * std::sqrt(p_tail / n));
+  // Keyed by counters: the same (a, b) gives the same draws, a shorter vector is a prefix.
+  Eigen::VectorXd again(width), prefix(7);
+  fill_ziggurat_normal(rng, 3, 0, z);
+  fill_ziggurat_normal(rng, 3, 0, again);
+  fill_ziggurat_normal(rng, 3, 0, prefix);
+  REQUIRE(z == again);
+  REQUIRE(prefix == z.head(7));
+}

@@ -2,10 +2,12 @@
 // be re-queried at a coarser dt, needed for strong-order tests"). The path is defined by its fine
 // increments ΔW_j ~ N(0, fine_dt·I), j = 0, 1, ..., each drawn from the counter-based RNG keyed by
 // (path, j): the increment over coarse step k with stride s is Σ_{j=ks}^{ks+s-1} ΔW_j, so the same
-// path is seen at dt and 2·dt, by any thread, in any order.
+// path is seen at dt and 2·dt, by any thread, in any order. The normals are the ziggurat normals of
+// ziggurat_normal.hpp (keyed by (path, j)), the hot loop of every ensemble (bench/sde).
 #pragma once
 
 #include "muelab/sim/counter_rng.hpp"
+#include "muelab/sim/sde/ziggurat_normal.hpp"
 
 #include <Eigen/Core>
 
@@ -41,10 +43,14 @@ class BrownianPath {
   /// W(t_{(k+1)s}) − W(t_{ks}) for coarse step k (s = stride).
   template <class Vector>
   void increment(std::uint64_t coarse_step, Vector& out) const {
-    out.setZero();
     const std::uint64_t first = coarse_step * stride_;
+    if (stride_ == 1) {
+      fill_ziggurat_normal(rng_, path_, first, out, sqrt_fine_dt_);
+      return;
+    }
+    out.setZero();
     for (std::uint64_t j = first; j < first + stride_; ++j) {
-      rng_.fill_normal(fine_, path_, j, 0);
+      fill_ziggurat_normal(rng_, path_, j, fine_);
       out += fine_;
     }
     out *= sqrt_fine_dt_;

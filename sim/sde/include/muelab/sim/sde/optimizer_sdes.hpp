@@ -15,6 +15,7 @@
 
 #include <Eigen/Core>
 
+#include <algorithm>
 #include <cmath>
 
 namespace muelab::sim::sde {
@@ -71,26 +72,37 @@ class AdamSde {
     return state;
   }
 
+  // One pass over the coordinates per call (the ensemble hot loop, bench/sde), no temporaries.
   void drift(const Eigen::VectorXd& state, Eigen::VectorXd& out, double t) const {
     out.resize(3 * d_);
-    const auto x = state.head(d_);
-    const auto m = state.segment(d_, d_);
-    const auto u = state.tail(d_);
     const double gamma1 = parameters_.bias_correction ? -std::expm1(-parameters_.c1 * t) : 1.0;
     const double gamma2 = parameters_.bias_correction ? -std::expm1(-parameters_.c2 * t) : 1.0;
-    x_ = x;
+    x_ = state.head(d_);
     model_->gradient(x_, gradient_);
     model_->noise_variance(x_, variance_);
+    // t = 0: m = 0 and the bias-corrected ratio starts from zero.
+    const double sqrt_gamma2 = std::sqrt(gamma2);
+    const double ratio = gamma1 > 0.0 ? sqrt_gamma2 / gamma1 : 0.0;
+    const double eps_term = parameters_.eps0 * sqrt_gamma2;
+    const double lr = parameters_.lr, wd = parameters_.wd_rate, c1 = parameters_.c1, c2 = parameters_.c2;
+    const double* x = state.data();
+    const double* m = x + d_;
+    const double* u = m + d_;
+    const double* g = gradient_.data();
+    const double* v = variance_.data();
+    double* dx = out.data();
+    double* dm = dx + d_;
+    double* du = dm + d_;
     if (gamma1 > 0.0) {
-      const double sqrt_gamma2 = std::sqrt(gamma2);
-      out.head(d_) = -(sqrt_gamma2 / gamma1) *
-                     (m.array() / (parameters_.lr * u.array().max(0.0).sqrt() + parameters_.eps0 * sqrt_gamma2)).matrix();
+      for (Eigen::Index i = 0; i < d_; ++i)
+        dx[i] = -ratio * (m[i] / (lr * std::sqrt(std::max(u[i], 0.0)) + eps_term)) - wd * x[i];
     } else {
-      out.head(d_).setZero();  // t = 0: m = 0 and the bias-corrected ratio starts from zero
+      for (Eigen::Index i = 0; i < d_; ++i) dx[i] = -wd * x[i];
     }
-    out.head(d_) -= parameters_.wd_rate * x;
-    out.segment(d_, d_) = parameters_.c1 * (gradient_ - m);
-    out.tail(d_) = parameters_.c2 * (variance_ - u);
+    for (Eigen::Index i = 0; i < d_; ++i) {
+      dm[i] = c1 * (g[i] - m[i]);
+      du[i] = c2 * (v[i] - u[i]);
+    }
   }
   void diffusion_times(const Eigen::VectorXd& state, const Eigen::VectorXd& dW, Eigen::VectorXd& out, double) const {
     out.setZero(3 * d_);

@@ -62,6 +62,9 @@ class NoisyQuadratic final : public GradientModel {
   Eigen::VectorXd curvature_;
   Eigen::MatrixXd covariance_;
   Eigen::MatrixXd cholesky_;  ///< lower factor of the per-sample covariance
+  Eigen::VectorXd noise_std_;       ///< diagonal of cholesky_
+  Eigen::VectorXd batch_variance_;  ///< diag Σ / B
+  bool diagonal_noise_ = false;     ///< Σ diagonal: L·z = noise_std_ ⊙ z
   double batch_;
   NoiseDistribution distribution_;
 };
