@@ -1,0 +1,107 @@
+// Optimizers with per-parameter-group hyperparameters from the transfer engine (THEORY.md §1–§4):
+// AdamW with PyTorch-coupled weight decay (θ ← θ − ηλθ − η·m̂/(√v̂ + ε)), Adam (L2 added to the
+// gradient, as torch.optim.Adam) and SGD with momentum (buf ← β1·buf + g + λθ; θ ← θ − η·buf).
+// The schedule factor multiplies every group's η (and hence ηλ).
+#pragma once
+
+#include "muelab/models/cpu/model.hpp"
+
+#include <cmath>
+#include <map>
+
+namespace muelab::models::cpu {
+
+struct GroupHyperparameters {
+  double lr = 0.0, weight_decay = 0.0, eps = 0.0, beta1 = 0.0, beta2 = 0.0;
+};
+
+/// Reads every group's LR, WD, ε, β1, β2 from the engine's answer.
+[[nodiscard]] std::map<ParameterGroup, GroupHyperparameters> group_hyperparameters(const theory::TransferResult& t);
+
+template <class Scalar>
+class Optimizer {
+ public:
+  Optimizer(theory::OptimizerKind kind, std::map<ParameterGroup, GroupHyperparameters> groups)
+      : kind_(kind), groups_(std::move(groups)) {}
+
+  /// One step on every trainable parameter; returns the RMS of the update Δθ per group.
+  std::map<ParameterGroup, double> step(std::vector<Parameter<Scalar>>& parameters, double schedule_factor) {
+    if (first_.empty()) {
+      for (const auto& p : parameters) {
+        first_.push_back(Matrix<Scalar>::Zero(p.value.rows(), p.value.cols()));
+        second_.push_back(kind_ == theory::OptimizerKind::sgd ? Matrix<Scalar>() : Matrix<Scalar>::Zero(p.value.rows(), p.value.cols()));
+      }
+    }
+    ++steps_;
+    std::map<ParameterGroup, std::pair<double, double>> sums;  // Σ Δθ², count
+    for (std::size_t i = 0; i < parameters.size(); ++i) {
+      auto& p = parameters[i];
+      if (!p.trainable) continue;
+      const auto& h = groups_.at(p.group);
+      const double lr = h.lr * schedule_factor;
+      const double wd = h.weight_decay;
+      auto* theta = p.value.data();
+      const auto* g = p.grad.data();
+      auto* m = first_[i].data();
+      double sum = 0.0;
+      const auto n = p.value.size();
+      if (kind_ == theory::OptimizerKind::sgd) {
+        for (Eigen::Index k = 0; k < n; ++k) {
+          const double grad = static_cast<double>(g[k]) + wd * static_cast<double>(theta[k]);
+          const double buf = h.beta1 * static_cast<double>(m[k]) + grad;
+          m[k] = static_cast<Scalar>(buf);
+          const double delta = -lr * buf;
+          theta[k] = static_cast<Scalar>(static_cast<double>(theta[k]) + delta);
+          sum += delta * delta;
+        }
+      } else {
+        auto* v = second_[i].data();
+        const double step = static_cast<double>(steps_);
+        const double correction1 = 1.0 - std::pow(h.beta1, step);
+        const double correction2 = 1.0 - std::pow(h.beta2, step);
+        const bool coupled = kind_ == theory::OptimizerKind::adamw;
+        for (Eigen::Index k = 0; k < n; ++k) {
+          const double th = static_cast<double>(theta[k]);
+          const double grad = static_cast<double>(g[k]) + (coupled ? 0.0 : wd * th);
+          const double mk = h.beta1 * static_cast<double>(m[k]) + (1.0 - h.beta1) * grad;
+          const double vk = h.beta2 * static_cast<double>(v[k]) + (1.0 - h.beta2) * grad * grad;
+          m[k] = static_cast<Scalar>(mk);
+          v[k] = static_cast<Scalar>(vk);
+          const double denom = std::sqrt(vk / correction2) + h.eps;
+          const double decayed = coupled ? th * (1.0 - lr * wd) : th;
+          const double updated = decayed - lr * (mk / correction1) / denom;
+          theta[k] = static_cast<Scalar>(updated);
+          const double delta = updated - th;
+          sum += delta * delta;
+        }
+      }
+      auto& s = sums[p.group];
+      s.first += sum;
+      s.second += static_cast<double>(n);
+    }
+    std::map<ParameterGroup, double> rms;
+    for (const auto& [group, s] : sums) rms[group] = std::sqrt(s.first / std::max(1.0, s.second));
+    return rms;
+  }
+
+ private:
+  theory::OptimizerKind kind_;
+  std::map<ParameterGroup, GroupHyperparameters> groups_;
+  std::vector<Matrix<Scalar>> first_, second_;
+  std::int64_t steps_ = 0;
+};
+
+/// Learning-rate schedule factor in [min_factor, 1]: linear warmup, then constant, cosine decay to
+/// min_factor, or warmup-stable-decay (WSD: constant, then a linear decay over the last
+/// decay_fraction of the run).
+struct Schedule {
+  enum class Kind { constant, cosine, wsd };
+  Kind kind = Kind::constant;
+  std::int64_t warmup_steps = 0;
+  std::int64_t total_steps = 1;
+  double min_factor = 0.0;
+  double decay_fraction = 0.2;
+  [[nodiscard]] double factor(std::int64_t step) const;  ///< step counts from 0
+};
+
+}  // namespace muelab::models::cpu

@@ -1,0 +1,71 @@
+// The training run: a run config (TOML) resolved through the transfer engine, then the loop that
+// writes log.csv, periodic validation loss and summary.json (see models/cpu/README.md for the schema).
+#pragma once
+
+#include "muelab/models/cpu/data.hpp"
+#include "muelab/models/cpu/model.hpp"
+#include "muelab/models/cpu/optimizer.hpp"
+#include "muelab/theory/config_loader.hpp"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace muelab::models::cpu {
+
+struct TrainerOptions {
+  std::uint64_t seed = 1;
+  int threads = 1;
+  std::int64_t eval_interval = 50;
+  std::int64_t eval_batches = 4;
+  bool double_precision = false;  ///< dtype = "float" | "double"
+};
+
+struct DataOptions {
+  std::string source = "fortunes";  ///< "fortunes" | "markov"
+  std::string path = "/usr/share/games/fortunes";
+  std::int64_t validation_every = 10;
+  std::int64_t markov_states = 32;
+  double markov_temperature = 1.0;
+  std::uint64_t markov_seed = 7;
+};
+
+struct TrainRun {
+  theory::RunConfig target;
+  theory::RunConfig base;
+  theory::RuleSource rule = theory::RuleSource::complete_mue;
+  theory::TransferResult transfer;
+  ArchitectureOptions architecture;
+  DataOptions data;
+  Schedule schedule;
+  TrainerOptions trainer;
+  std::string resolved_toml;  ///< the config after overrides, as written beside the results
+};
+
+/// The tables the trainer reads itself (passed to theory's loader as extra tables).
+[[nodiscard]] const std::vector<std::string>& trainer_tables();
+
+/// Parses and validates a run config; throws theory::ConfigError (one line naming the field and the
+/// accepted values) on any problem. `overrides` are "table.key=value".
+[[nodiscard]] TrainRun load_train_run(const std::filesystem::path& file, const std::vector<std::string>& overrides);
+[[nodiscard]] TrainRun parse_train_run(const std::string& toml_text, const std::string& source_name,
+                                       const std::filesystem::path& base_directory,
+                                       const std::vector<std::string>& overrides);
+
+/// Builds the data source (throws DataError naming data.path when the text is missing).
+[[nodiscard]] std::unique_ptr<TokenSource> make_token_source(const DataOptions& data);
+
+struct TrainSummary {
+  std::string status = "ok";  ///< "ok" | "diverged"
+  std::int64_t diverged_step = -1;
+  std::int64_t steps_done = 0;
+  double final_train_loss = 0.0, final_validation_loss = 0.0, best_validation_loss = 0.0;
+  double wall_time_s = 0.0, tokens_per_s = 0.0;
+};
+
+/// Runs the training and writes resolved_config.toml, hyperparameters.json, log.csv and
+/// summary.json into out_dir (created). The data source must come from make_token_source.
+TrainSummary train(const TrainRun& run, const TokenSource& data, const std::filesystem::path& out_dir);
+
+}  // namespace muelab::models::cpu

@@ -1,0 +1,157 @@
+// The training loop (see trainer.hpp). log.csv is streamed row by row (flushed), so a divergence or
+// a kill keeps every row written so far; the other files are written atomically.
+#include "muelab/models/cpu/trainer.hpp"
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+
+namespace muelab::models::cpu {
+
+namespace {
+
+void write_atomically(const std::filesystem::path& path, const std::string& contents) {
+  const auto tmp = path.string() + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::binary);
+    out << contents;
+    if (!out) throw std::runtime_error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+std::string number(double v) { return fmt::format("{:.9g}", v); }
+
+nlohmann::json hyperparameters_json(const TrainRun& run) {
+  nlohmann::json j;
+  j["rule"] = theory::rule_name(run.rule);
+  j["residual_multiplier"] = run.transfer.architecture.residual_multiplier.value();
+  j["attention_logit_scale"] = run.transfer.architecture.attention_logit_scale;
+  if (run.transfer.moe) {
+    j["moe"] = {{"output_multiplier_A", run.transfer.moe->output_multiplier},
+                {"route_scale_routed", run.transfer.moe->route_scale_routed},
+                {"route_scale_shared", run.transfer.moe->route_scale_shared},
+                {"gate_normalization", run.transfer.moe->gate_normalization}};
+  }
+  for (const auto& g : run.transfer.groups)
+    j["groups"][theory::group_name(g.group)] = {{"init_std", g.init_std.value()},   {"multiplier", g.multiplier.value()},
+                                                {"lr", g.lr.value()},               {"weight_decay", g.weight_decay.value()},
+                                                {"eps", g.eps.value()},             {"beta1", g.beta1.value()},
+                                                {"beta2", g.beta2.value()}};
+  return j;
+}
+
+template <class Scalar>
+TrainSummary train_impl(const TrainRun& run, const TokenSource& data, const std::filesystem::path& out_dir) {
+  set_thread_count(run.trainer.threads);
+  const auto& m = run.target.model;
+  const auto& tr = run.target.train;
+  Model<Scalar> model(make_model_spec(run.transfer, m, data.vocab_size(), tr.seq_len, run.architecture));
+  model.initialize(run.trainer.seed);
+  Optimizer<Scalar> optimizer(run.transfer.optimizer, group_hyperparameters(run.transfer));
+  const auto groups = theory::groups_present(m);
+
+  std::filesystem::create_directories(out_dir);
+  write_atomically(out_dir / "resolved_config.toml", run.resolved_toml);
+  write_atomically(out_dir / "hyperparameters.json", hyperparameters_json(run).dump(2) + "\n");
+
+  std::vector<std::string> columns = {"step", "tokens", "train_loss", "lr", "grad_norm"};
+  for (const auto g : groups) columns.push_back("update_rms_" + theory::group_name(g));
+  for (std::int64_t l = 0; l < m.n_layers; ++l) columns.push_back(fmt::format("act_rms_l{}", l));
+  if (m.is_moe())
+    for (std::int64_t l = 0; l < m.n_layers; ++l)
+      for (std::int64_t e = 0; e < m.n_experts; ++e) columns.push_back(fmt::format("load_l{}_e{}", l, e));
+  if (m.is_moe()) columns.push_back("max_load_deviation");
+  columns.push_back("val_loss");
+  std::ofstream log(out_dir / "log.csv");
+  for (std::size_t i = 0; i < columns.size(); ++i) log << (i ? "," : "") << columns[i];
+  log << "\n" << std::flush;
+
+  const double kappa = m.is_moe() ? static_cast<double>(m.n_active) / static_cast<double>(m.n_experts) : 0.0;
+  const auto validation_loss = [&] {
+    double total = 0.0;
+    for (std::int64_t i = 0; i < run.trainer.eval_batches; ++i) {
+      const auto b = data.validation_batch(run.trainer.seed, i, tr.batch_size, tr.seq_len);
+      total += model.forward(b.tokens, b.targets, tr.batch_size).ce_loss;
+    }
+    return total / static_cast<double>(run.trainer.eval_batches);
+  };
+
+  TrainSummary summary;
+  summary.best_validation_loss = std::numeric_limits<double>::infinity();
+  const auto start = std::chrono::steady_clock::now();
+  for (std::int64_t step = 0; step < tr.steps; ++step) {
+    const auto batch = data.train_batch(run.trainer.seed, step, tr.batch_size, tr.seq_len);
+    const auto stats = model.forward(batch.tokens, batch.targets, tr.batch_size);
+    model.backward();
+    double grad_sq = 0.0;
+    for (const auto& p : model.parameters())
+      if (p.trainable) grad_sq += static_cast<double>(p.grad.squaredNorm());
+    const double grad_norm = std::sqrt(grad_sq);
+    const double factor = run.schedule.factor(step);
+    const bool finite = std::isfinite(stats.loss) && std::isfinite(grad_norm);
+    std::map<ParameterGroup, double> update_rms;
+    if (finite) {
+      update_rms = optimizer.step(model.parameters(), factor);
+      model.update_balance_bias();
+    }
+    std::vector<std::string> row = {std::to_string(step), fmt::format("{}", static_cast<std::int64_t>(tr.tokens_per_step()) * (step + 1)),
+                                    number(stats.loss), number(run.transfer.global.lr.value() * factor), number(grad_norm)};
+    for (const auto g : groups) row.push_back(update_rms.count(g) ? number(update_rms[g]) : "");
+    for (const double r : stats.residual_rms) row.push_back(number(r));
+    if (m.is_moe()) {
+      double worst = 0.0;
+      for (const auto& layer : stats.load)
+        for (const double load : layer) {
+          row.push_back(number(load));
+          worst = std::max(worst, std::abs(load - kappa));
+        }
+      row.push_back(number(worst));
+    }
+    summary.steps_done = step + 1;
+    summary.final_train_loss = stats.loss;
+    std::string val;
+    if (!finite) {
+      summary.status = "diverged";
+      summary.diverged_step = step;
+    } else if ((step + 1) % run.trainer.eval_interval == 0 || step + 1 == tr.steps) {
+      const double v = validation_loss();
+      val = number(v);
+      summary.final_validation_loss = v;
+      if (std::isfinite(v)) summary.best_validation_loss = std::min(summary.best_validation_loss, v);
+    }
+    row.push_back(val);
+    for (std::size_t i = 0; i < row.size(); ++i) log << (i ? "," : "") << row[i];
+    log << "\n" << std::flush;
+    if (!finite) break;
+  }
+  summary.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  summary.tokens_per_s = tr.tokens_per_step() * static_cast<double>(summary.steps_done) / std::max(1e-9, summary.wall_time_s);
+  nlohmann::json j;
+  j["status"] = summary.status;
+  j["diverged_step"] = summary.diverged_step >= 0 ? nlohmann::json(summary.diverged_step) : nlohmann::json(nullptr);
+  j["steps_done"] = summary.steps_done;
+  const auto finite_or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  j["final_train_loss"] = finite_or_null(summary.final_train_loss);
+  j["final_validation_loss"] = finite_or_null(summary.final_validation_loss);
+  j["best_validation_loss"] = finite_or_null(summary.best_validation_loss);
+  j["wall_time_s"] = summary.wall_time_s;
+  j["tokens_per_s"] = summary.tokens_per_s;
+  j["threads"] = run.trainer.threads;
+  j["dtype"] = run.trainer.double_precision ? "double" : "float";
+  j["data"] = data.description();
+  if (data.entropy_floor() >= 0.0) j["entropy_floor"] = data.entropy_floor();
+  write_atomically(out_dir / "summary.json", j.dump(2) + "\n");
+  return summary;
+}
+
+}  // namespace
+
+TrainSummary train(const TrainRun& run, const TokenSource& data, const std::filesystem::path& out_dir) {
+  return run.trainer.double_precision ? train_impl<double>(run, data, out_dir) : train_impl<float>(run, data, out_dir);
+}
+
+}  // namespace muelab::models::cpu
