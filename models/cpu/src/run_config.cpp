@@ -142,7 +142,7 @@ TrainRun parse_train_run(const std::string& toml_text, const std::string& source
     theory::OptimConfig optim;
     const auto name = transfer.text("optimizer", "adamw", {"adamw", "adam", "sgd"});
     optim.name = name == "adamw" ? theory::OptimizerKind::adamw : name == "adam" ? theory::OptimizerKind::adam : theory::OptimizerKind::sgd;
-    optim.lr = transfer.number("lr", 0.0, 0.0, 1e3, true);
+    optim.lr = transfer.number("lr", 0.0, 0.0, 1e9, true);
     optim.weight_decay = transfer.number("weight_decay", 0.0, 0.0, 1e3);
     optim.eps = transfer.number("eps", 1e-8, 0.0, 1.0);
     optim.beta1 = transfer.number("beta1", 0.9, 0.0, 0.999999999);

@@ -1,0 +1,163 @@
+// Trainer: thread-count determinism, divergence handling, config and data errors, schedules, data.
+#include "muelab/models/cpu/trainer.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace mc = muelab::models::cpu;
+
+namespace {
+
+const std::string kRun = R"(
+[model]
+d_model = 32
+n_layers = 2
+d_head = 8
+ffn = "moe"
+n_experts = 4
+n_active = 2
+d_expert = 32
+[train]
+batch_size = 4
+seq_len = 16
+steps = 30
+[transfer]
+lr = 1e-2
+init_std = 0.02
+weight_decay = 0.1
+[data]
+source = "markov"
+markov_states = 16
+[schedule]
+kind = "wsd"
+warmup_steps = 5
+[trainer]
+seed = 3
+eval_interval = 10
+load_balance_bias_rate = 1e-3
+aux_loss_coef = 0.01
+)";
+
+std::string slurp(const std::filesystem::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::filesystem::path scratch(const std::string& name) {
+  const auto dir = std::filesystem::path(MUELAB_BINARY_DIR) / "tests" / "models" / "scratch" / name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+std::string config_error(const std::vector<std::string>& overrides) {
+  try {
+    (void)mc::parse_train_run(kRun, "run.toml", ".", overrides);
+  } catch (const muelab::theory::ConfigError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("trainer: same seed gives an identical log.csv for 1 and 2 threads", "[models][trainer]") {
+  for (const std::string dtype : {"float", "double"}) {
+    std::vector<std::string> logs;
+    for (const int threads : {1, 2}) {
+      const auto run = mc::parse_train_run(kRun, "run.toml", ".", {"trainer.threads=" + std::to_string(threads), "trainer.dtype=\"" + dtype + "\""});
+      const auto data = mc::make_token_source(run.data);
+      const auto out = scratch("determinism_" + dtype + std::to_string(threads));
+      const auto summary = mc::train(run, *data, out);
+      CHECK(summary.status == "ok");
+      logs.push_back(slurp(out / "log.csv"));
+    }
+    std::cout << "determinism (seed 3, " << dtype << "): log.csv " << logs[0].size() << " bytes\n";
+    CHECK(logs[0].size() > 1000);
+    CHECK(logs[0] == logs[1]);
+  }
+}
+
+TEST_CASE("trainer: loss falls toward the Markov entropy floor", "[models][trainer]") {
+  const auto run = mc::parse_train_run(kRun, "run.toml", ".", {"train.steps=150", "trainer.eval_interval=150"});
+  const auto data = mc::make_token_source(run.data);
+  const auto summary = mc::train(run, *data, scratch("markov_fall"));
+  std::cout << "markov: entropy floor " << data->entropy_floor() << ", log 16 = " << std::log(16.0)
+            << ", final validation loss " << summary.final_validation_loss << "\n";
+  CHECK(data->entropy_floor() > 0.5);
+  CHECK(data->entropy_floor() < std::log(16.0));
+  // Halfway from the uniform predictor's loss (log V) to the floor after 150 steps.
+  CHECK(summary.final_validation_loss < 0.5 * (std::log(16.0) + data->entropy_floor()));
+  CHECK(summary.final_validation_loss > data->entropy_floor() - 0.05);
+}
+
+TEST_CASE("trainer: a NaN/Inf ends the run as diverged and keeps the log", "[models][trainer]") {
+  const auto run = mc::parse_train_run(kRun, "run.toml", ".", {"transfer.lr=1e6", "transfer.init_std=10.0", "schedule.kind=\"constant\"", "schedule.warmup_steps=0"});
+  const auto data = mc::make_token_source(run.data);
+  const auto out = scratch("diverged");
+  const auto summary = mc::train(run, *data, out);
+  std::cout << "divergence: status " << summary.status << " at step " << summary.diverged_step << "\n";
+  REQUIRE(summary.status == "diverged");
+  CHECK(summary.diverged_step >= 0);
+  const auto log = slurp(out / "log.csv");
+  CHECK(std::count(log.begin(), log.end(), '\n') == summary.diverged_step + 2);
+  CHECK(slurp(out / "summary.json").find("\"diverged\"") != std::string::npos);
+}
+
+TEST_CASE("trainer: bad configs give one-line errors naming the field and accepted values", "[models][trainer]") {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"data.source=\"wiki\"", "data.source"},       {"schedule.kind=\"linear\"", "schedule.kind"},
+      {"trainer.dtype=\"half\"", "trainer.dtype"},   {"trainer.threads=0", "trainer.threads"},
+      {"transfer.rule=\"ntk\"", "transfer.rule"},    {"trainer.colour=1", "trainer.colour"},
+      {"transfer.base=\"missing.toml\"", "transfer.base"}, {"model.n_active=9", "model.n_active"},
+      {"transfer.lr=-1", "transfer.lr"}};
+  for (const auto& [override_text, field] : cases) {
+    const auto message = config_error({override_text});
+    INFO(override_text << " -> " << message);
+    CHECK(message.find(field) != std::string::npos);
+    CHECK(message.find('\n') == std::string::npos);
+  }
+  CHECK(config_error({"trainer.dtype=\"half\""}).find("float, double") != std::string::npos);
+}
+
+TEST_CASE("trainer: missing fortunes text is a clean DataError naming data.path", "[models][trainer]") {
+  mc::DataOptions data;
+  data.path = "/nonexistent/fortunes";
+  try {
+    (void)mc::make_token_source(data);
+    FAIL("no error");
+  } catch (const mc::DataError& e) {
+    CHECK(std::string(e.what()).find("data.path") == 0);
+  }
+}
+
+TEST_CASE("schedules: warmup, cosine and WSD against hand values", "[models][schedule]") {
+  mc::Schedule s;
+  s.warmup_steps = 10;
+  s.total_steps = 110;
+  s.min_factor = 0.1;
+  CHECK(s.factor(0) == Approx(0.1));
+  CHECK(s.factor(9) == Approx(1.0));
+  CHECK(s.factor(60) == Approx(1.0));
+  s.kind = mc::Schedule::Kind::cosine;
+  CHECK(s.factor(60) == Approx(0.55));  // halfway: 0.1 + 0.9·(1 + cos π/2)/2
+  CHECK(s.factor(110) == Approx(0.1));
+  s.kind = mc::Schedule::Kind::wsd;
+  s.decay_fraction = 0.2;
+  CHECK(s.factor(80) == Approx(1.0));
+  CHECK(s.factor(100) == Approx(0.55));  // halfway through the last 20 steps
+  CHECK(s.factor(110) == Approx(0.1));
+}
+
+TEST_CASE("fortunes preprocessing: symbol map", "[models][data]") {
+  const auto codes = mc::encode_text("A\tb\n\x01~");
+  REQUIRE(codes.size() == 5);
+  CHECK(codes[0] == 'A' - 31);
+  CHECK(codes[1] == 1);  // tab -> space
+  CHECK(codes[3] == 0);  // newline
+  CHECK(codes[4] == 95);  // '~' is the last symbol
+}
