@@ -2,6 +2,7 @@
 #include "jiang_experiments.hpp"
 #include "linear_experiments.hpp"
 #include "nonlinear_experiments.hpp"
+#include "nonlinear_limit_experiments.hpp"
 #include "muelab/experiments/registry.hpp"
 
 namespace muelab::experiments {
@@ -19,6 +20,9 @@ void register_meanfield_experiments(Registry& registry) {
   registry.add({"meanfield-feature-learning",
                 "erf dense and sigmoid-routed MoE layers: relative feature movement vs width is Theta(1) under muP/Complete-muE, vanishes under SP/NTK",
                 {"coord-check"}, "meanfield_feature_learning.py", meanfield::run_meanfield_feature_learning});
+  registry.add({"meanfield-nonlinear",
+                "erf dense and sigmoid-routed MoE layers (population gradients): finite-width deviation from the nonlinear mean-field limit (Gauss-Hermite node ODE) decays as width^-1/2; R=1 limit as control",
+                {"meanfield-convergence"}, "meanfield_nonlinear.py", meanfield::run_meanfield_nonlinear});
 }
 
 }  // namespace muelab::experiments

@@ -1,0 +1,11 @@
+// Finite-width convergence of erf dense and sigmoid-routed MoE layers to their nonlinear mean-field
+// limit (THEORY.md §8 "Nonlinear", claim `meanfield-convergence` of §9).
+#pragma once
+
+#include "muelab/experiments/registry.hpp"
+
+namespace muelab::experiments::meanfield {
+
+[[nodiscard]] VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options);
+
+}  // namespace muelab::experiments::meanfield
