@@ -1,5 +1,6 @@
 // muelab: hyperparameter transfer for Mixture-of-Experts transformers.
 #include "experiment_command.hpp"
+#include "sweep_command.hpp"
 #include "train_command.hpp"
 #include "transfer_command.hpp"
 
@@ -13,6 +14,7 @@ int main(int argc, char** argv) {
   int exit_status = 0;
   muelab::cli::add_transfer_command(app, exit_status);
   muelab::cli::add_experiment_command(app, exit_status);
+  muelab::cli::add_sweep_command(app, exit_status);
   muelab::cli::add_train_command(app, exit_status);
   try {
     app.parse(argc, argv);

@@ -1,0 +1,102 @@
+// Sweeps over any run-config key: a grid (product) plus explicit points, times seeds. Each run is
+// a `muelab train` process (or any program with the same --config/--set/--out contract writing
+// summary.json), identified by a hash of its resolved config. Finished runs append one row each to
+// DIR/results.csv under a file lock; a killed sweep resumes by skipping the ids already there.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace muelab::experiments {
+
+/// A sweep file problem: names the file, the field and what is accepted.
+class SweepError : public std::runtime_error {
+ public:
+  SweepError(const std::string& source, const std::string& field, const std::string& message)
+      : std::runtime_error(source + ": field " + field + ": " + message), field_(field) {}
+  [[nodiscard]] const std::string& field() const { return field_; }
+
+ private:
+  std::string field_;
+};
+
+struct SweepSpec {
+  std::string name;
+  std::filesystem::path source;               ///< the sweep file
+  std::filesystem::path run_config;           ///< [sweep] config, resolved against the sweep file's folder
+  std::vector<std::string> command;           ///< program + leading arguments; default {muelab, "train"}
+  std::vector<std::string> fixed;             ///< [sweep] set: overrides applied to every run
+  std::vector<std::pair<std::string, std::vector<std::string>>> grid;  ///< key → TOML values (product)
+  std::vector<std::vector<std::pair<std::string, std::string>>> points;  ///< [[points]]
+  std::vector<std::string> seeds;             ///< values of `seed_key` (one run per seed)
+  std::string seed_key = "trainer.seed";
+};
+
+struct SweepRun {
+  std::size_t index = 0;
+  std::vector<std::pair<std::string, std::string>> values;  ///< swept key → value, in column order
+  std::vector<std::string> overrides;                       ///< "key=value" for --set (fixed first)
+  std::string id;                                           ///< 16 hex digits
+};
+
+[[nodiscard]] SweepSpec load_sweep_spec(const std::filesystem::path& file);
+[[nodiscard]] SweepSpec parse_sweep_spec(const std::string& text, const std::filesystem::path& source);
+
+/// Every run of the sweep, in a deterministic order. The id hashes the run config file's bytes and
+/// the sorted overrides, so it is the same on every machine and rank.
+[[nodiscard]] std::vector<SweepRun> expand_sweep(const SweepSpec& spec);
+
+/// The swept keys, in column order (grid keys, point keys, then the seed key).
+[[nodiscard]] std::vector<std::string> swept_keys(const SweepSpec& spec);
+
+/// FNV-1a 64-bit, as 16 lowercase hex digits.
+[[nodiscard]] std::string fnv1a_hex(const std::string& bytes);
+
+/// DIR/results.csv: header `run_id,status,exit_code,<swept keys>,<summary columns>`.
+class ResultsStore {
+ public:
+  ResultsStore(std::filesystem::path dir, std::vector<std::string> swept_keys);
+  /// Creates the file with its header if absent, drops a torn last line (no trailing newline) left
+  /// by a killed writer, and returns the ids already recorded.
+  std::map<std::string, std::string> load_finished() const;
+  /// Appends one row atomically (flock + one write); a row whose id is already there is skipped.
+  /// Returns false when it was a duplicate.
+  bool append(const SweepRun& run, const std::string& status, int exit_code,
+              const std::map<std::string, std::string>& summary) const;
+  [[nodiscard]] std::filesystem::path path() const { return dir_ / "results.csv"; }
+  [[nodiscard]] static const std::vector<std::string>& summary_columns();
+
+ private:
+  std::filesystem::path dir_;
+  std::vector<std::string> keys_;
+};
+
+struct SweepOptions {
+  std::filesystem::path out;
+  int jobs = 1;
+  int shard = 0, shards = 1;  ///< run only index % shards == shard (Slurm array tasks)
+  bool progress = true;       ///< a progress line when stderr is a terminal
+  /// Checks one run's resolved config before anything is written (throws with a one-line message);
+  /// the CLI passes the trainer's own config loader, so a bad key fails the sweep up front.
+  std::function<void(const SweepSpec&, const SweepRun&)> validate;
+};
+
+struct SweepOutcome {
+  std::size_t total = 0, skipped = 0, ran = 0, ok = 0, diverged = 0, failed = 0;
+};
+
+/// Runs the sweep on this process with up to `jobs` concurrent runs (or, under mpirun with MPI
+/// support compiled in, across ranks with rank 0 gathering the rows).
+SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& options);
+
+/// A Slurm job-array script running one shard per array task with the same resume logic.
+[[nodiscard]] std::string slurm_script(const SweepSpec& spec, const SweepOptions& options, int array_tasks,
+                                       const std::string& muelab_executable);
+
+}  // namespace muelab::experiments

@@ -1,0 +1,176 @@
+// `muelab sweep` with a stand-in trainer (tests/fixtures/sweeps/fake_trainer.sh): grid expansion,
+// stable ids, atomic rows, kill -9 and resume, shards, diverged runs, malformed sweep files.
+#include "muelab/experiments/sweep.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <thread>
+
+namespace fs = std::filesystem;
+using namespace muelab::experiments;
+
+namespace {
+
+const fs::path kFixtures = fs::path(MUELAB_SOURCE_DIR) / "tests/fixtures";
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const auto dir = fs::temp_directory_path() / ("muelab-sweep-" + name + "-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  return dir;
+}
+
+int run_muelab(const std::string& args, const fs::path& cwd, std::string* err = nullptr) {
+  const auto err_file = fs::temp_directory_path() / ("muelab-sweep-err-" + std::to_string(::getpid()));
+  const std::string command = "cd '" + cwd.string() + "' && '" + MUELAB_BINARY_DIR + "/cli/muelab' " + args +
+                              " >/dev/null 2>'" + err_file.string() + "'";
+  const int raw = std::system(command.c_str());
+  if (err) *err = slurp(err_file);
+  fs::remove(err_file);
+  return WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+}
+
+/// Data rows of results.csv, sorted, without the header.
+std::vector<std::string> rows(const fs::path& dir) {
+  std::istringstream lines(slurp(dir / "results.csv"));
+  std::vector<std::string> out;
+  std::string line;
+  std::getline(lines, line);
+  while (std::getline(lines, line)) out.push_back(line);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("sweep expansion: grid x points x seeds, stable unique ids", "[sweep]") {
+  const auto spec = parse_sweep_spec(
+      "[sweep]\nconfig = \"run.toml\"\nseeds = [0, 1]\nset = [\"train.steps=10\"]\n"
+      "[grid]\n\"transfer.lr\" = [1e-3, 2e-3, 4e-3]\n\"model.d_model\" = [64, 128]\n"
+      "[[points]]\n\"model.n_layers\" = 2\n[[points]]\n\"model.n_layers\" = 4\n",
+      kFixtures / "sweeps/inline.toml");
+  const auto runs = expand_sweep(spec);
+  REQUIRE(runs.size() == 3 * 2 * 2 * 2);
+  std::set<std::string> ids;
+  for (const auto& r : runs) ids.insert(r.id);
+  CHECK(ids.size() == runs.size());
+  CHECK(runs.front().overrides.front() == "train.steps=10");
+  // grid keys come in TOML table order (sorted by key), then point keys, then the seed key
+  CHECK(swept_keys(spec) == std::vector<std::string>{"model.d_model", "transfer.lr", "model.n_layers", "trainer.seed"});
+  const auto again = expand_sweep(spec);
+  for (std::size_t i = 0; i < runs.size(); ++i) CHECK(again[i].id == runs[i].id);
+  CHECK(fnv1a_hex("") == "cbf29ce484222325");  // FNV-1a 64 offset basis
+  CHECK(fnv1a_hex("a") == "af63dc4c8601ec8c");
+}
+
+TEST_CASE("sweep: runs, records divergence and goes on, resumes without duplicates", "[sweep]") {
+  const auto out = fresh_dir("basic");
+  const auto sweeps = kFixtures / "sweeps";
+  REQUIRE(run_muelab("sweep --config lr-seeds.toml --out '" + out.string() + "' --jobs 2", sweeps) == 0);
+  const auto first = rows(out);
+  REQUIRE(first.size() == 15);
+  CHECK(std::count_if(first.begin(), first.end(), [](const std::string& r) { return r.find(",diverged,3,") != std::string::npos; }) == 3);
+  CHECK(std::count_if(first.begin(), first.end(), [](const std::string& r) { return r.find(",ok,0,") != std::string::npos; }) == 12);
+  REQUIRE(run_muelab("sweep --config lr-seeds.toml --out '" + out.string() + "'", sweeps) == 0);
+  CHECK(rows(out) == first);  // nothing ran twice, nothing duplicated
+  fs::remove_all(out);
+}
+
+TEST_CASE("sweep: kill -9 in the middle, then the same command, equals an uninterrupted sweep", "[sweep]") {
+  const auto sweeps = kFixtures / "sweeps";
+  const auto reference = fresh_dir("reference");
+  REQUIRE(run_muelab("sweep --config lr-seeds-slow.toml --out '" + reference.string() + "' --jobs 2", sweeps) == 0);
+  const auto interrupted = fresh_dir("interrupted");
+  // Slow runs (0.2 s each), started in their own process group so that kill -9 takes all of it.
+  const std::string start = "cd '" + sweeps.string() + "' && setsid '" + MUELAB_BINARY_DIR +
+                            "/cli/muelab' sweep --config lr-seeds-slow.toml --out '" + interrupted.string() +
+                            "' --jobs 2 >/dev/null 2>&1 & echo $! > '" + interrupted.string() + ".pid'";
+  fs::create_directories(interrupted.parent_path());
+  REQUIRE(std::system(start.c_str()) == 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Wait until some but not all rows are there, then kill the whole group.
+  for (int i = 0; i < 200 && (!fs::exists(interrupted / "results.csv") || rows(interrupted).size() < 4); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const std::string pid = slurp(interrupted.string() + ".pid");
+  REQUIRE(std::system(("kill -9 -" + pid.substr(0, pid.find('\n')) + " 2>/dev/null; sleep 0.2").c_str()) == 0);
+  const auto partial = rows(interrupted).size();
+  INFO("rows after kill -9: " << partial);
+  CHECK(partial < 15);
+  REQUIRE(run_muelab("sweep --config lr-seeds-slow.toml --out '" + interrupted.string() + "' --jobs 2", sweeps) == 0);
+  CHECK(rows(interrupted) == rows(reference));
+  fs::remove_all(reference);
+  fs::remove_all(interrupted);
+  fs::remove(interrupted.string() + ".pid");
+}
+
+TEST_CASE("sweep: shards 0/2 and 1/2 together equal the whole sweep; Slurm script", "[sweep]") {
+  const auto sweeps = kFixtures / "sweeps";
+  const auto whole = fresh_dir("whole");
+  const auto sharded = fresh_dir("sharded");
+  REQUIRE(run_muelab("sweep --config lr-seeds.toml --out '" + whole.string() + "'", sweeps) == 0);
+  REQUIRE(run_muelab("sweep --config lr-seeds.toml --out '" + sharded.string() + "' --shard 0/2", sweeps) == 0);
+  CHECK(rows(sharded).size() == 8);
+  REQUIRE(run_muelab("sweep --config lr-seeds.toml --out '" + sharded.string() + "' --shard 1/2", sweeps) == 0);
+  CHECK(rows(sharded) == rows(whole));
+  const auto script = whole / "sweep.slurm";
+  REQUIRE(run_muelab("sweep --config lr-seeds.toml --out '" + whole.string() + "' --emit-slurm '" + script.string() +
+                     "' --array 3",
+                 sweeps) == 0);
+  const auto text = slurp(script);
+  CHECK(text.find("#SBATCH --array=0-2") != std::string::npos);
+  CHECK(text.find("--shard \"${SLURM_ARRAY_TASK_ID}/3\"") != std::string::npos);
+  fs::remove_all(whole);
+  fs::remove_all(sharded);
+}
+
+TEST_CASE("sweep: a torn last row (writer killed mid-row) is dropped on load", "[sweep]") {
+  const auto dir = fresh_dir("torn");
+  ResultsStore store(dir, {"transfer.lr"});
+  CHECK(store.load_finished().empty());
+  SweepRun run;
+  run.id = "0123456789abcdef";
+  run.values = {{"transfer.lr", "0.001"}};
+  CHECK(store.append(run, "ok", 0, {{"final_train_loss", "1.5"}}));
+  CHECK_FALSE(store.append(run, "ok", 0, {}));  // duplicate id
+  { std::ofstream(dir / "results.csv", std::ios::app) << "fedcba9876543210,ok,0,0.0"; }
+  const auto finished = store.load_finished();
+  CHECK(finished.size() == 1);
+  CHECK(finished.count("0123456789abcdef") == 1);
+  CHECK(slurp(dir / "results.csv").back() == '\n');
+  fs::remove_all(dir);
+}
+
+TEST_CASE("sweep: every malformed sweep file fails cleanly and writes nothing", "[sweep][bad-input]") {
+  std::size_t count = 0;
+  for (const auto& entry : fs::directory_iterator(kFixtures / "bad-sweeps")) {
+    std::ifstream in(entry.path());
+    std::string first;
+    std::getline(in, first);
+    REQUIRE(first.rfind("# expect-field: ", 0) == 0);
+    const auto out = fresh_dir("bad");
+    std::string err;
+    const int status = run_muelab("sweep --config '" + entry.path().string() + "' --out '" + out.string() + "'",
+                              kFixtures / "bad-sweeps", &err);
+    INFO(entry.path().filename().string() << ": " << err);
+    CHECK(status == 2);
+    CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+    CHECK(err.find("field " + first.substr(16)) != std::string::npos);
+    CHECK_FALSE(fs::exists(out));
+    ++count;
+  }
+  CHECK(count >= 15);
+}
