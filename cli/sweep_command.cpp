@@ -2,6 +2,8 @@
 
 #include "muelab/experiments/output.hpp"
 #include "muelab/experiments/sweep.hpp"
+#include "muelab/models/cpu/trainer.hpp"
+#include "muelab/theory/config_loader.hpp"
 
 #include <fmt/format.h>
 
@@ -40,7 +42,18 @@ int run(const SweepCommandOptions& o) {
   }
   try {
     auto spec = ex::load_sweep_spec(o.config);
-    if (spec.command.empty()) spec.command = {self_executable(), "train"};
+    if (spec.command.empty()) {
+      spec.command = {self_executable(), "train"};
+      // The default trainer is this binary: check every run's resolved config with its own loader
+      // before anything is written, so a bad key fails the sweep with one line and no results.
+      options.validate = [](const ex::SweepSpec& s, const ex::SweepRun& r) {
+        try {
+          (void)muelab::models::cpu::load_train_run(s.run_config, r.overrides);
+        } catch (const muelab::theory::ConfigError& e) {
+          throw ex::SweepError(s.source.string(), e.field(), fmt::format("run {} ({}): {}", r.index, r.id, e.message()));
+        }
+      };
+    }
     if (!o.emit_slurm.empty()) {
       ex::write_file_atomically(o.emit_slurm, ex::slurm_script(spec, options, o.array_tasks, self_executable()));
       std::cout << fmt::format("wrote {} ({} array tasks; submit with: sbatch {})\n", o.emit_slurm, o.array_tasks,
