@@ -1,6 +1,7 @@
 // Forward and hand-written backward of the toy MoE transformer (THEORY.md §2–§6). See model.hpp.
 #include "muelab/models/cpu/model.hpp"
 
+#include "muelab/models/shared/kernels.hpp"
 #include "muelab/sim/counter_rng.hpp"
 
 #include <algorithm>
@@ -51,7 +52,7 @@ Scalar sc(double v) {
   return static_cast<Scalar>(v);
 }
 
-/// LayerNorm without bias: u = m·g ⊙ (x − μ)/√(var + eps), per row.
+/// LayerNorm without bias: u = m·g ⊙ (x − μ)/√(var + eps), per row (shared::layer_norm_row_forward).
 template <class Scalar>
 void layer_norm_forward(const Matrix<Scalar>& x, const Matrix<Scalar>& gain, Scalar multiplier, Scalar eps,
                         Matrix<Scalar>& hat, Vector<Scalar>& rstd, Matrix<Scalar>& u) {
@@ -60,14 +61,9 @@ void layer_norm_forward(const Matrix<Scalar>& x, const Matrix<Scalar>& gain, Sca
   hat.resize(n, d);
   u.resize(n, d);
   rstd.resize(n);
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const Scalar mean = x.row(i).mean();
-    const Scalar var = (x.row(i).array() - mean).square().mean();
-    const Scalar r = Scalar(1) / std::sqrt(var + eps);
-    rstd(i) = r;
-    hat.row(i) = (x.row(i).array() - mean) * r;
-    u.row(i) = multiplier * hat.row(i).cwiseProduct(gain.row(0));
-  }
+  for (Eigen::Index i = 0; i < n; ++i)
+    rstd(i) = shared::layer_norm_row_forward(x.row(i).data(), gain.data(), multiplier, eps, d, hat.row(i).data(),
+                                             u.row(i).data());
 }
 
 template <class Scalar>
@@ -77,29 +73,17 @@ Matrix<Scalar> layer_norm_backward(const Matrix<Scalar>& du, const Matrix<Scalar
   const auto d = du.cols();
   Matrix<Scalar> dx(n, d);
   if (dgain) dgain->row(0) += multiplier * (du.cwiseProduct(hat)).colwise().sum();
-  for (Eigen::Index i = 0; i < n; ++i) {
-    const auto dhat = (multiplier * du.row(i).cwiseProduct(gain.row(0))).eval();
-    const Scalar mean_dhat = dhat.mean();
-    const Scalar mean_dhat_hat = dhat.cwiseProduct(hat.row(i)).mean();
-    dx.row(i) = rstd(i) * (dhat.array() - mean_dhat - hat.row(i).array() * mean_dhat_hat);
-  }
+  for (Eigen::Index i = 0; i < n; ++i)
+    shared::layer_norm_row_backward(du.row(i).data(), hat.row(i).data(), rstd(i), gain.data(), multiplier, d,
+                                    dx.row(i).data(), false);
   return dx;
 }
 
-template <class Scalar>
-Scalar gelu(Scalar z) {
-  return Scalar(0.5) * z * (Scalar(1) + std::erf(z * sc<Scalar>(M_SQRT1_2)));
-}
-template <class Scalar>
-Scalar gelu_derivative(Scalar z) {
-  const Scalar cdf = Scalar(0.5) * (Scalar(1) + std::erf(z * sc<Scalar>(M_SQRT1_2)));
-  const Scalar pdf = std::exp(Scalar(-0.5) * z * z) * sc<Scalar>(0.5 * M_2_SQRTPI * M_SQRT1_2);
-  return cdf + z * pdf;
-}
-template <class Scalar>
-Scalar sigmoid(Scalar z) {
-  return Scalar(1) / (Scalar(1) + std::exp(-z));
-}
+using shared::gelu;
+using shared::gelu_derivative;
+using shared::sigmoid;
+using shared::silu;
+using shared::silu_derivative;
 
 double rms(const auto& m) {
   return m.size() == 0 ? 0.0 : std::sqrt(static_cast<double>(m.squaredNorm()) / static_cast<double>(m.size()));
@@ -194,7 +178,7 @@ void Model<Scalar>::ffn_unit_forward(ExpertCache& c, int up, int gate, int down,
   matmul(c.z_up, c.x, false, parameters_[static_cast<std::size_t>(up)].value, false, m_up);
   if (gate >= 0) {  // SwiGLU: act = silu(z_gate) ⊙ z_up
     matmul(c.z_gate, c.x, false, parameters_[static_cast<std::size_t>(gate)].value, false, sc<Scalar>(spec_.mult(gate_g)));
-    c.act = c.z_gate.unaryExpr([](Scalar z) { return z * sigmoid(z); }).cwiseProduct(c.z_up);
+    c.act = c.z_gate.unaryExpr([](Scalar z) { return silu(z); }).cwiseProduct(c.z_up);
   } else {
     c.act = c.z_up.unaryExpr([](Scalar z) { return gelu(z); });
   }
@@ -216,12 +200,9 @@ Matrix<Scalar> Model<Scalar>::ffn_unit_backward(ExpertCache& c, const Matrix<Sca
   if (gate >= 0) {
     auto& p_gate = parameters_[static_cast<std::size_t>(gate)];
     const Scalar m_gate = sc<Scalar>(spec_.mult(gate_g));
-    dz_up = dact.cwiseProduct(c.z_gate.unaryExpr([](Scalar z) { return z * sigmoid(z); }));
+    dz_up = dact.cwiseProduct(c.z_gate.unaryExpr([](Scalar z) { return silu(z); }));
     const Matrix<Scalar> dz_gate =
-        dact.cwiseProduct(c.z_up).cwiseProduct(c.z_gate.unaryExpr([](Scalar z) {
-          const Scalar s = sigmoid(z);
-          return s * (Scalar(1) + z * (Scalar(1) - s));
-        }));
+        dact.cwiseProduct(c.z_up).cwiseProduct(c.z_gate.unaryExpr([](Scalar z) { return silu_derivative(z); }));
     matmul(p_gate.grad, c.x, true, dz_gate, false, m_gate, Scalar(1));
     matmul(dx, dz_gate, false, p_gate.value, true, m_gate);
     matmul(dx, dz_up, false, p_up.value, true, m_up, Scalar(1));
@@ -260,9 +241,7 @@ void Model<Scalar>::attention_forward(const BlockIndex& bi, BlockCache& c) {
     p.noalias() = scale * (q * k.transpose());
     for (std::int64_t i = 0; i < T; ++i) {  // causal softmax over keys 0..i
       auto row = p.row(i);
-      const Scalar mx = row.head(i + 1).maxCoeff();
-      row.head(i + 1) = (row.head(i + 1).array() - mx).exp();
-      row.head(i + 1) /= row.head(i + 1).sum();
+      shared::softmax_row(row.data(), i + 1, row.data());
       row.tail(T - i - 1).setZero();
     }
     StridedOut o(c.heads.data() + b * T * d + h * dh, T, dh, Eigen::OuterStride<>(d));
@@ -298,9 +277,8 @@ Matrix<Scalar> Model<Scalar>::attention_backward(const BlockIndex& bi, BlockCach
     dv.noalias() = p.transpose() * dout;
     Matrix<Scalar> dp = dout * v.transpose();
     // softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)); masked entries have P = 0.
-    const Vector<Scalar> row_dot = dp.cwiseProduct(p).rowwise().sum();
-    Matrix<Scalar> ds = p.cwiseProduct((dp.colwise() - row_dot));
-    ds *= scale;
+    Matrix<Scalar> ds(T, T);
+    for (std::int64_t i = 0; i < T; ++i) shared::softmax_row_backward(p.row(i).data(), dp.row(i).data(), T, scale, ds.row(i).data());
     dq.noalias() = ds * k;
     dk.noalias() = ds.transpose() * q;
   }
@@ -322,7 +300,6 @@ void Model<Scalar>::moe_forward(std::size_t l, BlockCache& c) {
   const auto N = m.n_experts;
   const auto a = m.n_active;
   const auto groups = m.n_groups;
-  const auto group_size = N / groups;
   const auto per_group = a / groups;
   Matrix<Scalar> scores;
   matmul(scores, c.u2, false, parameters_[static_cast<std::size_t>(bi.router)].value, false,
@@ -332,11 +309,7 @@ void Model<Scalar>::moe_forward(std::size_t l, BlockCache& c) {
     p = scores.unaryExpr([](Scalar z) { return sigmoid(z); });
   } else {
     p.resize(n, N);
-    for (Eigen::Index t = 0; t < n; ++t) {
-      const Scalar mx = scores.row(t).maxCoeff();
-      p.row(t) = (scores.row(t).array() - mx).exp();
-      p.row(t) /= p.row(t).sum();
-    }
+    for (Eigen::Index t = 0; t < n; ++t) shared::softmax_row(scores.row(t).data(), N, p.row(t).data());
   }
   // Top-a selection on p + b (the balance bias only steers selection, §6), a/g inside each group;
   // ties go to the lower expert index (deterministic).
@@ -344,24 +317,10 @@ void Model<Scalar>::moe_forward(std::size_t l, BlockCache& c) {
   c.choice.assign(static_cast<std::size_t>(n * a), 0);
   c.gate.assign(static_cast<std::size_t>(n * a), Scalar(0));
   c.kept.assign(static_cast<std::size_t>(n * a), 1);
-  std::vector<std::int64_t> order(static_cast<std::size_t>(group_size));
   for (Eigen::Index t = 0; t < n; ++t) {
-    const auto key = [&](std::int64_t e) { return static_cast<double>(p(t, e)) + bias[static_cast<std::size_t>(e)]; };
-    std::int64_t slot = 0;
-    for (std::int64_t g = 0; g < groups; ++g) {
-      std::iota(order.begin(), order.end(), g * group_size);
-      std::partial_sort(order.begin(), order.begin() + per_group, order.end(), [&](std::int64_t x, std::int64_t y) {
-        const double kx = key(x), ky = key(y);
-        return kx > ky || (kx == ky && x < y);
-      });
-      for (std::int64_t j = 0; j < per_group; ++j) c.choice[static_cast<std::size_t>(t * a + slot++)] = order[static_cast<std::size_t>(j)];
-    }
-    Scalar total(0);
-    for (std::int64_t j = 0; j < a; ++j) total += p(t, c.choice[static_cast<std::size_t>(t * a + j)]);
-    for (std::int64_t j = 0; j < a; ++j) {
-      const Scalar pj = p(t, c.choice[static_cast<std::size_t>(t * a + j)]);
-      c.gate[static_cast<std::size_t>(t * a + j)] = spec_.normalize_gates ? pj / total : pj;
-    }
+    std::int64_t* choice = c.choice.data() + t * a;
+    shared::top_a_row(p.row(t).data(), bias.data(), N, groups, per_group, choice);
+    shared::gates_row(p.row(t).data(), choice, a, spec_.normalize_gates, c.gate.data() + t * a);
   }
   // Group the tokens by expert (token order inside an expert), with the optional capacity limit.
   std::vector<std::int64_t> count(static_cast<std::size_t>(N), 0);
@@ -458,18 +417,9 @@ Matrix<Scalar> Model<Scalar>::moe_backward(std::size_t l, BlockCache& c, const M
   const double aux = spec_.options.aux_loss_coef;
   for (Eigen::Index t = 0; t < n; ++t) {
     const auto base = static_cast<std::size_t>(t * a);
-    if (spec_.normalize_gates) {  // π_j = p_j / Σ_active p: dp_j = (dπ_j − Σ_k dπ_k π_k) / Σ_active p
-      Scalar total(0), dot(0);
-      for (std::int64_t j = 0; j < a; ++j) {
-        total += p(t, c.choice[base + static_cast<std::size_t>(j)]);
-        dot += dgate[base + static_cast<std::size_t>(j)] * c.gate[base + static_cast<std::size_t>(j)];
-      }
-      for (std::int64_t j = 0; j < a; ++j)
-        dp(t, c.choice[base + static_cast<std::size_t>(j)]) += (dgate[base + static_cast<std::size_t>(j)] - dot) / total;
-    } else {
-      for (std::int64_t j = 0; j < a; ++j)
-        dp(t, c.choice[base + static_cast<std::size_t>(j)]) += dgate[base + static_cast<std::size_t>(j)];
-    }
+    // π_j = p_j / Σ_active p: dp_j = (dπ_j − Σ_k dπ_k π_k) / Σ_active p (or dp_j = dπ_j for raw gates)
+    shared::gates_row_backward(p.row(t).data(), c.choice.data() + base, c.gate.data() + base, dgate.data() + base, a,
+                               spec_.normalize_gates, dp.row(t).data());
     if (aux > 0.0) {  // aux = coef·N·Σ_i f_i·mean_t p̂_ti, p̂ = p / Σ_all p (f_i held constant)
       const Scalar total = p.row(t).sum();
       Scalar dot(0);
@@ -485,10 +435,7 @@ Matrix<Scalar> Model<Scalar>::moe_backward(std::size_t l, BlockCache& c, const M
   if (m.router == theory::RouterKind::sigmoid) {
     ds = dp.cwiseProduct(p.unaryExpr([](Scalar x) { return x * (Scalar(1) - x); }));
   } else {
-    for (Eigen::Index t = 0; t < n; ++t) {
-      const Scalar dot = dp.row(t).dot(p.row(t));
-      ds.row(t) = p.row(t).cwiseProduct((dp.row(t).array() - dot).matrix());
-    }
+    for (Eigen::Index t = 0; t < n; ++t) shared::softmax_row_backward(p.row(t).data(), dp.row(t).data(), N, Scalar(1), ds.row(t).data());
   }
   auto& p_router = parameters_[static_cast<std::size_t>(bi.router)];
   const Scalar m_router = sc<Scalar>(spec_.mult(ParameterGroup::router));
@@ -559,13 +506,9 @@ ForwardStats Model<Scalar>::forward(const std::vector<std::int32_t>& tokens, con
          sc<Scalar>(spec_.mult(ParameterGroup::head)));
   probs_.resize(n, spec_.vocab_size);
   double ce = 0.0;
-  for (std::int64_t i = 0; i < n; ++i) {
-    const Scalar mx = logits_.row(i).maxCoeff();
-    probs_.row(i) = (logits_.row(i).array() - mx).exp();
-    const Scalar total = probs_.row(i).sum();
-    probs_.row(i) /= total;
-    ce += static_cast<double>(std::log(total) + mx - logits_(i, targets[static_cast<std::size_t>(i)]));
-  }
+  for (std::int64_t i = 0; i < n; ++i)
+    ce += static_cast<double>(shared::cross_entropy_row(logits_.row(i).data(), spec_.vocab_size,
+                                                        targets[static_cast<std::size_t>(i)], probs_.row(i).data()));
   stats.ce_loss = ce / static_cast<double>(n);
   stats.loss = stats.ce_loss + aux_total;
   stats.load = last_load_;
@@ -635,7 +578,7 @@ void Model<Scalar>::update_balance_bias() {
   const double kappa = static_cast<double>(m.n_active) / static_cast<double>(m.n_experts);
   for (std::size_t l = 0; l < last_load_.size(); ++l)
     for (std::size_t e = 0; e < last_load_[l].size(); ++e)
-      balance_bias_[l][e] -= spec_.options.bias_rate * (last_load_[l][e] - kappa);
+      balance_bias_[l][e] = shared::balance_bias_update(balance_bias_[l][e], spec_.options.bias_rate, last_load_[l][e], kappa);
 }
 
 template class Model<float>;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "muelab/models/cpu/model.hpp"
+#include "muelab/models/shared/kernels.hpp"
 
 #include <cmath>
 #include <map>
@@ -47,31 +48,16 @@ class Optimizer {
       const auto n = p.value.size();
       if (kind_ == theory::OptimizerKind::sgd) {
         for (Eigen::Index k = 0; k < n; ++k) {
-          const double grad = static_cast<double>(g[k]) + wd * static_cast<double>(theta[k]);
-          const double buf = h.beta1 * static_cast<double>(m[k]) + grad;
-          m[k] = static_cast<Scalar>(buf);
-          const double delta = -lr * buf;
-          theta[k] = static_cast<Scalar>(static_cast<double>(theta[k]) + delta);
+          const double delta = shared::sgd_element(theta[k], m[k], g[k], lr, wd, h.beta1);
           sum += delta * delta;
         }
       } else {
         auto* v = second_[i].data();
         const double step = static_cast<double>(steps_);
-        const double correction1 = 1.0 - std::pow(h.beta1, step);
-        const double correction2 = 1.0 - std::pow(h.beta2, step);
-        const bool coupled = kind_ == theory::OptimizerKind::adamw;
+        const shared::AdamStep constants{lr, wd, h.eps, h.beta1, h.beta2, 1.0 - std::pow(h.beta1, step),
+                                         1.0 - std::pow(h.beta2, step), kind_ == theory::OptimizerKind::adamw};
         for (Eigen::Index k = 0; k < n; ++k) {
-          const double th = static_cast<double>(theta[k]);
-          const double grad = static_cast<double>(g[k]) + (coupled ? 0.0 : wd * th);
-          const double mk = h.beta1 * static_cast<double>(m[k]) + (1.0 - h.beta1) * grad;
-          const double vk = h.beta2 * static_cast<double>(v[k]) + (1.0 - h.beta2) * grad * grad;
-          m[k] = static_cast<Scalar>(mk);
-          v[k] = static_cast<Scalar>(vk);
-          const double denom = std::sqrt(vk / correction2) + h.eps;
-          const double decayed = coupled ? th * (1.0 - lr * wd) : th;
-          const double updated = decayed - lr * (mk / correction1) / denom;
-          theta[k] = static_cast<Scalar>(updated);
-          const double delta = updated - th;
+          const double delta = shared::adam_element(theta[k], m[k], v[k], g[k], constants);
           sum += delta * delta;
         }
       }
