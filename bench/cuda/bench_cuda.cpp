@@ -1,0 +1,105 @@
+// GPU benchmark of the CUDA backend: tokens/s and model FLOP utilization (MFU) of the MoE layer's
+// routed path (router GEMM, top-a, permutation, per-expert up/down GEMMs through cuBLAS, weighted
+// combine) for the medium config and the large one of the issue (d=1024, N=64, a=8; per layer,
+// L=8 layers scale both time and FLOPs by 8, so tokens/s per layer / 8 is the model's).
+// Without a usable device it prints one "no device" line and exits 0.
+#include "muelab/models/cuda/device.hpp"
+#include "muelab/models/cuda/kernels.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+
+namespace mc = muelab::models::cuda;
+using mc::index_t;
+
+namespace {
+
+struct BenchConfig {
+  const char* name;
+  index_t d, layers, n_experts, active, d_expert, tokens;
+};
+
+// FP32 peak from the SM count and clock (128 FP32 FMA lanes per SM on sm_80/sm_90 → 256 FLOP/clock);
+// BF16 dense tensor peak per SM per clock: 1024 FMA (sm_80) / 2048 FMA (sm_90) → ×2 FLOP.
+double fp32_peak(const mc::DeviceStatus& s) { return s.multiprocessors * s.clock_ghz * 1e9 * 256.0; }
+double bf16_peak(const mc::DeviceStatus& s) {
+  return s.multiprocessors * s.clock_ghz * 1e9 * (s.compute_major >= 9 ? 4096.0 : 2048.0);
+}
+
+void run(const BenchConfig& c, const mc::DeviceStatus& status) {
+  const index_t n = c.tokens, d = c.d, N = c.n_experts, a = c.active, de = c.d_expert;
+  std::vector<float> host_x(static_cast<std::size_t>(n * d)), host_router(static_cast<std::size_t>(d * N));
+  std::vector<float> host_up(static_cast<std::size_t>(N * d * de)), host_down(static_cast<std::size_t>(N * de * d));
+  for (std::size_t i = 0; i < host_x.size(); ++i) host_x[i] = std::sin(0.37f * static_cast<float>(i));
+  for (std::size_t i = 0; i < host_router.size(); ++i) host_router[i] = 0.01f * std::cos(1.3f * static_cast<float>(i));
+  for (std::size_t i = 0; i < host_up.size(); ++i) host_up[i] = 0.02f * std::sin(0.11f * static_cast<float>(i));
+  for (std::size_t i = 0; i < host_down.size(); ++i) host_down[i] = 0.02f * std::cos(0.13f * static_cast<float>(i));
+  mc::DeviceArray<float> x(host_x), router(host_router), up(host_up), down(host_down);
+  mc::DeviceArray<float> scores(static_cast<std::size_t>(n * N)), p(static_cast<std::size_t>(n * N));
+  mc::DeviceArray<float> gate(static_cast<std::size_t>(n * a)), out(static_cast<std::size_t>(n * d));
+  mc::DeviceArray<float> xs(static_cast<std::size_t>(n * a * d)), hidden(static_cast<std::size_t>(n * a * de)),
+      act(static_cast<std::size_t>(n * a * de)), ys(static_cast<std::size_t>(n * a * d));
+  mc::DeviceArray<double> bias(std::vector<double>(static_cast<std::size_t>(N), 0.0));
+  mc::DeviceArray<index_t> choice(static_cast<std::size_t>(n * a)), load(static_cast<std::size_t>(N)),
+      offsets(static_cast<std::size_t>(N + 1)), rows(static_cast<std::size_t>(n * a)), slots(static_cast<std::size_t>(n * a)),
+      position(static_cast<std::size_t>(n * a));
+  mc::Blas blas;
+  const auto layer = [&] {
+    blas.gemm(false, false, n, N, d, 1.0f, x.data(), d, router.data(), N, 0.0f, scores.data(), N);
+    mc::router_probabilities(scores.data(), n, N, false, p.data());
+    mc::top_a_gates(p.data(), bias.data(), n, N, 1, a, true, choice.data(), gate.data());
+    mc::permute_by_expert(choice.data(), n, a, N, n * a, load.data(), offsets.data(), rows.data(), slots.data(),
+                          position.data());
+    const auto off = offsets.download();  // expert sizes for the per-expert GEMM shapes (N+1 integers)
+    mc::gather_rows(x.data(), rows.data(), n * a, d, xs.data());
+    for (index_t e = 0; e < N; ++e) {
+      const index_t r0 = off[static_cast<std::size_t>(e)], m = off[static_cast<std::size_t>(e) + 1] - r0;
+      blas.gemm(false, false, m, de, d, 1.0f, xs.data() + r0 * d, d, up.data() + e * d * de, de, 0.0f,
+                hidden.data() + r0 * de, de);
+    }
+    mc::gelu_forward(hidden.data(), n * a * de, act.data());
+    for (index_t e = 0; e < N; ++e) {
+      const index_t r0 = off[static_cast<std::size_t>(e)], m = off[static_cast<std::size_t>(e) + 1] - r0;
+      blas.gemm(false, false, m, d, de, 1.0f, act.data() + r0 * de, de, down.data() + e * de * d, d, 0.0f,
+                ys.data() + r0 * d, d);
+    }
+    mc::combine(ys.data(), position.data(), choice.data(), gate.data(), 1.0f, true, n, a, d, out.data(), false);
+  };
+  layer();
+  mc::synchronize();
+  const int repeats = 10;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 0; i < repeats; ++i) layer();
+  mc::synchronize();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / repeats;
+  const double flops = 2.0 * static_cast<double>(n) * static_cast<double>(d * N + 2 * a * d * de);
+  const double achieved = flops / seconds;
+  fmt::print("{:8s} d={} N={} a={} d_expert={} tokens={}: MoE layer forward {:.3f} ms, {:.0f} tokens/s per layer "
+             "({:.0f} tokens/s for L={}), {:.1f} TFLOP/s, MFU {:.1f}% of FP32 peak, {:.1f}% of BF16 peak\n",
+             c.name, d, N, a, de, n, 1e3 * seconds, static_cast<double>(n) / seconds,
+             static_cast<double>(n) / seconds / static_cast<double>(c.layers), c.layers, achieved * 1e-12,
+             100.0 * achieved / fp32_peak(status), 100.0 * achieved / bf16_peak(status));
+}
+
+}  // namespace
+
+int main() {
+  const auto status = mc::query_device();
+  if (!status.usable) {
+    std::printf("muelab_bench_cuda: no device (%s); nothing measured\n", status.message.c_str());
+    return 0;
+  }
+  std::printf("muelab_bench_cuda: %s\n", status.message.c_str());
+  try {
+    run({"medium", 512, 4, 16, 2, 512, 8192}, status);
+    run({"large", 1024, 8, 64, 8, 1024, 16384}, status);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "muelab_bench_cuda: error: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,158 @@
+// Host-callable launchers of the CUDA backend's stages (THEORY.md §2–§6). Every pointer argument is
+// device memory; every launcher enqueues on the default stream and returns without synchronizing.
+// The per-row and elementwise bodies are the functions of models/shared/kernels.hpp, the very code
+// the CPU reference backend runs. This header has no CUDA types, so plain C++20 code (tests, the
+// CLI, the benchmark) can include it. Instantiated for float and double.
+#pragma once
+
+#include "muelab/models/shared/kernels.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <stdexcept>
+#include <vector>
+
+namespace muelab::models::cuda {
+
+using shared::index_t;
+
+/// Thrown when a CUDA runtime or cuBLAS call fails (message names the call).
+struct CudaError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+/// Owning device buffer (cudaMalloc/cudaFree), with host copies for tests and set-up.
+template <class T>
+class DeviceArray {
+ public:
+  DeviceArray() = default;
+  explicit DeviceArray(std::size_t count);
+  explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) { upload(host); }
+  DeviceArray(const DeviceArray&) = delete;
+  DeviceArray& operator=(const DeviceArray&) = delete;
+  DeviceArray(DeviceArray&& other) noexcept : data_(other.data_), count_(other.count_) {
+    other.data_ = nullptr;
+    other.count_ = 0;
+  }
+  DeviceArray& operator=(DeviceArray&& other) noexcept;
+  ~DeviceArray();
+
+  void upload(const std::vector<T>& host);
+  [[nodiscard]] std::vector<T> download() const;
+  void zero();
+  [[nodiscard]] T* data() { return data_; }
+  [[nodiscard]] const T* data() const { return data_; }
+  [[nodiscard]] std::size_t size() const { return count_; }
+
+ private:
+  T* data_ = nullptr;
+  std::size_t count_ = 0;
+};
+
+/// Waits for the default stream and turns a pending kernel error into CudaError.
+void synchronize();
+
+/// Row-major GEMM through cuBLAS: C = alpha·op(A)·op(B) + beta·C (lda/ldb/ldc = row strides).
+/// FP32 GEMMs use the pedantic math mode (no TF32), so parity with the CPU is a rounding question.
+class Blas {
+ public:
+  Blas();
+  ~Blas();
+  Blas(const Blas&) = delete;
+  Blas& operator=(const Blas&) = delete;
+  template <class T>
+  void gemm(bool transpose_a, bool transpose_b, index_t m, index_t n, index_t k, T alpha, const T* a, index_t lda,
+            const T* b, index_t ldb, T beta, T* c, index_t ldc);
+  /// Batched over `count` problems whose operands sit `stride_*` elements apart (heads of one sequence).
+  template <class T>
+  void gemm_strided_batched(bool transpose_a, bool transpose_b, index_t m, index_t n, index_t k, T alpha, const T* a,
+                            index_t lda, index_t stride_a, const T* b, index_t ldb, index_t stride_b, T beta, T* c,
+                            index_t ldc, index_t stride_c, index_t count);
+
+ private:
+  void* handle_ = nullptr;
+};
+
+// ---- norms, activations -------------------------------------------------------------------------------
+template <class T>
+void layer_norm_forward(const T* x, const T* gain, T multiplier, T eps, index_t n, index_t d, T* hat, T* rstd, T* u);
+/// dx (=|+=) row backward; when dgain is non-null, dgain += m·Σ_rows du⊙ĥ (column sums in row order).
+template <class T>
+void layer_norm_backward(const T* du, const T* hat, const T* rstd, const T* gain, T multiplier, index_t n, index_t d,
+                         T* dx, bool accumulate, T* dgain);
+template <class T>
+void gelu_forward(const T* z, index_t count, T* act);
+template <class T>
+void gelu_backward(const T* z, const T* dact, index_t count, T* dz);
+template <class T>
+void swiglu_forward(const T* z_gate, const T* z_up, index_t count, T* act);
+template <class T>
+void swiglu_backward(const T* z_gate, const T* z_up, const T* dact, index_t count, T* dz_gate, T* dz_up);
+
+// ---- router and MoE dispatch (§5, §6) ------------------------------------------------------------------
+/// p = softmax rows (softmax router) or σ elementwise (sigmoid router) of the n × N scores.
+template <class T>
+void router_probabilities(const T* scores, index_t n, index_t n_experts, bool sigmoid_router, T* p);
+/// ds from dp through the softmax rows or σ' = p(1 − p).
+template <class T>
+void router_backward(const T* p, const T* dp, index_t n, index_t n_experts, bool sigmoid_router, T* ds);
+/// Top-a on p + bias (ties → lower index) and gates, one thread per token: choice, gate are n × a.
+template <class T>
+void top_a_gates(const T* p, const double* bias, index_t n, index_t n_experts, index_t groups, index_t per_group,
+                 bool normalize, index_t* choice, T* gate);
+/// dp (n × N, zeroed here) from dgate through the gate normalization.
+template <class T>
+void gates_backward(const T* p, const index_t* choice, const T* gate, const T* dgate, index_t n, index_t n_experts,
+                    index_t a, bool normalize, T* dp);
+
+/// Token permutation by expert, token order inside each expert (as the CPU groups them), with the
+/// capacity limit (capacity ≥ n·a: dropless). Outputs (device): load_count[N] (choices per expert,
+/// dropped included), offsets[N+1] (kept rows per expert, exclusive scan), rows/slots[n·a] (token
+/// and slot of each permuted row), position[n·a] (permuted row of choice t·a+j, −1 when dropped).
+void permute_by_expert(const index_t* choice, index_t n, index_t a, index_t n_experts, index_t capacity,
+                       index_t* load_count, index_t* offsets, index_t* rows, index_t* slots, index_t* position);
+/// out[r] = x[rows[r]] for r < count (d columns).
+template <class T>
+void gather_rows(const T* x, const index_t* rows, index_t count, index_t d, T* out);
+/// out[t] (=|+=) Σ over the token's kept choices in increasing expert id of w·y[position] with
+/// w = route·gate (weighted) or 1 (unweighted; the backward's scatter of dx), the CPU's order.
+template <class T>
+void combine(const T* y, const index_t* position, const index_t* choice, const T* gate, T route, bool weighted, index_t n,
+             index_t a, index_t d, T* out, bool accumulate);
+/// Backward of the weighted combine per permuted row r: dy[r] = route·gate·df[t],
+/// dgate[t·a+slot] = route·⟨df[t], y[r]⟩ (dgate zeroed here for dropped choices).
+template <class T>
+void combine_backward(const T* df, const T* y, const index_t* rows, const index_t* slots, const T* gate, T route,
+                      index_t kept_rows, index_t n, index_t a, index_t d, T* dy, T* dgate);
+/// b_e ← b_e − η (load_count_e / n − a/N) (§6), one thread per expert.
+void balance_bias_update(double* bias, const index_t* load_count, index_t n, index_t n_experts, index_t a, double rate);
+
+// ---- attention (§2) --------------------------------------------------------------------------------------
+/// In-place causal softmax of `rows` blocks of T × T scores: row i keeps keys 0..i, the rest 0.
+template <class T>
+void causal_softmax(T* scores, index_t blocks, index_t seq_len);
+/// ds = scale·p ⊙ (dp − Σ dp⊙p) per row of `rows` rows of `cols` entries.
+template <class T>
+void softmax_rows_backward(const T* p, const T* dp, index_t rows, index_t cols, T scale, T* ds);
+
+// ---- embeddings, loss, optimizers ----------------------------------------------------------------------
+template <class T>
+void embedding_forward(const T* token_table, const T* position_table, const std::int32_t* tokens, index_t n,
+                       index_t seq_len, index_t d, T multiplier, T* x);
+/// Deterministic scatter: each table row sums its tokens' rows in token order (no atomics).
+template <class T>
+void embedding_backward(const T* dx, const std::int32_t* tokens, index_t n, index_t seq_len, index_t vocab, index_t d,
+                        T multiplier, T* token_grad, T* position_grad);
+/// probs and per-row losses; the mean (in double, fixed order) lands in *mean_loss (device).
+template <class T>
+void cross_entropy(const T* logits, const std::int32_t* targets, index_t n, index_t vocab, T* probs, double* row_loss,
+                   double* mean_loss);
+/// dlogits = (probs − onehot(target)) / n.
+template <class T>
+void cross_entropy_backward(const T* probs, const std::int32_t* targets, index_t n, index_t vocab, T* dlogits);
+template <class T>
+void adam_update(T* theta, T* m, T* v, const T* grad, index_t count, const shared::AdamStep& step);
+template <class T>
+void sgd_update(T* theta, T* buf, const T* grad, index_t count, double lr, double weight_decay, double momentum);
+
+}  // namespace muelab::models::cuda
