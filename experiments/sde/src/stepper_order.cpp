@@ -90,10 +90,10 @@ Experiment make_stepper_order_experiment() {
     };
     const std::vector<Case> cases = {
         {"additive-ou", "euler-maruyama", "weak E X^2", 2, 6, 1.0, 4.0, sigma},
-        {"additive-ou", "platen", "weak E X^2", 2, 5, 2.0, 4.0, sigma},
+        {"additive-ou", "platen", "weak E X^2", 3, 7, 2.0, 4.0, sigma},
         {"multiplicative-ou", "euler-maruyama", "strong E|X-X_exact|", 4, 9, 0.5, 1.0, 1.0},
         {"multiplicative-ou", "euler-maruyama", "weak E X^2", 2, 6, 1.0, 1.0, sigma},
-        {"multiplicative-ou", "platen", "weak E X^2", 1, 5, 2.0, 1.0, sigma},
+        {"multiplicative-ou", "platen", "weak E X^2", 3, 6, 2.0, 1.0, sigma},
         {"general-noise-ou-2d", "euler-maruyama", "weak E|X|^2", 2, 6, 1.0, 4.0, sigma},
         {"general-noise-ou-2d", "platen", "weak E|X|^2", 2, 5, 2.0, 4.0, sigma},
     };
