@@ -27,7 +27,10 @@ std::string self_executable() {
 
 int run(const SweepCommandOptions& o) {
   namespace ex = muelab::experiments;
+  ex::MpiSession mpi;  // a no-op unless launched by mpirun
   ex::SweepOptions options;
+  options.mpi_rank = mpi.rank();
+  options.mpi_size = mpi.size();
   options.out = o.out;
   options.jobs = o.jobs;
   const auto slash = o.shard.find('/');
@@ -61,9 +64,11 @@ int run(const SweepCommandOptions& o) {
       return 0;
     }
     const auto outcome = ex::run_sweep(spec, options);
-    std::cout << fmt::format("sweep {}: {} runs in this shard, {} already finished, {} ran ({} ok, {} diverged, "
+    if (mpi.rank() != 0) return 0;  // rank 0 reports for everyone
+    std::cout << fmt::format("sweep {}: {} runs in this shard{}, {} already finished, {} ran ({} ok, {} diverged, "
                              "{} failed); results: {}\n",
-                             spec.name, outcome.total, outcome.skipped, outcome.ran, outcome.ok, outcome.diverged,
+                             spec.name, outcome.total,
+                             mpi.size() > 1 ? fmt::format(" over {} MPI ranks", mpi.size()) : std::string(), outcome.skipped, outcome.ran, outcome.ok, outcome.diverged,
                              outcome.failed, (options.out / "results.csv").string());
     return outcome.failed > 0 ? 1 : 0;
   } catch (const ex::SweepError& e) {

@@ -11,6 +11,8 @@ packages=(
   libeigen3-dev libboost-dev librandom123-dev libopenblas-dev libopenblas0-pthread
   # configs, command line, JSON, formatting, tests
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libfmt-dev catch2
+  # distributed sweeps (mpirun on loopback in the tests)
+  libopenmpi-dev openmpi-bin
   # figures and the numpy baseline (always run with /usr/bin/python3)
   python3 python3-numpy python3-matplotlib
   # the PyTorch oracle and baseline of the trainer, and real English text for its language model

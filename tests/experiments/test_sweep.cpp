@@ -174,3 +174,27 @@ TEST_CASE("sweep: every malformed sweep file fails cleanly and writes nothing", 
   }
   CHECK(count >= 15);
 }
+
+TEST_CASE("sweep: two MPI ranks on loopback give the same results as one process", "[sweep][mpi]") {
+  if (!MpiSession::compiled_in() || std::system("command -v mpirun >/dev/null 2>&1") != 0) {
+    WARN("SKIPPED: muelab was built without MPI or mpirun is missing (install libopenmpi-dev openmpi-bin)");
+    return;
+  }
+  const auto sweeps = kFixtures / "sweeps";
+  const auto single = fresh_dir("single");
+  const auto ranks = fresh_dir("ranks");
+  REQUIRE(run_muelab("sweep --config lr-seeds.toml --out '" + single.string() + "'", sweeps) == 0);
+  const std::string mpirun = "cd '" + sweeps.string() + "' && OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo " +
+                             "OMPI_MCA_oob_tcp_if_include=lo mpirun --allow-run-as-root --oversubscribe -n 2 '" +
+                             MUELAB_BINARY_DIR + "/cli/muelab' sweep --config lr-seeds.toml --out '" + ranks.string() +
+                             "' >'" + ranks.string() + ".log' 2>&1";
+  const int status = std::system(mpirun.c_str());
+  INFO("mpirun output:\n" << slurp(ranks.string() + ".log"));
+  REQUIRE(WIFEXITED(status));
+  REQUIRE(WEXITSTATUS(status) == 0);
+  CHECK(slurp(ranks.string() + ".log").find("over 2 MPI ranks") != std::string::npos);
+  CHECK(rows(ranks) == rows(single));
+  fs::remove_all(single);
+  fs::remove_all(ranks);
+  fs::remove(ranks.string() + ".log");
+}

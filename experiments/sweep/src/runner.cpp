@@ -9,8 +9,16 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#ifdef MUELAB_HAVE_MPI
+#include <mpi.h>
+#endif
+
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <sstream>
+#include <thread>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -72,12 +80,107 @@ pid_t start_run(const SweepSpec& spec, const SweepRun& run, const std::filesyste
   return pid;
 }
 
+/// The result of one finished run, as rank 0 records it.
+struct RunResult {
+  std::string status;
+  int exit_code = 0;
+  std::map<std::string, std::string> summary;
+};
+
+RunResult collect_result(const SweepRun& run, int wait_status, const std::filesystem::path& out) {
+  RunResult r;
+  r.exit_code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 128 + WTERMSIG(wait_status);
+  r.summary = read_summary(out / "runs" / run.id / "summary.json");
+  r.status = "failed";
+  if (r.summary.count("status") != 0 && (r.exit_code == 0 || r.summary["status"] == "diverged")) r.status = r.summary["status"];
+  else if (r.exit_code == 3) r.status = "diverged";
+  r.summary.erase("status");
+  return r;
+}
+
 std::string format_seconds(double s) {
   if (!std::isfinite(s)) return "?";
   const auto total = static_cast<long>(s);
   return total >= 3600 ? fmt::format("{}h{:02}m", total / 3600, (total % 3600) / 60)
                        : fmt::format("{}m{:02}s", total / 60, total % 60);
 }
+
+
+#ifdef MUELAB_HAVE_MPI
+constexpr int kTagRequest = 1, kTagAssign = 2, kTagResult = 3;
+
+std::string encode(const RunResult& r, long long index) {
+  nlohmann::json j = {{"index", index}, {"status", r.status}, {"exit_code", r.exit_code}, {"summary", r.summary}};
+  return j.dump();
+}
+
+/// Rank 0: hands out pending runs to worker ranks on request, runs its own share as local jobs,
+/// and is the only writer of results.csv (it records every worker's result as it arrives).
+template <class Record>
+void coordinate_mpi(const SweepSpec& spec, const SweepOptions& options, const std::vector<const SweepRun*>& pending,
+                    const Record& record) {
+  std::size_t next = 0;
+  int active_workers = options.mpi_size - 1;
+  std::map<pid_t, const SweepRun*> running;
+  while (next < pending.size() || !running.empty() || active_workers > 0) {
+    bool busy = false;
+    while (next < pending.size() && running.size() < static_cast<std::size_t>(options.jobs)) {
+      const auto* run = pending[next++];
+      running[start_run(spec, *run, options.out)] = run;
+      busy = true;
+    }
+    int status = 0;
+    const pid_t pid = running.empty() ? 0 : ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0) {
+      const auto it = running.find(pid);
+      if (it != running.end()) {
+        const SweepRun* run = it->second;
+        running.erase(it);
+        record(*run, collect_result(*run, status, options.out));
+      }
+      busy = true;
+    }
+    int flag = 0;
+    MPI_Status probe;
+    MPI_Iprobe(MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &flag, &probe);
+    if (flag) {
+      busy = true;
+      if (probe.MPI_TAG == kTagRequest) {
+        MPI_Recv(nullptr, 0, MPI_CHAR, probe.MPI_SOURCE, kTagRequest, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        long long index = -1;
+        if (next < pending.size()) index = static_cast<long long>(next++);
+        else --active_workers;
+        MPI_Send(&index, 1, MPI_LONG_LONG, probe.MPI_SOURCE, kTagAssign, MPI_COMM_WORLD);
+      } else if (probe.MPI_TAG == kTagResult) {
+        int length = 0;
+        MPI_Get_count(&probe, MPI_CHAR, &length);
+        std::string text(static_cast<std::size_t>(length), '\0');
+        MPI_Recv(text.data(), length, MPI_CHAR, probe.MPI_SOURCE, kTagResult, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+        const auto j = nlohmann::json::parse(text);
+        RunResult r{j["status"].get<std::string>(), j["exit_code"].get<int>(),
+                    j["summary"].get<std::map<std::string, std::string>>()};
+        record(*pending[static_cast<std::size_t>(j["index"].get<long long>())], r);
+      }
+    }
+    if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+/// Ranks 1..K-1: ask rank 0 for the next pending run, run it, send its result back.
+void work_for_rank0(const SweepSpec& spec, const SweepOptions& options, const std::vector<const SweepRun*>& pending) {
+  for (;;) {
+    MPI_Send(nullptr, 0, MPI_CHAR, 0, kTagRequest, MPI_COMM_WORLD);
+    long long index = -1;
+    MPI_Recv(&index, 1, MPI_LONG_LONG, 0, kTagAssign, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+    if (index < 0) return;
+    const SweepRun& run = *pending[static_cast<std::size_t>(index)];
+    int status = 0;
+    ::waitpid(start_run(spec, run, options.out), &status, 0);
+    const std::string text = encode(collect_result(run, status, options.out), index);
+    MPI_Send(text.data(), static_cast<int>(text.size()), MPI_CHAR, 0, kTagResult, MPI_COMM_WORLD);
+  }
+}
+#endif
 
 }  // namespace
 
@@ -86,20 +189,40 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
     throw std::invalid_argument("--shard must be i/K with 0 <= i < K");
   const auto runs = expand_sweep(spec);
-  if (options.validate)
+  if (options.validate && options.mpi_rank == 0)
     for (const auto& run : runs) options.validate(spec, run);  // before anything is written
-  ResultsStore store(options.out, swept_keys(spec));
-  const auto finished = store.load_finished();
-  std::filesystem::copy_file(spec.source, options.out / "sweep.toml", std::filesystem::copy_options::overwrite_existing);
-
-  std::vector<const SweepRun*> pending;
   SweepOutcome outcome;
-  for (const auto& run : runs) {
-    if (run.index % static_cast<std::size_t>(options.shards) != static_cast<std::size_t>(options.shard)) continue;
-    ++outcome.total;
-    if (finished.count(run.id) != 0) ++outcome.skipped;
-    else pending.push_back(&run);
+  std::vector<long long> pending_indices;
+  std::unique_ptr<ResultsStore> store_holder;
+  if (options.mpi_rank == 0) {
+    store_holder = std::make_unique<ResultsStore>(options.out, swept_keys(spec));
+    const auto finished = store_holder->load_finished();
+    std::filesystem::copy_file(spec.source, options.out / "sweep.toml",
+                               std::filesystem::copy_options::overwrite_existing);
+    for (const auto& run : runs) {
+      if (run.index % static_cast<std::size_t>(options.shards) != static_cast<std::size_t>(options.shard)) continue;
+      ++outcome.total;
+      if (finished.count(run.id) != 0) ++outcome.skipped;
+      else pending_indices.push_back(static_cast<long long>(run.index));
+    }
   }
+#ifdef MUELAB_HAVE_MPI
+  if (options.mpi_size > 1) {  // every rank works on rank 0's view of what is still pending
+    long long count = static_cast<long long>(pending_indices.size());
+    MPI_Bcast(&count, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+    pending_indices.resize(static_cast<std::size_t>(count));
+    MPI_Bcast(pending_indices.data(), static_cast<int>(count), MPI_LONG_LONG, 0, MPI_COMM_WORLD);
+  }
+#endif
+  std::vector<const SweepRun*> pending;
+  for (const auto index : pending_indices) pending.push_back(&runs[static_cast<std::size_t>(index)]);
+#ifdef MUELAB_HAVE_MPI
+  if (options.mpi_rank != 0) {
+    work_for_rank0(spec, options, pending);
+    return outcome;
+  }
+#endif
+  const ResultsStore& store = *store_holder;
   const bool tty = options.progress && ::isatty(2);
   const auto start = std::chrono::steady_clock::now();
   const auto progress = [&] {
@@ -115,8 +238,27 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   };
   progress();
 
+  const auto record = [&](const SweepRun& run, const RunResult& result) {
+    store.append(run, result.status, result.exit_code, result.summary);
+    ++outcome.ran;
+    if (result.status == "ok") ++outcome.ok;
+    else if (result.status == "diverged") ++outcome.diverged;
+    else {
+      ++outcome.failed;
+      if (!tty) std::cerr << fmt::format("sweep {}: run {} failed (exit {}), log: {}\n", spec.name, run.id, result.exit_code,
+                                         (options.out / "logs" / (run.id + ".log")).string());
+    }
+    progress();
+  };
+
   std::map<pid_t, const SweepRun*> running;
   std::size_t next = 0;
+#ifdef MUELAB_HAVE_MPI
+  if (options.mpi_size > 1) {
+    coordinate_mpi(spec, options, pending, record);
+    next = pending.size();
+  }
+#endif
   while (next < pending.size() || !running.empty()) {
     while (next < pending.size() && running.size() < static_cast<std::size_t>(options.jobs)) {
       const auto* run = pending[next++];
@@ -129,25 +271,36 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& options) {
     if (it == running.end()) continue;
     const SweepRun* run = it->second;
     running.erase(it);
-    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    auto summary = read_summary(options.out / "runs" / run->id / "summary.json");
-    std::string state = "failed";
-    if (summary.count("status") != 0 && (code == 0 || summary["status"] == "diverged")) state = summary["status"];
-    else if (code == 3) state = "diverged";
-    summary.erase("status");
-    store.append(*run, state, code, summary);
-    ++outcome.ran;
-    if (state == "ok") ++outcome.ok;
-    else if (state == "diverged") ++outcome.diverged;
-    else {
-      ++outcome.failed;
-      if (!tty) std::cerr << fmt::format("sweep {}: run {} failed (exit {}), log: {}\n", spec.name, run->id, code,
-                                         (options.out / "logs" / (run->id + ".log")).string());
-    }
-    progress();
+    record(*run, collect_result(*run, status, options.out));
   }
   if (tty) std::cerr << "\n";
   return outcome;
+}
+
+MpiSession::MpiSession() {
+#ifdef MUELAB_HAVE_MPI
+  const bool launched = std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr || std::getenv("PMI_SIZE") != nullptr ||
+                        std::getenv("PMIX_RANK") != nullptr;
+  if (!launched) return;
+  MPI_Init(nullptr, nullptr);
+  initialized_ = true;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+  MPI_Comm_size(MPI_COMM_WORLD, &size_);
+#endif
+}
+
+MpiSession::~MpiSession() {
+#ifdef MUELAB_HAVE_MPI
+  if (initialized_) MPI_Finalize();
+#endif
+}
+
+bool MpiSession::compiled_in() {
+#ifdef MUELAB_HAVE_MPI
+  return true;
+#else
+  return false;
+#endif
 }
 
 std::string slurm_script(const SweepSpec& spec, const SweepOptions& options, int array_tasks,

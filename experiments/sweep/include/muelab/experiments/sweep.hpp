@@ -82,6 +82,7 @@ struct SweepOptions {
   int jobs = 1;
   int shard = 0, shards = 1;  ///< run only index % shards == shard (Slurm array tasks)
   bool progress = true;       ///< a progress line when stderr is a terminal
+  int mpi_rank = 0, mpi_size = 1;  ///< from MpiSession: rank 0 hands out runs and writes every row
   /// Checks one run's resolved config before anything is written (throws with a one-line message);
   /// the CLI passes the trainer's own config loader, so a bad key fails the sweep up front.
   std::function<void(const SweepSpec&, const SweepRun&)> validate;
@@ -94,6 +95,23 @@ struct SweepOutcome {
 /// Runs the sweep on this process with up to `jobs` concurrent runs (or, under mpirun with MPI
 /// support compiled in, across ranks with rank 0 gathering the rows).
 SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& options);
+
+/// MPI for sweeps launched by mpirun (OpenMPI/PMI environment present and MPI compiled in):
+/// initializes in the constructor, finalizes in the destructor; rank 0 and size 1 otherwise.
+class MpiSession {
+ public:
+  MpiSession();
+  ~MpiSession();
+  MpiSession(const MpiSession&) = delete;
+  MpiSession& operator=(const MpiSession&) = delete;
+  [[nodiscard]] int rank() const { return rank_; }
+  [[nodiscard]] int size() const { return size_; }
+  [[nodiscard]] static bool compiled_in();
+
+ private:
+  int rank_ = 0, size_ = 1;
+  bool initialized_ = false;
+};
 
 /// A Slurm job-array script running one shard per array task with the same resume logic.
 [[nodiscard]] std::string slurm_script(const SweepSpec& spec, const SweepOptions& options, int array_tasks,
