@@ -44,7 +44,7 @@ Experiment make_adam_sde_weak_order_experiment() {
     const bool full = is_full(options);
     // η = 2^-level. The σ0 = 1 rows need many paths: with skewed noise the coupled difference does
     // not shrink with η (the discrete and SDE noises differ in distribution), so its SE ∝ paths^-1/2.
-    const std::uint64_t claim_paths = full ? 8000 : 2400, control_paths = full ? 2000 : 600;
+    const std::uint64_t claim_paths = full ? 4000 : 2400, control_paths = full ? 800 : 600;
     const int first_level = 4, last_level = full ? 7 : 6;
     const Eigen::Index d = 8;
     const Eigen::VectorXd curvature = Eigen::VectorXd::LinSpaced(d, 2.0, 0.5);

@@ -70,7 +70,7 @@ Experiment make_stepper_order_experiment() {
   e.plot_script = "sde_stepper_order.py";
   e.run = [](const ExperimentOptions& options) {
     const bool full = is_full(options);
-    const std::uint64_t paths = full ? 200000 : 20000;
+    const std::uint64_t paths = full ? 100000 : 20000;
     const int finest_level = 10;  // dt_fine = 2^-10
     const double fine_dt = std::ldexp(1.0, -finest_level);
     const double horizon = 1.0, theta = 1.0, sigma = 0.5;
