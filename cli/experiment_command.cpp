@@ -13,6 +13,33 @@
 namespace muelab::cli {
 
 namespace {
+std::string fmt_number(double x) { return std::isfinite(x) ? fmt::format("{:.4g}", x) : "n/a"; }
+}  // namespace
+
+void write_report(const std::filesystem::path& out, const std::vector<experiments::VerdictReport>& reports,
+                  const std::string& profile, double seconds,
+                  const std::map<std::string, std::vector<std::string>>& figures) {
+  std::ostringstream md;
+  md << "# muelab verdicts (" << profile << " profile)\n\n"
+     << "Revision `" << experiments::source_revision() << "`, machine: " << experiments::machine_description()
+     << fmt::format(", wall time {:.0f} s.\n\n", seconds)
+     << "A claim row is as expected when it holds; a control row is as expected when it does not (THEORY.md §9).\n\n"
+     << "| claim | experiment | case | kind | measured | 95% CI | predicted ± tol | holds | as expected | figure |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : reports) {
+    std::string figure_cell;
+    if (const auto it = figures.find(r.experiment); it != figures.end())
+      for (const auto& f : it->second) figure_cell += fmt::format("{}[{}]({})", figure_cell.empty() ? "" : " ", std::filesystem::path(f).filename().string(), f);
+    for (const auto& v : r.verdicts)
+      md << fmt::format("| `{}` | [{}]({}/) | {} | {} | {} | [{}, {}] | {} ± {} | {} | {} | {} |\n", v.claim, r.experiment,
+                        r.experiment, v.case_name, v.kind == experiments::VerdictKind::claim ? "claim" : "control",
+                        fmt_number(v.measured), fmt_number(v.ci_low), fmt_number(v.ci_high), fmt_number(v.predicted),
+                        fmt_number(v.tolerance), v.holds ? "yes" : "no", v.as_expected() ? "yes" : "**NO**", figure_cell);
+  }
+  experiments::write_file_atomically(out / "REPORT.md", md.str());
+}
+
+namespace {
 
 struct ExperimentCommandOptions {
   std::vector<std::string> names;
@@ -21,27 +48,6 @@ struct ExperimentCommandOptions {
   std::uint64_t seed = 7;
   int threads = 0;
 };
-
-std::string fmt_number(double x) { return std::isfinite(x) ? fmt::format("{:.4g}", x) : "n/a"; }
-
-/// REPORT.md: one row per verdict of every experiment that ran, with its figure folder.
-void write_report(const std::filesystem::path& out, const std::vector<experiments::VerdictReport>& reports,
-                  const std::string& profile, double seconds) {
-  std::ostringstream md;
-  md << "# muelab verdicts (" << profile << " profile)\n\n"
-     << "Revision `" << experiments::source_revision() << "`, machine: " << experiments::machine_description()
-     << fmt::format(", wall time {:.0f} s.\n\n", seconds)
-     << "A claim row is as expected when it holds; a control row is as expected when it does not (THEORY.md §9).\n\n"
-     << "| claim | experiment | case | kind | measured | 95% CI | predicted ± tol | holds | as expected |\n"
-     << "|---|---|---|---|---|---|---|---|---|\n";
-  for (const auto& r : reports)
-    for (const auto& v : r.verdicts)
-      md << fmt::format("| `{}` | [{}]({}/) | {} | {} | {} | [{}, {}] | {} ± {} | {} | {} |\n", v.claim, r.experiment,
-                        r.experiment, v.case_name, v.kind == experiments::VerdictKind::claim ? "claim" : "control",
-                        fmt_number(v.measured), fmt_number(v.ci_low), fmt_number(v.ci_high), fmt_number(v.predicted),
-                        fmt_number(v.tolerance), v.holds ? "yes" : "no", v.as_expected() ? "yes" : "**NO**");
-  experiments::write_file_atomically(out / "REPORT.md", md.str());
-}
 
 int run(const ExperimentCommandOptions& o) {
   auto& registry = experiments::global_registry();

@@ -1,5 +1,7 @@
 // muelab: hyperparameter transfer for Mixture-of-Experts transformers.
+#include "analyze_command.hpp"
 #include "experiment_command.hpp"
+#include "figures_command.hpp"
 #include "sweep_command.hpp"
 #include "train_command.hpp"
 #include "transfer_command.hpp"
@@ -16,6 +18,8 @@ int main(int argc, char** argv) {
   muelab::cli::add_experiment_command(app, exit_status);
   muelab::cli::add_sweep_command(app, exit_status);
   muelab::cli::add_train_command(app, exit_status);
+  muelab::cli::add_analyze_command(app, exit_status);
+  muelab::cli::add_figures_command(app, exit_status);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -1,0 +1,102 @@
+// `muelab figures`: runs every registered experiment (SDE, mean-field, transformer, ...) at one
+// profile into OUT/PROFILE/<experiment>/, copies each experiment's PNG and PDF figures into
+// OUT/figures/ as <experiment>--<file>, and writes OUT/PROFILE/REPORT.md (write_report, shared with
+// `muelab experiment`) with one row per verdict and links to the figures.
+#include "figures_command.hpp"
+
+#include "experiment_command.hpp"
+#include "muelab/experiments/registry.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <memory>
+
+namespace muelab::cli {
+
+namespace {
+
+struct FiguresOptions {
+  std::string profile = "quick", out = "results";
+  std::vector<std::string> only;
+  std::uint64_t seed = 7;
+  int threads = 0;
+  bool strict = false;
+};
+
+int run(const FiguresOptions& o) {
+  namespace fs = std::filesystem;
+  auto& registry = experiments::global_registry();
+  std::vector<const experiments::Experiment*> selected;
+  for (const auto* e : registry.all())
+    if (o.only.empty() || std::find(o.only.begin(), o.only.end(), e->name) != o.only.end()) selected.push_back(e);
+  for (const auto& name : o.only)
+    if (registry.find(name) == nullptr) {
+      std::string accepted;
+      for (const auto* x : registry.all()) accepted += (accepted.empty() ? "" : ", ") + x->name;
+      std::cerr << fmt::format("muelab: error: figures: --only: unknown experiment \"{}\" (accepted: {})\n", name, accepted);
+      return 2;
+    }
+  const fs::path root(o.out), report_dir = root / o.profile, figures_dir = root / "figures";
+  fs::create_directories(figures_dir);
+  experiments::ExperimentOptions options;
+  options.profile = o.profile == "full" ? experiments::Profile::full : experiments::Profile::quick;
+  options.seed = o.seed;
+  options.threads = o.threads;
+  std::vector<experiments::VerdictReport> reports;
+  std::map<std::string, std::vector<std::string>> figure_links;
+  std::vector<std::string> failed;
+  std::size_t unexpected = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (std::size_t i = 0; i < selected.size(); ++i) {
+    const auto* e = selected[i];
+    options.out_dir = report_dir / e->name;
+    std::cerr << fmt::format("[{}/{}] {} ({})\n", i + 1, selected.size(), e->name, o.profile);
+    const auto t0 = std::chrono::steady_clock::now();
+    try {
+      reports.push_back(experiments::run_experiment(*e, options));
+    } catch (const std::exception& ex) {
+      std::cerr << fmt::format("muelab: error: figures: experiment {}: {}\n", e->name, ex.what());
+      failed.push_back(e->name);
+      continue;
+    }
+    for (const auto& v : reports.back().verdicts) unexpected += v.as_expected() ? 0 : 1;
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(options.out_dir))
+      if (entry.is_regular_file() && (entry.path().extension() == ".png" || entry.path().extension() == ".pdf"))
+        files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      const auto name = fmt::format("{}--{}", e->name, f.filename().string());
+      fs::copy_file(f, figures_dir / name, fs::copy_options::overwrite_existing);
+      if (f.extension() == ".png") figure_links[e->name].push_back((fs::path("..") / "figures" / name).string());
+    }
+    std::cerr << fmt::format("    {:.0f} s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  write_report(report_dir, reports, o.profile, seconds, figure_links);
+  std::cout << fmt::format("\n{} experiment(s) ({} failed), {} verdict(s) not as expected, {:.0f} s\nreport: {}\nfigures: {}\n",
+                           reports.size(), failed.size(), unexpected, seconds, (report_dir / "REPORT.md").string(),
+                           figures_dir.string());
+  if (!failed.empty()) return 2;
+  return (o.strict && unexpected > 0) ? 1 : 0;
+}
+
+}  // namespace
+
+void add_figures_command(CLI::App& app, int& exit_status) {
+  auto o = std::make_shared<FiguresOptions>();
+  auto* cmd = app.add_subcommand("figures", "The main job: run every experiment, render all figures, write REPORT.md");
+  cmd->add_option("--profile", o->profile, "quick (minutes) or full (paper figures)")
+      ->check(CLI::IsMember({"quick", "full"}))->capture_default_str();
+  cmd->add_option("--out", o->out, "results root (PROFILE/<experiment>/, PROFILE/REPORT.md, figures/)")->capture_default_str();
+  cmd->add_option("--only", o->only, "run only these experiments (default: all registered)");
+  cmd->add_option("--seed", o->seed, "base seed")->capture_default_str();
+  cmd->add_option("--threads", o->threads, "OpenMP threads (0: default)");
+  cmd->add_flag("--strict", o->strict, "exit 1 when a verdict is not as expected");
+  cmd->callback([o, &exit_status] { exit_status = run(*o); });
+}
+
+}  // namespace muelab::cli

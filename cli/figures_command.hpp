@@ -1,0 +1,7 @@
+#pragma once
+#include <CLI/CLI.hpp>
+namespace muelab::cli {
+/// `muelab figures --profile quick|full [--out results]`: the main job — every registered experiment,
+/// all figures into OUT/figures/, and OUT/PROFILE/REPORT.md with one row per claim verdict.
+void add_figures_command(CLI::App& app, int& exit_status);
+}  // namespace muelab::cli

@@ -1,0 +1,146 @@
+#include "common.hpp"
+
+#include "muelab/theory/config_loader.hpp"
+#include "muelab/theory/transfer.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <limits>
+#include <memory>
+#include <mutex>
+#include <omp.h>
+#include <sstream>
+
+namespace muelab::experiments::transformer {
+
+namespace {
+
+std::string model_table(const Shape& s) {
+  std::string t = fmt::format("[model]\nd_model = {}\nn_layers = {}\nd_head = {}\nffn = \"{}\"\n", s.d_model, s.n_layers,
+                              s.d_head, s.ffn);
+  if (s.ffn == "dense") {
+    t += fmt::format("d_ffn = {}\n", s.d_ffn);
+  } else {
+    t += fmt::format("n_experts = {}\nn_active = {}\nd_expert = {}\nn_groups = {}\nrouter = \"{}\"\n", s.n_experts,
+                     s.n_active, s.d_expert, s.n_groups, s.router);
+    if (s.n_shared > 0) t += fmt::format("n_shared = {}\nd_shared = {}\n", s.n_shared, s.d_shared);
+  }
+  return t;
+}
+
+std::string train_table(const Budget& b) {
+  return fmt::format("[train]\nbatch_size = {}\nseq_len = {}\nsteps = {}\n", b.batch_size, b.seq_len, b.steps);
+}
+
+std::vector<std::string> split_csv(const std::string& line) {
+  std::vector<std::string> cells(1);
+  for (const char c : line) {
+    if (c == ',') cells.emplace_back();
+    else if (c != '\r') cells.back() += c;
+  }
+  return cells;
+}
+
+}  // namespace
+
+Shape dense_proxy(std::int64_t d_model, std::int64_t n_layers) {
+  Shape s;
+  s.d_model = d_model;
+  s.n_layers = n_layers;
+  s.ffn = "dense";
+  s.d_ffn = d_model;  // unit expansion H = d (THEORY.md §5)
+  return s;
+}
+
+models::cpu::TrainRun resolve(const Job& job) {
+  const auto& b = job.budget;
+  std::string target = model_table(job.shape) + train_table(b) +
+                       fmt::format("[transfer]\nrule = \"{}\"\nlr = {}\ninit_std = {}\nweight_decay = {}\n", job.rule,
+                                   job.base.lr, job.base.init_std, job.base.weight_decay) +
+                       fmt::format("[data]\nsource = \"markov\"\nmarkov_states = {}\nmarkov_temperature = {}\n",
+                                   b.markov_states, b.markov_temperature) +
+                       fmt::format("[schedule]\nkind = \"constant\"\nwarmup_steps = {}\n", b.warmup) +
+                       fmt::format("[trainer]\nseed = {}\nthreads = 1\neval_interval = {}\neval_batches = {}\n", job.seed,
+                                   b.steps, b.eval_batches);
+  auto run = models::cpu::parse_train_run(target, "transformer-job", ".", job.rule_switches);
+  // The proxy: its own shape, the same budget, the tuned base hyperparameters (THEORY.md §5).
+  const std::string base_text = model_table(job.base_shape) + train_table(b) +
+                                fmt::format("[optim]\nname = \"adamw\"\nlr = {}\nweight_decay = {}\neps = 1e-8\n"
+                                            "beta1 = 0.9\nbeta2 = 0.95\ninit_std = {}\n",
+                                            job.base.lr, job.base.weight_decay, job.base.init_std);
+  run.base = theory::parse_run_config(base_text, "transformer-base", theory::ConfigRole::base);
+  run.transfer = theory::transfer(run.base, run.target, run.rule);
+  return run;
+}
+
+std::vector<JobResult> run_jobs(const std::vector<Job>& jobs, const std::filesystem::path& scratch, int threads,
+                                const std::vector<std::string>& log_columns) {
+  std::vector<models::cpu::TrainRun> runs;
+  runs.reserve(jobs.size());
+  for (const auto& j : jobs) runs.push_back(resolve(j));  // every config checked before any training
+  std::unique_ptr<models::cpu::TokenSource> data = models::cpu::make_token_source(runs.front().data);
+  for (const auto& r : runs)
+    if (r.data.markov_states != runs.front().data.markov_states ||
+        r.data.markov_temperature != runs.front().data.markov_temperature)
+      throw std::invalid_argument("run_jobs: every job must share one data source");
+  std::vector<JobResult> results(jobs.size());
+  std::filesystem::create_directories(scratch);
+  const auto n = static_cast<std::ptrdiff_t>(jobs.size());
+  std::mutex progress;
+  std::size_t done = 0;
+  const int team = threads > 0 ? threads : 0;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team > 0 ? team : omp_get_max_threads())
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    const auto k = static_cast<std::size_t>(i);
+    const auto dir = scratch / fmt::format("run{:05d}", k);
+    auto& out = results[k];
+    out.summary = models::cpu::train(runs[k], *data, dir);
+    out.loss = out.summary.status == "ok" && std::isfinite(out.summary.final_validation_loss)
+                   ? out.summary.final_validation_loss
+                   : std::numeric_limits<double>::infinity();
+    std::ifstream log(dir / "log.csv");
+    std::string line;
+    std::getline(log, line);
+    const auto header = split_csv(line);
+    std::size_t loss_col = 0;
+    std::vector<std::pair<std::string, std::size_t>> keep;
+    for (std::size_t c = 0; c < header.size(); ++c) {
+      if (header[c] == "train_loss") loss_col = c;
+      for (const auto& want : log_columns)
+        if (header[c] == want) keep.emplace_back(want, c);
+    }
+    while (std::getline(log, line)) {
+      const auto cells = split_csv(line);
+      const auto value = [&](std::size_t c) {
+        return c < cells.size() && !cells[c].empty() ? std::stod(cells[c]) : std::numeric_limits<double>::quiet_NaN();
+      };
+      out.train_loss.push_back(value(loss_col));
+      if (!keep.empty()) {
+        std::map<std::string, double> row;
+        for (const auto& [name, c] : keep) row[name] = value(c);
+        out.log.push_back(std::move(row));
+      }
+    }
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    std::lock_guard<std::mutex> lock(progress);
+    ++done;
+    if (done % 20 == 0 || done == jobs.size()) note(fmt::format("  {}/{} runs", done, jobs.size()));
+  }
+  std::error_code ec;
+  std::filesystem::remove_all(scratch, ec);
+  return results;
+}
+
+std::vector<double> log2_grid(double centre, int half, double step) {
+  std::vector<double> grid;
+  for (int k = -half; k <= half; ++k) grid.push_back(centre * std::exp2(step * k));
+  return grid;
+}
+
+void note(const std::string& line) { std::cerr << line << "\n" << std::flush; }
+
+}  // namespace muelab::experiments::transformer

@@ -1,0 +1,74 @@
+// Shared pieces of the transformer experiments (THEORY.md §2–§6, §9): tiny MoE transformers on a
+// Markov chain, trained in-process through the CPU trainer (models/cpu), one run per OpenMP thread
+// with the trainer itself on one thread, so a run's numbers never depend on the thread count.
+#pragma once
+
+#include "muelab/experiments/registry.hpp"
+#include "muelab/models/cpu/trainer.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace muelab::experiments::transformer {
+
+/// A model shape. ffn "dense" uses d_ffn; "moe" uses n_experts, n_active, d_expert (granularity is
+/// expressed directly as (N, a, h)), shared experts and routing groups.
+struct Shape {
+  std::int64_t d_model = 32, n_layers = 2, d_head = 8;
+  std::string ffn = "moe";
+  std::int64_t d_ffn = 32, n_experts = 4, n_active = 1, d_expert = 32, n_shared = 0, d_shared = 0, n_groups = 1;
+  std::string router = "sigmoid";
+};
+
+/// Data and optimizer budget shared by the base and the target (same B and T: §4's q = 1).
+struct Budget {
+  std::int64_t batch_size = 8, seq_len = 32, steps = 150, warmup = 10, eval_batches = 8;
+  std::int64_t markov_states = 32;
+  double markov_temperature = 0.5;
+};
+
+/// The base (proxy) hyperparameters that every rule transfers.
+struct BaseHyperparameters {
+  double lr = 3e-3, weight_decay = 0.0, init_std = 0.02;
+};
+
+struct Job {
+  Shape shape;
+  Shape base_shape;                      ///< the proxy (dense, unit expansion by default)
+  BaseHyperparameters base;
+  std::string rule = "complete-mue";
+  std::vector<std::string> rule_switches;  ///< "rule.key=value" overrides (controls)
+  Budget budget;
+  std::uint64_t seed = 1;
+  std::string tag;                       ///< free label carried to the result
+};
+
+struct JobResult {
+  models::cpu::TrainSummary summary;
+  double loss = 0.0;                     ///< final validation loss, +inf when diverged
+  std::vector<double> train_loss;        ///< per step (for overlays)
+  std::vector<std::map<std::string, double>> log;  ///< selected log.csv columns per step (when asked)
+};
+
+/// The unit-expansion dense proxy of a shape's width and depth (THEORY.md §5: tune once on it).
+[[nodiscard]] Shape dense_proxy(std::int64_t d_model, std::int64_t n_layers);
+
+/// Resolves a job through the trainer's own config loader and the transfer engine (throws the
+/// loader's one-line ConfigError on a bad job).
+[[nodiscard]] models::cpu::TrainRun resolve(const Job& job);
+
+/// Trains every job (OpenMP over jobs, trainer on 1 thread), in `scratch` (removed afterwards).
+/// `log_columns` are log.csv columns kept per step.
+[[nodiscard]] std::vector<JobResult> run_jobs(const std::vector<Job>& jobs, const std::filesystem::path& scratch,
+                                              int threads, const std::vector<std::string>& log_columns = {});
+
+/// log2-spaced grid: centre·2^(k·step) for k = -half..half.
+[[nodiscard]] std::vector<double> log2_grid(double centre, int half, double step);
+
+/// One line to stderr (progress of the long loops).
+void note(const std::string& line);
+
+}  // namespace muelab::experiments::transformer
