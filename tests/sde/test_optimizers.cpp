@@ -164,3 +164,30 @@ TEST_CASE("Adam SDE ensembles (one system copy per path) are bit-identical with 
   const auto one = run(1), two = run(2);
   REQUIRE(one.per_path == two.per_path);
 }
+
+TEST_CASE("Noisy quadratic: diagonal and dense noise square roots both reproduce Sigma/B", "[sde][problems]") {
+  const Eigen::Vector3d curvature(1.0, 2.0, 3.0);
+  const Eigen::Vector3d variances(4.0, 9.0, 0.25);
+  Eigen::Matrix3d dense;
+  dense << 4.0, 1.0, 0.5, 1.0, 9.0, 0.3, 0.5, 0.3, 0.25;
+  for (const Eigen::MatrixXd& covariance : {Eigen::MatrixXd(variances.asDiagonal()), Eigen::MatrixXd(dense)}) {
+    const NoisyQuadratic model(curvature, covariance, 4.0, NoiseDistribution::gaussian);
+    // Columns S e_j give S Sᵀ = Σ/B (by hand: Σ/4).
+    Eigen::Matrix3d root;
+    Eigen::VectorXd column(3), unit(3);
+    for (int j = 0; j < 3; ++j) {
+      unit.setZero();
+      unit[j] = 1.0;
+      model.noise_sqrt_times(Eigen::VectorXd::Zero(3), unit, column);
+      root.col(j) = column;
+    }
+    REQUIRE(((root * root.transpose()) - covariance / 4.0).cwiseAbs().maxCoeff() < 1e-14);
+  }
+  // Diagonal case: S z = (σ_i/√B) z_i exactly.
+  const NoisyQuadratic diagonal(curvature, Eigen::MatrixXd(variances.asDiagonal()), 4.0, NoiseDistribution::gaussian);
+  Eigen::VectorXd out(3);
+  diagonal.noise_sqrt_times(Eigen::VectorXd::Zero(3), Eigen::Vector3d(1.0, -2.0, 4.0), out);
+  REQUIRE(out[0] == 1.0);
+  REQUIRE(out[1] == -3.0);
+  REQUIRE(out[2] == 1.0);
+}
