@@ -1,6 +1,10 @@
 #include "train_command.hpp"
 
 #include "muelab/models/cpu/trainer.hpp"
+#if defined(MUELAB_HAVE_CUDA)
+#include "muelab/models/cuda/device.hpp"
+#include "muelab/models/cuda/trainer.hpp"
+#endif
 
 #include <iostream>
 #include <memory>
@@ -10,20 +14,53 @@ namespace muelab::cli {
 void add_train_command(CLI::App& app, int& exit_status) {
   struct Options {
     std::string config, out;
+    std::string device = "cpu";
     std::vector<std::string> overrides;
   };
   auto options = std::make_shared<Options>();
-  auto* cmd = app.add_subcommand("train", "train the toy MoE transformer on the CPU (models/cpu)");
+  auto* cmd = app.add_subcommand("train", "train the toy MoE transformer (CPU reference backend or CUDA)");
   cmd->add_option("--config", options->config, "run config (TOML)")->required();
   cmd->add_option("--set", options->overrides, "override, table.key=value (repeatable)");
   cmd->add_option("--out", options->out, "output directory")->required();
+  cmd->add_option("--device", options->device,
+                  "backend: cpu (the reference, default), cuda, or auto (cuda when a device is usable, else cpu)")
+      ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->callback([options, &exit_status] {
     namespace mc = muelab::models::cpu;
     try {
       const auto run = mc::load_train_run(options->config, options->overrides);
       const auto data = mc::make_token_source(run.data);  // before creating any output
       std::cerr << "muelab train: " << data->description() << "\n";
-      const auto summary = mc::train(run, *data, options->out);
+      // Backend selection: "auto" falls back to the CPU with a one-line notice; "cuda" without a
+      // usable device is a clean error (exit 2), never a crash.
+      [[maybe_unused]] bool use_cuda = false;
+#if defined(MUELAB_HAVE_CUDA)
+      if (options->device != "cpu") {
+        const auto status = muelab::models::cuda::query_device();
+        use_cuda = status.usable;
+        if (!status.usable && options->device == "cuda") {
+          std::cerr << "muelab train: error: --device cuda: " << status.message << " (accepted: cpu, auto)\n";
+          exit_status = 2;
+          return;
+        }
+        if (!status.usable) std::cerr << "muelab train: --device auto: " << status.message << "; training on the CPU\n";
+        else std::cerr << "muelab train: " << status.message << "\n";
+      }
+#else
+      if (options->device == "cuda") {
+        std::cerr << "muelab train: error: --device cuda: this muelab was built without CUDA (no nvcc at configure "
+                     "time; accepted: cpu, auto)\n";
+        exit_status = 2;
+        return;
+      }
+      if (options->device == "auto")
+        std::cerr << "muelab train: --device auto: built without CUDA; training on the CPU\n";
+#endif
+      const auto summary =
+#if defined(MUELAB_HAVE_CUDA)
+          use_cuda ? muelab::models::cuda::train(run, *data, options->out) :
+#endif
+                   mc::train(run, *data, options->out);
       std::cout << "status " << summary.status;
       if (summary.status == "diverged") std::cout << " at step " << summary.diverged_step;
       std::cout << ", final train loss " << summary.final_train_loss << ", final validation loss "

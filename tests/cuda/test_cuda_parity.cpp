@@ -11,8 +11,10 @@
 #include "muelab/models/cpu/optimizer.hpp"
 #include "muelab/models/cuda/device.hpp"
 #include "muelab/models/cuda/kernels.hpp"
+#include "muelab/models/cuda/model.hpp"
 #include "muelab/models/shared/kernels.hpp"
 #include "muelab/sim/counter_rng.hpp"
+#include "../models/model_fixtures.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -347,6 +349,93 @@ TEMPLATE_TEST_CASE("cuda parity: AdamW, Adam and SGD steps and the balance bias"
   CHECK(b[0] == Approx(0.1 - 0.5 * (1.25 - 2.0 / 3)).epsilon(1e-14));
   CHECK(b[1] == Approx(-0.2 - 0.5 * (0.0 - 2.0 / 3)).epsilon(1e-14));
   CHECK(b[2] == Approx(0.0 - 0.5 * (0.75 - 2.0 / 3)).epsilon(1e-14));
+}
+
+namespace {
+
+struct StepCase {
+  const char* name;
+  const char* model_toml;
+  cpu::ArchitectureOptions options;
+  muelab::theory::OptimizerKind optimizer;
+};
+
+/// One whole training step (forward, backward, optimizer step, balance bias) on both backends from
+/// the same Philox initialization and batch: loss, logits, every gradient, every updated value.
+template <class T>
+void check_training_step(const StepCase& sc) {
+  INFO("case " << sc.name << ", seed " << kSeed);
+  const auto spec = cpu::testing::make_spec(sc.model_toml, "complete-mue", sc.options, "", 13);
+  cpu::Model<T> host(spec);
+  host.initialize(kSeed);
+  mc::Model<T> device(spec);
+  device.initialize(kSeed);
+  const index_t batch = 3;
+  const auto n = static_cast<std::size_t>(batch * spec.seq_len);
+  std::vector<std::int32_t> tokens(n), targets(n);
+  const muelab::sim::CounterRng rng(kSeed, 99);
+  for (std::size_t i = 0; i < n; ++i) {
+    tokens[i] = static_cast<std::int32_t>(rng.below(13, i, 0, 0, 0));
+    targets[i] = static_cast<std::int32_t>(rng.below(13, i, 1, 0, 0));
+  }
+  const double tol = sizeof(T) == 4 ? 1e-4 : 1e-10;  // whole step: many GEMMs in a different order
+  std::map<cpu::ParameterGroup, cpu::GroupHyperparameters> groups;
+  for (const auto& p : host.parameters()) groups[p.group] = {1e-2, 0.1, 1e-8, 0.9, 0.95};
+  cpu::Optimizer<T> optimizer(sc.optimizer, groups);
+  for (int step = 0; step < 2; ++step) {  // the second step also checks the optimizer moments carried over
+    CAPTURE(step);
+    const auto a = host.forward(tokens, targets, batch);
+    const auto b = device.forward(tokens, targets, batch);
+    CHECK(b.ce_loss == Approx(a.ce_loss).epsilon(tol));
+    REQUIRE(a.load.size() == b.load.size());
+    for (std::size_t l = 0; l < a.load.size(); ++l) {
+      CHECK(b.load[l] == a.load[l]);  // identical routing decisions
+      for (const double load : a.load[l]) CHECK(load > 0.0);  // every expert hit
+    }
+    const auto& logits = host.logits();
+    CHECK_PARITY(device.logits(), std::vector<T>(logits.data(), logits.data() + logits.size()), tol);
+    host.backward();
+    device.backward();
+    for (std::size_t i = 0; i < host.parameters().size(); ++i) {
+      const auto& g = host.parameters()[i].grad;
+      INFO("gradient of " << host.parameters()[i].name);
+      CHECK_PARITY(device.grad(i), std::vector<T>(g.data(), g.data() + g.size()), tol);
+    }
+    static_cast<void>(optimizer.step(host.parameters(), 0.5));
+    device.step(sc.optimizer, groups, 0.5);
+    host.update_balance_bias();
+    device.update_balance_bias();
+    for (std::size_t i = 0; i < host.parameters().size(); ++i) {
+      const auto& v = host.parameters()[i].value;
+      INFO("value of " << host.parameters()[i].name);
+      CHECK_PARITY(device.value(i), std::vector<T>(v.data(), v.data() + v.size()), tol);
+    }
+    for (std::size_t l = 0; l < static_cast<std::size_t>(spec.model.n_layers); ++l)
+      if (spec.model.is_moe()) CHECK_PARITY(device.balance_bias(l), host.balance_bias(l), 1e-12);
+  }
+}
+
+const char* const kMoeSoftmax = "d_model = 12\nn_layers = 2\nd_head = 4\nffn = \"moe\"\nn_experts = 5\nn_active = 2\n"
+                                "d_expert = 7\nrouter = \"softmax\"";
+const char* const kMoeSigmoidShared = "d_model = 12\nn_layers = 1\nd_head = 4\nffn = \"moe\"\nn_experts = 6\nn_active = 2\n"
+                                      "d_expert = 5\nn_shared = 1\nd_shared = 9\nactivation = \"swiglu\"\nrouter = \"sigmoid\"\nn_groups = 2";
+const char* const kDense = "d_model = 12\nn_layers = 2\nd_head = 4\nffn = \"dense\"\nd_ffn = 17";
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("cuda parity: whole training step vs the CPU reference", "[cuda][parity][step]", float, double) {
+  using T = TestType;
+  cpu::ArchitectureOptions plain;
+  cpu::ArchitectureOptions balanced;
+  balanced.bias_rate = 0.05;
+  balanced.norm_gains_trainable = true;
+  cpu::ArchitectureOptions capped;
+  capped.capacity_factor = 1.25;
+  check_training_step<T>({"moe-softmax-gelu-adamw", kMoeSoftmax, plain, muelab::theory::OptimizerKind::adamw});
+  check_training_step<T>({"moe-sigmoid-swiglu-shared-groups-bias-gains-adam", kMoeSigmoidShared, balanced,
+                          muelab::theory::OptimizerKind::adam});
+  check_training_step<T>({"moe-capacity-sgd", kMoeSoftmax, capped, muelab::theory::OptimizerKind::sgd});
+  check_training_step<T>({"dense-gelu-adamw", kDense, plain, muelab::theory::OptimizerKind::adamw});
 }
 
 int main(int argc, char** argv) {

@@ -11,9 +11,7 @@
 
 namespace muelab::models::cpu {
 
-namespace {
-
-void write_atomically(const std::filesystem::path& path, const std::string& contents) {
+void write_text_atomically(const std::filesystem::path& path, const std::string& contents) {
   const auto tmp = path.string() + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary);
@@ -22,6 +20,8 @@ void write_atomically(const std::filesystem::path& path, const std::string& cont
   }
   std::filesystem::rename(tmp, path);
 }
+
+namespace {
 
 std::string number(double v) { return fmt::format("{:.9g}", v); }
 
@@ -44,6 +44,32 @@ nlohmann::json hyperparameters_json(const TrainRun& run) {
   return j;
 }
 
+}  // namespace
+
+std::string hyperparameters_json_text(const TrainRun& run) { return hyperparameters_json(run).dump(2) + "\n"; }
+
+std::string summary_json_text(const TrainRun& run, const TrainSummary& summary, const TokenSource& data,
+                              const std::string& device) {
+  nlohmann::json j;
+  j["status"] = summary.status;
+  j["diverged_step"] = summary.diverged_step >= 0 ? nlohmann::json(summary.diverged_step) : nlohmann::json(nullptr);
+  j["steps_done"] = summary.steps_done;
+  const auto finite_or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
+  j["final_train_loss"] = finite_or_null(summary.final_train_loss);
+  j["final_validation_loss"] = finite_or_null(summary.final_validation_loss);
+  j["best_validation_loss"] = finite_or_null(summary.best_validation_loss);
+  j["wall_time_s"] = summary.wall_time_s;
+  j["tokens_per_s"] = summary.tokens_per_s;
+  j["threads"] = run.trainer.threads;
+  j["dtype"] = run.trainer.double_precision ? "double" : "float";
+  j["data"] = data.description();
+  if (data.entropy_floor() >= 0.0) j["entropy_floor"] = data.entropy_floor();
+  j["device"] = device;
+  return j.dump(2) + "\n";
+}
+
+namespace {
+
 template <class Scalar>
 TrainSummary train_impl(const TrainRun& run, const TokenSource& data, const std::filesystem::path& out_dir) {
   set_thread_count(run.trainer.threads);
@@ -55,8 +81,8 @@ TrainSummary train_impl(const TrainRun& run, const TokenSource& data, const std:
   const auto groups = theory::groups_present(m);
 
   std::filesystem::create_directories(out_dir);
-  write_atomically(out_dir / "resolved_config.toml", run.resolved_toml);
-  write_atomically(out_dir / "hyperparameters.json", hyperparameters_json(run).dump(2) + "\n");
+  write_text_atomically(out_dir / "resolved_config.toml", run.resolved_toml);
+  write_text_atomically(out_dir / "hyperparameters.json", hyperparameters_json_text(run));
 
   std::vector<std::string> columns = {"step", "tokens", "train_loss", "lr", "grad_norm"};
   for (const auto g : groups) columns.push_back("update_rms_" + theory::group_name(g));
@@ -130,21 +156,7 @@ TrainSummary train_impl(const TrainRun& run, const TokenSource& data, const std:
   }
   summary.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   summary.tokens_per_s = tr.tokens_per_step() * static_cast<double>(summary.steps_done) / std::max(1e-9, summary.wall_time_s);
-  nlohmann::json j;
-  j["status"] = summary.status;
-  j["diverged_step"] = summary.diverged_step >= 0 ? nlohmann::json(summary.diverged_step) : nlohmann::json(nullptr);
-  j["steps_done"] = summary.steps_done;
-  const auto finite_or_null = [](double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); };
-  j["final_train_loss"] = finite_or_null(summary.final_train_loss);
-  j["final_validation_loss"] = finite_or_null(summary.final_validation_loss);
-  j["best_validation_loss"] = finite_or_null(summary.best_validation_loss);
-  j["wall_time_s"] = summary.wall_time_s;
-  j["tokens_per_s"] = summary.tokens_per_s;
-  j["threads"] = run.trainer.threads;
-  j["dtype"] = run.trainer.double_precision ? "double" : "float";
-  j["data"] = data.description();
-  if (data.entropy_floor() >= 0.0) j["entropy_floor"] = data.entropy_floor();
-  write_atomically(out_dir / "summary.json", j.dump(2) + "\n");
+  write_text_atomically(out_dir / "summary.json", summary_json_text(run, summary, data, "cpu"));
   return summary;
 }
 

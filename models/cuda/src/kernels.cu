@@ -272,6 +272,30 @@ __global__ void cross_entropy_backward_kernel(const T* probs, const std::int32_t
   dlogits[i] = (probs[i] - one_hot) / static_cast<T>(n);
 }
 template <class T>
+__global__ void axpy_kernel(T alpha, const T* x, index_t count, T* y) {
+  const index_t i = global_index();
+  if (i < count) y[i] += alpha * x[i];
+}
+template <class T>
+__global__ void scaled_copy_kernel(T alpha, const T* x, index_t count, T* y) {
+  const index_t i = global_index();
+  if (i < count) y[i] = alpha * x[i];
+}
+template <class T>
+__global__ void partial_squares_kernel(const T* x, index_t count, double* partials) {
+  const index_t lane = global_index();
+  if (lane >= 256) return;
+  double sum = 0.0;
+  for (index_t i = lane; i < count; i += 256) sum += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  partials[lane] = sum;
+}
+__global__ void add_partials_kernel(const double* partials, double* result) {
+  if (global_index() != 0) return;
+  double sum = 0.0;
+  for (int i = 0; i < 256; ++i) sum += partials[i];
+  *result = sum;
+}
+template <class T>
 __global__ void adam_kernel(T* theta, T* m, T* v, const T* g, index_t count, sh::AdamStep step) {
   const index_t i = global_index();
   if (i < count) static_cast<void>(sh::adam_element(theta[i], m[i], v[i], g[i], step));
@@ -535,6 +559,25 @@ void cross_entropy_backward(const T* probs, const std::int32_t* targets, index_t
   check_launch("cross_entropy_backward");
 }
 template <class T>
+void axpy(T alpha, const T* x, index_t count, T* y) {
+  if (count == 0) return;
+  axpy_kernel<<<blocks_for(count), kThreads>>>(alpha, x, count, y);
+  check_launch("axpy");
+}
+template <class T>
+void scaled_copy(T alpha, const T* x, index_t count, T* y) {
+  if (count == 0) return;
+  scaled_copy_kernel<<<blocks_for(count), kThreads>>>(alpha, x, count, y);
+  check_launch("scaled_copy");
+}
+template <class T>
+void sum_of_squares(const T* x, index_t count, double* partials256, double* result) {
+  partial_squares_kernel<<<2, kThreads>>>(x, count, partials256);
+  check_launch("sum_of_squares: partials");
+  add_partials_kernel<<<1, 1>>>(partials256, result);
+  check_launch("sum_of_squares: total");
+}
+template <class T>
 void adam_update(T* theta, T* m, T* v, const T* grad, index_t count, const shared::AdamStep& step) {
   if (count == 0) return;
   adam_kernel<<<blocks_for(count), kThreads>>>(theta, m, v, grad, count, step);
@@ -574,6 +617,9 @@ void sgd_update(T* theta, T* buf, const T* grad, index_t count, double lr, doubl
   template void embedding_backward<T>(const T*, const std::int32_t*, index_t, index_t, index_t, index_t, T, T*, T*);  \
   template void cross_entropy<T>(const T*, const std::int32_t*, index_t, index_t, T*, double*, double*);              \
   template void cross_entropy_backward<T>(const T*, const std::int32_t*, index_t, index_t, T*);                       \
+  template void axpy<T>(T, const T*, index_t, T*);                                                                    \
+  template void scaled_copy<T>(T, const T*, index_t, T*);                                                             \
+  template void sum_of_squares<T>(const T*, index_t, double*, double*);                                               \
   template void adam_update<T>(T*, T*, T*, const T*, index_t, const shared::AdamStep&);                               \
   template void sgd_update<T>(T*, T*, const T*, index_t, double, double, double);
 

@@ -150,6 +150,15 @@ void cross_entropy(const T* logits, const std::int32_t* targets, index_t n, inde
 /// dlogits = (probs − onehot(target)) / n.
 template <class T>
 void cross_entropy_backward(const T* probs, const std::int32_t* targets, index_t n, index_t vocab, T* dlogits);
+/// y += alpha·x (elementwise).
+template <class T>
+void axpy(T alpha, const T* x, index_t count, T* y);
+/// y = alpha·x (elementwise).
+template <class T>
+void scaled_copy(T alpha, const T* x, index_t count, T* y);
+/// *result = Σ x² in double: 256 strided partial sums, then added in a fixed order (deterministic).
+template <class T>
+void sum_of_squares(const T* x, index_t count, double* partials256, double* result);
 template <class T>
 void adam_update(T* theta, T* m, T* v, const T* grad, index_t count, const shared::AdamStep& step);
 template <class T>
