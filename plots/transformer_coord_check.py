@@ -31,7 +31,7 @@ def main(out_dir):
         ax = grid[1][j]
         last = max(int(r["step"]) for r in rows)
         for quantity, key, marker in (("after 10 steps", "residual RMS after 10 steps", "o"),
-                                      ("|change|", "|change of residual RMS| over 10 steps", "s")):
+                                      ("|change|", "abs change of residual RMS over 10 steps", "s")):
             ms, ses = [], []
             for w in widths:
                 seeds = {r["seed"] for r in rows if r["rule"] == rule and int(r["d_model"]) == w}

@@ -67,7 +67,7 @@ VerdictReport run_coord_check(const ExperimentOptions& o) {
     const bool control = rules[r] == "sp";
     for (const auto& [quantity, values] :
          {std::pair<std::string, const std::vector<std::vector<double>>*>{"residual RMS after 10 steps", &final_act},
-          {"|change of residual RMS| over 10 steps", &change}}) {
+          {"abs change of residual RMS over 10 steps", &change}}) {
       const auto e = analysis::coordinate_slope(axis, *values, o.seed + 31 * r + quantity.size());
       slopes.add_row({rules[r], quantity, e.slope, e.ci.low, e.ci.high});
       report.verdicts.push_back(judge_within_tolerance(
