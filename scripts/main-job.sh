@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The main job, self-sufficient on a fresh Debian 12 machine (run as root): installs
 # dependencies, builds, prints the worked-example transfer table, and regenerates the quick
-# profile of every experiment (CSV + verdicts.json + figures) into results/quick/, with a
-# gathered results/quick/REPORT.md.
+# profile of every experiment (CSV + verdicts.json + figures) into results/quick/, every figure
+# into results/figures/, and the gathered verdicts into results/quick/REPORT.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
@@ -17,5 +17,5 @@ echo "== Every rule source side by side on the same transfer =="
 $muelab transfer --base experiments/configs/worked-example/base-lm.toml \
                  --target experiments/configs/worked-example/target-moe.toml --compare
 echo
-echo "== Experiments, quick profile (figures and verdicts in results/quick/) =="
-$muelab experiment --all --profile quick --out results/quick
+echo "== Every experiment, quick profile: verdicts in results/quick/REPORT.md, figures in results/figures/ =="
+$muelab figures --profile quick --out results
