@@ -1,10 +1,13 @@
-// GPU benchmark of the CUDA backend: tokens/s and model FLOP utilization (MFU) of the MoE layer's
+// GPU benchmark of the CUDA backend: tokens/s and model FLOP utilization (MFU) of whole training
+// steps of the CUDA model (medium: d=512, L=4, N=16, a=2; large: d=1024, L=8, N=64, a=8), and of the MoE layer's
 // routed path (router GEMM, top-a, permutation, per-expert up/down GEMMs through cuBLAS, weighted
 // combine) for the medium config and the large one of the issue (d=1024, N=64, a=8; per layer,
 // L=8 layers scale both time and FLOPs by 8, so tokens/s per layer / 8 is the model's).
 // Without a usable device it prints one "no device" line and exits 0.
 #include "muelab/models/cuda/device.hpp"
 #include "muelab/models/cuda/kernels.hpp"
+#include "muelab/models/cuda/model.hpp"
+#include "muelab/models/cpu/trainer.hpp"
 
 #include <fmt/format.h>
 
@@ -85,6 +88,61 @@ void run(const BenchConfig& c, const mc::DeviceStatus& status) {
              100.0 * achieved / fp32_peak(status), 100.0 * achieved / bf16_peak(status));
 }
 
+/// Whole training steps (forward, backward, AdamW) of the CUDA model on a Markov-chain batch;
+/// FLOPs per token as bench/models/bench_models.py counts them (6·active parameters + attention).
+void run_training_step(const char* name, index_t d, index_t layers, index_t N, index_t a, index_t batch, index_t seq,
+                       const mc::DeviceStatus& status) {
+  const index_t vocab = 64;
+  const std::string toml = fmt::format(R"([model]
+d_model = {}
+n_layers = {}
+d_head = 64
+ffn = "moe"
+n_experts = {}
+n_active = {}
+d_expert = {}
+[train]
+batch_size = {}
+seq_len = {}
+steps = 10
+[transfer]
+lr = 1e-3
+init_std = 0.02
+[data]
+source = "markov"
+markov_states = {}
+)", d, layers, N, a, d, batch, seq, vocab);
+  const auto run = muelab::models::cpu::parse_train_run(toml, "bench", ".", {});
+  const auto data = muelab::models::cpu::make_token_source(run.data);
+  mc::Model<float> model(muelab::models::cpu::make_model_spec(run.transfer, run.target.model, data->vocab_size(), seq,
+                                                              run.architecture));
+  model.initialize(1);
+  const auto hyper = muelab::models::cpu::group_hyperparameters(run.transfer);
+  const auto step = [&](std::int64_t s) {
+    const auto b = data->train_batch(1, s, batch, seq);
+    static_cast<void>(model.forward(b.tokens, b.targets, batch));
+    model.backward();
+    model.step(run.transfer.optimizer, hyper, 1.0);
+  };
+  step(0);  // warm-up (cuBLAS initialization, first allocations)
+  mc::synchronize();
+  const int repeats = 5;
+  const auto start = std::chrono::steady_clock::now();
+  for (int i = 1; i <= repeats; ++i) step(i);
+  mc::synchronize();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() / repeats;
+  const double tokens = static_cast<double>(batch * seq);
+  const double dd = static_cast<double>(d), L = static_cast<double>(layers);
+  const double per_layer = 4 * dd * dd + 2 * dd * dd * static_cast<double>(a) + dd * static_cast<double>(N);
+  const double flops_per_token =
+      6 * (L * per_layer + dd * static_cast<double>(data->vocab_size())) + 12 * L * static_cast<double>(seq) * dd / 2;
+  const double achieved = flops_per_token * tokens / seconds;
+  fmt::print("{:8s} training step d={} L={} N={} a={} batch {}x{}: {:.2f} ms/step, {:.0f} tokens/s, {:.2f} TFLOP/s, "
+             "MFU {:.1f}% of FP32 peak, {:.1f}% of BF16 peak (FP32 GEMMs, pedantic math)\n",
+             name, d, layers, N, a, batch, seq, 1e3 * seconds, tokens / seconds, achieved * 1e-12,
+             100.0 * achieved / fp32_peak(status), 100.0 * achieved / bf16_peak(status));
+}
+
 }  // namespace
 
 int main() {
@@ -97,6 +155,8 @@ int main() {
   try {
     run({"medium", 512, 4, 16, 2, 512, 8192}, status);
     run({"large", 1024, 8, 64, 8, 1024, 16384}, status);
+    run_training_step("medium", 512, 4, 16, 2, 8, 128, status);
+    run_training_step("large", 1024, 8, 64, 8, 16, 256, status);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "muelab_bench_cuda: error: %s\n", e.what());
     return 1;
