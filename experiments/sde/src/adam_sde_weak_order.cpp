@@ -10,14 +10,14 @@
 // quick levels), so the σ0 = 0.01 control leaves its regime at the finest η; σ0 = 0.001 (ratio
 // ≥ 290 on every level) is run beside it. Both are reported (CSV column noise_dominance_at_start).
 //
-// Why two noise distributions. With Gaussian noise one discrete Adam step is an Euler–Maruyama step
-// (dt = η²) of the SDE up to (i) O(η²) drift terms (bias corrections, η²∇f² in u) and (ii) the
-// zero-mean fluctuation c2η²σ0²(z² − 1) of u; the only O(η) contribution to E φ comes from the
-// covariance of that fluctuation with the noise of m, c1c2σ0³η³·E z³ per step, which vanishes for
-// Gaussian z. So the Gaussian weak error is O(η²) (slope 2, derived here, not in THEORY.md), and the
-// first-order term of the theory appears for skewed noise: the claim row uses centered-exponential
-// noise z = Exp(1) − 1 (E z³ = 2), coupled to the SDE path by the quantile map
-// z = −log(1 − Φ(ΔW/η)) − 1, so the pairing stays tight.
+// Why two noise distributions. The O(η) weak error has two sources: the update order (discrete Adam
+// moves x with the momentum that already contains the current gradient noise, a per-step cross term
+// of size O(η³) in Cov(x, m)), and the covariance of the second-moment fluctuation c2η²σ0²(z² − 1)
+// with the momentum noise c1σ0ηz, which is ∝ E z³ and vanishes for Gaussian noise. With Gaussian
+// noise the first-order coefficient is therefore small and the measured slope on the η levels used
+// lies between 1 and 2 (reported as measured, against THEORY's slope 1); the first-order term shows
+// clearly with skewed noise z = Exp(1) − 1 (E z³ = 2), coupled to the SDE path by the quantile map
+// z = −log(1 − Φ(ΔW/η)) − 1 so that the pairing stays tight.
 #include "common.hpp"
 
 #include "muelab/experiments/output.hpp"
@@ -111,13 +111,12 @@ Experiment make_adam_sde_weak_order_experiment() {
       }
       const bool control = sigma0 < 0.5;
       const auto kind = control ? VerdictKind::control : VerdictKind::claim;
-      // THEORY.md's slope 1 is the claim for skewed noise; for Gaussian noise the first-order term
-      // vanishes (E z³ = 0) and the derived slope is 2 (see the header).
-      const double predicted = gaussian ? 2.0 : 1.0;
+      // THEORY.md's slope 1 for both noises; with Gaussian noise the first-order coefficient is small
+      // (the E z³ term vanishes, see the header), so the slope there sits between 1 and 2 on these η.
+      const double predicted = 1.0;
       const std::string label =
           control ? fmt::format("control: sigma0 = {} (noise no longer dominates), {} noise", sigma0, noise_name)
-          : gaussian ? fmt::format("sigma0 = {}, Gaussian noise (E z^3 = 0: first-order term vanishes, derived slope 2)",
-                                   sigma0)
+          : gaussian ? fmt::format("sigma0 = {}, Gaussian noise (E z^3 = 0: small first-order coefficient)", sigma0)
                      : fmt::format("sigma0 = {}, centered-exponential noise (E z^3 = 2)", sigma0);
       report.verdicts.push_back(
           slope_verdict("adam-sde-weak-order", "E f(x_T), " + label, kind, lrs, error_f, predicted, 0.25));
