@@ -109,7 +109,7 @@ TEST_CASE("coordinate_slope recovers a power law with a bootstrap CI", "[analysi
   CHECK(e.slope == Approx(0.5).margin(0.05));
 }
 
-TEST_CASE("read_sweep_results reads a muelab sweep results.csv; malformed input is one clean error", "[analysis]") {
+TEST_CASE("read_sweep_results reads a muelab sweep results.csv, and malformed input is one clean error", "[analysis]") {
   const auto dir = std::filesystem::path(MUELAB_BINARY_DIR) / "test_analysis_sweep";
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);

@@ -117,7 +117,7 @@ TEST_CASE("sweep: kill -9 in the middle, then the same command, equals an uninte
   fs::remove(interrupted.string() + ".pid");
 }
 
-TEST_CASE("sweep: shards 0/2 and 1/2 together equal the whole sweep; Slurm script", "[sweep]") {
+TEST_CASE("sweep: shards 0/2 and 1/2 together equal the whole sweep, and the Slurm script", "[sweep]") {
   const auto sweeps = kFixtures / "sweeps";
   const auto whole = fresh_dir("whole");
   const auto sharded = fresh_dir("sharded");

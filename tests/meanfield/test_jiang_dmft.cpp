@@ -28,7 +28,7 @@ TEST_CASE("threshold prediction at kappa = 1/2 by hand", "[meanfield][jiang]") {
   CHECK(p.standard_deviation == Approx(std::sqrt(0.25 / 100) * 0.25 * std::sqrt(2 * std::numbers::pi)));
 }
 
-TEST_CASE("residual variance at init scales as alpha*/kappa in h/d; flat under fan-in", "[meanfield][jiang]") {
+TEST_CASE("residual variance at init scales as alpha*/kappa in h/d, and is flat under fan-in", "[meanfield][jiang]") {
   const std::uint64_t seed = 77;
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
   const CounterRng rng(seed);

@@ -22,7 +22,7 @@ namespace {
 constexpr std::uint64_t kSeed = 977;
 }
 
-TEST_CASE("Adam's first step is lr·g/(|g|+eps) after bias correction; AdamW decays first", "[sde][optimizer]") {
+TEST_CASE("Adam's first step is lr·g/(|g|+eps) after bias correction, and AdamW decays first", "[sde][optimizer]") {
   OptimizerHyperparameters hyper{OptimizerName::adamw, 0.1, 0.9, 0.999, 1e-8, 0.5};
   DiscreteOptimizer adam(hyper, 2);
   Eigen::VectorXd x(2), g(2);
@@ -54,7 +54,7 @@ TEST_CASE("SVAG weights keep the mean and multiply the covariance by ell", "[sde
   REQUIRE(s.hyper.eps == Approx(2e-6));
 }
 
-TEST_CASE("Linear regression: Σ^{1/2} reproduces the minibatch covariance; sampled gradients are unbiased",
+TEST_CASE("Linear regression: Σ^{1/2} reproduces the minibatch covariance, and sampled gradients are unbiased",
           "[sde][problem]") {
   std::cout << "seed " << kSeed << "\n";
   const CounterRng rng(kSeed, 2);
