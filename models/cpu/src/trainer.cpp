@@ -68,6 +68,75 @@ std::string summary_json_text(const TrainRun& run, const TrainSummary& summary, 
   return j.dump(2) + "\n";
 }
 
+
+TrainingRecorder::TrainingRecorder(const TrainRun& run, const std::filesystem::path& out_dir)
+    : run_(run), out_dir_(out_dir), groups_(theory::groups_present(run.target.model)) {
+  const auto& m = run.target.model;
+  kappa_ = m.is_moe() ? static_cast<double>(m.n_active) / static_cast<double>(m.n_experts) : 0.0;
+  std::filesystem::create_directories(out_dir);
+  write_text_atomically(out_dir / "resolved_config.toml", run.resolved_toml);
+  write_text_atomically(out_dir / "hyperparameters.json", hyperparameters_json_text(run));
+  std::vector<std::string> columns = {"step", "tokens", "train_loss", "lr", "grad_norm"};
+  for (const auto g : groups_) columns.push_back("update_rms_" + theory::group_name(g));
+  for (std::int64_t l = 0; l < m.n_layers; ++l) columns.push_back(fmt::format("act_rms_l{}", l));
+  if (m.is_moe())
+    for (std::int64_t l = 0; l < m.n_layers; ++l)
+      for (std::int64_t e = 0; e < m.n_experts; ++e) columns.push_back(fmt::format("load_l{}_e{}", l, e));
+  if (m.is_moe()) columns.push_back("max_load_deviation");
+  columns.push_back("val_loss");
+  log_.open(out_dir / "log.csv");
+  for (std::size_t i = 0; i < columns.size(); ++i) log_ << (i ? "," : "") << columns[i];
+  log_ << "\n" << std::flush;
+  summary_.best_validation_loss = std::numeric_limits<double>::infinity();
+  start_ = std::chrono::steady_clock::now();
+}
+
+bool TrainingRecorder::record_step(std::int64_t step, const ForwardStats& stats, double lr_factor, double grad_norm,
+                                   bool finite, const std::map<theory::ParameterGroup, double>& update_rms,
+                                   const std::function<double()>& validation_loss) {
+  const auto& tr = run_.target.train;
+  std::vector<std::string> row = {std::to_string(step), fmt::format("{}", static_cast<std::int64_t>(tr.tokens_per_step()) * (step + 1)),
+                                  number(stats.loss), number(run_.transfer.global.lr.value() * lr_factor), number(grad_norm)};
+  for (const auto g : groups_) {
+    const auto it = update_rms.find(g);
+    row.push_back(it != update_rms.end() ? number(it->second) : "");
+  }
+  for (const double r : stats.residual_rms) row.push_back(number(r));
+  if (run_.target.model.is_moe()) {
+    double worst = 0.0;
+    for (const auto& layer : stats.load)
+      for (const double load : layer) {
+        row.push_back(number(load));
+        worst = std::max(worst, std::abs(load - kappa_));
+      }
+    row.push_back(number(worst));
+  }
+  summary_.steps_done = step + 1;
+  summary_.final_train_loss = stats.loss;
+  std::string val;
+  if (!finite) {
+    summary_.status = "diverged";
+    summary_.diverged_step = step;
+  } else if ((step + 1) % run_.trainer.eval_interval == 0 || step + 1 == tr.steps) {
+    const double v = validation_loss();
+    val = number(v);
+    summary_.final_validation_loss = v;
+    if (std::isfinite(v)) summary_.best_validation_loss = std::min(summary_.best_validation_loss, v);
+  }
+  row.push_back(val);
+  for (std::size_t i = 0; i < row.size(); ++i) log_ << (i ? "," : "") << row[i];
+  log_ << "\n" << std::flush;
+  return finite;
+}
+
+TrainSummary TrainingRecorder::finish(const TokenSource& data, const std::string& device) {
+  summary_.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  summary_.tokens_per_s = run_.target.train.tokens_per_step() * static_cast<double>(summary_.steps_done) /
+                          std::max(1e-9, summary_.wall_time_s);
+  write_text_atomically(out_dir_ / "summary.json", summary_json_text(run_, summary_, data, device));
+  return summary_;
+}
+
 namespace {
 
 template <class Scalar>
@@ -78,25 +147,9 @@ TrainSummary train_impl(const TrainRun& run, const TokenSource& data, const std:
   Model<Scalar> model(make_model_spec(run.transfer, m, data.vocab_size(), tr.seq_len, run.architecture));
   model.initialize(run.trainer.seed);
   Optimizer<Scalar> optimizer(run.transfer.optimizer, group_hyperparameters(run.transfer));
-  const auto groups = theory::groups_present(m);
 
-  std::filesystem::create_directories(out_dir);
-  write_text_atomically(out_dir / "resolved_config.toml", run.resolved_toml);
-  write_text_atomically(out_dir / "hyperparameters.json", hyperparameters_json_text(run));
+  TrainingRecorder recorder(run, out_dir);
 
-  std::vector<std::string> columns = {"step", "tokens", "train_loss", "lr", "grad_norm"};
-  for (const auto g : groups) columns.push_back("update_rms_" + theory::group_name(g));
-  for (std::int64_t l = 0; l < m.n_layers; ++l) columns.push_back(fmt::format("act_rms_l{}", l));
-  if (m.is_moe())
-    for (std::int64_t l = 0; l < m.n_layers; ++l)
-      for (std::int64_t e = 0; e < m.n_experts; ++e) columns.push_back(fmt::format("load_l{}_e{}", l, e));
-  if (m.is_moe()) columns.push_back("max_load_deviation");
-  columns.push_back("val_loss");
-  std::ofstream log(out_dir / "log.csv");
-  for (std::size_t i = 0; i < columns.size(); ++i) log << (i ? "," : "") << columns[i];
-  log << "\n" << std::flush;
-
-  const double kappa = m.is_moe() ? static_cast<double>(m.n_active) / static_cast<double>(m.n_experts) : 0.0;
   const auto validation_loss = [&] {
     double total = 0.0;
     for (std::int64_t i = 0; i < run.trainer.eval_batches; ++i) {
@@ -106,9 +159,6 @@ TrainSummary train_impl(const TrainRun& run, const TokenSource& data, const std:
     return total / static_cast<double>(run.trainer.eval_batches);
   };
 
-  TrainSummary summary;
-  summary.best_validation_loss = std::numeric_limits<double>::infinity();
-  const auto start = std::chrono::steady_clock::now();
   for (std::int64_t step = 0; step < tr.steps; ++step) {
     const auto batch = data.train_batch(run.trainer.seed, step, tr.batch_size, tr.seq_len);
     const auto stats = model.forward(batch.tokens, batch.targets, tr.batch_size);
@@ -124,40 +174,9 @@ TrainSummary train_impl(const TrainRun& run, const TokenSource& data, const std:
       update_rms = optimizer.step(model.parameters(), factor);
       model.update_balance_bias();
     }
-    std::vector<std::string> row = {std::to_string(step), fmt::format("{}", static_cast<std::int64_t>(tr.tokens_per_step()) * (step + 1)),
-                                    number(stats.loss), number(run.transfer.global.lr.value() * factor), number(grad_norm)};
-    for (const auto g : groups) row.push_back(update_rms.count(g) ? number(update_rms[g]) : "");
-    for (const double r : stats.residual_rms) row.push_back(number(r));
-    if (m.is_moe()) {
-      double worst = 0.0;
-      for (const auto& layer : stats.load)
-        for (const double load : layer) {
-          row.push_back(number(load));
-          worst = std::max(worst, std::abs(load - kappa));
-        }
-      row.push_back(number(worst));
-    }
-    summary.steps_done = step + 1;
-    summary.final_train_loss = stats.loss;
-    std::string val;
-    if (!finite) {
-      summary.status = "diverged";
-      summary.diverged_step = step;
-    } else if ((step + 1) % run.trainer.eval_interval == 0 || step + 1 == tr.steps) {
-      const double v = validation_loss();
-      val = number(v);
-      summary.final_validation_loss = v;
-      if (std::isfinite(v)) summary.best_validation_loss = std::min(summary.best_validation_loss, v);
-    }
-    row.push_back(val);
-    for (std::size_t i = 0; i < row.size(); ++i) log << (i ? "," : "") << row[i];
-    log << "\n" << std::flush;
-    if (!finite) break;
+    if (!recorder.record_step(step, stats, factor, grad_norm, finite, update_rms, validation_loss)) break;
   }
-  summary.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  summary.tokens_per_s = tr.tokens_per_step() * static_cast<double>(summary.steps_done) / std::max(1e-9, summary.wall_time_s);
-  write_text_atomically(out_dir / "summary.json", summary_json_text(run, summary, data, "cpu"));
-  return summary;
+  return recorder.finish(data, "cpu");
 }
 
 }  // namespace

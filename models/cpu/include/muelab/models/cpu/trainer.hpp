@@ -7,7 +7,11 @@
 #include "muelab/models/cpu/optimizer.hpp"
 #include "muelab/theory/config_loader.hpp"
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -76,5 +80,30 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
 /// summary.json for a finished run; `device` is "cpu" or the CUDA device's description.
 [[nodiscard]] std::string summary_json_text(const TrainRun& run, const TrainSummary& summary, const TokenSource& data,
                                             const std::string& device);
+
+/// The outputs of a training run, kept identically by every backend: it writes resolved_config.toml,
+/// hyperparameters.json and the log.csv header on construction; one log row per step (loss, LR, grad
+/// norm, per-group update RMS, per-layer activation RMS, per-expert load, max |load − κ|, validation
+/// loss at the eval interval); divergence bookkeeping; summary.json at the end.
+class TrainingRecorder {
+ public:
+  TrainingRecorder(const TrainRun& run, const std::filesystem::path& out_dir);
+  /// Records a finished step (update_rms may be empty: its cells stay blank). Returns false when the
+  /// step diverged, after writing its row: the caller stops.
+  bool record_step(std::int64_t step, const ForwardStats& stats, double lr_factor, double grad_norm, bool finite,
+                   const std::map<theory::ParameterGroup, double>& update_rms,
+                   const std::function<double()>& validation_loss);
+  /// Timing, tokens/s and summary.json; returns the summary.
+  TrainSummary finish(const TokenSource& data, const std::string& device);
+
+ private:
+  const TrainRun& run_;
+  std::filesystem::path out_dir_;
+  std::vector<theory::ParameterGroup> groups_;
+  double kappa_ = 0.0;
+  std::ofstream log_;
+  TrainSummary summary_;
+  std::chrono::steady_clock::time_point start_;
+};
 
 }  // namespace muelab::models::cpu
