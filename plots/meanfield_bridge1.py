@@ -3,7 +3,6 @@
 control R = 1 separating; and the finite-width rate panel: deviation of Dense MoE runs from the
 common limit vs H_act (±SE over seeds), R = N converging as H_act^(-1/2), R = 1 not converging.
 Usage: meanfield_bridge1.py OUT_DIR"""
-import csv
 import sys
 from pathlib import Path
 
@@ -12,10 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from meanfield_common import read
 
-def read(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+
 
 
 def main(out_dir):

@@ -2,7 +2,6 @@
 overlaid on the exact mean-field limit (Dormand-Prince, and the hand-solved closed form for the
 dense flow), and the convergence-rate panels: mean deviation from the limit vs width (±SE over seeds)
 with the fitted slope and the predicted width^(-1/2). Usage: meanfield_convergence.py OUT_DIR"""
-import csv
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -12,10 +11,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from meanfield_common import read
 
-def read(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+
 
 
 def main(out_dir):

@@ -2,7 +2,6 @@
 width (mean ± SE over seeds) for erf dense and sigmoid-routed MoE layers under muP/Complete-muE
 (theory: flat, Theta(1)) and SP/NTK (theory: width^-1/2, lazy), and the seed-mean training loss
 curves per width. Usage: meanfield_feature_learning.py OUT_DIR"""
-import csv
 import sys
 from pathlib import Path
 
@@ -11,10 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from meanfield_common import read
 
-def read(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+
 
 
 def main(out_dir):

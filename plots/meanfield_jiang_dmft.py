@@ -2,7 +2,6 @@
 vs L, a (fixed kappa), h/d and d (mean ± SE over seeds) with Jiang's alpha*/kappa prediction (slope -1,
 flat in d) and the controls (branch 1/sqrt(L), fan-in expert down init); routing-threshold spread vs N
 with the order-statistic prediction sqrt(kappa(1-kappa)/N)/density. Usage: meanfield_jiang_dmft.py OUT_DIR"""
-import csv
 import sys
 from pathlib import Path
 
@@ -11,10 +10,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from meanfield_common import read
 
-def read(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+
 
 
 def mean_se(rows, key, by):

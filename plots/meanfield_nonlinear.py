@@ -6,7 +6,6 @@ control). Bottom left: an order parameter (teacher overlap E f phi(beta_1 x)) fo
 finite widths vs the reference. Bottom right: convergence rates, mean max_t deviation from the
 reference vs width (+-SE over seeds) with fitted slopes [bootstrap 95% CI] and the predicted
 width^(-1/2); the control (MoE runs vs the R=1 limit) stays flat. Usage: meanfield_nonlinear.py OUT_DIR"""
-import csv
 import sys
 from pathlib import Path
 
@@ -15,10 +14,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from meanfield_common import read
 
-def read(path):
-    with open(path, newline="") as handle:
-        return list(csv.DictReader(handle))
+
 
 
 def column(rows, key):
