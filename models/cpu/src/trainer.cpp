@@ -150,14 +150,7 @@ TrainSummary train_impl(const TrainRun& run, const TokenSource& data, const std:
 
   TrainingRecorder recorder(run, out_dir);
 
-  const auto validation_loss = [&] {
-    double total = 0.0;
-    for (std::int64_t i = 0; i < run.trainer.eval_batches; ++i) {
-      const auto b = data.validation_batch(run.trainer.seed, i, tr.batch_size, tr.seq_len);
-      total += model.forward(b.tokens, b.targets, tr.batch_size).ce_loss;
-    }
-    return total / static_cast<double>(run.trainer.eval_batches);
-  };
+  const auto validation_loss = [&] { return mean_validation_loss(model, data, run); };
 
   for (std::int64_t step = 0; step < tr.steps; ++step) {
     const auto batch = data.train_batch(run.trainer.seed, step, tr.batch_size, tr.seq_len);

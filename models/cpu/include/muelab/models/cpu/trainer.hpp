@@ -60,6 +60,19 @@ struct TrainRun {
 /// Builds the data source (throws DataError naming data.path when the text is missing).
 [[nodiscard]] std::unique_ptr<TokenSource> make_token_source(const DataOptions& data);
 
+/// Mean validation cross-entropy over trainer.eval_batches batches keyed by (seed, batch index),
+/// for the model of any backend (the same batches on CPU and GPU).
+template <class AnyModel>
+[[nodiscard]] double mean_validation_loss(AnyModel& model, const TokenSource& data, const TrainRun& run) {
+  const auto& tr = run.target.train;
+  double total = 0.0;
+  for (std::int64_t i = 0; i < run.trainer.eval_batches; ++i) {
+    const auto batch = data.validation_batch(run.trainer.seed, i, tr.batch_size, tr.seq_len);
+    total += model.forward(batch.tokens, batch.targets, tr.batch_size).ce_loss;
+  }
+  return total / static_cast<double>(run.trainer.eval_batches);
+}
+
 struct TrainSummary {
   std::string status = "ok";  ///< "ok" | "diverged"
   std::int64_t diverged_step = -1;
