@@ -1,0 +1,197 @@
+// A batched counter-based normal generator for SIMD hot loops (bench/sde, the Adam-SDE ensemble):
+// Philox4x32-10 (Salmon et al., SC'11 — the same bijection as Random123's r123::Philox4x32) on
+// arrays of counters, followed by a branch-free Box–Muller transform with polynomial log and
+// sin/cos, all written as plain loops over arrays so that GCC vectorizes them (AVX-512, AVX2 or
+// SSE2, whatever the caller's target is). It does NOT replace CounterRng (Philox4x64, whose streams
+// committed results depend on): it is a separate stream family.
+//
+// Keying (developers' guide: determinism): normal pair j of the sub-stream (a, b) under
+// (seed, stream) is Box–Muller on the Philox4x32-10 block with
+//     key = (seed mod 2^32, seed div 2^32),   counter = (j, b, a, stream),
+// all 32-bit. Words (w0, w1) give u1 = ((w0·2^32 + w1) >> 11 + ½)·2^-53 ∈ (0, 1), (w2, w3) give u2
+// likewise; the pair is (r cos θ, r sin θ), r = √(−2 ln u1), θ = 2π u2. A draw depends only on
+// its key and counter, never on the thread or on the order of the calls, and — the transform
+// being plain IEEE double arithmetic without FMA contraction (the callers compile it with
+// -ffp-contract=off) — not on the instruction set either.
+//
+// Layout of fill_normal(out, n, a, b): with p = ⌈n/2⌉ pairs, out[j] = r_j cos θ_j for j < p and
+// out[p + j] = r_j sin θ_j for p + j < n: both halves are contiguous stores (vectorizable).
+#pragma once
+
+#include <array>
+#include <bit>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <numbers>
+#include <stdexcept>
+
+namespace muelab::sim {
+
+namespace philox4x32 {
+
+inline constexpr std::uint32_t kMultiplier0 = 0xD2511F53u;  ///< PHILOX_M4x32_0
+inline constexpr std::uint32_t kMultiplier1 = 0xCD9E8D57u;  ///< PHILOX_M4x32_1
+inline constexpr std::uint32_t kWeyl0 = 0x9E3779B9u;        ///< PHILOX_W32_0 (golden ratio)
+inline constexpr std::uint32_t kWeyl1 = 0xBB67AE85u;        ///< PHILOX_W32_1 (√3 − 1)
+inline constexpr int kRounds = 10;
+
+/// Philox4x32-10 on `lanes` counters at once, in place: c0..c3 hold word 0..3 of each counter.
+/// Plain loops over the lanes (the vectorizer's unit); the 32×32→64 products map to vpmuludq.
+[[gnu::always_inline]] inline void bijection(std::uint32_t* c0, std::uint32_t* c1, std::uint32_t* c2, std::uint32_t* c3,
+                      std::size_t lanes, std::uint32_t key0, std::uint32_t key1) {
+  for (int round = 0; round < kRounds; ++round) {
+    for (std::size_t i = 0; i < lanes; ++i) {
+      const std::uint64_t product0 = std::uint64_t{kMultiplier0} * c0[i];
+      const std::uint64_t product1 = std::uint64_t{kMultiplier1} * c2[i];
+      const auto hi0 = static_cast<std::uint32_t>(product0 >> 32), lo0 = static_cast<std::uint32_t>(product0);
+      const auto hi1 = static_cast<std::uint32_t>(product1 >> 32), lo1 = static_cast<std::uint32_t>(product1);
+      const std::uint32_t next0 = hi1 ^ c1[i] ^ key0;
+      const std::uint32_t next2 = hi0 ^ c3[i] ^ key1;
+      c0[i] = next0;
+      c1[i] = lo1;
+      c2[i] = next2;
+      c3[i] = lo0;
+    }
+    key0 += kWeyl0;
+    key1 += kWeyl1;
+  }
+}
+
+}  // namespace philox4x32
+
+namespace vector_math {
+
+/// The exact double of an integer n < 2^52, by integer ops only (vectorizes without AVX-512DQ's
+/// int64→double conversion): the bits 0x433… | n are the double 2^52 + n.
+[[gnu::always_inline]] inline double small_integer_to_double(std::uint64_t n) {
+  return std::bit_cast<double>(0x4330000000000000ull | n) - 0x1.0p52;
+}
+
+/// (hi·2^32 + lo) >> 11, + ½, × 2^-53: a uniform in the open interval (0, 1) with 53 random bits
+/// (the same map as CounterRng::to_open_unit). The 53-bit integer is split into its top bit and
+/// its low 52 bits, each converted exactly.
+[[gnu::always_inline]] inline double open_unit_from_words(std::uint32_t hi, std::uint32_t lo) {
+  const std::uint64_t bits53 = ((std::uint64_t{hi} << 32) | lo) >> 11;
+  const double top = small_integer_to_double(bits53 >> 52) * 0x1.0p52;
+  const double low = small_integer_to_double(bits53 & 0x000fffffffffffffull);
+  return ((top + low) + 0.5) * 0x1.0p-53;
+}
+
+/// Natural log of a positive normal double, branch-free (fdlibm/musl e_log.c: x = 2^k (1 + f) with
+/// 1 + f ∈ [√2/2, √2), log(1 + f) = f − f²/2 + s(f²/2 + R(s²)), s = f/(2 + f); error < 1 ulp).
+[[gnu::always_inline]] inline double log_positive(double x) {
+  constexpr double ln2_hi = 6.93147180369123816490e-01, ln2_lo = 1.90821492927058770002e-10;
+  constexpr double lg1 = 6.666666666666735130e-01, lg2 = 3.999999999940941908e-01, lg3 = 2.857142874366239149e-01,
+                   lg4 = 2.222219843214978396e-01, lg5 = 1.818357216161805012e-01, lg6 = 1.531383769920937332e-01,
+                   lg7 = 1.479819860511658591e-01;
+  // Shift so that the mantissa lands in [√2/2, √2): 0x3fe6a09e667f3bcd is √2/2.
+  const std::uint64_t shifted = std::bit_cast<std::uint64_t>(x) + (0x3ff0000000000000ull - 0x3fe6a09e667f3bcdull);
+  const double k = small_integer_to_double(shifted >> 52) - 1023.0;  // the exponent, exactly
+  const double m = std::bit_cast<double>((shifted & 0x000fffffffffffffull) + 0x3fe6a09e667f3bcdull);
+  const double f = m - 1.0;
+  const double hfsq = 0.5 * f * f;
+  const double s = f / (2.0 + f);
+  const double z = s * s;
+  const double w = z * z;
+  const double t1 = w * (lg2 + w * (lg4 + w * lg6));
+  const double t2 = z * (lg1 + w * (lg3 + w * (lg5 + w * lg7)));
+  const double r = t2 + t1;
+  return s * (hfsq + r) + k * ln2_lo - hfsq + f + k * ln2_hi;
+}
+
+/// sin and cos of 2π·u for u ∈ [0, 1], branch-free: q = round(4u), r = u − q/4 ∈ [−⅛, ⅛]
+/// (exact), x = 2π r ∈ [−π/4, π/4], fdlibm's kernel polynomials, then the quadrant q mod 4.
+[[gnu::always_inline]] inline void sincos_two_pi(double u, double& sine, double& cosine) {
+  constexpr double s1 = -1.66666666666666324348e-01, s2 = 8.33333333332248946124e-03,
+                   s3 = -1.98412698298579493134e-04, s4 = 2.75573137070700676789e-06,
+                   s5 = -2.50507602534068634195e-08, s6 = 1.58969099521155010221e-10;
+  constexpr double c1 = 4.16666666666666019037e-02, c2 = -1.38888888888741095749e-03,
+                   c3 = 2.48015872894767294178e-05, c4 = -2.75573143513906633035e-07,
+                   c5 = 2.08757232129817482790e-09, c6 = -1.13596475577881948265e-11;
+  // Round to nearest by the 1.5·2^52 trick (pure add/sub: vectorizes on every target).
+  const double q = (4.0 * u + 0x1.8p52) - 0x1.8p52;
+  const double x = (u - 0.25 * q) * (2.0 * std::numbers::pi);
+  const double z = x * x;
+  const double v = z * x;
+  const double sin_x = x + v * (s1 + z * (s2 + z * (s3 + z * (s4 + z * (s5 + z * s6)))));
+  const double w = z * z;
+  const double rc = z * (c1 + z * (c2 + z * c3)) + w * w * (c4 + z * (c5 + z * c6));
+  const double hz = 0.5 * z;
+  const double one_minus_hz = 1.0 - hz;
+  const double cos_x = one_minus_hz + (((1.0 - one_minus_hz) - hz) + z * rc);
+  // sin(x + qπ/2), cos(x + qπ/2) for q = 0..4: 0 and 4 (s, c), 1 (c, −s), 2 (−s, −c), 3 (−c, s).
+  // Selected arithmetically (exact: odd ∈ {0, 1}, signs ±1), so the loop has no control flow.
+  const double odd = (q == 1.0 || q == 3.0) ? 1.0 : 0.0;
+  const double sin_sign = (q == 2.0 || q == 3.0) ? -1.0 : 1.0;
+  const double cos_sign = (q == 1.0 || q == 2.0) ? -1.0 : 1.0;
+  sine = sin_sign * (odd * cos_x + (1.0 - odd) * sin_x);
+  cosine = cos_sign * (odd * sin_x + (1.0 - odd) * cos_x);
+}
+
+}  // namespace vector_math
+
+class BatchedNormalRng {
+ public:
+  /// Pairs generated per inner batch (scratch lives on the stack).
+  static constexpr std::size_t kBatch = 64;
+
+  BatchedNormalRng(std::uint64_t seed, std::uint32_t stream = 0)
+      : key0_(static_cast<std::uint32_t>(seed)), key1_(static_cast<std::uint32_t>(seed >> 32)), stream_(stream) {}
+
+  /// The four Philox4x32-10 words of counter (j, b, a, stream) — one lane of fill_normal.
+  [[nodiscard]] std::array<std::uint32_t, 4> bits(std::uint32_t j, std::uint32_t a, std::uint32_t b) const {
+    std::uint32_t c0 = j, c1 = b, c2 = a, c3 = stream_;
+    philox4x32::bijection(&c0, &c1, &c2, &c3, 1, key0_, key1_);
+    return {c0, c1, c2, c3};
+  }
+
+  /// out[0..n) = scale × the first n normals of the sub-stream (a, b) (layout in the file comment).
+  /// Inline and loop-shaped: the caller's target (e.g. an AVX-512 clone) decides the vector width.
+  [[gnu::always_inline]] void fill_normal(double* out, std::size_t n, std::uint32_t a, std::uint32_t b,
+                                         double scale = 1.0) const {
+    const std::size_t pairs = (n + 1) / 2;
+    const std::size_t sine_pairs = n - pairs;  // ⌊n/2⌋: for odd n the last pair's sine is unused
+    alignas(64) std::uint32_t w0[kBatch], w1[kBatch], w2[kBatch], w3[kBatch];
+    for (std::size_t first = 0; first < pairs; first += kBatch) {
+      const std::size_t lanes = pairs - first < kBatch ? pairs - first : kBatch;
+      for (std::size_t i = 0; i < lanes; ++i) {
+        w0[i] = static_cast<std::uint32_t>(first + i);
+        w1[i] = b;
+        w2[i] = a;
+        w3[i] = stream_;
+      }
+      philox4x32::bijection(w0, w1, w2, w3, lanes, key0_, key1_);
+      double* __restrict cosines = out + first;
+      double* __restrict sines = out + pairs + first;
+      if (first + lanes <= sine_pairs) {  // every lane writes both normals (always, for even n)
+        for (std::size_t i = 0; i < lanes; ++i) {
+          const double radius = scale * std::sqrt(-2.0 * vector_math::log_positive(
+                                                     vector_math::open_unit_from_words(w0[i], w1[i])));
+          double sine, cosine;
+          vector_math::sincos_two_pi(vector_math::open_unit_from_words(w2[i], w3[i]), sine, cosine);
+          cosines[i] = radius * cosine;
+          sines[i] = radius * sine;
+        }
+      } else {  // odd n, last batch: the last lane has no sine slot
+        for (std::size_t i = 0; i < lanes; ++i) {
+          const double radius = scale * std::sqrt(-2.0 * vector_math::log_positive(
+                                                     vector_math::open_unit_from_words(w0[i], w1[i])));
+          double sine, cosine;
+          vector_math::sincos_two_pi(vector_math::open_unit_from_words(w2[i], w3[i]), sine, cosine);
+          cosines[i] = radius * cosine;
+          if (first + i < sine_pairs) sines[i] = radius * sine;
+        }
+      }
+    }
+  }
+
+  [[nodiscard]] std::uint64_t seed() const { return (std::uint64_t{key1_} << 32) | key0_; }
+  [[nodiscard]] std::uint32_t stream() const { return stream_; }
+
+ private:
+  std::uint32_t key0_, key1_;
+  std::uint32_t stream_;
+};
+
+}  // namespace muelab::sim
