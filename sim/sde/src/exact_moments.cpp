@@ -4,6 +4,7 @@
 
 #include <boost/numeric/odeint.hpp>
 
+#include <cmath>
 #include <stdexcept>
 #include <vector>
 
@@ -91,6 +92,49 @@ Eigen::VectorXd linear_regression_sgd_expected_loss(const LinearRegression& mode
     expected[k + 1] = 0.5 * (loss_form.cwiseProduct(second)).sum();
   }
   return expected;
+}
+
+GaussianMoments ornstein_uhlenbeck_moments(const Eigen::VectorXd& rates, const Eigen::MatrixXd& noise, double horizon,
+                                           const GaussianMoments& initial) {
+  const Eigen::Index d = rates.size();
+  if (noise.rows() != d || initial.mean.size() != d || initial.covariance.rows() != d)
+    throw std::invalid_argument("ornstein_uhlenbeck_moments: dimensions of rates, noise and initial moments differ");
+  if ((rates.array() <= 0.0).any()) throw std::invalid_argument("ornstein_uhlenbeck_moments: rates must be positive");
+  const Eigen::MatrixXd injected = noise * noise.transpose();
+  GaussianMoments out;
+  out.mean = ((-rates * horizon).array().exp() * initial.mean.array()).matrix();
+  out.covariance.resize(d, d);
+  for (Eigen::Index i = 0; i < d; ++i)
+    for (Eigen::Index j = 0; j < d; ++j) {
+      const double rate = rates[i] + rates[j];
+      out.covariance(i, j) = std::exp(-rate * horizon) * initial.covariance(i, j) -
+                             injected(i, j) * std::expm1(-rate * horizon) / rate;
+    }
+  return out;
+}
+
+GaussianMoments affine_scheme_moments(const AffineStep& step, double dt, long long steps,
+                                      const GaussianMoments& initial) {
+  const Eigen::MatrixXd injected = dt * step.noise * step.noise.transpose();
+  GaussianMoments moments = initial;
+  for (long long k = 0; k < steps; ++k) {
+    moments.mean = step.offset + step.transition * moments.mean;
+    moments.covariance = step.transition * moments.covariance * step.transition.transpose() + injected;
+  }
+  return moments;
+}
+
+ScalarMoments geometric_ou_moments(double theta, double sigma, double x0, double horizon) {
+  return {x0 * std::exp(-theta * horizon), x0 * x0 * std::exp((sigma * sigma - 2.0 * theta) * horizon)};
+}
+
+ScalarMoments scalar_multiplicative_scheme_moments(const ScalarMultiplicativeStep& step, double dt, long long steps,
+                                                   double x0) {
+  const double mean_factor = step.q0 + step.q2 * dt;
+  const double second_factor =
+      step.q0 * step.q0 + (step.q1 * step.q1 + 2.0 * step.q0 * step.q2) * dt + 3.0 * step.q2 * step.q2 * dt * dt;
+  const auto n = static_cast<double>(steps);
+  return {x0 * std::pow(mean_factor, n), x0 * x0 * std::pow(second_factor, n)};
 }
 
 }  // namespace muelab::sim::sde

@@ -1,10 +1,13 @@
 // Exact, Monte-Carlo-free references for SGD on quadratics (THEORY.md §7): with f = ½xᵀHx and
 // constant minibatch covariance Σ_B, both the discrete recursion x' = (I − ηH)x − ηξ and the SMEs
 // are linear-Gaussian, so their means and covariances follow matrix recursions / Lyapunov ODEs.
-// Also the exact second moments of (SVAG-)SGD on linear regression with genuine minibatch sampling.
+// Also the exact second moments of (SVAG-)SGD on linear regression with genuine minibatch sampling,
+// and (issue 3) the exact moments of Ornstein–Uhlenbeck processes and of the steppers' own one-step
+// maps on them (probed from the stepper code, stepper_probe.hpp), so stepper weak errors are exact.
 #pragma once
 
 #include "muelab/sim/sde/problems.hpp"
+#include "muelab/sim/sde/stepper_probe.hpp"
 
 #include <Eigen/Core>
 
@@ -36,5 +39,30 @@ struct GaussianMoments {
 [[nodiscard]] Eigen::VectorXd linear_regression_sgd_expected_loss(const LinearRegression& model, double lr,
                                                                   long long steps, double ell,
                                                                   const Eigen::VectorXd& initial_weights);
+
+/// OU process dX = −ΛX dt + G dW, Λ = diag(rates) (all rates > 0), at time `horizon`:
+/// mean e^{−Λt}m0; C_ij = e^{−(λ_i+λ_j)t} C0_ij + (GGᵀ)_ij (1 − e^{−(λ_i+λ_j)t})/(λ_i+λ_j).
+[[nodiscard]] GaussianMoments ornstein_uhlenbeck_moments(const Eigen::VectorXd& rates, const Eigen::MatrixXd& noise,
+                                                         double horizon, const GaussianMoments& initial);
+
+/// Moments after `steps` steps of an affine scheme x' = c + A x + B ΔW with ΔW ~ N(0, dt·I)
+/// independent of x: m' = c + A m, C' = A C Aᵀ + dt·B Bᵀ (exact, no Monte Carlo).
+[[nodiscard]] GaussianMoments affine_scheme_moments(const AffineStep& step, double dt, long long steps,
+                                                    const GaussianMoments& initial);
+
+/// First and second moment of a scalar random variable.
+struct ScalarMoments {
+  double mean = 0.0;
+  double second = 0.0;  ///< E X²
+};
+
+/// Geometric OU dX = −θX dt + σX dW from x0 at time t: E X = x0 e^{−θt}, E X² = x0² e^{(σ²−2θ)t}.
+[[nodiscard]] ScalarMoments geometric_ou_moments(double theta, double sigma, double x0, double horizon);
+
+/// Moments after `steps` steps of x' = x·q(ΔW), q(w) = q0 + q1 w + q2 w², ΔW ~ N(0, dt) i.i.d.:
+/// E x_n = x0 (E q)^n with E q = q0 + q2 dt; E x_n² = x0² (E q²)^n with
+/// E q² = q0² + (q1² + 2 q0 q2) dt + 3 q2² dt² (E w⁴ = 3dt²).
+[[nodiscard]] ScalarMoments scalar_multiplicative_scheme_moments(const ScalarMultiplicativeStep& step, double dt,
+                                                                 long long steps, double x0);
 
 }  // namespace muelab::sim::sde
