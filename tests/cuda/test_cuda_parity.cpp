@@ -1,8 +1,11 @@
 // CUDA-vs-CPU parity suite (Ginkgo style): one test body per stage, instantiated for float and
 // double, run on the CUDA backend against the CPU reference (models/cpu and the shared row
 // functions it calls) with precision-dependent tolerances, odd sizes, forced ties and every
-// expert hit. Without a usable device the whole binary exits with code 77 after one visible line,
-// which CTest reports as "Skipped" (SKIP_RETURN_CODE 77); listing tests works without a device.
+// expert hit. Without a usable device every "cuda parity:" test exits with code 77 after one
+// visible line, which CTest reports as "Skipped" (SKIP_RETURN_CODE 77); listing tests works
+// without a device. The "cuda host:" tests run the CUDA backend's device-side logic that has a
+// host form (the grouped GEMM's tile schedule through shared/grouped_gemm.hpp, the permutation
+// offsets, the aux-loss rows) on the CPU, device or not.
 #define CATCH_CONFIG_RUNNER
 #include <catch2/catch.hpp>
 
@@ -12,6 +15,7 @@
 #include "muelab/models/cuda/device.hpp"
 #include "muelab/models/cuda/kernels.hpp"
 #include "muelab/models/cuda/model.hpp"
+#include "muelab/models/shared/grouped_gemm.hpp"
 #include "muelab/models/shared/kernels.hpp"
 #include "muelab/sim/counter_rng.hpp"
 #include "../models/model_fixtures.hpp"
@@ -20,6 +24,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -207,8 +213,8 @@ TEMPLATE_TEST_CASE("cuda parity: router, top-a with forced ties, gates, permutat
       mc::permute_by_expert(g_choice.data(), n, a, N, capacity, g_load.data(), g_offsets.data(), g_rows.data(),
                             g_slots.data(), g_position.data());
       mc::combine(g_y.data(), g_position.data(), g_choice.data(), g_gate.data(), route, true, n, a, d, g_out.data(), false);
-      mc::combine_backward(g_df.data(), g_y.data(), g_rows.data(), g_slots.data(), g_gate.data(), route, kept, n, a, d,
-                           g_dy.data(), g_dgate.data());
+      mc::combine_backward(g_df.data(), g_y.data(), g_rows.data(), g_slots.data(), g_gate.data(), route,
+                           g_offsets.data() + N, n * a, n, a, d, g_dy.data(), g_dgate.data());
       mc::gates_backward(g_p.data(), g_choice.data(), g_gate.data(), g_dgate.data(), n, N, a, true, g_dp.data());
       mc::router_backward(g_p.data(), g_dp.data(), n, N, sigmoid_router, g_ds.data());
       mc::synchronize();
@@ -216,6 +222,10 @@ TEMPLATE_TEST_CASE("cuda parity: router, top-a with forced ties, gates, permutat
       CHECK(g_choice.download() == choice);  // exact: same keys, same tie-break
       CHECK_PARITY(g_gate.download(), gate, tolerance<T>());
       CHECK(g_load.download() == load);
+      std::vector<index_t> offsets(static_cast<std::size_t>(N) + 1, 0);
+      for (index_t e = 0; e < N; ++e)
+        offsets[static_cast<std::size_t>(e) + 1] = offsets[static_cast<std::size_t>(e)] + static_cast<index_t>(rows_of[static_cast<std::size_t>(e)].size());
+      CHECK(g_offsets.download() == offsets);
       auto got_rows = g_rows.download();
       got_rows.resize(rows.size());
       CHECK(got_rows == rows);
@@ -249,6 +259,267 @@ TEMPLATE_TEST_CASE("cuda parity: per-expert GEMMs (cuBLAS) against the CPU GEMM"
   CHECK_PARITY(gz.download(), z, tolerance<T>());
   CHECK_PARITY(gdx.download(), dx, tolerance<T>());
   CHECK_PARITY(gdw.download(), dw, tolerance<T>());
+}
+
+namespace {
+
+/// Expert segments that straddle the 64-row tiles: empty, 1, 63, 64, 65, 130 rows (and a 7th of 5).
+const std::vector<index_t> kSegmentRows{0, 1, 63, 64, 65, 130, 5};
+
+std::vector<index_t> segment_offsets(const std::vector<index_t>& rows) {
+  std::vector<index_t> offsets(rows.size() + 1, 0);
+  for (std::size_t g = 0; g < rows.size(); ++g) offsets[g + 1] = offsets[g] + rows[g];
+  return offsets;
+}
+
+/// Direct triple loops of the grouped products (the reference): rows-grouped C = α·A·op(B_g) + β·C and
+/// k-grouped C_g = α·A_gᵀ·B_g + β·C_g.
+template <class T>
+void reference_rows(const std::vector<index_t>& off, bool tb, index_t n, index_t k, T alpha, const std::vector<T>& a,
+                    const std::vector<std::vector<T>>& b, T beta, std::vector<T>& c) {
+  for (std::size_t g = 0; g + 1 < off.size(); ++g)
+    for (index_t r = off[g]; r < off[g + 1]; ++r)
+      for (index_t j = 0; j < n; ++j) {
+        T sum(0);
+        for (index_t q = 0; q < k; ++q)
+          sum += a[static_cast<std::size_t>(r * k + q)] * (tb ? b[g][static_cast<std::size_t>(j * k + q)] : b[g][static_cast<std::size_t>(q * n + j)]);
+        auto& out = c[static_cast<std::size_t>(r * n + j)];
+        out = alpha * sum + beta * out;
+      }
+}
+template <class T>
+void reference_reduce(const std::vector<index_t>& off, index_t m, index_t n, T alpha, const std::vector<T>& a,
+                      const std::vector<T>& b, T beta, std::vector<std::vector<T>>& c) {
+  for (std::size_t g = 0; g + 1 < off.size(); ++g)
+    for (index_t i = 0; i < m; ++i)
+      for (index_t j = 0; j < n; ++j) {
+        T sum(0);
+        for (index_t r = off[g]; r < off[g + 1]; ++r) sum += a[static_cast<std::size_t>(r * m + i)] * b[static_cast<std::size_t>(r * n + j)];
+        auto& out = c[g][static_cast<std::size_t>(i * n + j)];
+        out = alpha * sum + beta * out;
+      }
+}
+
+}  // namespace
+
+TEMPLATE_TEST_CASE("cuda host: grouped GEMM tile schedule (the CUDA kernel phases) against direct loops",
+                   "[cuda][host]", float, double) {
+  using T = TestType;
+  std::printf("cuda host grouped GEMM: seed %llu\n", static_cast<unsigned long long>(kSeed));
+  const auto off = segment_offsets(kSegmentRows);
+  const auto G = static_cast<index_t>(kSegmentRows.size());
+  const index_t total = off.back(), spare = 9;  // buffers one tile-fraction longer than the kept rows
+  const index_t d = 37, h = 70;                 // odd, one more than a tile of columns
+  const T alpha = T(0.75), beta = T(0.5);
+  const auto x = draws<T>(static_cast<std::size_t>((total + spare) * d), 31);
+  const auto dz = draws<T>(static_cast<std::size_t>((total + spare) * h), 32);
+  std::vector<std::vector<T>> w(static_cast<std::size_t>(G)), w_t(static_cast<std::size_t>(G));
+  for (index_t g = 0; g < G; ++g) {
+    w[static_cast<std::size_t>(g)] = draws<T>(static_cast<std::size_t>(d * h), 40 + static_cast<std::uint64_t>(g));
+    w_t[static_cast<std::size_t>(g)] = draws<T>(static_cast<std::size_t>(h * d), 60 + static_cast<std::uint64_t>(g));
+  }
+  const auto tol = tolerance<T>();
+  SECTION("rows-grouped, B not transposed (z = x·W_e), beta = 0 leaves rows past the kept ones untouched") {
+    std::vector<T> got(static_cast<std::size_t>((total + spare) * h), T(-7)), want = got;
+    std::vector<const T*> table;
+    for (const auto& m : w) table.push_back(m.data());
+    sh::GroupedGemmArgs<T> args;
+    args.groups = G;
+    args.offsets = off.data();
+    args.n = h;
+    args.k = d;
+    args.alpha = alpha;
+    args.a = x.data();
+    args.lda = d;
+    args.b_table = table.data();
+    args.ldb = h;
+    args.c = got.data();
+    args.ldc = h;
+    sh::grouped_gemm_emulate<T, false, false>(args, total + spare);
+    reference_rows(off, false, h, d, alpha, x, w, T(0), want);
+    CHECK_PARITY(got, want, tol);
+    for (auto i = static_cast<std::size_t>(total * h); i < got.size(); ++i) REQUIRE(got[i] == T(-7));
+  }
+  SECTION("rows-grouped, B transposed (dx = dz·W_eᵀ), beta ≠ 0 accumulates") {
+    std::vector<T> got = draws<T>(static_cast<std::size_t>(total * d), 33), want = got;
+    std::vector<const T*> table;
+    for (const auto& m : w) table.push_back(m.data());  // W_e is d × h: op(B) = W_eᵀ (h × d)
+    sh::GroupedGemmArgs<T> args;
+    args.groups = G;
+    args.offsets = off.data();
+    args.n = d;
+    args.k = h;
+    args.alpha = alpha;
+    args.beta = beta;
+    args.a = dz.data();
+    args.lda = h;
+    args.b_table = table.data();
+    args.ldb = h;
+    args.c = got.data();
+    args.ldc = d;
+    sh::grouped_gemm_emulate<T, false, true>(args, total);
+    reference_rows(off, true, d, h, alpha, dz, w, beta, want);
+    CHECK_PARITY(got, want, tol);
+  }
+  SECTION("k-grouped (dW_e += xᵀ·dz over the expert's rows); an empty expert keeps beta·C") {
+    std::vector<std::vector<T>> got(static_cast<std::size_t>(G));
+    for (index_t g = 0; g < G; ++g) got[static_cast<std::size_t>(g)] = draws<T>(static_cast<std::size_t>(d * h), 80 + static_cast<std::uint64_t>(g));
+    auto want = got;
+    std::vector<T*> table;
+    for (auto& m : got) table.push_back(m.data());
+    sh::GroupedGemmArgs<T> args;
+    args.groups = G;
+    args.offsets = off.data();
+    args.m = d;
+    args.n = h;
+    args.alpha = alpha;
+    args.beta = T(1);
+    args.a = x.data();
+    args.lda = d;
+    args.b = dz.data();
+    args.ldb = h;
+    args.c_table = table.data();
+    args.ldc = h;
+    sh::grouped_gemm_emulate<T, true, false>(args, 0);
+    reference_reduce(off, d, h, alpha, x, dz, T(1), want);
+    for (std::size_t g = 0; g < got.size(); ++g) {
+      CAPTURE(g);
+      CHECK_PARITY(got[g], want[g], tol);
+    }
+    CHECK(got[0] == want[0]);  // the empty expert: unchanged bit for bit
+  }
+}
+
+TEST_CASE("cuda host: device permutation offsets and kept-row bound and launch grid", "[cuda][host]") {
+  const std::vector<index_t> load{5, 0, 9, 3};
+  std::vector<index_t> offsets(5);
+  sh::kept_row_offsets(load.data(), 4, 4, offsets.data());  // capacity 4
+  CHECK(offsets == std::vector<index_t>{0, 4, 4, 8, 11});
+  sh::kept_row_offsets(load.data(), 4, 100, offsets.data());  // dropless
+  CHECK(offsets == std::vector<index_t>{0, 5, 5, 14, 17});
+  CHECK(sh::max_kept_rows(10, 2, 4, 20) == 20);   // n·a
+  CHECK(sh::max_kept_rows(10, 2, 4, 3) == 12);    // N·capacity
+  CHECK(sh::max_kept_rows(10, 3, 8, 50) == 30);   // capacity above n: n·a
+  CHECK(sh::max_kept_rows(100, 1, 2, 500) == 100);
+  // the flattened row-tile grid covers every group's tiles for any split of the rows
+  for (const auto& rows : {kSegmentRows, std::vector<index_t>{64, 64, 64}, std::vector<index_t>{1, 1, 1, 1, 1}}) {
+    const auto off = segment_offsets(rows);
+    index_t grid[3];
+    sh::grouped_gemm_grid<false>(static_cast<index_t>(rows.size()), 0, 10, off.back(), grid);
+    index_t tiles = 0;
+    for (const auto r : rows) tiles += (r + 63) / 64;
+    CHECK(tiles <= grid[1]);
+  }
+  CHECK(sh::is_finite(1.0));
+  CHECK(sh::is_finite(-1e308));
+  CHECK_FALSE(sh::is_finite(std::numeric_limits<double>::infinity()));
+  CHECK_FALSE(sh::is_finite(-std::numeric_limits<double>::infinity()));
+  CHECK_FALSE(sh::is_finite(std::numeric_limits<double>::quiet_NaN()));
+}
+
+TEST_CASE("cuda host: auxiliary balance loss rows (hand value and gradient by central differences)", "[cuda][host]") {
+  // n = 2 tokens, N = 3 experts, a = 1; sigmoid-like rows that do not sum to 1.
+  const std::vector<double> p{0.5, 0.3, 0.2, 0.1, 0.6, 0.1};
+  const std::vector<index_t> counts{1, 1, 0};
+  const index_t n = 2, N = 3, a = 1;
+  const double coef = 0.25;
+  std::vector<double> f(3), total(2), column(3);
+  for (index_t e = 0; e < N; ++e) f[static_cast<std::size_t>(e)] = sh::expert_load_fraction(counts[static_cast<std::size_t>(e)], n, a);
+  CHECK(f == std::vector<double>{0.5, 0.5, 0.0});
+  for (index_t t = 0; t < n; ++t) total[static_cast<std::size_t>(t)] = sh::row_sum(p.data() + t * N, N);
+  CHECK(total[0] == Approx(1.0).epsilon(1e-15));
+  CHECK(total[1] == Approx(0.8).epsilon(1e-15));
+  for (index_t e = 0; e < N; ++e)
+    column[static_cast<std::size_t>(e)] = sh::normalized_probability_column_sum(p.data(), total.data(), n, N, e);
+  // P_0 = (0.5 + 0.125)/2, P_1 = (0.3 + 0.75)/2; aux = 0.25·3·(0.5·P_0 + 0.5·P_1) = 0.75·0.5·(0.3125 + 0.525)
+  const double aux = sh::aux_balance_loss(f.data(), column.data(), N, n, coef);
+  CHECK(aux == Approx(0.75 * 0.5 * (0.3125 + 0.525)).epsilon(1e-14));
+  // gradient w.r.t. every p_te against central differences of the loss (f held constant)
+  const auto loss_of = [&](std::vector<double> q) {
+    std::vector<double> tq(2), cq(3);
+    for (index_t t = 0; t < n; ++t) tq[static_cast<std::size_t>(t)] = sh::row_sum(q.data() + t * N, N);
+    for (index_t e = 0; e < N; ++e) cq[static_cast<std::size_t>(e)] = sh::normalized_probability_column_sum(q.data(), tq.data(), n, N, e);
+    return sh::aux_balance_loss(f.data(), cq.data(), N, n, coef);
+  };
+  std::vector<double> grad(p.size(), 0.0);
+  for (index_t t = 0; t < n; ++t)
+    sh::aux_balance_row_backward(p.data() + t * N, total[static_cast<std::size_t>(t)], f.data(), N, n, coef, grad.data() + t * N);
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    auto up = p, down = p;
+    up[i] += 1e-6;
+    down[i] -= 1e-6;
+    CAPTURE(i);
+    CHECK(grad[i] == Approx((loss_of(up) - loss_of(down)) / 2e-6).margin(1e-9));
+  }
+}
+
+TEMPLATE_TEST_CASE("cuda parity: grouped expert GEMMs over device offsets against the CPU GEMM per expert",
+                   "[cuda][parity]", float, double) {
+  using T = TestType;
+  const auto off = segment_offsets(kSegmentRows);
+  const auto G = static_cast<index_t>(kSegmentRows.size());
+  const index_t total = off.back(), d = 37, h = 70;
+  const auto x = draws<T>(static_cast<std::size_t>(total * d), 34);
+  const auto dz = draws<T>(static_cast<std::size_t>(total * h), 35);
+  std::vector<T> w_all = draws<T>(static_cast<std::size_t>(G * d * h), 36);
+  std::vector<T> z(static_cast<std::size_t>(total * h), T(0)), dx(static_cast<std::size_t>(total * d), T(0));
+  std::vector<T> dw = draws<T>(w_all.size(), 37);  // accumulated into (beta = 1)
+  const std::vector<T> dw0 = dw;
+  for (index_t g = 0; g < G; ++g) {  // the CPU backend's per-expert GEMMs
+    const index_t r0 = off[static_cast<std::size_t>(g)], rows = off[static_cast<std::size_t>(g) + 1] - r0;
+    if (rows == 0) continue;
+    const T* wg = w_all.data() + g * d * h;
+    cpu::gemm(false, false, rows, h, d, T(0.5), x.data() + r0 * d, d, wg, h, T(0), z.data() + r0 * h, h);
+    cpu::gemm(false, true, rows, d, h, T(0.5), dz.data() + r0 * h, h, wg, h, T(0), dx.data() + r0 * d, d);
+    cpu::gemm(true, false, d, h, rows, T(0.5), x.data() + r0 * d, d, dz.data() + r0 * h, h, T(1), dw.data() + g * d * h, h);
+  }
+  mc::DeviceArray<T> gx(x), gdz(dz), gw(w_all), gz(z.size()), gdx(dx.size()), gdw(dw0);
+  mc::DeviceArray<index_t> goff(off);
+  std::vector<T*> w_ptr, dw_ptr;
+  for (index_t g = 0; g < G; ++g) {
+    w_ptr.push_back(gw.data() + g * d * h);
+    dw_ptr.push_back(gdw.data() + g * d * h);
+  }
+  mc::DeviceArray<T*> w_table(w_ptr), dw_table(dw_ptr);
+  mc::grouped_gemm_rows(false, G, goff.data(), total, h, d, T(0.5), gx.data(), d, w_table.data(), h, T(0), gz.data(), h);
+  mc::grouped_gemm_rows(true, G, goff.data(), total, d, h, T(0.5), gdz.data(), h, w_table.data(), h, T(0), gdx.data(), d);
+  mc::grouped_gemm_reduce(G, goff.data(), d, h, T(0.5), gx.data(), d, gdz.data(), h, T(1), dw_table.data(), h);
+  mc::synchronize();
+  CHECK_PARITY(gz.download(), z, tolerance<T>());
+  CHECK_PARITY(gdx.download(), dx, tolerance<T>());
+  CHECK_PARITY(gdw.download(), dw, tolerance<T>());
+}
+
+TEMPLATE_TEST_CASE("cuda parity: auxiliary balance loss forward and backward", "[cuda][parity]", float, double) {
+  using T = TestType;
+  const index_t n = 41, N = 6, a = 2;
+  const double coef = 0.3;
+  std::vector<T> p = draws<T>(static_cast<std::size_t>(n * N), 38);
+  for (auto& v : p) v = sh::sigmoid(v);  // sigmoid-router rows: p̂ ≠ p
+  std::vector<index_t> load{7, 20, 0, 31, 12, 12};  // Σ = n·a
+  std::vector<T> total(static_cast<std::size_t>(n));
+  std::vector<double> f(static_cast<std::size_t>(N)), column(static_cast<std::size_t>(N));
+  for (index_t t = 0; t < n; ++t) total[static_cast<std::size_t>(t)] = sh::row_sum(p.data() + t * N, N);
+  for (index_t e = 0; e < N; ++e) {
+    f[static_cast<std::size_t>(e)] = sh::expert_load_fraction(load[static_cast<std::size_t>(e)], n, a);
+    column[static_cast<std::size_t>(e)] = sh::normalized_probability_column_sum(p.data(), total.data(), n, N, e);
+  }
+  const double aux = sh::aux_balance_loss(f.data(), column.data(), N, n, coef);
+  std::vector<T> dp = draws<T>(p.size(), 39);  // the gates' gradient, added to
+  const std::vector<T> dp0 = dp;
+  for (index_t t = 0; t < n; ++t)
+    sh::aux_balance_row_backward(p.data() + t * N, total[static_cast<std::size_t>(t)], f.data(), N, n, coef, dp.data() + t * N);
+  mc::DeviceArray<T> gp(p), gtotal(total.size()), gdp(dp0);
+  mc::DeviceArray<index_t> gload(load);
+  mc::DeviceArray<double> gf(f.size()), gcolumn(column.size()), gaux(1);
+  mc::aux_balance_forward(gp.data(), gload.data(), n, N, a, coef, gtotal.data(), gf.data(), gcolumn.data(), gaux.data());
+  mc::aux_balance_backward(gp.data(), gtotal.data(), gf.data(), n, N, coef, gdp.data());
+  mc::synchronize();
+  CHECK(gf.download() == f);  // exact: the same double arithmetic
+  CHECK_PARITY(gtotal.download(), total, tolerance<T>());
+  CHECK_PARITY(gcolumn.download(), column, tolerance<T>());
+  CHECK(gaux.download()[0] == Approx(aux).epsilon(tolerance<T>()));
+  CHECK_PARITY(gdp.download(), dp, tolerance<T>());
 }
 
 TEMPLATE_TEST_CASE("cuda parity: causal attention softmax and its backward", "[cuda][parity]", float, double) {
@@ -385,8 +656,15 @@ void check_training_step(const StepCase& sc) {
   for (int step = 0; step < 2; ++step) {  // the second step also checks the optimizer moments carried over
     CAPTURE(step);
     const auto a = host.forward(tokens, targets, batch);
-    const auto b = device.forward(tokens, targets, batch);
+    const auto loss_only = device.forward(tokens, targets, batch);  // the per-step read
+    const auto b = device.read_diagnostics().stats;                 // the logging-step read
+    CHECK(loss_only.ce_loss == b.ce_loss);
+    CHECK(loss_only.loss == b.loss);
     CHECK(b.ce_loss == Approx(a.ce_loss).epsilon(tol));
+    CHECK(b.loss == Approx(a.loss).epsilon(tol));  // includes the aux loss when it is on
+    if (sc.options.aux_loss_coef > 0.0) CHECK(a.loss > a.ce_loss);
+    REQUIRE(a.residual_rms.size() == b.residual_rms.size());
+    for (std::size_t l = 0; l < a.residual_rms.size(); ++l) CHECK(b.residual_rms[l] == Approx(a.residual_rms[l]).epsilon(tol));
     REQUIRE(a.load.size() == b.load.size());
     for (std::size_t l = 0; l < a.load.size(); ++l) {
       CHECK(b.load[l] == a.load[l]);  // identical routing decisions
@@ -396,6 +674,13 @@ void check_training_step(const StepCase& sc) {
     CHECK_PARITY(device.logits(), std::vector<T>(logits.data(), logits.data() + logits.size()), tol);
     host.backward();
     device.backward();
+    device.finish_gradients(step);
+    double grad_sq = 0.0;
+    for (const auto& p : host.parameters())
+      if (p.trainable) grad_sq += static_cast<double>(p.grad.squaredNorm());
+    const auto diag = device.read_diagnostics();
+    CHECK(diag.grad_norm == Approx(std::sqrt(grad_sq)).epsilon(tol));
+    CHECK(diag.first_nonfinite_step == -1);
     for (std::size_t i = 0; i < host.parameters().size(); ++i) {
       const auto& g = host.parameters()[i].grad;
       INFO("gradient of " << host.parameters()[i].name);
@@ -436,12 +721,70 @@ TEMPLATE_TEST_CASE("cuda parity: whole training step vs the CPU reference", "[cu
                           muelab::theory::OptimizerKind::adam});
   check_training_step<T>({"moe-capacity-sgd", kMoeSoftmax, capped, muelab::theory::OptimizerKind::sgd});
   check_training_step<T>({"dense-gelu-adamw", kDense, plain, muelab::theory::OptimizerKind::adamw});
+  cpu::ArchitectureOptions aux;
+  aux.aux_loss_coef = 0.1;
+  check_training_step<T>({"moe-softmax-aux-adamw", kMoeSoftmax, aux, muelab::theory::OptimizerKind::adamw});
+  aux.capacity_factor = 1.25;
+  aux.bias_rate = 0.05;
+  check_training_step<T>({"moe-sigmoid-aux-capacity-bias-adam", kMoeSigmoidShared, aux, muelab::theory::OptimizerKind::adam});
+}
+
+TEMPLATE_TEST_CASE("cuda parity: a non-finite step is skipped on the device and reported", "[cuda][parity][step]", float,
+                   double) {
+  using T = TestType;
+  const auto spec = cpu::testing::make_spec(kMoeSoftmax, "complete-mue", cpu::ArchitectureOptions{}, "", 13);
+  cpu::Model<T> good(spec), poisoned(spec);
+  good.initialize(kSeed);
+  poisoned.initialize(kSeed);
+  poisoned.parameter("head").value(0, 0) = std::numeric_limits<T>::quiet_NaN();  // NaN loss and gradients
+  mc::Model<T> device(spec);
+  device.load_from(poisoned);
+  std::vector<std::int32_t> tokens(static_cast<std::size_t>(2 * spec.seq_len), 1), targets = tokens;
+  std::map<cpu::ParameterGroup, cpu::GroupHyperparameters> groups;
+  for (const auto& p : device.parameters()) groups[p.group] = {1e-2, 0.1, 1e-8, 0.9, 0.95};
+  const auto values = [&] {
+    std::vector<std::vector<T>> all;
+    for (std::size_t i = 0; i < device.parameters().size(); ++i) all.push_back(device.value(i));
+    return all;
+  };
+  const auto same_bits = [](const std::vector<std::vector<T>>& x, const std::vector<std::vector<T>>& y) {
+    if (x.size() != y.size()) return false;
+    for (std::size_t i = 0; i < x.size(); ++i)
+      if (x[i].size() != y[i].size() || std::memcmp(x[i].data(), y[i].data(), x[i].size() * sizeof(T)) != 0) return false;
+    return true;
+  };
+  const auto before = values();
+  device.enqueue_forward(tokens, targets, 2);
+  device.backward();
+  device.finish_gradients(0);
+  device.step(muelab::theory::OptimizerKind::adamw, groups, 1.0);
+  const auto diag = device.read_diagnostics();
+  CHECK_FALSE(std::isfinite(diag.stats.loss));
+  CHECK(diag.first_nonfinite_step == 0);
+  CHECK(same_bits(values(), before));  // the update was skipped on the device (bitwise: the head holds a NaN)
+  // the guard is sticky: finite gradients after a failed step do not move the model either
+  device.load_from(good);
+  const auto good_values = values();
+  device.enqueue_forward(tokens, targets, 2);
+  device.backward();
+  device.finish_gradients(1);
+  device.step(muelab::theory::OptimizerKind::adamw, groups, 1.0);
+  const auto later = device.read_diagnostics();
+  CHECK(std::isfinite(later.stats.loss));
+  CHECK(later.first_nonfinite_step == 0);
+  CHECK(same_bits(values(), good_values));
 }
 
 int main(int argc, char** argv) {
-  bool listing = false;
-  for (int i = 1; i < argc; ++i) listing = listing || std::strncmp(argv[i], "--list", 6) == 0;
-  if (!listing) {
+  // Without a device, run only when every test named on the command line is a "cuda host:" test
+  // (CTest runs one test per process by name); anything else is skipped with exit code 77.
+  bool listing = false, host = false, device = false;
+  for (int i = 1; i < argc; ++i) {
+    listing = listing || std::strncmp(argv[i], "--list", 6) == 0;
+    host = host || std::strncmp(argv[i], "cuda host:", 10) == 0 || std::strcmp(argv[i], "[host]") == 0;
+    device = device || std::strncmp(argv[i], "cuda parity", 11) == 0 || std::strstr(argv[i], "[parity]") != nullptr;
+  }
+  if (!listing && !(host && !device)) {
     const auto status = mc::query_device();
     if (!status.usable) {
       std::printf("SKIPPED: CUDA parity tests need a GPU; %s\n", status.message.c_str());

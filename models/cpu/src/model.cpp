@@ -344,8 +344,8 @@ void Model<Scalar>::moe_forward(std::size_t l, BlockCache& c) {
   std::vector<double> load(static_cast<std::size_t>(N));
   c.load_fraction.resize(static_cast<std::size_t>(N));
   for (std::int64_t e = 0; e < N; ++e) {
-    load[static_cast<std::size_t>(e)] = static_cast<double>(count[static_cast<std::size_t>(e)]) / static_cast<double>(n);
-    c.load_fraction[static_cast<std::size_t>(e)] = load[static_cast<std::size_t>(e)] / static_cast<double>(a);
+    load[static_cast<std::size_t>(e)] = shared::expert_load(count[static_cast<std::size_t>(e)], n);
+    c.load_fraction[static_cast<std::size_t>(e)] = shared::expert_load_fraction(count[static_cast<std::size_t>(e)], n, a);
   }
   last_load_.push_back(std::move(load));
 
@@ -420,16 +420,9 @@ Matrix<Scalar> Model<Scalar>::moe_backward(std::size_t l, BlockCache& c, const M
     // π_j = p_j / Σ_active p: dp_j = (dπ_j − Σ_k dπ_k π_k) / Σ_active p (or dp_j = dπ_j for raw gates)
     shared::gates_row_backward(p.row(t).data(), c.choice.data() + base, c.gate.data() + base, dgate.data() + base, a,
                                spec_.normalize_gates, dp.row(t).data());
-    if (aux > 0.0) {  // aux = coef·N·Σ_i f_i·mean_t p̂_ti, p̂ = p / Σ_all p (f_i held constant)
-      const Scalar total = p.row(t).sum();
-      Scalar dot(0);
-      std::vector<Scalar> dhat(static_cast<std::size_t>(N));
-      for (std::int64_t e = 0; e < N; ++e) {
-        dhat[static_cast<std::size_t>(e)] = sc<Scalar>(aux * static_cast<double>(N) * c.load_fraction[static_cast<std::size_t>(e)] / static_cast<double>(n));
-        dot += dhat[static_cast<std::size_t>(e)] * p(t, e) / total;
-      }
-      for (std::int64_t e = 0; e < N; ++e) dp(t, e) += (dhat[static_cast<std::size_t>(e)] - dot) / total;
-    }
+    if (aux > 0.0)  // aux = coef·N·Σ_i f_i·mean_t p̂_ti, p̂ = p / Σ_all p (f_i held constant)
+      shared::aux_balance_row_backward(p.row(t).data(), shared::row_sum(p.row(t).data(), N), c.load_fraction.data(), N,
+                                       n, aux, dp.row(t).data());
   }
   Matrix<Scalar> ds(n, N);
   if (m.router == theory::RouterKind::sigmoid) {
@@ -481,15 +474,16 @@ ForwardStats Model<Scalar>::forward(const std::vector<std::int32_t>& tokens, con
     layer_norm_forward(x, parameters_[static_cast<std::size_t>(bi.ln2)].value, m_norm, eps, c.ln2_hat, c.ln2_rstd, c.u2);
     if (m.is_moe()) {
       moe_forward(l, c);
-      if (spec_.options.aux_loss_coef > 0.0) {
-        double sum = 0.0;
+      if (spec_.options.aux_loss_coef > 0.0) {  // shared::aux_balance_loss, the CUDA backend's arithmetic
         const auto& p = c.router_probs;
-        for (std::int64_t e = 0; e < m.n_experts; ++e) {
-          double mean_hat = 0.0;
-          for (Eigen::Index t = 0; t < n; ++t) mean_hat += static_cast<double>(p(t, e) / p.row(t).sum());
-          sum += c.load_fraction[static_cast<std::size_t>(e)] * mean_hat / static_cast<double>(n);
-        }
-        aux_total += spec_.options.aux_loss_coef * static_cast<double>(m.n_experts) * sum;
+        std::vector<Scalar> total(static_cast<std::size_t>(n));
+        for (Eigen::Index t = 0; t < n; ++t) total[static_cast<std::size_t>(t)] = shared::row_sum(p.row(t).data(), m.n_experts);
+        std::vector<double> column_sum(static_cast<std::size_t>(m.n_experts));
+        for (std::int64_t e = 0; e < m.n_experts; ++e)
+          column_sum[static_cast<std::size_t>(e)] =
+              shared::normalized_probability_column_sum(p.data(), total.data(), n, m.n_experts, e);
+        aux_total += shared::aux_balance_loss(c.load_fraction.data(), column_sum.data(), m.n_experts, n,
+                                              spec_.options.aux_loss_coef);
       }
     } else {
       c.dense.x = c.u2;

@@ -184,6 +184,7 @@ TrainRun parse_train_run(const std::string& toml_text, const std::string& source
   run.trainer.threads = static_cast<int>(trainer.integer("threads", 1, 1));
   run.trainer.eval_interval = trainer.integer("eval_interval", 50, 1);
   run.trainer.eval_batches = trainer.integer("eval_batches", 4, 1);
+  run.trainer.log_interval = trainer.integer("log_interval", 1, 1);
   run.trainer.double_precision = trainer.text("dtype", "float", {"float", "double"}) == "double";
   run.architecture.norm_gains_trainable = trainer.boolean("norm_gains_trainable", false);
   run.architecture.norm_eps = trainer.number("norm_eps", 1e-5, 0.0, 1.0);

@@ -91,6 +91,11 @@ TrainingRecorder::TrainingRecorder(const TrainRun& run, const std::filesystem::p
   start_ = std::chrono::steady_clock::now();
 }
 
+bool TrainingRecorder::logs_step(std::int64_t step) const {
+  return step % run_.trainer.log_interval == 0 || (step + 1) % run_.trainer.eval_interval == 0 ||
+         step + 1 == run_.target.train.steps;
+}
+
 bool TrainingRecorder::record_step(std::int64_t step, const ForwardStats& stats, double lr_factor, double grad_norm,
                                    bool finite, const std::map<theory::ParameterGroup, double>& update_rms,
                                    const std::function<double()>& validation_loss) {
@@ -124,8 +129,10 @@ bool TrainingRecorder::record_step(std::int64_t step, const ForwardStats& stats,
     if (std::isfinite(v)) summary_.best_validation_loss = std::min(summary_.best_validation_loss, v);
   }
   row.push_back(val);
-  for (std::size_t i = 0; i < row.size(); ++i) log_ << (i ? "," : "") << row[i];
-  log_ << "\n" << std::flush;
+  if (!finite || logs_step(step)) {
+    for (std::size_t i = 0; i < row.size(); ++i) log_ << (i ? "," : "") << row[i];
+    log_ << "\n" << std::flush;
+  }
   return finite;
 }
 

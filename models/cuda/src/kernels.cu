@@ -1,11 +1,16 @@
 // Kernels and launchers of the CUDA backend (see kernels.hpp). Per-row stages run one thread per
 // row calling the shared __host__ __device__ row function, so each row's arithmetic and summation
 // order are those of the CPU reference; elementwise stages run one thread per element. Every
-// reduction across rows runs in a fixed order (no atomics), so results are deterministic.
+// reduction across rows runs in a fixed order (no atomics; the permutation's integer block sums
+// are exact), so results are deterministic. No launcher reads device memory back.
 #include "muelab/models/cuda/kernels.hpp"
 
 #include <cublas_v2.h>
+#include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
 #include <cuda_runtime.h>
+
+#include <cmath>
 
 #include <string>
 
@@ -114,45 +119,107 @@ __global__ void gates_backward_kernel(const T* p, const index_t* choice, const T
   for (index_t e = 0; e < N; ++e) dp[t * N + e] = T(0);
   sh::gates_row_backward(p + t * N, choice + t * a, gate + t * a, dgate + t * a, a, normalize, dp + t * N);
 }
-// One thread per expert scans the choices in token order: counts, then (after the scan) rows.
-__global__ void count_kernel(const index_t* choice, index_t n, index_t a, index_t N, index_t capacity,
-                             index_t* load_count, index_t* kept) {
-  const index_t e = global_index();
-  if (e >= N) return;
+// Permutation by expert (§5), one block of kPermuteThreads per expert. Counts: integer block sum.
+constexpr int kPermuteThreads = 256;
+__global__ void __launch_bounds__(kPermuteThreads)
+    count_choices_kernel(const index_t* choice, index_t total, index_t* load_count) {
+  const auto e = static_cast<index_t>(blockIdx.x);
   index_t count = 0;
-  for (index_t i = 0; i < n * a; ++i) count += choice[i] == e ? 1 : 0;
-  load_count[e] = count;
-  kept[e] = count < capacity ? count : capacity;
+  for (index_t i = threadIdx.x; i < total; i += kPermuteThreads) count += choice[i] == e ? 1 : 0;
+  using Reduce = cub::BlockReduce<index_t, kPermuteThreads>;
+  __shared__ typename Reduce::TempStorage storage;
+  const index_t sum = Reduce(storage).Sum(count);  // valid in thread 0
+  if (threadIdx.x == 0) load_count[e] = sum;
 }
-__global__ void exclusive_scan_kernel(const index_t* kept, index_t N, index_t* offsets) {
+__global__ void kept_offsets_kernel(const index_t* load_count, index_t N, index_t capacity, index_t* offsets) {
   if (global_index() != 0) return;
-  offsets[0] = 0;
-  for (index_t e = 0; e < N; ++e) offsets[e + 1] = offsets[e] + kept[e];
+  sh::kept_row_offsets(load_count, N, capacity, offsets);
 }
-__global__ void fill_rows_kernel(const index_t* choice, index_t n, index_t a, index_t N, index_t capacity,
-                                 const index_t* offsets, index_t* rows, index_t* slots, index_t* position) {
-  const index_t e = global_index();
-  if (e >= N) return;
-  index_t count = 0;
-  for (index_t t = 0; t < n; ++t)
-    for (index_t j = 0; j < a; ++j) {
-      if (choice[t * a + j] != e) continue;
-      if (count < capacity) {
-        const index_t r = offsets[e] + count;
-        rows[r] = t;
-        slots[r] = j;
-        position[t * a + j] = r;
+// Stable fill: the block walks the choices t·a + j in increasing order, 256 at a time; a block
+// exclusive scan of "is expert e" gives each hit its rank among e's choices (token order, the CPU's).
+__global__ void __launch_bounds__(kPermuteThreads)
+    fill_rows_kernel(const index_t* choice, index_t total, index_t a, index_t capacity, const index_t* offsets,
+                     index_t* rows, index_t* slots, index_t* position) {
+  const auto e = static_cast<index_t>(blockIdx.x);
+  using Scan = cub::BlockScan<index_t, kPermuteThreads>;
+  __shared__ typename Scan::TempStorage storage;
+  const index_t first = offsets[e];
+  index_t seen = 0;  // e's choices before this chunk (the same in every thread)
+  for (index_t base = 0; base < total; base += kPermuteThreads) {
+    const index_t i = base + threadIdx.x;
+    const index_t hit = (i < total && choice[i] == e) ? 1 : 0;
+    index_t before = 0, in_chunk = 0;
+    Scan(storage).ExclusiveSum(hit, before, in_chunk);
+    if (hit) {
+      const index_t rank = seen + before;
+      if (rank < capacity) {
+        const index_t r = first + rank;
+        rows[r] = i / a;
+        slots[r] = i % a;
+        position[i] = r;
       } else {
-        position[t * a + j] = -1;
+        position[i] = -1;  // dropped by the capacity limit
       }
-      ++count;
     }
+    seen += in_chunk;
+    __syncthreads();  // the scan's storage is reused by the next chunk
+  }
 }
 template <class T>
-__global__ void gather_rows_kernel(const T* x, const index_t* rows, index_t count, index_t d, T* out) {
+__global__ void gather_rows_kernel(const T* x, const index_t* rows, const index_t* kept, index_t max_rows, index_t d,
+                                   T* out) {
   const index_t i = global_index();
-  if (i >= count * d) return;
+  if (i >= max_rows * d || i / d >= *kept) return;
   out[i] = x[rows[i / d] * d + i % d];
+}
+
+// Grouped GEMM (shared/grouped_gemm.hpp): the shared phases with the block barriers between them.
+template <class T, bool TA, bool TB>
+__global__ void __launch_bounds__(256) grouped_gemm_kernel(const sh::GroupedGemmArgs<T> args) {
+  using G = sh::GroupedGemmTile;
+  static_assert(G::threads == 256, "launch bounds and tile geometry disagree");
+  sh::GroupedGemmBlock<T> blk;
+  if (!sh::grouped_gemm_locate<T, TA, TB>(args, static_cast<index_t>(blockIdx.x), static_cast<index_t>(blockIdx.y),
+                                          static_cast<index_t>(blockIdx.z), blk))
+    return;  // uniform over the block: before any barrier
+  __shared__ T a_tile[G::shared_elements];
+  __shared__ T b_tile[G::shared_elements];
+  const auto tid = static_cast<index_t>(threadIdx.x);
+  T acc[16];
+#pragma unroll
+  for (int q = 0; q < 16; ++q) acc[q] = T(0);
+  for (index_t k0 = 0; k0 < blk.depth; k0 += G::depth) {
+    sh::grouped_gemm_load<T, TA, TB>(args, blk, k0, tid, a_tile, b_tile);
+    __syncthreads();
+    sh::grouped_gemm_accumulate(tid, a_tile, b_tile, acc);
+    __syncthreads();
+  }
+  sh::grouped_gemm_store(args, blk, tid, acc);
+}
+
+// Auxiliary balance loss (§6): per-row totals, per-expert f and Σ_t p̂, the loss, the row backward.
+template <class T>
+__global__ void row_total_kernel(const T* p, index_t n, index_t N, T* total) {
+  const index_t t = global_index();
+  if (t < n) total[t] = sh::row_sum(p + t * N, N);
+}
+template <class T>
+__global__ void aux_columns_kernel(const T* p, const T* total, const index_t* load_count, index_t n, index_t N, index_t a,
+                                   double* fraction, double* column) {
+  const index_t e = global_index();
+  if (e >= N) return;
+  fraction[e] = sh::expert_load_fraction(load_count[e], n, a);
+  column[e] = sh::normalized_probability_column_sum(p, total, n, N, e);
+}
+__global__ void aux_loss_kernel(const double* fraction, const double* column, index_t N, index_t n, double coef,
+                                double* aux) {
+  if (global_index() == 0) *aux = sh::aux_balance_loss(fraction, column, N, n, coef);
+}
+template <class T>
+__global__ void aux_backward_kernel(const T* p, const T* total, const double* fraction, index_t n, index_t N, double coef,
+                                    T* dp) {
+  const index_t t = global_index();
+  if (t < n) sh::aux_balance_row_backward(p + t * N, total[t], fraction, N, n, coef, dp + t * N);
 }
 template <class T>
 __global__ void combine_kernel(const T* y, const index_t* position, const index_t* choice, const T* gate, T route,
@@ -178,10 +245,10 @@ __global__ void combine_kernel(const T* y, const index_t* position, const index_
 }
 template <class T>
 __global__ void combine_backward_kernel(const T* df, const T* y, const index_t* rows, const index_t* slots,
-                                        const T* gate, T route, index_t kept_rows, index_t a, index_t d, T* dy,
-                                        T* dgate) {
+                                        const T* gate, T route, const index_t* kept, index_t max_rows, index_t a,
+                                        index_t d, T* dy, T* dgate) {
   const index_t r = global_index();
-  if (r >= kept_rows) return;
+  if (r >= max_rows || r >= *kept) return;
   const index_t t = rows[r];
   const index_t idx = t * a + slots[r];
   const T w = route * gate[idx];
@@ -193,11 +260,15 @@ __global__ void combine_backward_kernel(const T* df, const T* y, const index_t* 
   dgate[idx] = route * dot;
 }
 __global__ void balance_bias_kernel(double* bias, const index_t* load_count, index_t n, index_t N, index_t a,
-                                    double rate) {
+                                    double rate, const double* step_ok) {
   const index_t e = global_index();
-  if (e >= N) return;
+  if (e >= N || (step_ok && *step_ok == 0.0)) return;
   const double kappa = static_cast<double>(a) / static_cast<double>(N);
-  bias[e] = sh::balance_bias_update(bias[e], rate, static_cast<double>(load_count[e]) / static_cast<double>(n), kappa);
+  bias[e] = sh::balance_bias_update(bias[e], rate, sh::expert_load(load_count[e], n), kappa);
+}
+__global__ void expert_loads_kernel(const index_t* load_count, index_t n, index_t N, double* load) {
+  const index_t e = global_index();
+  if (e < N) load[e] = sh::expert_load(load_count[e], n);
 }
 
 // ---- attention -------------------------------------------------------------------------------------------
@@ -295,15 +366,65 @@ __global__ void add_partials_kernel(const double* partials, double* result) {
   for (int i = 0; i < 256; ++i) sum += partials[i];
   *result = sum;
 }
+__global__ void rms_finish_kernel(const double* partials, index_t count, double* result) {
+  if (global_index() != 0) return;
+  double sum = 0.0;
+  for (int i = 0; i < 256; ++i) sum += partials[i];
+  *result = sqrt(sum / static_cast<double>(count));
+}
+// Global gradient norm: kNormLanes strided partials per tensor (blockIdx.y = tensor), then per
+// tensor their sum in lane order, then the tensors in order.
+constexpr index_t kNormLanes = kGlobalNormLanes;
 template <class T>
-__global__ void adam_kernel(T* theta, T* m, T* v, const T* g, index_t count, sh::AdamStep step) {
-  const index_t i = global_index();
-  if (i < count) static_cast<void>(sh::adam_element(theta[i], m[i], v[i], g[i], step));
+__global__ void multi_partial_squares_kernel(const T* const* tensors, const index_t* sizes, double* partials) {
+  const index_t lane = global_index();
+  if (lane >= kNormLanes) return;
+  const auto tensor = static_cast<index_t>(blockIdx.y);
+  const T* x = tensors[tensor];
+  const index_t count = sizes[tensor];
+  double sum = 0.0;
+  for (index_t i = lane; i < count; i += kNormLanes) sum += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  partials[tensor * kNormLanes + lane] = sum;
+}
+__global__ void per_tensor_sum_kernel(const double* partials, index_t tensors, double* per_tensor) {
+  const index_t tensor = global_index();
+  if (tensor >= tensors) return;
+  double sum = 0.0;
+  for (index_t i = 0; i < kNormLanes; ++i) sum += partials[tensor * kNormLanes + i];
+  per_tensor[tensor] = sum;
+}
+__global__ void norm_finish_kernel(const double* per_tensor, index_t tensors, double* result) {
+  if (global_index() != 0) return;
+  double sum = 0.0;
+  for (index_t i = 0; i < tensors; ++i) sum += per_tensor[i];
+  *result = sqrt(sum);
+}
+__global__ void step_guard_kernel(const double* loss, const double* grad_norm, double step, double* step_ok,
+                                  double* first_bad_step) {
+  if (global_index() != 0) return;
+  const bool earlier = *first_bad_step >= 0.0;
+  const bool finite = sh::is_finite(*loss) && sh::is_finite(*grad_norm);
+  *step_ok = finite && !earlier ? 1.0 : 0.0;
+  if (!finite && !earlier) *first_bad_step = step;
+}
+__global__ void total_loss_kernel(const double* ce, const double* aux, index_t layers, double* total) {
+  if (global_index() != 0) return;
+  double aux_total = 0.0;
+  for (index_t l = 0; l < layers; ++l) aux_total += aux[l];
+  *total = *ce + aux_total;
 }
 template <class T>
-__global__ void sgd_kernel(T* theta, T* buf, const T* g, index_t count, double lr, double wd, double momentum) {
+__global__ void adam_kernel(T* theta, T* m, T* v, const T* g, index_t count, sh::AdamStep step, const double* step_ok) {
   const index_t i = global_index();
-  if (i < count) static_cast<void>(sh::sgd_element(theta[i], buf[i], g[i], lr, wd, momentum));
+  if (i >= count || (step_ok && *step_ok == 0.0)) return;
+  static_cast<void>(sh::adam_element(theta[i], m[i], v[i], g[i], step));
+}
+template <class T>
+__global__ void sgd_kernel(T* theta, T* buf, const T* g, index_t count, double lr, double wd, double momentum,
+                           const double* step_ok) {
+  const index_t i = global_index();
+  if (i >= count || (step_ok && *step_ok == 0.0)) return;
+  static_cast<void>(sh::sgd_element(theta[i], buf[i], g[i], lr, wd, momentum));
 }
 
 }  // namespace
@@ -347,10 +468,37 @@ template class DeviceArray<float>;
 template class DeviceArray<double>;
 template class DeviceArray<std::int64_t>;
 template class DeviceArray<std::int32_t>;
+template class DeviceArray<float*>;
+template class DeviceArray<double*>;
 
 void synchronize() {
   check(cudaGetLastError(), "kernel launch");
   check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+}
+
+PinnedDoubles::PinnedDoubles(std::size_t count) : count_(count) {
+  if (count > 0) check(cudaMallocHost(reinterpret_cast<void**>(&data_), count * sizeof(double)), "cudaMallocHost");
+}
+PinnedDoubles& PinnedDoubles::operator=(PinnedDoubles&& other) noexcept {
+  if (this != &other) {
+    if (data_) cudaFreeHost(data_);
+    data_ = other.data_;
+    count_ = other.count_;
+    other.data_ = nullptr;
+    other.count_ = 0;
+  }
+  return *this;
+}
+PinnedDoubles::~PinnedDoubles() {
+  if (data_) cudaFreeHost(data_);
+}
+const double* PinnedDoubles::fetch(const double* device, std::size_t count) {
+  if (count > count_) throw CudaError("PinnedDoubles::fetch: more doubles than the buffer holds");
+  check(cudaGetLastError(), "kernel launch");
+  if (count > 0)
+    check(cudaMemcpyAsync(data_, device, count * sizeof(double), cudaMemcpyDeviceToHost, nullptr), "cudaMemcpyAsync D2H");
+  check(cudaStreamSynchronize(nullptr), "cudaStreamSynchronize");
+  return data_;
 }
 
 Blas::Blas() {
@@ -479,20 +627,92 @@ void gates_backward(const T* p, const index_t* choice, const T* gate, const T* d
 }
 void permute_by_expert(const index_t* choice, index_t n, index_t a, index_t n_experts, index_t capacity,
                        index_t* load_count, index_t* offsets, index_t* rows, index_t* slots, index_t* position) {
-  DeviceArray<index_t> kept(static_cast<std::size_t>(n_experts));
-  count_kernel<<<blocks_for(n_experts), kThreads>>>(choice, n, a, n_experts, capacity, load_count, kept.data());
+  if (n_experts == 0) return;
+  const auto experts = static_cast<unsigned>(n_experts);
+  count_choices_kernel<<<experts, kPermuteThreads>>>(choice, n * a, load_count);
   check_launch("permute_by_expert: count");
-  exclusive_scan_kernel<<<1, 1>>>(kept.data(), n_experts, offsets);
+  kept_offsets_kernel<<<1, 1>>>(load_count, n_experts, capacity, offsets);
   check_launch("permute_by_expert: scan");
-  fill_rows_kernel<<<blocks_for(n_experts), kThreads>>>(choice, n, a, n_experts, capacity, offsets, rows, slots,
-                                                        position);
+  fill_rows_kernel<<<experts, kPermuteThreads>>>(choice, n * a, a, capacity, offsets, rows, slots, position);
   check_launch("permute_by_expert: fill");
 }
 template <class T>
-void gather_rows(const T* x, const index_t* rows, index_t count, index_t d, T* out) {
-  if (count * d == 0) return;
-  gather_rows_kernel<<<blocks_for(count * d), kThreads>>>(x, rows, count, d, out);
+void gather_rows(const T* x, const index_t* rows, const index_t* kept, index_t max_rows, index_t d, T* out) {
+  if (max_rows * d == 0) return;
+  gather_rows_kernel<<<blocks_for(max_rows * d), kThreads>>>(x, rows, kept, max_rows, d, out);
   check_launch("gather_rows");
+}
+namespace {
+dim3 grid_of(const index_t* g) {
+  return dim3(static_cast<unsigned>(g[0]), static_cast<unsigned>(g[1]), static_cast<unsigned>(g[2]));
+}
+}  // namespace
+template <class T>
+void grouped_gemm_rows(bool transpose_b, index_t groups, const index_t* offsets, index_t max_total_rows, index_t n,
+                       index_t k, T alpha, const T* a, index_t lda, const T* const* b_table, index_t ldb, T beta, T* c,
+                       index_t ldc) {
+  if (groups == 0 || n == 0 || max_total_rows == 0) return;
+  sh::GroupedGemmArgs<T> args;
+  args.groups = groups;
+  args.offsets = offsets;
+  args.n = n;
+  args.k = k;
+  args.alpha = alpha;
+  args.beta = beta;
+  args.a = a;
+  args.lda = lda;
+  args.b_table = b_table;
+  args.ldb = ldb;
+  args.c = c;
+  args.ldc = ldc;
+  index_t grid[3];
+  sh::grouped_gemm_grid<false>(groups, 0, n, max_total_rows, grid);
+  if (transpose_b)
+    grouped_gemm_kernel<T, false, true><<<grid_of(grid), sh::GroupedGemmTile::threads>>>(args);
+  else
+    grouped_gemm_kernel<T, false, false><<<grid_of(grid), sh::GroupedGemmTile::threads>>>(args);
+  check_launch("grouped_gemm_rows");
+}
+template <class T>
+void grouped_gemm_reduce(index_t groups, const index_t* offsets, index_t m, index_t n, T alpha, const T* a, index_t lda,
+                         const T* b, index_t ldb, T beta, T* const* c_table, index_t ldc) {
+  if (groups == 0 || m == 0 || n == 0) return;
+  sh::GroupedGemmArgs<T> args;
+  args.groups = groups;
+  args.offsets = offsets;
+  args.m = m;
+  args.n = n;
+  args.alpha = alpha;
+  args.beta = beta;
+  args.a = a;
+  args.lda = lda;
+  args.b = b;
+  args.ldb = ldb;
+  args.c_table = c_table;
+  args.ldc = ldc;
+  index_t grid[3];
+  sh::grouped_gemm_grid<true>(groups, m, n, 0, grid);
+  grouped_gemm_kernel<T, true, false><<<grid_of(grid), sh::GroupedGemmTile::threads>>>(args);
+  check_launch("grouped_gemm_reduce");
+}
+template <class T>
+void aux_balance_forward(const T* p, const index_t* load_count, index_t n, index_t n_experts, index_t a, double coef,
+                         T* row_total, double* load_fraction, double* column_sum, double* aux) {
+  if (n == 0 || n_experts == 0) return;
+  row_total_kernel<<<blocks_for(n), kThreads>>>(p, n, n_experts, row_total);
+  check_launch("aux_balance_forward: row totals");
+  aux_columns_kernel<<<blocks_for(n_experts), kThreads>>>(p, row_total, load_count, n, n_experts, a, load_fraction,
+                                                          column_sum);
+  check_launch("aux_balance_forward: columns");
+  aux_loss_kernel<<<1, 1>>>(load_fraction, column_sum, n_experts, n, coef, aux);
+  check_launch("aux_balance_forward: loss");
+}
+template <class T>
+void aux_balance_backward(const T* p, const T* row_total, const double* load_fraction, index_t n, index_t n_experts,
+                          double coef, T* dp) {
+  if (n == 0) return;
+  aux_backward_kernel<<<blocks_for(n), kThreads>>>(p, row_total, load_fraction, n, n_experts, coef, dp);
+  check_launch("aux_balance_backward");
 }
 template <class T>
 void combine(const T* y, const index_t* position, const index_t* choice, const T* gate, T route, bool weighted, index_t n,
@@ -503,16 +723,23 @@ void combine(const T* y, const index_t* position, const index_t* choice, const T
 }
 template <class T>
 void combine_backward(const T* df, const T* y, const index_t* rows, const index_t* slots, const T* gate, T route,
-                      index_t kept_rows, index_t n, index_t a, index_t d, T* dy, T* dgate) {
-  check(cudaMemset(dgate, 0, static_cast<std::size_t>(n * a) * sizeof(T)), "combine_backward: zero dgate");
-  if (kept_rows == 0) return;
-  combine_backward_kernel<<<blocks_for(kept_rows), kThreads>>>(df, y, rows, slots, gate, route, kept_rows, a, d, dy,
-                                                               dgate);
+                      const index_t* kept, index_t max_rows, index_t n, index_t a, index_t d, T* dy, T* dgate) {
+  check(cudaMemsetAsync(dgate, 0, static_cast<std::size_t>(n * a) * sizeof(T), nullptr), "combine_backward: zero dgate");
+  if (max_rows == 0) return;
+  combine_backward_kernel<<<blocks_for(max_rows), kThreads>>>(df, y, rows, slots, gate, route, kept, max_rows, a, d, dy,
+                                                              dgate);
   check_launch("combine_backward");
 }
-void balance_bias_update(double* bias, const index_t* load_count, index_t n, index_t n_experts, index_t a, double rate) {
-  balance_bias_kernel<<<blocks_for(n_experts), kThreads>>>(bias, load_count, n, n_experts, a, rate);
+void balance_bias_update(double* bias, const index_t* load_count, index_t n, index_t n_experts, index_t a, double rate,
+                         const double* step_ok) {
+  if (n_experts == 0) return;
+  balance_bias_kernel<<<blocks_for(n_experts), kThreads>>>(bias, load_count, n, n_experts, a, rate, step_ok);
   check_launch("balance_bias_update");
+}
+void expert_loads(const index_t* load_count, index_t n, index_t n_experts, double* load) {
+  if (n_experts == 0) return;
+  expert_loads_kernel<<<blocks_for(n_experts), kThreads>>>(load_count, n, n_experts, load);
+  check_launch("expert_loads");
 }
 template <class T>
 void causal_softmax(T* scores, index_t blocks, index_t seq_len) {
@@ -578,15 +805,45 @@ void sum_of_squares(const T* x, index_t count, double* partials256, double* resu
   check_launch("sum_of_squares: total");
 }
 template <class T>
-void adam_update(T* theta, T* m, T* v, const T* grad, index_t count, const shared::AdamStep& step) {
+void root_mean_square(const T* x, index_t count, double* partials256, double* result) {
+  partial_squares_kernel<<<2, kThreads>>>(x, count, partials256);
+  check_launch("root_mean_square: partials");
+  rms_finish_kernel<<<1, 1>>>(partials256, count, result);
+  check_launch("root_mean_square: total");
+}
+template <class T>
+void global_norm(const T* const* tensors, const index_t* sizes, index_t tensors_count, double* partials,
+                 double* per_tensor, double* result) {
+  if (tensors_count > 0) {
+    const dim3 grid(static_cast<unsigned>(kNormLanes / kThreads), static_cast<unsigned>(tensors_count));
+    multi_partial_squares_kernel<<<grid, kThreads>>>(tensors, sizes, partials);
+    check_launch("global_norm: partials");
+    per_tensor_sum_kernel<<<blocks_for(tensors_count), kThreads>>>(partials, tensors_count, per_tensor);
+    check_launch("global_norm: per tensor");
+  }
+  norm_finish_kernel<<<1, 1>>>(per_tensor, tensors_count, result);
+  check_launch("global_norm: total");
+}
+void step_guard(const double* loss, const double* grad_norm, double step, double* step_ok, double* first_bad_step) {
+  step_guard_kernel<<<1, 1>>>(loss, grad_norm, step, step_ok, first_bad_step);
+  check_launch("step_guard");
+}
+void total_loss(const double* ce, const double* aux, index_t layers, double* total) {
+  total_loss_kernel<<<1, 1>>>(ce, aux, layers, total);
+  check_launch("total_loss");
+}
+template <class T>
+void adam_update(T* theta, T* m, T* v, const T* grad, index_t count, const shared::AdamStep& step,
+                 const double* step_ok) {
   if (count == 0) return;
-  adam_kernel<<<blocks_for(count), kThreads>>>(theta, m, v, grad, count, step);
+  adam_kernel<<<blocks_for(count), kThreads>>>(theta, m, v, grad, count, step, step_ok);
   check_launch("adam_update");
 }
 template <class T>
-void sgd_update(T* theta, T* buf, const T* grad, index_t count, double lr, double weight_decay, double momentum) {
+void sgd_update(T* theta, T* buf, const T* grad, index_t count, double lr, double weight_decay, double momentum,
+                const double* step_ok) {
   if (count == 0) return;
-  sgd_kernel<<<blocks_for(count), kThreads>>>(theta, buf, grad, count, lr, weight_decay, momentum);
+  sgd_kernel<<<blocks_for(count), kThreads>>>(theta, buf, grad, count, lr, weight_decay, momentum, step_ok);
   check_launch("sgd_update");
 }
 
@@ -606,11 +863,18 @@ void sgd_update(T* theta, T* buf, const T* grad, index_t count, double lr, doubl
   template void router_backward<T>(const T*, const T*, index_t, index_t, bool, T*);                                   \
   template void top_a_gates<T>(const T*, const double*, index_t, index_t, index_t, index_t, bool, index_t*, T*);      \
   template void gates_backward<T>(const T*, const index_t*, const T*, const T*, index_t, index_t, index_t, bool, T*); \
-  template void gather_rows<T>(const T*, const index_t*, index_t, index_t, T*);                                       \
+  template void gather_rows<T>(const T*, const index_t*, const index_t*, index_t, index_t, T*);                       \
+  template void grouped_gemm_rows<T>(bool, index_t, const index_t*, index_t, index_t, index_t, T, const T*, index_t,  \
+                                     const T* const*, index_t, T, T*, index_t);                                       \
+  template void grouped_gemm_reduce<T>(index_t, const index_t*, index_t, index_t, T, const T*, index_t, const T*,     \
+                                       index_t, T, T* const*, index_t);                                               \
+  template void aux_balance_forward<T>(const T*, const index_t*, index_t, index_t, index_t, double, T*, double*,      \
+                                       double*, double*);                                                             \
+  template void aux_balance_backward<T>(const T*, const T*, const double*, index_t, index_t, double, T*);              \
   template void combine<T>(const T*, const index_t*, const index_t*, const T*, T, bool, index_t, index_t, index_t, T*, \
                            bool);                                                                                     \
-  template void combine_backward<T>(const T*, const T*, const index_t*, const index_t*, const T*, T, index_t, index_t, \
-                                    index_t, index_t, T*, T*);                                                        \
+  template void combine_backward<T>(const T*, const T*, const index_t*, const index_t*, const T*, T, const index_t*,   \
+                                    index_t, index_t, index_t, index_t, T*, T*);                                      \
   template void causal_softmax<T>(T*, index_t, index_t);                                                              \
   template void softmax_rows_backward<T>(const T*, const T*, index_t, index_t, T, T*);                                \
   template void embedding_forward<T>(const T*, const T*, const std::int32_t*, index_t, index_t, index_t, T, T*);      \
@@ -620,8 +884,10 @@ void sgd_update(T* theta, T* buf, const T* grad, index_t count, double lr, doubl
   template void axpy<T>(T, const T*, index_t, T*);                                                                    \
   template void scaled_copy<T>(T, const T*, index_t, T*);                                                             \
   template void sum_of_squares<T>(const T*, index_t, double*, double*);                                               \
-  template void adam_update<T>(T*, T*, T*, const T*, index_t, const shared::AdamStep&);                               \
-  template void sgd_update<T>(T*, T*, const T*, index_t, double, double, double);
+  template void root_mean_square<T>(const T*, index_t, double*, double*);                                             \
+  template void global_norm<T>(const T* const*, const index_t*, index_t, double*, double*, double*);                  \
+  template void adam_update<T>(T*, T*, T*, const T*, index_t, const shared::AdamStep&, const double*);                \
+  template void sgd_update<T>(T*, T*, const T*, index_t, double, double, double, const double*);
 
 MUELAB_CUDA_INSTANTIATE(float)
 MUELAB_CUDA_INSTANTIATE(double)

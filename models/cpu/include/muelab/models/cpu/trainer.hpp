@@ -23,6 +23,9 @@ struct TrainerOptions {
   int threads = 1;
   std::int64_t eval_interval = 50;
   std::int64_t eval_batches = 4;
+  /// log.csv gets a row every log_interval steps (and at every eval step, the last step and a
+  /// divergence); on the CUDA backend the diagnostics cross to the host only at those steps.
+  std::int64_t log_interval = 1;
   bool double_precision = false;  ///< dtype = "float" | "double"
 };
 
@@ -101,8 +104,11 @@ void write_text_atomically(const std::filesystem::path& path, const std::string&
 class TrainingRecorder {
  public:
   TrainingRecorder(const TrainRun& run, const std::filesystem::path& out_dir);
-  /// Records a finished step (update_rms may be empty: its cells stay blank). Returns false when the
-  /// step diverged, after writing its row: the caller stops.
+  /// Whether a finite step gets a log.csv row: every trainer.log_interval steps, every eval step, the last step.
+  [[nodiscard]] bool logs_step(std::int64_t step) const;
+  /// Records a finished step; writes its row when logs_step(step) or the step diverged (update_rms
+  /// may be empty: its cells stay blank). Returns false when the step diverged, after writing its
+  /// row: the caller stops.
   bool record_step(std::int64_t step, const ForwardStats& stats, double lr_factor, double grad_norm, bool finite,
                    const std::map<theory::ParameterGroup, double>& update_rms,
                    const std::function<double()>& validation_loss);

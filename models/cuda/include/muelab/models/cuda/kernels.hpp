@@ -1,10 +1,13 @@
 // Host-callable launchers of the CUDA backend's stages (THEORY.md §2–§6). Every pointer argument is
-// device memory; every launcher enqueues on the default stream and returns without synchronizing.
+// device memory; every launcher enqueues on the default stream and returns without synchronizing,
+// and none reads anything back: sizes that depend on the data (the rows each expert keeps) stay
+// on the device and are read there by the kernels that need them.
 // The per-row and elementwise bodies are the functions of models/shared/kernels.hpp, the very code
 // the CPU reference backend runs. This header has no CUDA types, so plain C++20 code (tests, the
 // CLI, the benchmark) can include it. Instantiated for float and double.
 #pragma once
 
+#include "muelab/models/shared/grouped_gemm.hpp"
 #include "muelab/models/shared/kernels.hpp"
 
 #include <cstddef>
@@ -51,6 +54,29 @@ class DeviceArray {
 
 /// Waits for the default stream and turns a pending kernel error into CudaError.
 void synchronize();
+
+/// Page-locked host buffer of doubles: the target of the one asynchronous device→host copy per step.
+class PinnedDoubles {
+ public:
+  PinnedDoubles() = default;
+  explicit PinnedDoubles(std::size_t count);
+  PinnedDoubles(const PinnedDoubles&) = delete;
+  PinnedDoubles& operator=(const PinnedDoubles&) = delete;
+  PinnedDoubles(PinnedDoubles&& other) noexcept : data_(other.data_), count_(other.count_) {
+    other.data_ = nullptr;
+    other.count_ = 0;
+  }
+  PinnedDoubles& operator=(PinnedDoubles&& other) noexcept;
+  ~PinnedDoubles();
+  /// Enqueues ONE cudaMemcpyAsync of the first `count` doubles of `device` on the default stream,
+  /// waits for the stream (so kernel errors surface here as CudaError) and returns the host copy.
+  const double* fetch(const double* device, std::size_t count);
+  [[nodiscard]] std::size_t size() const { return count_; }
+
+ private:
+  double* data_ = nullptr;
+  std::size_t count_ = 0;
+};
 
 /// Row-major GEMM through cuBLAS: C = alpha·op(A)·op(B) + beta·C (lda/ldb/ldc = row strides).
 /// FP32 GEMMs use the pedantic math mode (no TF32), so parity with the CPU is a rounding question.
@@ -106,26 +132,56 @@ void gates_backward(const T* p, const index_t* choice, const T* gate, const T* d
                     index_t a, bool normalize, T* dp);
 
 /// Token permutation by expert, token order inside each expert (as the CPU groups them), with the
-/// capacity limit (capacity ≥ n·a: dropless). Outputs (device): load_count[N] (choices per expert,
-/// dropped included), offsets[N+1] (kept rows per expert, exclusive scan), rows/slots[n·a] (token
-/// and slot of each permuted row), position[n·a] (permuted row of choice t·a+j, −1 when dropped).
+/// capacity limit (capacity ≥ n·a: dropless), entirely on the device: a histogram of the choices
+/// (one block per expert), the exclusive scan of the kept counts (shared::kept_row_offsets) and a
+/// stable fill (one block per expert, a block scan over the choices in token order). Outputs:
+/// load_count[N] (choices per expert, dropped included), offsets[N+1] (kept rows per expert,
+/// exclusive scan; offsets[N] = kept rows in all), rows/slots[n·a] (token and slot of each
+/// permuted row), position[n·a] (permuted row of choice t·a+j, −1 when dropped).
 void permute_by_expert(const index_t* choice, index_t n, index_t a, index_t n_experts, index_t capacity,
                        index_t* load_count, index_t* offsets, index_t* rows, index_t* slots, index_t* position);
-/// out[r] = x[rows[r]] for r < count (d columns).
+/// out[r] = x[rows[r]] for r < *kept (device count, e.g. offsets + N); max_rows bounds the launch.
 template <class T>
-void gather_rows(const T* x, const index_t* rows, index_t count, index_t d, T* out);
+void gather_rows(const T* x, const index_t* rows, const index_t* kept, index_t max_rows, index_t d, T* out);
+
+/// Rows-grouped GEMM over expert segments (shared/grouped_gemm.hpp): for each expert g,
+/// C[o_g:o_{g+1}] = alpha·A[o_g:o_{g+1}]·op(B_g) + beta·C[o_g:o_{g+1}], with the offsets o and the
+/// weight pointers b_table[g] in device memory. max_total_rows ≥ o_G sizes the launch.
+template <class T>
+void grouped_gemm_rows(bool transpose_b, index_t groups, const index_t* offsets, index_t max_total_rows, index_t n,
+                       index_t k, T alpha, const T* a, index_t lda, const T* const* b_table, index_t ldb, T beta, T* c,
+                       index_t ldc);
+/// k-grouped GEMM (weight gradients): C_g = alpha·A[o_g:o_{g+1}]ᵀ·B[o_g:o_{g+1}] + beta·C_g, C_g = c_table[g] (m × n).
+template <class T>
+void grouped_gemm_reduce(index_t groups, const index_t* offsets, index_t m, index_t n, T alpha, const T* a, index_t lda,
+                         const T* b, index_t ldb, T beta, T* const* c_table, index_t ldc);
+
+/// Auxiliary balance loss of one MoE layer (shared/kernels.hpp, §6): row_total[n] = Σ_e p_te,
+/// load_fraction[N] = f_e, column_sum[N] = Σ_t p̂_te (scratch the backward reuses), *aux = the loss.
+template <class T>
+void aux_balance_forward(const T* p, const index_t* load_count, index_t n, index_t n_experts, index_t a, double coef,
+                         T* row_total, double* load_fraction, double* column_sum, double* aux);
+/// dp (n × N) += ∂aux/∂p per token row (after gates_backward wrote dp).
+template <class T>
+void aux_balance_backward(const T* p, const T* row_total, const double* load_fraction, index_t n, index_t n_experts,
+                          double coef, T* dp);
 /// out[t] (=|+=) Σ over the token's kept choices in increasing expert id of w·y[position] with
 /// w = route·gate (weighted) or 1 (unweighted; the backward's scatter of dx), the CPU's order.
 template <class T>
 void combine(const T* y, const index_t* position, const index_t* choice, const T* gate, T route, bool weighted, index_t n,
              index_t a, index_t d, T* out, bool accumulate);
-/// Backward of the weighted combine per permuted row r: dy[r] = route·gate·df[t],
-/// dgate[t·a+slot] = route·⟨df[t], y[r]⟩ (dgate zeroed here for dropped choices).
+/// Backward of the weighted combine per permuted row r < *kept (device count; max_rows bounds the
+/// launch): dy[r] = route·gate·df[t], dgate[t·a+slot] = route·⟨df[t], y[r]⟩ (dgate zeroed here for
+/// dropped choices).
 template <class T>
 void combine_backward(const T* df, const T* y, const index_t* rows, const index_t* slots, const T* gate, T route,
-                      index_t kept_rows, index_t n, index_t a, index_t d, T* dy, T* dgate);
-/// b_e ← b_e − η (load_count_e / n − a/N) (§6), one thread per expert.
-void balance_bias_update(double* bias, const index_t* load_count, index_t n, index_t n_experts, index_t a, double rate);
+                      const index_t* kept, index_t max_rows, index_t n, index_t a, index_t d, T* dy, T* dgate);
+/// b_e ← b_e − η (load_count_e / n − a/N) (§6), one thread per expert; skipped when step_ok (may be
+/// null) holds 0 (a non-finite loss or gradient norm this step).
+void balance_bias_update(double* bias, const index_t* load_count, index_t n, index_t n_experts, index_t a, double rate,
+                         const double* step_ok = nullptr);
+/// load[e] = load_count[e] / n in double (shared::expert_load), for the diagnostics block.
+void expert_loads(const index_t* load_count, index_t n, index_t n_experts, double* load);
 
 // ---- attention (§2) --------------------------------------------------------------------------------------
 /// In-place causal softmax of `rows` blocks of T × T scores: row i keeps keys 0..i, the rest 0.
@@ -159,9 +215,28 @@ void scaled_copy(T alpha, const T* x, index_t count, T* y);
 /// *result = Σ x² in double: 256 strided partial sums, then added in a fixed order (deterministic).
 template <class T>
 void sum_of_squares(const T* x, index_t count, double* partials256, double* result);
+/// *result = √(Σ x² / count) (the residual-stream RMS of the log), as sum_of_squares.
 template <class T>
-void adam_update(T* theta, T* m, T* v, const T* grad, index_t count, const shared::AdamStep& step);
+void root_mean_square(const T* x, index_t count, double* partials256, double* result);
+/// Strided partial sums per tensor in global_norm.
+inline constexpr index_t kGlobalNormLanes = 1024;
+/// *result = √(Σ_tensors Σ x²) over `tensors_count` device arrays (pointers and sizes in device
+/// memory): per tensor kGlobalNormLanes strided partials, per tensor their sum, then the tensors in
+/// order (deterministic). partials holds kGlobalNormLanes·tensors_count doubles, per_tensor tensors_count.
 template <class T>
-void sgd_update(T* theta, T* buf, const T* grad, index_t count, double lr, double weight_decay, double momentum);
+void global_norm(const T* const* tensors, const index_t* sizes, index_t tensors_count, double* partials,
+                 double* per_tensor, double* result);
+/// Step guard (one thread): *step_ok = 1 when loss and grad norm are finite and no earlier step
+/// failed, else 0; the first failing step's index is stored in *first_bad_step (−1 before).
+void step_guard(const double* loss, const double* grad_norm, double step, double* step_ok, double* first_bad_step);
+/// *total = *ce + Σ_l aux[l] (layers in order; the CPU's loss = ce + aux_total).
+void total_loss(const double* ce, const double* aux, index_t layers, double* total);
+/// Optimizer updates; skipped when step_ok (may be null) holds 0.
+template <class T>
+void adam_update(T* theta, T* m, T* v, const T* grad, index_t count, const shared::AdamStep& step,
+                 const double* step_ok = nullptr);
+template <class T>
+void sgd_update(T* theta, T* buf, const T* grad, index_t count, double lr, double weight_decay, double momentum,
+                const double* step_ok = nullptr);
 
 }  // namespace muelab::models::cuda

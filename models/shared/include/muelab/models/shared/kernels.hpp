@@ -177,6 +177,84 @@ MUELAB_HD inline void gates_row_backward(const S* p, const index_t* choice, cons
   for (index_t j = 0; j < a; ++j) dp[choice[j]] += (dgate[j] - dot) / total;
 }
 
+/// Finite (not ±∞, not NaN) by comparisons only: the same test in host and device code, fast-math or not.
+MUELAB_HD inline bool is_finite(double x) {
+  return x >= -1.7976931348623157e308 && x <= 1.7976931348623157e308;
+}
+
+// ---- token permutation by expert (§5): sizes known only on the device ------------------------------
+
+/// Upper bound of the rows kept after the capacity limit (sizes every permuted buffer without
+/// reading the counts back): each token picks an expert at most once, so an expert keeps at most
+/// min(capacity, n) rows, and all experts together at most n·a.
+MUELAB_HD inline index_t max_kept_rows(index_t n, index_t a, index_t n_experts, index_t capacity) {
+  const index_t per_expert = capacity < n ? capacity : n;
+  const index_t by_experts = n_experts * per_expert;
+  return n * a < by_experts ? n * a : by_experts;
+}
+
+/// Exclusive scan of the kept rows per expert: offsets[0] = 0, offsets[e+1] = offsets[e] +
+/// min(load_count[e], capacity). Expert e's permuted rows are [offsets[e], offsets[e+1]).
+MUELAB_HD inline void kept_row_offsets(const index_t* load_count, index_t n_experts, index_t capacity,
+                                       index_t* offsets) {
+  offsets[0] = 0;
+  for (index_t e = 0; e < n_experts; ++e)
+    offsets[e + 1] = offsets[e] + (load_count[e] < capacity ? load_count[e] : capacity);
+}
+
+/// Load of an expert for the log and the balance bias: choices / tokens (dropped included).
+MUELAB_HD inline double expert_load(index_t count, index_t n) {
+  return static_cast<double>(count) / static_cast<double>(n);
+}
+/// f_i = count_i/(n·a), evaluated as (count_i/n)/a (the CPU's order).
+MUELAB_HD inline double expert_load_fraction(index_t count, index_t n, index_t a) {
+  return expert_load(count, n) / static_cast<double>(a);
+}
+
+// ---- auxiliary load-balancing loss (Switch style; THEORY.md §6) -----------------------------------------
+// aux = coef·N·Σ_i f_i·P_i with f_i = count_i/(n·a) held constant (no gradient through the top-a
+// choice) and P_i = (1/n) Σ_t p̂_ti, p̂_t = p_t / Σ_e p_te (a no-op for the softmax router up to
+// rounding; it matters for the sigmoid router).
+
+/// Σ_k x_k, left to right (the normalizer of p̂; same order on every backend).
+template <class S>
+MUELAB_HD inline S row_sum(const S* x, index_t count) {
+  S total(0);
+  for (index_t k = 0; k < count; ++k) total += x[k];
+  return total;
+}
+
+/// Σ_t p̂_te over the tokens in order for expert e: p̂ in S, summed in double. p is n × N and
+/// row_total[t] = row_sum(p_t).
+template <class S>
+MUELAB_HD inline double normalized_probability_column_sum(const S* p, const S* row_total, index_t n, index_t n_experts,
+                                                          index_t e) {
+  double sum = 0.0;
+  for (index_t t = 0; t < n; ++t) sum += static_cast<double>(p[t * n_experts + e] / row_total[t]);
+  return sum;
+}
+
+/// aux = coef·N·Σ_i f_i·(column_sum_i / n), summed over experts in order.
+MUELAB_HD inline double aux_balance_loss(const double* load_fraction, const double* column_sum, index_t n_experts,
+                                         index_t n, double coef) {
+  double sum = 0.0;
+  for (index_t e = 0; e < n_experts; ++e) sum += load_fraction[e] * column_sum[e] / static_cast<double>(n);
+  return coef * static_cast<double>(n_experts) * sum;
+}
+
+/// Gradient of aux w.r.t. one token's router probabilities, added into dp: with w_e = coef·N·f_e/n,
+/// ∂aux/∂p_e = (w_e − Σ_k w_k p̂_k) / Σ p (quotient rule of p̂ = p/Σp).
+template <class S>
+MUELAB_HD inline void aux_balance_row_backward(const S* p, S total, const double* load_fraction, index_t n_experts,
+                                               index_t n, double coef, S* dp) {
+  const double scale = coef * static_cast<double>(n_experts);
+  S dot(0);
+  for (index_t e = 0; e < n_experts; ++e)
+    dot += static_cast<S>(scale * load_fraction[e] / static_cast<double>(n)) * p[e] / total;
+  for (index_t e = 0; e < n_experts; ++e)
+    dp[e] += (static_cast<S>(scale * load_fraction[e] / static_cast<double>(n)) - dot) / total;
+}
+
 /// Jiang's non-gradient balance bias (§6): b ← b − η_bias (load − a/N).
 MUELAB_HD inline double balance_bias_update(double bias, double rate, double load, double kappa) {
   return bias - rate * (load - kappa);
