@@ -64,7 +64,7 @@ models::cpu::TrainRun resolve(const Job& job) {
                                    b.markov_states, b.markov_temperature) +
                        fmt::format("[schedule]\nkind = \"constant\"\nwarmup_steps = {}\n", b.warmup) +
                        fmt::format("[trainer]\nseed = {}\nthreads = 1\neval_interval = {}\neval_batches = {}\n", job.seed,
-                                   b.steps, b.eval_batches);
+                                   b.eval_interval > 0 ? b.eval_interval : b.steps, b.eval_batches);
   auto run = models::cpu::parse_train_run(target, "transformer-job", ".", job.rule_switches);
   // The proxy: its own shape, the same budget, the tuned base hyperparameters (THEORY.md §5).
   const std::string base_text = model_table(job.base_shape) + train_table(b) +

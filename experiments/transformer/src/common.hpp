@@ -28,6 +28,7 @@ struct Budget {
   std::int64_t batch_size = 8, seq_len = 32, steps = 150, warmup = 10, eval_batches = 8;
   std::int64_t markov_states = 32;
   double markov_temperature = 0.5;
+  std::int64_t eval_interval = 0;  ///< validation loss every this many steps (val_loss column); 0: only at the end
 };
 
 /// The base (proxy) hyperparameters that every rule transfers.

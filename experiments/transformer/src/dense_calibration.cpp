@@ -1,0 +1,80 @@
+#include "dense_calibration.hpp"
+
+#include "muelab/experiments/output.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+
+namespace muelab::experiments::transformer {
+
+namespace {
+
+double& knob_of(BaseHyperparameters& hp, const std::string& knob) {
+  if (knob == "lr") return hp.lr;
+  if (knob == "weight_decay") return hp.weight_decay;
+  return hp.init_std;
+}
+
+double knob_value(const BaseHyperparameters& hp, const std::string& knob) {
+  if (knob == "lr") return hp.lr;
+  if (knob == "weight_decay") return hp.weight_decay;
+  return hp.init_std;
+}
+
+}  // namespace
+
+DenseCalibration calibrate_dense_proxy(const Shape& proxy, const Budget& budget, const CalibrationPlan& plan,
+                                       BaseHyperparameters start, const ExperimentOptions& options) {
+  DenseCalibration result;
+  result.tuned = start;
+  const std::vector<std::pair<std::string, std::vector<double>>> stages = {
+      {"lr", plan.lrs}, {"weight_decay", plan.weight_decays}, {"init_std", plan.init_stds}};
+  std::uint64_t stage_index = 0;
+  for (const auto& [knob, grid] : stages) {
+    ++stage_index;
+    if (grid.empty()) continue;
+    std::vector<Job> jobs;
+    for (const double value : grid)
+      for (int s = 0; s < plan.seeds; ++s) {
+        Job j;
+        j.shape = proxy;
+        j.base_shape = proxy;
+        j.base = result.tuned;
+        knob_of(j.base, knob) = value;
+        j.budget = budget;
+        j.seed = options.seed * 1000 + 700 + static_cast<std::uint64_t>(s);
+        jobs.push_back(j);
+      }
+    note(fmt::format("  dense proxy: {} sweep, {} runs", knob, jobs.size()));
+    const auto results = run_jobs(jobs, options.out_dir / "scratch", options.threads);
+    std::vector<analysis::LrRun> runs;
+    for (std::size_t i = 0; i < jobs.size(); ++i) {
+      const double value = knob_value(jobs[i].base, knob);
+      runs.push_back({{}, std::to_string(jobs[i].seed), value, results[i].loss});
+    }
+    const auto fitted = analysis::analyze_lr_runs(runs, options.seed + 31 * stage_index);
+    KnobSweep sweep{knob, fitted.curves.front(), {}};
+    for (int s = 0; s < plan.seeds; ++s) sweep.seeds.push_back(options.seed * 1000 + 700 + static_cast<std::uint64_t>(s));
+    knob_of(result.tuned, knob) = std::exp2(sweep.curve.optimum.log2_lr);
+    note(fmt::format("  dense proxy: tuned {} = {:.4g}{}", knob, knob_of(result.tuned, knob),
+                     sweep.curve.optimum.at_edge ? " (at the grid edge)" : ""));
+    result.sweeps.push_back(std::move(sweep));
+  }
+  return result;
+}
+
+void write_calibration(const DenseCalibration& calibration, const std::filesystem::path& out_dir) {
+  CsvTable curves({"knob", "log2_value", "mean_loss", "standard_error"});
+  CsvTable optima({"knob", "value", "log2_value", "ci_low", "ci_high", "loss", "at_edge"});
+  for (const auto& s : calibration.sweeps) {
+    for (std::size_t k = 0; k < s.curve.log2_lr.size(); ++k)
+      curves.add_row({s.knob, s.curve.log2_lr[k], s.curve.mean_loss[k], s.curve.standard_error[k]});
+    optima.add_row({s.knob, std::exp2(s.curve.optimum.log2_lr), s.curve.optimum.log2_lr, s.curve.ci.low, s.curve.ci.high,
+                    s.curve.optimum.loss, static_cast<long long>(s.curve.optimum.at_edge ? 1 : 0)});
+  }
+  curves.write(out_dir / "calibration.csv");
+  optima.write(out_dir / "calibration_optima.csv");
+}
+
+}  // namespace muelab::experiments::transformer

@@ -1,0 +1,137 @@
+// Tests of the tune-once measurements (experiments/transformer: transformer_metrics.hpp) against hand
+// calculations: curvature of a parabola, regret of transferred HPs against a sweep, slope against
+// log2 of an axis, steps to reach a target loss and the MoE speed-up. The one noisy test uses a fixed,
+// printed seed and a tolerance of four standard errors.
+#include "muelab/experiments/transformer_metrics.hpp"
+#include "muelab/sim/counter_rng.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <iostream>
+#include <limits>
+
+using namespace muelab;
+using namespace muelab::experiments::transformer;
+
+namespace {
+constexpr double kInf = std::numeric_limits<double>::infinity();
+const std::vector<double> kLog2Lr = {-10.0, -9.0, -8.0, -7.0, -6.0};
+/// loss = 2 + 0.4 (x + 8.25)^2 + offset: curvature 0.4, optimum -8.25, best loss 2 + offset.
+double parabola(double x, double offset) { return 2.0 + 0.4 * (x + 8.25) * (x + 8.25) + offset; }
+}  // namespace
+
+TEST_CASE("curve_curvature is the leading coefficient of the parabola through the minimum", "[transformer_metrics]") {
+  const std::vector<double> x = {-10.0, -9.5, -8.0, -7.0};  // uneven spacing
+  std::vector<double> y;
+  for (const double v : x) y.push_back(1.0 + 0.7 * (v + 8.3) * (v + 8.3));
+  CHECK(curve_curvature(x, y) == Approx(0.7).epsilon(1e-12));
+  // Minimum at an end: no curvature.
+  CHECK(std::isnan(curve_curvature(std::vector<double>{0, 1, 2}, std::vector<double>{1, 2, 3})));
+  // A diverged neighbour: no curvature.
+  CHECK(std::isnan(curve_curvature(std::vector<double>{0, 1, 2}, std::vector<double>{2, 1, kInf})));
+  CHECK_THROWS(curve_curvature(std::vector<double>{0, 1}, std::vector<double>{1}));
+}
+
+TEST_CASE("transfer_regret of exact parabolas with seed offsets: hand value and a degenerate CI", "[transformer_metrics]") {
+  // Seed offsets are shared by the transferred run and the sweep (paired): they cancel exactly.
+  const std::vector<double> offsets = {0.00, 0.03, -0.02};
+  std::vector<std::vector<double>> sweep;
+  std::vector<double> transferred;
+  for (const double o : offsets) {
+    std::vector<double> row;
+    for (const double x : kLog2Lr) row.push_back(parabola(x, o));
+    sweep.push_back(row);
+    transferred.push_back(parabola(-8.25 + 0.5, o));  // half an octave off: regret 0.4 * 0.25 = 0.1
+  }
+  const auto r = transfer_regret(transferred, kLog2Lr, sweep, 11);
+  CHECK(r.regret == Approx(0.1).epsilon(1e-10));
+  CHECK(r.best_loss == Approx(2.0 + 0.01 / 3.0).epsilon(1e-10));
+  CHECK(r.curvature == Approx(0.4).epsilon(1e-10));
+  CHECK(r.ci.low == Approx(0.1).epsilon(1e-10));
+  CHECK(r.ci.high == Approx(0.1).epsilon(1e-10));
+  // A diverged transferred run makes the regret infinite.
+  transferred[1] = kInf;
+  CHECK(transfer_regret(transferred, kLog2Lr, sweep, 11).regret == kInf);
+  // Seeds must match.
+  CHECK_THROWS(transfer_regret(std::vector<double>{1.0}, kLog2Lr, sweep, 11));
+}
+
+TEST_CASE("transfer_regret under seeded noise stays within four standard errors of the truth", "[transformer_metrics]") {
+  constexpr std::uint64_t seed = 424242;
+  std::cout << "transfer_regret noise test seed " << seed << "\n";
+  const sim::CounterRng rng(seed, 0);
+  const std::size_t n = 64;
+  const double sigma = 0.01;
+  std::vector<std::vector<double>> sweep(n);
+  std::vector<double> transferred(n);
+  for (std::size_t s = 0; s < n; ++s) {
+    for (std::size_t k = 0; k < kLog2Lr.size(); ++k) sweep[s].push_back(parabola(kLog2Lr[k], 0.0) + sigma * rng.normal(s, k, 0, 0));
+    transferred[s] = parabola(-8.25 + 0.5, 0.0) + sigma * rng.normal(s, 99, 0, 0);
+  }
+  const auto r = transfer_regret(transferred, kLog2Lr, sweep, 5);
+  // The fitted minimum is a combination of three seed means with Lagrange weights of size ≤ 1.5 here,
+  // so the regret's standard error is below sqrt(1 + 3·1.5²)·σ/√n.
+  const double standard_error = std::sqrt(1.0 + 3.0 * 2.25) * sigma / std::sqrt(static_cast<double>(n));
+  CHECK(std::abs(r.regret - 0.1) <= 4.0 * standard_error);
+  CHECK(r.ci.low <= r.regret);
+  CHECK(r.regret <= r.ci.high);
+}
+
+TEST_CASE("slope_against_log2_axis: exact line per seed gives the slope and a degenerate CI", "[transformer_metrics]") {
+  const std::vector<double> axis = {1.0, 2.0, 4.0, 8.0};
+  std::vector<std::vector<double>> values;
+  for (const double offset : {0.0, 0.1, -0.05}) {
+    std::vector<double> row;
+    for (const double a : axis) row.push_back(3.0 - 0.2 * std::log2(a) + offset);
+    values.push_back(row);
+  }
+  const auto s = slope_against_log2_axis(axis, values, 3);
+  CHECK(s.slope == Approx(-0.2).epsilon(1e-12));
+  CHECK(s.ci.low == Approx(-0.2).epsilon(1e-10));
+  CHECK(s.ci.high == Approx(-0.2).epsilon(1e-10));
+  CHECK_THROWS(slope_against_log2_axis(std::vector<double>{0.0, 1.0}, {{1.0, 2.0}}, 3));
+}
+
+TEST_CASE("steps_to_reach interpolates between the bracketing evaluations", "[transformer_metrics]") {
+  const std::vector<double> steps = {10, 20, 30, 40};
+  // 2.5 at step 20, 1.5 at step 30: reaches 2 half-way, at step 25.
+  CHECK(steps_to_reach(steps, std::vector<double>{3.0, 2.5, 1.5, 1.0}, 2.0) == Approx(25.0));
+  // Already there at the first evaluation.
+  CHECK(steps_to_reach(steps, std::vector<double>{1.0, 0.9, 0.8, 0.7}, 2.0) == 10.0);
+  // Never reaches.
+  CHECK(steps_to_reach(steps, std::vector<double>{3.0, 2.9, 2.8, 2.7}, 2.0) == kInf);
+  // A missing (NaN) evaluation is skipped: bracket is (10, 3.0) and (30, 1.0): 2.0 at step 20.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  CHECK(steps_to_reach(steps, std::vector<double>{3.0, nan, 1.0, 0.5}, 2.0) == Approx(20.0));
+}
+
+TEST_CASE("moe_speedup: an MoE that gets to the dense final loss in half the steps is a 2x speed-up",
+          "[transformer_metrics]") {
+  std::vector<double> steps;
+  for (int t = 10; t <= 100; t += 10) steps.push_back(t);
+  std::vector<std::vector<double>> dense, moe, never;
+  for (const double offset : {0.0, 0.02, -0.01}) {
+    std::vector<double> d, m, slow;
+    for (const double t : steps) {
+      d.push_back(4.0 - 2.0 * (t - 10.0) / 90.0 + offset);          // 2 + offset at step 100
+      m.push_back(4.0 - 2.0 * (t - 10.0) / 40.0 + offset);          // 2 + offset at step 50
+      slow.push_back(4.0 - 1.0 * (t - 10.0) / 90.0 + offset);       // 3 + offset at step 100
+    }
+    dense.push_back(d);
+    moe.push_back(m);
+    never.push_back(slow);
+  }
+  const auto s = moe_speedup(steps, dense, moe, 9);
+  CHECK(s.reached);
+  CHECK(s.target_loss == Approx(2.0 + 0.01 / 3.0));
+  CHECK(s.dense_steps == Approx(100.0));
+  CHECK(s.moe_steps == Approx(50.0));
+  CHECK(s.factor == Approx(2.0));
+  CHECK(s.ci.low == Approx(2.0));
+  CHECK(s.ci.high == Approx(2.0));
+  const auto n = moe_speedup(steps, dense, never, 9);
+  CHECK_FALSE(n.reached);
+  CHECK(n.factor == 0.0);
+  CHECK_THROWS(moe_speedup(steps, dense, std::vector<std::vector<double>>{moe.front()}, 9));
+}
