@@ -80,6 +80,7 @@ template <bool kMomentumTerm>
 
 // The loop body shared by all variants; always_inline so that each target-specific wrapper
 // vectorizes it for its own instruction set.
+template <philox4x32::BijectionFunction kBijection>
 [[gnu::always_inline]] inline void advance_block(const KernelInput& in, std::uint64_t first_path, BlockState& s) {
   const std::size_t d = in.dimension;
   const double dt = in.dt;
@@ -90,7 +91,9 @@ template <bool kMomentumTerm>
       double* m = s.m + p * d;
       double* u = s.u + p * d;
       double* dw = s.dw + p * d;
-      adam_sde_increment(*in.rng, first_path + p, k, dt, dw, d);
+      // adam_sde_increment, with this variant's Philox.
+      in.rng->fill_normal<kBijection>(dw, d, static_cast<std::uint32_t>(first_path + p), static_cast<std::uint32_t>(k),
+                                      std::sqrt(dt));
       const AdamSdeParameters& q = in.parameters;
       if (scalars.has_momentum_term)
         euler_maruyama_step<true>(d, dt, q.lr, q.wd_rate, q.c1, q.c2, scalars.minus_ratio, scalars.eps_term,
@@ -102,38 +105,39 @@ template <bool kMomentumTerm>
   }
 }
 
+template <philox4x32::BijectionFunction kBijection>
 [[gnu::always_inline]] inline void fill_body(const BatchedNormalRng& rng, double* out, std::size_t n, std::uint32_t a,
                                              std::uint32_t b, double scale) {
-  rng.fill_normal(out, n, a, b, scale);
+  rng.fill_normal<kBijection>(out, n, a, b, scale);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MUELAB_HAVE_X86_VARIANTS 1
 [[gnu::flatten, gnu::target("avx512f,avx512dq,avx512vl,avx512bw,avx512cd,avx2,bmi,bmi2,fma,f16c,lzcnt,movbe,popcnt")]] void
 advance_block_avx512(const KernelInput& in, std::uint64_t first_path, BlockState& s) {
-  advance_block(in, first_path, s);
+  advance_block<philox4x32::bijection_avx512>(in, first_path, s);
 }
 [[gnu::flatten, gnu::target("avx2,bmi,bmi2,fma,f16c,lzcnt,movbe,popcnt")]] void advance_block_avx2(const KernelInput& in,
                                                                                   std::uint64_t first_path,
                                                                                   BlockState& s) {
-  advance_block(in, first_path, s);
+  advance_block<philox4x32::bijection_avx2>(in, first_path, s);
 }
 [[gnu::flatten, gnu::target("avx512f,avx512dq,avx512vl,avx512bw,avx512cd,avx2,bmi,bmi2,fma,f16c,lzcnt,movbe,popcnt")]] void
 fill_avx512(const BatchedNormalRng& rng, double* out, std::size_t n, std::uint32_t a, std::uint32_t b, double scale) {
-  fill_body(rng, out, n, a, b, scale);
+  fill_body<philox4x32::bijection_avx512>(rng, out, n, a, b, scale);
 }
 [[gnu::flatten, gnu::target("avx2,bmi,bmi2,fma,f16c,lzcnt,movbe,popcnt")]] void fill_avx2(const BatchedNormalRng& rng, double* out,
                                                                           std::size_t n, std::uint32_t a,
                                                                           std::uint32_t b, double scale) {
-  fill_body(rng, out, n, a, b, scale);
+  fill_body<philox4x32::bijection_avx2>(rng, out, n, a, b, scale);
 }
 #endif
 [[gnu::flatten]] void advance_block_baseline(const KernelInput& in, std::uint64_t first_path, BlockState& s) {
-  advance_block(in, first_path, s);
+  advance_block<philox4x32::bijection>(in, first_path, s);
 }
 [[gnu::flatten]] void fill_baseline(const BatchedNormalRng& rng, double* out, std::size_t n, std::uint32_t a, std::uint32_t b,
                    double scale) {
-  fill_body(rng, out, n, a, b, scale);
+  fill_body<philox4x32::bijection>(rng, out, n, a, b, scale);
 }
 
 SimdLevel resolve(SimdLevel level) {
