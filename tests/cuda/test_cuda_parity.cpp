@@ -12,6 +12,7 @@
 #include "muelab/models/cpu/blas.hpp"
 #include "muelab/models/cpu/model.hpp"
 #include "muelab/models/cpu/optimizer.hpp"
+#include "muelab/models/cpu/trainer.hpp"
 #include "muelab/models/cuda/device.hpp"
 #include "muelab/models/cuda/kernels.hpp"
 #include "muelab/models/cuda/model.hpp"
@@ -24,6 +25,8 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <map>
 #include <string>
@@ -451,6 +454,57 @@ TEST_CASE("cuda host: auxiliary balance loss rows (hand value and gradient by ce
     CAPTURE(i);
     CHECK(grad[i] == Approx((loss_of(up) - loss_of(down)) / 2e-6).margin(1e-9));
   }
+}
+
+TEST_CASE("cuda host: trainer.log_interval keeps the rows of the logged steps only (the steps whose diagnostics cross on CUDA)",
+          "[cuda][host]") {
+  const std::string config = R"(
+[model]
+d_model = 16
+n_layers = 1
+d_head = 8
+ffn = "moe"
+n_experts = 4
+n_active = 2
+d_expert = 8
+[train]
+batch_size = 2
+seq_len = 8
+steps = 23
+[transfer]
+lr = 1e-2
+init_std = 0.02
+[data]
+source = "markov"
+markov_states = 8
+[trainer]
+seed = 5
+eval_interval = 10
+eval_batches = 1
+aux_loss_coef = 0.01
+)";
+  std::printf("cuda host log_interval: trainer seed 5\n");
+  const auto rows_of = [&](std::int64_t interval) {
+    const auto run = cpu::parse_train_run(config, "run.toml", ".", {"trainer.log_interval=" + std::to_string(interval)});
+    const auto data = cpu::make_token_source(run.data);
+    const auto out = std::filesystem::temp_directory_path() / ("muelab_cuda_host_log_interval_" + std::to_string(interval));
+    std::filesystem::remove_all(out);
+    REQUIRE(cpu::train(run, *data, out).status == "ok");
+    std::ifstream in(out / "log.csv");
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    std::filesystem::remove_all(out);
+    return lines;
+  };
+  const auto every = rows_of(1), thinned = rows_of(5);
+  REQUIRE(every.size() == 1 + 23);
+  // steps 0, 5, 10, 15, 20 (interval), 9, 19 (eval), 22 (last), in step order; identical numbers
+  const std::vector<std::size_t> logged{0, 5, 9, 10, 15, 19, 20, 22};
+  REQUIRE(thinned.size() == 1 + logged.size());
+  CHECK(thinned[0] == every[0]);  // header
+  for (std::size_t i = 0; i < logged.size(); ++i) CHECK(thinned[1 + i] == every[1 + logged[i]]);
+  CHECK_THROWS_WITH(cpu::parse_train_run(config, "run.toml", ".", {"trainer.log_interval=0"}),
+                    Catch::Contains("trainer.log_interval"));
 }
 
 TEMPLATE_TEST_CASE("cuda parity: grouped expert GEMMs over device offsets against the CPU GEMM per expert",

@@ -644,6 +644,9 @@ void gather_rows(const T* x, const index_t* rows, const index_t* kept, index_t m
 }
 namespace {
 dim3 grid_of(const index_t* g) {
+  if (g[1] > 65535 || g[2] > 65535)  // CUDA's limit on gridDim.y and gridDim.z
+    throw CudaError("grouped GEMM: " + std::to_string(g[1]) + " row tiles / " + std::to_string(g[2]) +
+                    " groups exceed the grid limit 65535 (fewer tokens per step or fewer experts)");
   return dim3(static_cast<unsigned>(g[0]), static_cast<unsigned>(g[1]), static_cast<unsigned>(g[2]));
 }
 }  // namespace
