@@ -24,6 +24,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
@@ -112,11 +113,14 @@ int main(int argc, char** argv) {
     const Timing timing =
         best_of(repeats, [&] { state = run_adam_sde_ensemble(system, fast_rng, paths, steps, dt, x0); });
     if (threads == 1) reference = state;
+    const Eigen::VectorXd losses = state.losses(curvature);
     const double rate = path_steps / timing.wall;
     if (threads == 1) one_thread_cpu_rate = path_steps / timing.cpu;
     std::printf("cpp threads=%d path_steps_per_s=%.6g seconds=%.4f cpu_seconds=%.4f path_steps_per_cpu_s=%.6g "
-                "mean_loss=%.17g identical=%s\n",
-                threads, rate, timing.wall, timing.cpu, path_steps / timing.cpu, state.losses(curvature).mean(),
+                "mean_loss=%.17g mean_loss_se=%.3g identical=%s\n",
+                threads, rate, timing.wall, timing.cpu, path_steps / timing.cpu, losses.mean(),
+                std::sqrt((losses.array() - losses.mean()).square().sum() / static_cast<double>(losses.size() - 1) /
+                          static_cast<double>(losses.size())),
                 state.x == reference.x && state.m == reference.m && state.u == reference.u ? "yes" : "no");
   }
 

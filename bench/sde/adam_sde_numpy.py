@@ -80,12 +80,13 @@ def run():
         # u += dt c2 (Sigma_B - u)
         u *= 1.0 - dt * c2
         u += u_source_row
-    return time.perf_counter() - wall, time.process_time() - cpu, 0.5 * np.sum(h * x * x, axis=1).mean()
+    losses = 0.5 * np.sum(h * x * x, axis=1)
+    return time.perf_counter() - wall, time.process_time() - cpu, losses.mean(), losses.std(ddof=1) / np.sqrt(paths)
 
 
 results = [run() for _ in range(repeats)]
 wall = min(r[0] for r in results)
 cpu = min(r[1] for r in results)
-loss = results[0][2]
+loss, loss_se = results[0][2], results[0][3]
 print("numpy path_steps_per_s=%.6g seconds=%.4f cpu_seconds=%.4f path_steps_per_cpu_s=%.6g mean_loss=%.6g"
-      % (paths * steps / wall, wall, cpu, paths * steps / cpu, loss))
+      " mean_loss_se=%.3g" % (paths * steps / wall, wall, cpu, paths * steps / cpu, loss, loss_se))
