@@ -113,20 +113,20 @@ template <philox4x32::BijectionFunction kBijection>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MUELAB_HAVE_X86_VARIANTS 1
-[[gnu::flatten, gnu::target("avx512f,avx512dq,avx512vl,avx512bw,avx512cd,avx2,bmi,bmi2,fma,f16c,lzcnt,movbe,popcnt")]] void
+[[gnu::flatten, gnu::target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,bmi2")]] void
 advance_block_avx512(const KernelInput& in, std::uint64_t first_path, BlockState& s) {
   advance_block<philox4x32::bijection_avx512>(in, first_path, s);
 }
-[[gnu::flatten, gnu::target("avx2,bmi,bmi2,fma,f16c,lzcnt,movbe,popcnt")]] void advance_block_avx2(const KernelInput& in,
+[[gnu::flatten, gnu::target("avx2,fma,bmi2")]] void advance_block_avx2(const KernelInput& in,
                                                                                   std::uint64_t first_path,
                                                                                   BlockState& s) {
   advance_block<philox4x32::bijection_avx2>(in, first_path, s);
 }
-[[gnu::flatten, gnu::target("avx512f,avx512dq,avx512vl,avx512bw,avx512cd,avx2,bmi,bmi2,fma,f16c,lzcnt,movbe,popcnt")]] void
+[[gnu::flatten, gnu::target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,bmi2")]] void
 fill_avx512(const BatchedNormalRng& rng, double* out, std::size_t n, std::uint32_t a, std::uint32_t b, double scale) {
   fill_body<philox4x32::bijection_avx512>(rng, out, n, a, b, scale);
 }
-[[gnu::flatten, gnu::target("avx2,bmi,bmi2,fma,f16c,lzcnt,movbe,popcnt")]] void fill_avx2(const BatchedNormalRng& rng, double* out,
+[[gnu::flatten, gnu::target("avx2,fma,bmi2")]] void fill_avx2(const BatchedNormalRng& rng, double* out,
                                                                           std::size_t n, std::uint32_t a,
                                                                           std::uint32_t b, double scale) {
   fill_body<philox4x32::bijection_avx2>(rng, out, n, a, b, scale);
