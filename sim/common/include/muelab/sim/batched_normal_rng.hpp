@@ -2,8 +2,9 @@
 // Philox4x32-10 (Salmon et al., SC'11 — the same bijection as Random123's r123::Philox4x32) on
 // arrays of counters, followed by a branch-free Box–Muller transform with polynomial log and
 // sin/cos, all written as plain loops over arrays so that GCC vectorizes them (AVX-512, AVX2 or
-// SSE2, whatever the caller's target is). It does NOT replace CounterRng (Philox4x64, whose streams
-// committed results depend on): it is a separate stream family.
+// SSE2, whatever the caller's target is); Philox also has hand-vectorized AVX-512 / AVX2 forms
+// (bijection_avx512, bijection_avx2: the same bits, see tests/sim). It does NOT replace CounterRng
+// (Philox4x64, whose streams committed results depend on): it is a separate stream family.
 //
 // Keying (developers' guide: determinism): normal pair j of the sub-stream (a, b) under
 // (seed, stream) is Box–Muller on the Philox4x32-10 block with
