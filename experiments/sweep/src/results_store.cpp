@@ -75,7 +75,10 @@ std::map<std::string, std::string> ResultsStore::load_finished() const {
   std::filesystem::create_directories(dir_);
   FileLock lock(dir_ / "results.csv.lock");
   std::string header = "run_id,status,exit_code";
-  for (const auto& k : keys_) header += "," + csv_cell(k);
+  for (const auto& k : keys_) {
+    header += ',';
+    header += csv_cell(k);
+  }
   for (const auto& c : summary_columns()) header += "," + c;
   header += "\n";
   std::string text = read_all(path());
@@ -111,11 +114,13 @@ bool ResultsStore::append(const SweepRun& run, const std::string& status, int ex
     std::string value;
     for (const auto& [key, v] : run.values)
       if (key == k) value = v;
-    row += "," + csv_cell(value);
+    row += ',';
+    row += csv_cell(value);
   }
   for (const auto& c : summary_columns()) {
     const auto it = summary.find(c);
-    row += "," + csv_cell(it == summary.end() ? std::string() : it->second);
+    row += ',';
+    row += csv_cell(it == summary.end() ? std::string() : it->second);
   }
   row += "\n";
   FileLock lock(dir_ / "results.csv.lock");
