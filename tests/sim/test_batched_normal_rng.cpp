@@ -185,31 +185,45 @@ TEST_CASE("Batched normals have the standard normal moments, CDF (KS) and bin co
   REQUIRE(std::abs(cross / pairs) < 5.0 * std::sqrt(1.0 / pairs));
 
   // Kolmogorov–Smirnov against Φ: √n·D_n < 1.95 is the asymptotic 0.1% critical value.
-  std::vector<double> sorted = all;
-  std::sort(sorted.begin(), sorted.end());
-  double distance = 0.0;
-  for (std::size_t i = 0; i < sorted.size(); ++i) {
-    const double cdf = standard_normal_cdf(sorted[i]);
-    distance = std::max({distance, static_cast<double>(i + 1) / n - cdf, cdf - static_cast<double>(i) / n});
-  }
-  std::cout << "KS sqrt(n) D_n = " << std::sqrt(n) * distance << " (0.1% critical value 1.95)\n";
-  REQUIRE(std::sqrt(n) * distance < 1.95);
-
-  // Chi-square on 64 equiprobable bins of Φ (63 degrees of freedom; 0.1% critical value 103.4),
-  // plus the far tails: counts beyond |z| = 4 against 2Φ(−4)·n with a 5-σ Poisson band.
+  auto ks_statistic = [&](double scale) {
+    std::vector<double> sorted = all;
+    for (double& v : sorted) v *= scale;
+    std::sort(sorted.begin(), sorted.end());
+    double distance = 0.0;
+    for (std::size_t i = 0; i < sorted.size(); ++i) {
+      const double cdf = standard_normal_cdf(sorted[i]);
+      distance = std::max({distance, static_cast<double>(i + 1) / n - cdf, cdf - static_cast<double>(i) / n});
+    }
+    return std::sqrt(n) * distance;
+  };
+  // Chi-square on 64 equiprobable bins of Φ (63 degrees of freedom; 0.1% critical value 103.4).
   const int bins = 64;
-  std::vector<double> counts(bins, 0.0);
-  double beyond_four = 0.0;
-  for (double v : all) {
-    const auto bin = static_cast<int>(standard_normal_cdf(v) * bins);
-    counts[static_cast<std::size_t>(std::min(bin, bins - 1))] += 1.0;
-    beyond_four += std::abs(v) > 4.0 ? 1.0 : 0.0;
-  }
-  double chi_square = 0.0;
-  const double expected = n / bins;
-  for (double c : counts) chi_square += (c - expected) * (c - expected) / expected;
+  auto chi_square_statistic = [&](double scale) {
+    std::vector<double> counts(bins, 0.0);
+    for (double v : all) {
+      const auto bin = static_cast<int>(standard_normal_cdf(scale * v) * bins);
+      counts[static_cast<std::size_t>(std::min(bin, bins - 1))] += 1.0;
+    }
+    double chi_square = 0.0;
+    const double expected = n / bins;
+    for (double c : counts) chi_square += (c - expected) * (c - expected) / expected;
+    return chi_square;
+  };
+  const double ks = ks_statistic(1.0), chi_square = chi_square_statistic(1.0);
+  std::cout << "KS sqrt(n) D_n = " << ks << " (0.1% critical value 1.95)\n";
   std::cout << "chi-square (63 dof) = " << chi_square << " (0.1% critical value 103.4)\n";
+  REQUIRE(ks < 1.95);
   REQUIRE(chi_square < 103.4);
+  // Control: the same draws with a 3% scale error (variance 1.06) must be rejected by both tests,
+  // so the thresholds above have the power to see a wrong transform.
+  const double ks_control = ks_statistic(1.03), chi_square_control = chi_square_statistic(1.03);
+  std::cout << "control (draws x 1.03): KS " << ks_control << ", chi-square " << chi_square_control << "\n";
+  REQUIRE(ks_control > 1.95);
+  REQUIRE(chi_square_control > 103.4);
+
+  // The far tails: counts beyond |z| = 4 against 2Φ(−4)·n with a 5-σ Poisson band.
+  double beyond_four = 0.0;
+  for (double v : all) beyond_four += std::abs(v) > 4.0 ? 1.0 : 0.0;
   const double tail_expected = 2.0 * standard_normal_cdf(-4.0) * n;
   REQUIRE(std::abs(beyond_four - tail_expected) < 5.0 * std::sqrt(tail_expected));
 }
