@@ -6,6 +6,8 @@
 //   cpp threads=T ...         the fast path (run_adam_sde_ensemble: batched Philox4x32 + Box–Muller,
 //                             SIMD-dispatched); `identical` says whether every final coordinate of
 //                             every path has the same bits as with 1 thread;
+//   variant simd=V ...        each compiled variant (baseline x86-64, AVX2, AVX-512) of the fast
+//                             path, 1 thread, and whether it gives the same bits;
 //   generic threads=1 ...     the general-purpose path (BrownianPath + EulerMaruyama + AdamSde) on
 //                             the same system, for context;
 //   normals ...               the generator alone (normals/s, one thread) and the share of a
@@ -122,6 +124,21 @@ int main(int argc, char** argv) {
                 std::sqrt((losses.array() - losses.mean()).square().sum() / static_cast<double>(losses.size() - 1) /
                           static_cast<double>(losses.size())),
                 state.x == reference.x && state.m == reference.m && state.u == reference.u ? "yes" : "no");
+  }
+
+  // Each compiled variant of the fast path, 1 thread (what a CPU without AVX-512 would run).
+  omp_set_num_threads(1);
+  for (SimdLevel level : {SimdLevel::baseline, SimdLevel::avx2, SimdLevel::avx512}) {
+    if (!simd_level_supported(level)) {
+      std::printf("variant simd=%s skipped=unsupported\n", simd_level_name(level).c_str());
+      continue;
+    }
+    AdamSdeEnsembleState state;
+    const Timing timing =
+        best_of(repeats, [&] { state = run_adam_sde_ensemble(system, fast_rng, paths, steps, dt, x0, level); });
+    std::printf("variant simd=%s threads=1 path_steps_per_cpu_s=%.6g cpu_seconds=%.4f identical=%s\n",
+                simd_level_name(level).c_str(), path_steps / timing.cpu, timing.cpu,
+                state.x == reference.x ? "yes" : "no");
   }
 
   // The general-purpose path on the same system (one repeat, at most 128 paths: it is ~30× slower).
