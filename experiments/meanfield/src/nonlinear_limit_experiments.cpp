@@ -6,9 +6,15 @@
 // at rel. tol. 1e-9). Claim: max_t deviation of the loss and of the order parameters decays with
 // log-log slope −1/2 (bootstrap CI over seeds, tolerance 0.1). Control: the same MoE runs measured
 // against the limit with the route scale dropped (R = 1) do not converge (slope ≈ 0).
+// Expert-count axis (sim/meanfield/erf_expert_count.hpp, README "Expert-count limit"): the same MoE
+// layer at fixed expert width h = 4 and κ = a/N = 1/4, N = 2^4 … 2^12 (quick 2^4 … 2^9) i.i.d.
+// experts, against the N → ∞ McKean–Vlasov limit (reference: mean of two independent particle
+// systems of 16× the largest N, their gap reported); claim slope −1/2 (fluctuations of the
+// empirical expert measure), control: the runs against the exact R = 1 limit (f ≡ 0).
 #include "nonlinear_limit_experiments.hpp"
 
 #include "muelab/experiments/output.hpp"
+#include "muelab/sim/meanfield/erf_expert_count.hpp"
 #include "muelab/sim/meanfield/erf_limit.hpp"
 #include "muelab/sim/statistics.hpp"
 #include "muelab/theory/bridge.hpp"
@@ -19,6 +25,7 @@
 #include <chrono>
 #include <cmath>
 #include <iostream>
+#include <stdexcept>
 
 namespace muelab::experiments::meanfield {
 
@@ -63,6 +70,39 @@ ErfLayerSpec moe_erf_layer(int n_experts, int n_active, bool route_scale_active)
   return spec;
 }
 
+/// The MoE erf layer along the expert count (erf_expert_count.hpp): h = 4, κ = 1/4, η̄_r = 10 (the
+/// router learns visibly: mean c² grows 4× over the horizon and the final loss is 2.6× below that
+/// at η̄_r = 2), router r ~ U(−2, 2), c ~ U(−0.5, 0.5) (the h-axis ranges), inputs
+/// a 24-point Gauss–Hermite design of N(0, 1).
+ErfExpertCountSpec expert_count_layer(bool route_scale_active) {
+  ErfExpertCountSpec spec;
+  spec.expert_width = 4;
+  spec.active_fraction = 0.25;
+  spec.router_rate_per_active = 10.0;
+  spec.route_scale_active = route_scale_active;
+  spec.teacher = erf_teacher();
+  spec.inputs = gauss_hermite_rule(24);
+  return spec;
+}
+
+/// The library's per-N multipliers must be theory/'s Complete-muE ones (§5.1): A = d/H_act, R = a.
+void require_theory_multipliers(const ErfExpertCountSpec& spec, int n_experts) {
+  theory::ModelConfig model;
+  model.d_model = 1;
+  model.ffn = theory::FfnKind::moe;
+  model.n_experts = n_experts;
+  model.n_active = spec.active_count(n_experts);
+  model.d_expert = spec.expert_width;
+  const auto layer = spec.layer(n_experts);
+  const double a_times_h = theory::active_width_output_multiplier(model) * static_cast<double>(model.d_expert);
+  const double route_scale = theory::complete_mue_route_scale(model, spec.route_scale_active);
+  if (std::abs(layer.output_multiplier_times_expert_width - a_times_h) > 1e-12 * a_times_h ||
+      std::abs(layer.route_scale - route_scale) > 1e-12 * route_scale)
+    throw std::logic_error(fmt::format("expert-count layer at N={}: multipliers differ from theory/ (A·h {} vs {}, R {} vs {})",
+                                       n_experts, layer.output_multiplier_times_expert_width, a_times_h,
+                                       layer.route_scale, route_scale));
+}
+
 std::vector<int> powers_of_two(int first_exponent, int last_exponent) {
   std::vector<int> widths;
   for (int e = first_exponent; e <= last_exponent; ++e) widths.push_back(1 << e);
@@ -90,6 +130,113 @@ struct NonlinearCase {
   int check_nodes = 0;      ///< coarser rule whose gap to the reference estimates its quadrature error
 };
 
+/// The expert-count axis (claim `meanfield-convergence`, N rows): finite-N runs at fixed h and κ
+/// against the N → ∞ limit; writes nonlinear_expert_count_{deviation,summary,trajectories,reference}.csv
+/// and appends its slope fits (axis "expert count") to `fits`.
+void run_expert_count_axis(const ExperimentOptions& options, VerdictReport& report, CsvTable& fits) {
+  const bool quick = options.profile == Profile::quick;
+  const auto spec = expert_count_layer(true);
+  const auto counts = powers_of_two(4, quick ? 9 : 12);
+  const int seeds = quick ? 24 : 48;
+  const int reference_experts = 16 * counts.back();  // its error ≈ 1/√32 of the deviation at the largest N
+  const int reference_draws = 2;
+  const double rk4_step = 0.5;
+  const auto times = time_grid(12.0, 25);
+  const std::string name = fmt::format("MoE h={} κ=a/N=1/4 learned sigmoid router, Complete-muE", spec.expert_width);
+  for (int n : counts) require_theory_multipliers(spec, n);
+  require_theory_multipliers(spec, reference_experts);
+
+  // Reference: the mean of independent large-N particle systems (their spread measures its error).
+  auto start = std::chrono::steady_clock::now();
+  const auto draws = simulate_expert_count_ensemble(spec, {reference_experts}, reference_draws, options.seed, 0xe80, times,
+                                                    rk4_step).front();
+  const double reference_seconds = seconds_since(start);
+  const auto reference = mean_trajectory(draws);
+  const auto draw_gap = erf_deviation(draws[0], draws[1]);
+  start = std::chrono::steady_clock::now();
+  const auto runs = simulate_expert_count_ensemble(spec, counts, seeds, options.seed, 0xe81, times, rk4_step);
+  const double ensemble_seconds = seconds_since(start);
+  // RK4 step check at the largest N, seed 0: step 0.5 vs 0.125.
+  const auto largest_layer = spec.layer(counts.back());
+  const auto largest_initial =
+      sample_expert_count_state(spec, counts.back(), sim::CounterRng(options.seed, 0xe81), (static_cast<std::uint64_t>(counts.size() - 1) << 32));
+  const auto fine_step = simulate_erf_design_flow(largest_layer, largest_initial, spec.inputs, times, rk4_step / 4.0);
+  const auto step_gap = erf_deviation(runs.back().front(), fine_step);
+  std::cerr << fmt::format("meanfield-nonlinear: {}: reference ({} draws × N={}) {:.1f} s, {} expert counts × {} seeds {:.1f} s\n",
+                           name, reference_draws, reference_experts, reference_seconds, counts.size(), seeds, ensemble_seconds);
+
+  const auto dropped = dropped_route_scale_limit(spec, times);
+  CsvTable deviations({"case", "n_experts", "n_active", "seed", "loss_deviation", "order_parameter_deviation",
+                       "loss_deviation_vs_r1_limit"});
+  CsvTable summary({"case", "n_experts", "n_active", "mean_loss_deviation", "se_loss_deviation",
+                    "mean_order_parameter_deviation", "se_order_parameter_deviation", "mean_loss_deviation_vs_r1_limit",
+                    "se_loss_deviation_vs_r1_limit"});
+  CsvTable trajectories({"case", "kind", "n_experts", "seed", "time", "loss", "teacher_overlap_1", "mean_router_slope_squared"});
+  const std::size_t slope_index = erf_teacher().size() + 3;  // [Q, R_t…, m_a, m_w, mean r², mean c²]
+  auto add_trajectory = [&](const std::string& kind, long long n, long long seed, const ErfTrajectory& run) {
+    for (std::size_t k = 0; k < run.times.size(); ++k)
+      trajectories.add_row({name, kind, n, seed, run.times[k], run.loss[k], run.order_parameters[k][1],
+                            run.order_parameters[k][slope_index]});
+  };
+  std::vector<double> sizes;
+  std::vector<std::vector<double>> loss_deviation(counts.size()), order_deviation(counts.size()), control(counts.size());
+  double smallest_loss = 0.0, smallest_order = 0.0;
+  for (std::size_t c = 0; c < counts.size(); ++c) {
+    sizes.push_back(counts[c]);
+    const auto active = static_cast<long long>(spec.active_count(counts[c]));
+    for (int s = 0; s < seeds; ++s) {
+      const auto& run = runs[c][static_cast<std::size_t>(s)];
+      const auto gap = erf_deviation(run, reference);
+      const auto wrong = erf_deviation(run, dropped);
+      loss_deviation[c].push_back(gap.loss);
+      order_deviation[c].push_back(gap.order_parameters);
+      control[c].push_back(wrong.loss);
+      deviations.add_row({name, static_cast<long long>(counts[c]), active, static_cast<long long>(s), gap.loss,
+                          gap.order_parameters, wrong.loss});
+      if (s < 3) add_trajectory("finite", counts[c], s, run);
+    }
+    const auto loss = sim::mean_with_standard_error(loss_deviation[c]);
+    const auto order = sim::mean_with_standard_error(order_deviation[c]);
+    const auto wrong = sim::mean_with_standard_error(control[c]);
+    summary.add_row({name, static_cast<long long>(counts[c]), active, loss.mean, loss.standard_error, order.mean,
+                     order.standard_error, wrong.mean, wrong.standard_error});
+    smallest_loss = loss.mean;
+    smallest_order = order.mean;
+  }
+  add_trajectory("limit", 0, 0, reference);
+  add_trajectory("limit with R=1", 0, 0, dropped);
+
+  auto fit_and_judge = [&](const std::string& case_name, const std::string& quantity,
+                           const std::vector<std::vector<double>>& values, VerdictKind kind, std::uint64_t salt,
+                           const std::string& what) {
+    const auto slope = power_law_slope_over_seeds(sizes, values, options.seed + salt);
+    fits.add_row({case_name, std::string("expert count"), quantity, slope.slope, slope.ci_low, slope.ci_high,
+                  slope.fit_standard_error, -0.5, std::string(kind == VerdictKind::claim ? "claim" : "control")});
+    report.verdicts.push_back(judge_within_tolerance("meanfield-convergence", what, kind, slope.slope, slope.ci_low,
+                                                     slope.ci_high, -0.5, 0.1));
+  };
+  fit_and_judge(name, "loss", loss_deviation, VerdictKind::claim, 700,
+                fmt::format("{}: max_t |L_N − L_∞| vs expert count N ({}…{}) at fixed h={} and κ=a/N=1/4, log-log slope ({} seeds)",
+                            name, counts.front(), counts.back(), spec.expert_width, seeds));
+  fit_and_judge(name, "order parameters", order_deviation, VerdictKind::claim, 701,
+                fmt::format("{}: max_t distance of order parameters (E f², E f φ(β_t x), moments, router mean r², c²) vs "
+                            "expert count N at fixed h and κ, log-log slope ({} seeds)", name, seeds));
+  fit_and_judge(name + ", vs R=1 limit (control)", "loss", control, VerdictKind::control, 702,
+                fmt::format("control: {} runs vs the N → ∞ limit with the route scale dropped (R=1, f ≡ 0), "
+                            "max_t |ΔL| slope along expert count N", name));
+
+  CsvTable references({"case", "reference_experts", "reference_draws", "loss_gap_between_draws",
+                       "order_parameter_gap_between_draws", "rk4_step", "rk4_step_loss_gap", "rk4_step_order_parameter_gap",
+                       "smallest_mean_loss_deviation", "smallest_mean_order_parameter_deviation", "reference_seconds"});
+  references.add_row({name, static_cast<long long>(reference_experts), static_cast<long long>(reference_draws),
+                      draw_gap.loss, draw_gap.order_parameters, rk4_step, step_gap.loss, step_gap.order_parameters,
+                      smallest_loss, smallest_order, reference_seconds});
+  deviations.write(options.out_dir / "nonlinear_expert_count_deviation.csv");
+  summary.write(options.out_dir / "nonlinear_expert_count_summary.csv");
+  trajectories.write(options.out_dir / "nonlinear_expert_count_trajectories.csv");
+  references.write(options.out_dir / "nonlinear_expert_count_reference.csv");
+}
+
 }  // namespace
 
 VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options) {
@@ -113,7 +260,7 @@ VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options) {
   CsvTable summary({"case", "width", "mean_loss_deviation", "se_loss_deviation", "mean_order_parameter_deviation",
                     "se_order_parameter_deviation"});
   CsvTable trajectories({"case", "kind", "width", "seed", "time", "loss", "teacher_overlap_1", "second_moment_w"});
-  CsvTable fits({"case", "quantity", "slope", "ci_low", "ci_high", "fit_standard_error", "predicted", "kind"});
+  CsvTable fits({"case", "axis", "quantity", "slope", "ci_low", "ci_high", "fit_standard_error", "predicted", "kind"});
   CsvTable references({"case", "nodes_per_axis", "check_nodes_per_axis", "loss_gap", "order_parameter_gap",
                        "smallest_mean_loss_deviation", "smallest_mean_order_parameter_deviation", "reference_seconds"});
   const std::size_t first_moment = erf_teacher().size() + 1;  // index of m_a; m_w follows
@@ -128,7 +275,7 @@ VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options) {
                            const std::vector<std::vector<double>>& values, VerdictKind kind, std::uint64_t salt,
                            const std::string& what) {
     const auto slope = power_law_slope_over_seeds(sizes, values, options.seed + salt);
-    fits.add_row({name, quantity, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error, -0.5,
+    fits.add_row({name, std::string("width"), quantity, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error, -0.5,
                   std::string(kind == VerdictKind::claim ? "claim" : "control")});
     report.verdicts.push_back(judge_within_tolerance("meanfield-convergence", what, kind, slope.slope, slope.ci_low,
                                                      slope.ci_high, -0.5, 0.1));
@@ -196,10 +343,11 @@ VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options) {
     }
     ++case_index;
   }
+  run_expert_count_axis(options, report, fits);
   deviations.write(options.out_dir / "nonlinear_deviation.csv");
   summary.write(options.out_dir / "nonlinear_summary.csv");
   trajectories.write(options.out_dir / "nonlinear_trajectories.csv");
-  fits.write(options.out_dir / "nonlinear_fits.csv");
+  fits.write(options.out_dir / "nonlinear_fits.csv");  // rows of both axes (column "axis")
   references.write(options.out_dir / "nonlinear_reference.csv");
   return report;
 }
