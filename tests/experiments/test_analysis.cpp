@@ -1,16 +1,21 @@
 // Tests of muelab_analysis (LR optima, drifts, coordinate slopes, results.csv reader) on synthetic
 // sweeps with a known optimum and drift. Noise is seeded (the seed is printed); tolerances come from
 // the bootstrap CIs, which are standard-error based.
+#include "muelab/analysis/coord_analysis.hpp"
 #include "muelab/analysis/lr_analysis.hpp"
 #include "muelab/analysis/lr_report.hpp"
 #include "muelab/sim/counter_rng.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <map>
+#include <tuple>
 
 using namespace muelab;
 
@@ -143,4 +148,128 @@ TEST_CASE("read_sweep_results reads a muelab sweep results.csv, and malformed in
   bad.close();
   CHECK_THROWS_WITH(analysis::read_sweep_results(dir / "bad.csv", {}), Catch::Contains("transfer.lr") && Catch::Contains("not a number"));
   CHECK_THROWS_WITH(analysis::read_sweep_results(dir / "missing.csv", {}), Catch::Contains("cannot read"));
+}
+
+namespace {
+
+/// Coord-check measurements with known log-log slopes: size = c · d^slope · (1 + 3% noise) for
+/// d = 32..512, `seeds` seeds (seeded noise).
+std::vector<analysis::CoordMeasurement> synthetic_coord(std::size_t seeds) {
+  sim::CounterRng rng(kSeed, 11);
+  std::vector<analysis::CoordMeasurement> out;
+  std::uint64_t k = 0;
+  struct Truth {
+    const char* rule;
+    const char* quantity;
+    std::int64_t step;
+    double slope;
+  };
+  for (const Truth t : {Truth{"mup", "residual_rms", 9, 0.0}, Truth{"sp", "residual_rms", 9, 0.5},
+                        Truth{"mup", "output_logits_rms", 0, -0.5}, Truth{"mup", "attention_logits_rms", 0, -0.5},
+                        Truth{"mup", "output_logits_rms", 9, 0.02}})
+    for (std::size_t s = 0; s < seeds; ++s)
+      for (const double d : {32.0, 64.0, 128.0, 256.0, 512.0})
+        out.push_back({t.rule, t.quantity, "d_model", t.step, d, std::to_string(s),
+                       1.3 * std::pow(d, t.slope) * (1.0 + 0.03 * rng.normal(k++, 0, 0, 0))});
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("coord_check_exception: output and attention logits at the first step only", "[analysis][coord]") {
+  CHECK(analysis::coord_check_exception("output_logits_rms", 0).has_value());
+  CHECK(analysis::coord_check_exception("attention_logits_rms", 0).has_value());
+  CHECK_FALSE(analysis::coord_check_exception("output_logits_rms", 1).has_value());
+  CHECK_FALSE(analysis::coord_check_exception("attention_logits", 9).has_value());
+  CHECK_FALSE(analysis::coord_check_exception("residual_rms", 0).has_value());
+}
+
+TEST_CASE("analyze_coord_measurements recovers known slopes; exceptions are reported, not judged", "[analysis][coord]") {
+  std::cout << "coord synthetic seed " << kSeed << "\n";
+  const auto slopes = analysis::analyze_coord_measurements(synthetic_coord(6), kSeed);
+  REQUIRE(slopes.size() == 5);
+  std::map<std::tuple<std::string, std::string, std::int64_t>, double> truth = {
+      {{"mup", "residual_rms", 9}, 0.0},          {{"sp", "residual_rms", 9}, 0.5},
+      {{"mup", "output_logits_rms", 0}, -0.5},    {{"mup", "attention_logits_rms", 0}, -0.5},
+      {{"mup", "output_logits_rms", 9}, 0.02}};
+  for (const auto& s : slopes) {
+    const double want = truth.at({s.rule, s.quantity, s.step});
+    INFO(s.rule << " " << s.quantity << " step " << s.step << ": " << s.estimate.slope << " [" << s.estimate.ci.low
+                << ", " << s.estimate.ci.high << "]");
+    CHECK(s.seeds == 6);
+    CHECK(s.axis_values.size() == 5);
+    // 3% noise per point: the slope's standard error is ≈ 0.03/(√6·std(ln d)) ≈ 0.01; the CI covers it.
+    CHECK(s.estimate.ci.low <= want);
+    CHECK(want <= s.estimate.ci.high);
+    CHECK(s.estimate.ci.high - s.estimate.ci.low < 0.1);
+    CHECK(s.exception.has_value() == (s.step == 0));
+  }
+  const auto verdicts = analysis::coord_slope_verdicts(slopes, [](const std::string& r) { return r == "sp"; });
+  REQUIRE(verdicts.size() == 3);  // the two step-0 logit rows are exceptions
+  for (const auto& v : verdicts) {
+    INFO(v.case_name);
+    CHECK(v.claim == "coord-check");
+    CHECK(v.as_expected());  // mup |slope| < 0.1 holds; the sp control (+0.5) does not hold
+    CHECK((v.kind == experiments::VerdictKind::control) == (v.case_name.rfind("control: sp", 0) == 0));
+  }
+  const auto table = analysis::coord_slopes_table(slopes).to_string();
+  CHECK(table.find("reported, not judged") != std::string::npos);
+}
+
+TEST_CASE("analyze_coord_measurements drops incomplete seeds and rejects bad groups", "[analysis][coord]") {
+  auto data = synthetic_coord(3);
+  data.pop_back();  // seed 2 of the last group loses d = 512
+  const auto slopes = analysis::analyze_coord_measurements(data, kSeed);
+  const auto it = std::find_if(slopes.begin(), slopes.end(),
+                               [](const auto& s) { return s.quantity == "output_logits_rms" && s.step == 9; });
+  REQUIRE(it != slopes.end());
+  CHECK(it->seeds == 2);
+  auto duplicate = synthetic_coord(2);
+  duplicate.push_back(duplicate.front());
+  CHECK_THROWS_WITH(analysis::analyze_coord_measurements(duplicate, kSeed), Catch::Contains("duplicate"));
+  std::vector<analysis::CoordMeasurement> one_width = {{"mup", "residual_rms", "d_model", 9, 32.0, "0", 1.0}};
+  CHECK_THROWS_WITH(analysis::analyze_coord_measurements(one_width, kSeed), Catch::Contains(">= 2 positive axis values"));
+  std::vector<analysis::CoordMeasurement> zero = {{"mup", "residual_rms", "d_model", 9, 32.0, "0", 1.0},
+                                                  {"mup", "residual_rms", "d_model", 9, 64.0, "0", 0.0}};
+  CHECK_THROWS_WITH(analysis::analyze_coord_measurements(zero, kSeed), Catch::Contains("not a positive number"));
+}
+
+TEST_CASE("read_coord_csv reads coord.csv; malformed input is one clean error naming the field", "[analysis][coord]") {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::path(MUELAB_BINARY_DIR) / "test_coord_csv";
+  fs::create_directories(dir);
+  const auto write = [&](const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+    return dir / name;
+  };
+  const auto good = write("good.csv",
+                          "rule,quantity,step,axis,axis_value,seed,value,extra\n"
+                          "mup,residual_rms,9,d_model,32,0,1.5,x\n"
+                          "\"complete-mue\",output_logits_rms,0,d_model,64,1,0.25,y\n");
+  const auto m = analysis::read_coord_csv(good);
+  REQUIRE(m.size() == 2);
+  CHECK(m[1].rule == "complete-mue");
+  CHECK(m[1].step == 0);
+  CHECK(m[1].axis_value == 64.0);
+  CHECK(m[1].value == 0.25);
+  const std::string header = "rule,quantity,step,axis,axis_value,seed,value\n";
+  struct Bad {
+    const char* body;
+    const char* message;
+  };
+  for (const Bad b : {Bad{"rule,quantity,step,axis,seed,value\nmup,q,0,d,0,1\n", "column axis_value not found"},
+                      Bad{"mup,q,zero,d,32,0,1\n", "field step"}, Bad{"mup,q,1.5,d,32,0,1\n", "field step"},
+                      Bad{"mup,q,0,d,-32,0,1\n", "field axis_value"}, Bad{"mup,q,0,d,32,0,abc\n", "field value"},
+                      Bad{"mup,q,0,d,32,0\n", "cells"}, Bad{",q,0,d,32,0,1\n", "must not be empty"}, Bad{"", "no measurements"}}) {
+    const std::string text = std::string(b.body).rfind("rule,", 0) == 0 ? b.body : header + b.body;
+    const auto path = write("bad.csv", text);
+    INFO(text);
+    CHECK_THROWS_WITH(analysis::read_coord_csv(path), Catch::Contains(b.message));
+    try {
+      (void)analysis::read_coord_csv(path);
+    } catch (const std::exception& e) {
+      CHECK(std::string(e.what()).find('\n') == std::string::npos);
+    }
+  }
+  CHECK_THROWS_WITH(analysis::read_coord_csv(dir / "missing.csv"), Catch::Contains("cannot read"));
 }
