@@ -21,7 +21,7 @@ void register_meanfield_experiments(Registry& registry) {
                 "erf dense and sigmoid-routed MoE layers: relative feature movement vs width is Theta(1) under muP/Complete-muE, vanishes under SP/NTK",
                 {"coord-check"}, "meanfield_feature_learning.py", meanfield::run_meanfield_feature_learning});
   registry.add({"meanfield-nonlinear",
-                "erf dense and sigmoid-routed MoE layers (population gradients): finite-width deviation from the nonlinear mean-field limit (Gauss-Hermite node ODE) decays as width^-1/2; R=1 limit as control",
+                "erf dense and sigmoid-routed MoE layers (population gradients): finite-width deviation from the nonlinear mean-field limit (Gauss-Hermite node ODE) decays as width^-1/2, and along the expert count N at fixed h and a/N (large-N expert-particle reference) as N^-1/2; R=1 limits as controls",
                 {"meanfield-convergence"}, "meanfield_nonlinear.py", meanfield::run_meanfield_nonlinear});
 }
 
