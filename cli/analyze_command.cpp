@@ -3,15 +3,24 @@
 // minimum) with a bootstrap CI over seeds, fits the drift of log2 η* per doubling of every other swept
 // numeric axis, judges it against the LR grid step (THEORY.md §9 `lr-transfer`) and writes
 // DIR/analysis/{optima,curves,drifts}.csv and DIR/analysis/verdicts.json (ENGINEERING.md §5).
+// When DIR holds a coord-check table (coord.csv: rule, quantity, step, axis, axis_value, seed, value,
+// as `muelab experiment coord-check` writes it; or --coord FILE) it also fits the log-log slope of
+// every (rule, quantity, axis, step) with a bootstrap CI over seeds, judges |slope| <= 0.1 (claim
+// `coord-check`, rules named by --coord-control are control rows) and reports the documented
+// exceptions (output / attention logits at the first step) without judging them:
+// DIR/analysis/coord_slopes.csv.
 #include "analyze_command.hpp"
 
+#include "muelab/analysis/coord_analysis.hpp"
 #include "muelab/analysis/lr_report.hpp"
 #include "muelab/experiments/output.hpp"
 #include "muelab/experiments/sweep.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <iostream>
+#include <optional>
 #include <memory>
 
 namespace muelab::cli {
@@ -22,6 +31,9 @@ struct AnalyzeOptions {
   std::string dir;
   std::string lr_key, loss = "final_validation_loss", claim = "lr-transfer";
   std::vector<std::string> controls = {"transfer.rule=sp"};
+  std::string coord_csv;                                   ///< empty: DIR/coord.csv when present
+  std::vector<std::string> coord_controls = {"sp"};
+  double coord_tolerance = 0.1;
   std::uint64_t seed = 7;
 };
 
@@ -39,10 +51,6 @@ int run(const AnalyzeOptions& o) {
       throw std::runtime_error(fmt::format("--control: \"{}\" is not KEY=VALUE (accepted: a swept key and a value)", c));
     controls.emplace_back(c.substr(0, eq), c.substr(eq + 1));
   }
-  const auto table = analysis::read_sweep_results(dir / "results.csv", read);
-  fmt::print(stderr, "analyze: {} runs ({} diverged, {} failed skipped), lr key {}, seed key {}, bootstrap seed {}\n",
-             table.runs.size(), table.diverged, table.failed, table.lr_key, table.seed_key, o.seed);
-  const auto a = analysis::analyze_lr_runs(table.runs, o.seed);
   const auto is_control = [&](const analysis::LrDrift& d) {
     for (const auto& [key, value] : controls) {
       const auto it = d.slice.find(key);
@@ -57,18 +65,60 @@ int run(const AnalyzeOptions& o) {
   report.experiment = "analyze:" + dir.filename().string();
   report.profile = "sweep";
   report.seed = o.seed;
-  report.verdicts = analysis::drift_verdicts(a, o.claim, is_control);
   const fs::path out = dir / "analysis";
+  const fs::path coord_path = o.coord_csv.empty() ? dir / "coord.csv" : fs::path(o.coord_csv);
+  const bool have_sweep = fs::exists(dir / "results.csv"), have_coord = fs::exists(coord_path);
+  if (!o.coord_csv.empty() && !have_coord) throw std::runtime_error(fmt::format("--coord: {} not found", o.coord_csv));
+  if (!have_sweep && !have_coord)
+    throw std::runtime_error(fmt::format("{}: neither results.csv (muelab sweep) nor coord.csv (coord-check) found",
+                                         dir.string()));
+  std::vector<std::string> written;
+  std::optional<analysis::LrAnalysis> lr;
+  if (have_sweep) {
+    const auto table = analysis::read_sweep_results(dir / "results.csv", read);
+    fmt::print(stderr, "analyze: {} runs ({} diverged, {} failed skipped), lr key {}, seed key {}, bootstrap seed {}\n",
+               table.runs.size(), table.diverged, table.failed, table.lr_key, table.seed_key, o.seed);
+    lr = analysis::analyze_lr_runs(table.runs, o.seed);
+    report.verdicts = analysis::drift_verdicts(*lr, o.claim, is_control);
+  }
+  std::vector<analysis::CoordSlope> slopes;
+  if (have_coord) {
+    const auto measurements = analysis::read_coord_csv(coord_path);
+    slopes = analysis::analyze_coord_measurements(measurements, o.seed);
+    const auto rows = analysis::coord_slope_verdicts(
+        slopes,
+        [&](const std::string& rule) {
+          return std::find(o.coord_controls.begin(), o.coord_controls.end(), rule) != o.coord_controls.end();
+        },
+        "coord-check", o.coord_tolerance);
+    report.verdicts.insert(report.verdicts.end(), rows.begin(), rows.end());
+  }
   fs::create_directories(out);
-  analysis::optima_table(a).write(out / "optima.csv");
-  analysis::curves_table(a).write(out / "curves.csv");
-  analysis::drifts_table(a).write(out / "drifts.csv");
+  if (lr) {
+    analysis::optima_table(*lr).write(out / "optima.csv");
+    analysis::curves_table(*lr).write(out / "curves.csv");
+    analysis::drifts_table(*lr).write(out / "drifts.csv");
+    written.insert(written.end(), {"optima.csv", "curves.csv", "drifts.csv"});
+  }
+  if (have_coord) {
+    analysis::coord_slopes_table(slopes).write(out / "coord_slopes.csv");
+    written.emplace_back("coord_slopes.csv");
+  }
   report.write(out / "verdicts.json");
-  for (const auto& c : a.curves)
-    std::cout << fmt::format("curve [{}]: log2 lr* = {:.3f} [{:.3f}, {:.3f}]{}\n", analysis::describe(c.axes),
-                             c.optimum.log2_lr, c.ci.low, c.ci.high, c.optimum.at_edge ? " (at grid edge)" : "");
+  written.emplace_back("verdicts.json");
+  if (lr)
+    for (const auto& c : lr->curves)
+      std::cout << fmt::format("curve [{}]: log2 lr* = {:.3f} [{:.3f}, {:.3f}]{}\n", analysis::describe(c.axes),
+                               c.optimum.log2_lr, c.ci.low, c.ci.high, c.optimum.at_edge ? " (at grid edge)" : "");
+  for (const auto& sl : slopes)
+    if (sl.exception)
+      std::cout << fmt::format("coord slope [{} {} vs {} step {}]: {:+.3f} [{:+.3f}, {:+.3f}] -- {}\n", sl.rule,
+                               sl.quantity, sl.axis, sl.step, sl.estimate.slope, sl.estimate.ci.low,
+                               sl.estimate.ci.high, *sl.exception);
   std::cout << report.summary();
-  std::cout << fmt::format("wrote {}/{{optima,curves,drifts}}.csv and verdicts.json\n", out.string());
+  std::string list;
+  for (const auto& w : written) list += (list.empty() ? "" : ", ") + w;
+  std::cout << fmt::format("wrote {}/{{{}}}\n", out.string(), list);
   return 0;
 }
 
@@ -76,7 +126,7 @@ int run(const AnalyzeOptions& o) {
 
 void add_analyze_command(CLI::App& app, int& exit_status) {
   auto o = std::make_shared<AnalyzeOptions>();
-  auto* cmd = app.add_subcommand("analyze", "LR optima with bootstrap CIs and their drift per doubling of each swept axis");
+  auto* cmd = app.add_subcommand("analyze", "LR optima with bootstrap CIs and their drift per doubling of each swept axis; coord-check slopes");
   cmd->add_option("dir", o->dir, "sweep folder (results.csv, sweep.toml)")->required();
   cmd->add_option("--lr-key", o->lr_key, "swept LR key (default: the one swept key ending in lr)");
   cmd->add_option("--loss", o->loss, "results.csv column minimized")->capture_default_str()
@@ -85,6 +135,12 @@ void add_analyze_command(CLI::App& app, int& exit_status) {
   cmd->add_option("--control", o->controls, "KEY=VALUE: slices with this swept value are control rows")
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "bootstrap seed")->capture_default_str();
+  cmd->add_option("--coord", o->coord_csv, "coord-check table (rule, quantity, step, axis, axis_value, seed, value); "
+                                           "default DIR/coord.csv when present");
+  cmd->add_option("--coord-control", o->coord_controls, "rules whose coord slopes are control rows")
+      ->capture_default_str();
+  cmd->add_option("--coord-tolerance", o->coord_tolerance, "|slope| tolerance of the coord-check claim")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->callback([o, &exit_status] {
     try {
       exit_status = run(*o);
