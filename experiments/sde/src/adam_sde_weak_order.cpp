@@ -33,8 +33,11 @@
 //     (gradient-dominated): discrete Adam's v ≈ ∇f² + σ² is dominated by ∇f², which the SDE drops,
 //     so the SDE is not an approximation there and the error stops vanishing (plateau, slope ≈ 0).
 //     (σ0 = 0.01, used before, leaves that regime at the finest η: its ratio falls to ≈ 1 as η²,
-//     so its error vanishes again — not a test of the claim's boundary.) The control's SDE is stiff
-//     (P ≈ σ0 + ε0), which the fixed fine_dt resolves on every level.
+//     so its error vanishes again — not a test of the claim's boundary.) The control's SDE is stiff:
+//     P ≈ σ0 + ε0, and after the warm-up at x0 its X–m oscillator has frequency √(c1 h/P) ≈ 60.
+//     Euler–Maruyama at fine_dt is stable there but its E f is not converged in dt (≈ 66 at
+//     dt = 2^-12, ≈ 35 at 2^-14, against ≈ 1–4 for discrete Adam); the SDE value is the same on every
+//     η level, so the plateau (the control's verdict) does not depend on it, only its height does.
 // Slope CIs: percentile bootstrap over paths of the log-log fit of |mean difference| vs η (the
 // levels share paths, so their errors are correlated; resampling paths keeps that).
 #include "common.hpp"
