@@ -5,6 +5,7 @@ namespace transformer {
 Experiment make_lr_transfer_experiment();
 Experiment make_coord_check_experiment();
 Experiment make_initial_loss_overlay_experiment();
+Experiment make_bridge2_transformer_experiment();
 Experiment make_tune_dense_once_experiment();
 Experiment make_fixed_hp_scaling_experiment();
 Experiment make_moe_speedup_experiment();
@@ -14,6 +15,7 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_lr_transfer_experiment());
   registry.add(transformer::make_coord_check_experiment());
   registry.add(transformer::make_initial_loss_overlay_experiment());
+  registry.add(transformer::make_bridge2_transformer_experiment());
   registry.add(transformer::make_tune_dense_once_experiment());
   registry.add(transformer::make_fixed_hp_scaling_experiment());
   registry.add(transformer::make_moe_speedup_experiment());
