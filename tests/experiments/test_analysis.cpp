@@ -184,7 +184,7 @@ TEST_CASE("coord_check_exception: output and attention logits at the first step 
   CHECK_FALSE(analysis::coord_check_exception("residual_rms", 0).has_value());
 }
 
-TEST_CASE("analyze_coord_measurements recovers known slopes; exceptions are reported, not judged", "[analysis][coord]") {
+TEST_CASE("analyze_coord_measurements recovers known slopes, exceptions are reported but not judged", "[analysis][coord]") {
   std::cout << "coord synthetic seed " << kSeed << "\n";
   const auto slopes = analysis::analyze_coord_measurements(synthetic_coord(6), kSeed);
   REQUIRE(slopes.size() == 5);
@@ -234,7 +234,7 @@ TEST_CASE("analyze_coord_measurements drops incomplete seeds and rejects bad gro
   CHECK_THROWS_WITH(analysis::analyze_coord_measurements(zero, kSeed), Catch::Contains("not a positive number"));
 }
 
-TEST_CASE("read_coord_csv reads coord.csv; malformed input is one clean error naming the field", "[analysis][coord]") {
+TEST_CASE("read_coord_csv reads coord.csv and malformed input is one clean error naming the field", "[analysis][coord]") {
   namespace fs = std::filesystem;
   const fs::path dir = fs::path(MUELAB_BINARY_DIR) / "test_coord_csv";
   fs::create_directories(dir);
