@@ -2,7 +2,7 @@
 tune_dense_once.png: top row, the dense proxy's calibration sweeps (LR, then WD and init std at the best
 LR; mean ± SE over seeds, the fitted optimum marked with its bootstrap CI); bottom, the regret of every
 rule source on every MoE target (loss at the transferred HPs minus the best loss of the target's own LR
-sweep, 95% bootstrap CI), with each target's tolerance (curvature·(step/2)² + 2 SE) as a grey band:
+sweep, 95% bootstrap CI), with each target's complete-mue tolerance (curvature·(step/2)² + half the regret's CI) as a grey band:
 theory (THEORY.md §5) puts complete-mue inside the band; SP leaves it on the wider targets.
 tune_dense_once_sweeps.png: each target's own LR sweep (mean ± SE, optimum starred) with the loss of
 every rule's transferred HPs as a horizontal tick at the tuned LR."""
@@ -50,7 +50,7 @@ def main(out_dir):
         tol = [num(r["tolerance"]) for r in regret if r["target"] == target]
         if tol:
             ax.fill_between([t - 0.45, t + 0.45], [-tol[0]] * 2, [tol[0]] * 2, color="0.85", zorder=0,
-                            label="tolerance c·(step/2)² + 2 SE" if t == 0 else None)
+                            label="complete-mue tolerance c·(step/2)² + CI/2" if t == 0 else None)
     for k, rule in enumerate(rules):
         xs, ys, lo, hi = [], [], [], []
         for t, target in enumerate(targets):
