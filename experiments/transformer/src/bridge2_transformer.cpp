@@ -286,8 +286,9 @@ VerdictReport run_bridge2_transformer(const ExperimentOptions& o) {
       }
       if (a.drifts.size() != 1) throw std::logic_error("bridge2-transformer: expected one drift per axis");
       auto d = a.drifts.front();
-      // Every optimum at the grid's edge: the optimum is not located, so neither is its drift.
-      const bool located = d.edge_optima < d.axis_values.size();
+      // An optimum at the grid's edge is only bounded, not located; a drift through such a point
+      // measures the grid, not the optimum: not measured (the claim row then fails, honestly).
+      const bool located = d.edge_optima == 0;
       if (!located) d.drift = d.ci.low = d.ci.high = kNaN;
       // Report per halving of a (sign −1) or per doubling of N (+1).
       const double drift = ax->sign * d.drift;
@@ -298,7 +299,8 @@ VerdictReport run_bridge2_transformer(const ExperimentOptions& o) {
       drifts.add_row({knob, ax->name, ax->sign > 0 ? "per doubling" : "per halving", drift, low, high, d.grid_step,
                       static_cast<long long>(d.edge_optima), static_cast<long long>(std::abs(drift) <= d.grid_step ? 1 : 0)});
       const std::string symbol = knob == "lr" ? "eta*" : "lambda*";
-      const std::string sign_text = !located ? "not measured: every optimum at the grid edge (no interior optimum)"
+      const std::string sign_text = !located ? fmt::format("not measured: {} of {} optima at the grid edge (no interior optimum)",
+                                                              d.edge_optima, d.axis_values.size())
                                     : !(low > 0.0 || high < 0.0) ? "sign not resolved (CI covers 0)"
                                     : (drift > 0.0 ? "residual drift positive" : "residual drift negative");
       std::string name = fmt::format(
