@@ -60,8 +60,10 @@ models::cpu::TrainRun resolve(const Job& job) {
   std::string target = model_table(job.shape) + train_table(b) +
                        fmt::format("[transfer]\nrule = \"{}\"\nlr = {}\ninit_std = {}\nweight_decay = {}\n", job.rule,
                                    job.base.lr, job.base.init_std, job.base.weight_decay) +
-                       fmt::format("[data]\nsource = \"markov\"\nmarkov_states = {}\nmarkov_temperature = {}\n",
-                                   b.markov_states, b.markov_temperature) +
+                       (b.data_source == "markov"
+                            ? fmt::format("[data]\nsource = \"markov\"\nmarkov_states = {}\nmarkov_temperature = {}\n",
+                                          b.markov_states, b.markov_temperature)
+                            : std::string("[data]\nsource = \"fortunes\"\n")) +
                        fmt::format("[schedule]\nkind = \"constant\"\nwarmup_steps = {}\n", b.warmup) +
                        fmt::format("[trainer]\nseed = {}\nthreads = 1\neval_interval = {}\neval_batches = {}\n", job.seed,
                                    b.eval_interval > 0 ? b.eval_interval : b.steps, b.eval_batches);
@@ -83,7 +85,8 @@ std::vector<JobResult> run_jobs(const std::vector<Job>& jobs, const std::filesys
   for (const auto& j : jobs) runs.push_back(resolve(j));  // every config checked before any training
   std::unique_ptr<models::cpu::TokenSource> data = models::cpu::make_token_source(runs.front().data);
   for (const auto& r : runs)
-    if (r.data.markov_states != runs.front().data.markov_states ||
+    if (r.data.source != runs.front().data.source || r.data.path != runs.front().data.path ||
+        r.data.markov_states != runs.front().data.markov_states ||
         r.data.markov_temperature != runs.front().data.markov_temperature)
       throw std::invalid_argument("run_jobs: every job must share one data source");
   std::vector<JobResult> results(jobs.size());

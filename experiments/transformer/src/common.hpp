@@ -26,6 +26,10 @@ struct Shape {
 /// Data and optimizer budget shared by the base and the target (same B and T: §4's q = 1).
 struct Budget {
   std::int64_t batch_size = 8, seq_len = 32, steps = 150, warmup = 10, eval_batches = 8;
+  /// "fortunes" (character-level English text from Debian's fortunes package: next-character
+  /// prediction needs context and nonlinear features, so FFN/MoE capacity matters) or "markov" (a
+  /// first-order chain: a bigram table suffices and the FFN barely matters).
+  std::string data_source = "markov";
   std::int64_t markov_states = 32;
   double markov_temperature = 0.5;
   std::int64_t eval_interval = 0;  ///< validation loss every this many steps (val_loss column); 0: only at the end

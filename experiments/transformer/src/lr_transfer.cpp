@@ -1,5 +1,6 @@
 // lr-transfer (THEORY.md §9): LR sweeps of tiny MoE transformers across width and activated experts
-// (full profile: also depth, capacity and granularity), for every rule source, with
+// (full profile: also depth, capacity, granularity, shared experts and routing groups, and every
+// rule source of the engine: complete-mue, mup, completep, mup-moe, jiang, sp), with
 // the proxy's base LR transferred by each rule. The optimum log2 η* of every curve comes from
 // muelab_analysis; the claim is that its drift per doubling of an axis stays below the LR grid step.
 // Controls: SP (drifts across width), and Jiang's rule with fan-in expert-down init across
@@ -9,6 +10,7 @@
 
 #include "muelab/analysis/lr_report.hpp"
 #include "muelab/experiments/output.hpp"
+#include "muelab/theory/report.hpp"
 
 #include <fmt/format.h>
 
@@ -30,21 +32,24 @@ struct RuleCase {
   std::string label;                 ///< column of the comparison table
   std::string rule;
   std::vector<std::string> switches;
-  bool control_everywhere = false;   ///< SP
-  std::string control_axis;          ///< a control only on this axis (fan-in down across granularity)
+  /// Axes on which this rule is the control that must drift (SP: width and depth, which it does not
+  /// scale — §2, §3; along a, N, granularity, shared experts and groups the theory predicts no SP
+  /// drift, so SP is tabulated there but not judged).
+  std::set<std::string> control_axes;
+  bool only_control_axes = false;    ///< run only on the control axes (fan-in down: granularity)
 };
 
 VerdictReport run_lr_transfer(const ExperimentOptions& o) {
   const bool full = o.profile == Profile::full;
   const auto start = std::chrono::steady_clock::now();
   Budget budget;
-  budget.steps = full ? 150 : 120;
+  budget.steps = 120;
   const std::int64_t d0 = 32, L0 = 2;
   Shape moe;  // N = 4, a = 1, h = d
   moe.d_model = d0;
   moe.n_layers = L0;
   std::vector<AxisPoint> points;
-  for (const std::int64_t d : full ? std::vector<std::int64_t>{32, 64, 128} : std::vector<std::int64_t>{32, 64, 128}) {
+  for (const std::int64_t d : {32, 64, 128}) {
     Shape s = moe;
     s.d_model = d;
     s.d_expert = d;
@@ -74,15 +79,31 @@ VerdictReport run_lr_transfer(const ExperimentOptions& o) {
       s.d_expert = d0 / m;
       points.push_back({"granularity", static_cast<double>(m), s});
     }
+    for (const std::int64_t n_shared : {1, 2, 4}) {  // shared experts of width d beside the routed ones
+      Shape s = moe;
+      s.n_shared = n_shared;
+      s.d_shared = d0;
+      points.push_back({"n_shared", static_cast<double>(n_shared), s});
+    }
+    for (const std::int64_t g : {1, 2, 4}) {  // routing groups (N = 8, a = 4: g divides both)
+      Shape s = moe;
+      s.n_experts = 8;
+      s.n_active = 4;
+      s.n_groups = g;
+      points.push_back({"n_groups", static_cast<double>(g), s});
+    }
   }
-  std::vector<RuleCase> rules = {{"complete-mue", "complete-mue", {}, false, ""}, {"sp", "sp", {}, true, ""}};
-  if (full) {
-    rules.push_back({"jiang", "jiang", {}, false, ""});
-    rules.push_back({"jiang fan-in down", "jiang", {"rule.jiang_expert_down_init=fan-in"}, false, "granularity"});
+  std::vector<RuleCase> rules = {{"complete-mue", "complete-mue", {}, {}, false}, {"sp", "sp", {}, {"d_model", "n_layers"}, false}};
+  if (full) {  // every rule source of the engine, side by side (the rule-source table)
+    rules.push_back({"mup", "mup", {}, {}, false});
+    rules.push_back({"completep", "completep", {}, {}, false});
+    rules.push_back({"mup-moe", "mup-moe", {}, {}, false});
+    rules.push_back({"jiang", "jiang", {}, {}, false});
+    rules.push_back({"jiang fan-in down", "jiang", {"rule.jiang_expert_down_init=fan-in"}, {"granularity"}, true});
   }
   const double lr_centre = 4e-3, grid_step = full ? 0.5 : 1.0;
   const auto lrs = log2_grid(lr_centre, full ? 3 : 2, grid_step);
-  const std::vector<std::uint64_t> seeds = full ? std::vector<std::uint64_t>{1, 2} : std::vector<std::uint64_t>{1, 2};
+  const std::vector<std::uint64_t> seeds = {1, 2};
 
   std::vector<Job> jobs;
   struct Meta {
@@ -93,7 +114,7 @@ VerdictReport run_lr_transfer(const ExperimentOptions& o) {
   std::vector<Meta> meta;
   for (std::size_t r = 0; r < rules.size(); ++r)
     for (std::size_t p = 0; p < points.size(); ++p) {
-      if (!rules[r].control_axis.empty() && points[p].axis != rules[r].control_axis) continue;
+      if (rules[r].only_control_axes && !rules[r].control_axes.count(points[p].axis)) continue;
       for (const double lr : lrs)
         for (const auto s : seeds) {
           Job j;
@@ -108,8 +129,30 @@ VerdictReport run_lr_transfer(const ExperimentOptions& o) {
           meta.push_back({p, r, lr, s});
         }
     }
-  note(fmt::format("lr-transfer ({}): {} training runs", to_string(o.profile), jobs.size()));
-  const auto results = run_jobs(jobs, o.out_dir / "scratch", o.threads);
+  // Identical training runs are trained once: two jobs are the same run when their resolved
+  // configs agree in everything the trainer reads (shape, budget, seed, and every group's init,
+  // multiplier, LR, WD, ε, β, the MoE and architecture multipliers). E.g. CompleteP equals μP at
+  // the proxy depth, and the axes share their centre point.
+  std::map<std::string, std::size_t> first_of;
+  std::vector<std::size_t> unique_index(jobs.size());
+  std::vector<Job> unique_jobs;
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    auto fingerprint = theory::to_json(resolve(jobs[i]).transfer);
+    for (const char* k : {"rule", "sde", "ratios", "global"}) fingerprint.erase(k);
+    const std::string key = fingerprint.dump() + "|" + fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", jobs[i].shape.d_model,
+        jobs[i].shape.n_layers, jobs[i].shape.ffn, jobs[i].shape.n_experts, jobs[i].shape.n_active,
+        jobs[i].shape.d_expert, jobs[i].shape.n_shared, jobs[i].shape.n_groups, jobs[i].seed, jobs[i].base.lr,
+        jobs[i].budget.steps);
+    const auto [it, fresh] = first_of.emplace(key, unique_jobs.size());
+    if (fresh) unique_jobs.push_back(jobs[i]);
+    unique_index[i] = it->second;
+  }
+  note(fmt::format("lr-transfer ({}): {} training runs ({} distinct)", to_string(o.profile), jobs.size(),
+                   unique_jobs.size()));
+  const auto unique_results = run_jobs(unique_jobs, o.out_dir / "scratch", o.threads);
+  std::vector<JobResult> results;
+  results.reserve(jobs.size());
+  for (std::size_t i = 0; i < jobs.size(); ++i) results.push_back(unique_results[unique_index[i]]);
 
   experiments::CsvTable runs_csv({"rule", "axis", "axis_value", "base_lr", "seed", "status", "final_validation_loss"});
   std::map<std::pair<std::size_t, std::string>, std::vector<analysis::LrRun>> by_rule_axis;
@@ -149,17 +192,18 @@ VerdictReport run_lr_transfer(const ExperimentOptions& o) {
         optima.add_row({rules[r].label, axis, v, c.optimum.log2_lr, c.ci.low, c.ci.high, c.optimum.loss,
                         static_cast<long long>(c.optimum.at_edge ? 1 : 0)});
       }
-      const bool control = rules[r].control_everywhere || rules[r].control_axis == axis;
+      const bool control = rules[r].control_axes.count(axis) > 0;
+      const bool judged = control || rules[r].label != "sp";
       auto rows = analysis::drift_verdicts(a, "lr-transfer", [&](const analysis::LrDrift&) { return control; },
                                            fmt::format("{}: ", rules[r].label));
       for (const auto& d : a.drifts) {
         table.add_row({axis, rules[r].label, d.drift, d.ci.low, d.ci.high, d.grid_step,
-                       static_cast<long long>(d.edge_optima), control ? "control" : "claim",
+                       static_cast<long long>(d.edge_optima), control ? "control" : (judged ? "claim" : "not judged"),
                        static_cast<long long>(d.below_grid_step() ? 1 : 0)});
         md[axis][rules[r].label] = fmt::format("{:+.2f} [{:+.2f}, {:+.2f}]{}{}", d.drift, d.ci.low, d.ci.high,
                                                d.below_grid_step() ? "" : " ✗", d.edge_optima ? " (edge)" : "");
       }
-      report.verdicts.insert(report.verdicts.end(), rows.begin(), rows.end());
+      if (judged) report.verdicts.insert(report.verdicts.end(), rows.begin(), rows.end());
     }
   curves.write(o.out_dir / "curves.csv");
   optima.write(o.out_dir / "optima.csv");
@@ -187,8 +231,9 @@ VerdictReport run_lr_transfer(const ExperimentOptions& o) {
 
 Experiment make_lr_transfer_experiment() {
   return {"lr-transfer",
-          "LR sweeps of tiny MoE transformers across width, activated experts (+ depth, N, granularity "
-          "in full) per rule source; optimum drift per doubling vs the grid step; rule-source table",
+          "LR sweeps of tiny MoE transformers across width, activated experts (+ depth, N, granularity, "
+          "shared experts, routing groups and all six rule sources in full); optimum drift per doubling vs "
+          "the grid step; rule-source table",
           {"lr-transfer"},
           "transformer_lr_transfer.py",
           run_lr_transfer};
