@@ -40,7 +40,10 @@ ErfLayerSpec ErfExpertCountSpec::layer(int n_experts) const {
   out.output_multiplier_times_expert_width = 1.0 / active;  // A·h = d/H_act·h = 1/a (d = 1), §5.1
   out.route_scale = route_scale_active ? static_cast<double>(active) : 1.0;  // R = a, §5.1
   out.router_rate = router_rate_per_active * active;                         // η_r = η̄_r·a, (K2)
-  if (out.routed()) {  // placeholders: the particles carry their own router values
+  if (out.routed()) {
+    // ErfLayerSpec::validate() asks for per-expert initial router values because the fixed-N model
+    // starts every seed from them. Here each particle's router slope and bias are drawn from the
+    // initial law in sample_expert_count_state() (uniform on ±range), so these zeros are never read.
     out.initial_router_slope.assign(static_cast<std::size_t>(n_experts), 0.0);
     out.initial_router_bias.assign(static_cast<std::size_t>(n_experts), 0.0);
   }
