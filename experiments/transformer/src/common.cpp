@@ -46,6 +46,11 @@ std::vector<std::string> split_csv(const std::string& line) {
 
 }  // namespace
 
+std::string shape_key(const Shape& s) {
+  return fmt::format("{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}", s.d_model, s.n_layers, s.d_head, s.ffn, s.d_ffn, s.n_experts,
+                     s.n_active, s.d_expert, s.n_shared, s.d_shared, s.n_groups, s.router);
+}
+
 Shape dense_proxy(std::int64_t d_model, std::int64_t n_layers) {
   Shape s;
   s.d_model = d_model;

@@ -58,6 +58,9 @@ struct JobResult {
   std::vector<std::map<std::string, double>> log;  ///< selected log.csv columns per step (when asked)
 };
 
+/// Every field of a shape in one string (a key for runs that share their shape).
+[[nodiscard]] std::string shape_key(const Shape& shape);
+
 /// The unit-expansion dense proxy of a shape's width and depth (THEORY.md §5: tune once on it).
 [[nodiscard]] Shape dense_proxy(std::int64_t d_model, std::int64_t n_layers);
 

@@ -77,4 +77,15 @@ void write_calibration(const DenseCalibration& calibration, const std::filesyste
   optima.write(out_dir / "calibration_optima.csv");
 }
 
+DenseCalibration calibrate_proxy_lr(const std::string& experiment, std::int64_t d0, std::int64_t L0,
+                                    const Budget& budget, const ExperimentOptions& options) {
+  note(fmt::format("{} ({}): tuning the dense proxy's LR", experiment, to_string(options.profile)));
+  CalibrationPlan plan;
+  plan.lrs = log2_grid(4e-3, 2, 1.0);
+  plan.seeds = 2;
+  auto calibration = calibrate_dense_proxy(dense_proxy(d0, L0), budget, plan, {4e-3, 0.1, 0.02}, options);
+  write_calibration(calibration, options.out_dir);
+  return calibration;
+}
+
 }  // namespace muelab::experiments::transformer

@@ -38,4 +38,10 @@ struct DenseCalibration {
 /// (knob, value, log2_value, ci_low, ci_high (log2), loss, at_edge).
 void write_calibration(const DenseCalibration& calibration, const std::filesystem::path& out_dir);
 
+/// The LR-only calibration shared by fixed-hp-scaling and moe-speedup: the dense unit-expansion
+/// proxy (d0, L0) swept over 4e-3·2^{-2..2} with 2 seeds at WD 0.1 and init std 0.02, written to
+/// `options.out_dir` by write_calibration. `experiment` names the progress line.
+[[nodiscard]] DenseCalibration calibrate_proxy_lr(const std::string& experiment, std::int64_t d0, std::int64_t L0,
+                                                  const Budget& budget, const ExperimentOptions& options);
+
 }  // namespace muelab::experiments::transformer

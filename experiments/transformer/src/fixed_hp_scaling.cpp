@@ -30,11 +30,6 @@ struct AxisPoint {
   Shape shape;
 };
 
-std::string shape_key(const Shape& s) {
-  return fmt::format("{}-{}-{}-{}-{}-{}-{}-{}-{}", s.d_model, s.n_layers, s.ffn, s.n_experts, s.n_active, s.d_expert, s.n_shared,
-                     s.d_shared, s.n_groups);
-}
-
 VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
   const bool full = o.profile == Profile::full;
   const auto start = std::chrono::steady_clock::now();
@@ -44,12 +39,7 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
   const std::int64_t d0 = 32, L0 = 2;
   const int n_seeds = full ? 4 : 3;
 
-  note(fmt::format("fixed-hp-scaling ({}): tuning the dense proxy's LR", to_string(o.profile)));
-  CalibrationPlan plan;
-  plan.lrs = log2_grid(4e-3, 2, 1.0);
-  plan.seeds = 2;
-  const auto calibration = calibrate_dense_proxy(dense_proxy(d0, L0), budget, plan, {4e-3, 0.1, 0.02}, o);
-  write_calibration(calibration, o.out_dir);
+  const auto calibration = calibrate_proxy_lr("fixed-hp-scaling", d0, L0, budget, o);
 
   Shape moe;  // N = 4, a = 1, h = d
   moe.d_model = d0;

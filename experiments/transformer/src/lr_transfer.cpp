@@ -139,10 +139,8 @@ VerdictReport run_lr_transfer(const ExperimentOptions& o) {
   for (std::size_t i = 0; i < jobs.size(); ++i) {
     auto fingerprint = theory::to_json(resolve(jobs[i]).transfer);
     for (const char* k : {"rule", "sde", "ratios", "global"}) fingerprint.erase(k);
-    const std::string key = fingerprint.dump() + "|" + fmt::format("{}|{}|{}|{}|{}|{}|{}|{}|{}|{}|{}", jobs[i].shape.d_model,
-        jobs[i].shape.n_layers, jobs[i].shape.ffn, jobs[i].shape.n_experts, jobs[i].shape.n_active,
-        jobs[i].shape.d_expert, jobs[i].shape.n_shared, jobs[i].shape.n_groups, jobs[i].seed, jobs[i].base.lr,
-        jobs[i].budget.steps);
+    const std::string key = fmt::format("{}|{}|{}|{}|{}", fingerprint.dump(), shape_key(jobs[i].shape), jobs[i].seed,
+                                        jobs[i].base.lr, jobs[i].budget.steps);
     const auto [it, fresh] = first_of.emplace(key, unique_jobs.size());
     if (fresh) unique_jobs.push_back(jobs[i]);
     unique_index[i] = it->second;

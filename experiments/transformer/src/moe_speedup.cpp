@@ -37,12 +37,7 @@ VerdictReport run_moe_speedup(const ExperimentOptions& o) {
   const std::int64_t d0 = 32, L0 = 2;
   const int n_seeds = full ? 4 : 3;
 
-  note(fmt::format("moe-speedup ({}): tuning the dense proxy's LR", to_string(o.profile)));
-  CalibrationPlan plan;
-  plan.lrs = log2_grid(4e-3, 2, 1.0);
-  plan.seeds = 2;
-  const auto calibration = calibrate_dense_proxy(dense_proxy(d0, L0), budget, plan, {4e-3, 0.1, 0.02}, o);
-  write_calibration(calibration, o.out_dir);
+  const auto calibration = calibrate_proxy_lr("moe-speedup", d0, L0, budget, o);
 
   Shape moe;
   moe.d_model = d0;
