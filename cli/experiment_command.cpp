@@ -2,6 +2,7 @@
 
 #include "muelab/experiments/output.hpp"
 #include "muelab/experiments/registry.hpp"
+#include "muelab/experiments/report.hpp"
 
 #include <fmt/format.h>
 
@@ -13,33 +14,6 @@
 namespace muelab::cli {
 
 namespace {
-std::string fmt_number(double x) { return std::isfinite(x) ? fmt::format("{:.4g}", x) : "n/a"; }
-}  // namespace
-
-void write_report(const std::filesystem::path& out, const std::vector<experiments::VerdictReport>& reports,
-                  const std::string& profile, double seconds,
-                  const std::map<std::string, std::vector<std::string>>& figures) {
-  std::ostringstream md;
-  md << "# muelab verdicts (" << profile << " profile)\n\n"
-     << "Revision `" << experiments::source_revision() << "`, machine: " << experiments::machine_description()
-     << fmt::format(", wall time {:.0f} s.\n\n", seconds)
-     << "A claim row is as expected when it holds; a control row is as expected when it does not (THEORY.md §9).\n\n"
-     << "| claim | experiment | case | kind | measured | 95% CI | predicted ± tol | holds | as expected | figure |\n"
-     << "|---|---|---|---|---|---|---|---|---|---|\n";
-  for (const auto& r : reports) {
-    std::string figure_cell;
-    if (const auto it = figures.find(r.experiment); it != figures.end())
-      for (const auto& f : it->second) figure_cell += fmt::format("{}[{}]({})", figure_cell.empty() ? "" : " ", std::filesystem::path(f).filename().string(), f);
-    for (const auto& v : r.verdicts)
-      md << fmt::format("| `{}` | [{}]({}/) | {} | {} | {} | [{}, {}] | {} ± {} | {} | {} | {} |\n", v.claim, r.experiment,
-                        r.experiment, v.case_name, v.kind == experiments::VerdictKind::claim ? "claim" : "control",
-                        fmt_number(v.measured), fmt_number(v.ci_low), fmt_number(v.ci_high), fmt_number(v.predicted),
-                        fmt_number(v.tolerance), v.holds ? "yes" : "no", v.as_expected() ? "yes" : "**NO**", figure_cell);
-  }
-  experiments::write_file_atomically(out / "REPORT.md", md.str());
-}
-
-namespace {
 
 struct ExperimentCommandOptions {
   std::vector<std::string> names;
@@ -47,6 +21,7 @@ struct ExperimentCommandOptions {
   std::string profile = "quick", out = "results/quick";
   std::uint64_t seed = 7;
   int threads = 0;
+  std::string command;
 };
 
 int run(const ExperimentCommandOptions& o) {
@@ -76,7 +51,8 @@ int run(const ExperimentCommandOptions& o) {
     return 2;
   }
   experiments::ExperimentOptions options;
-  options.profile = o.profile == "full" ? experiments::Profile::full : experiments::Profile::quick;
+  options.profile = *experiments::parse_profile(o.profile);
+  options.command = o.command;
   options.seed = o.seed;
   options.threads = o.threads;
   options.plot = !o.no_plot;
@@ -94,7 +70,7 @@ int run(const ExperimentCommandOptions& o) {
     for (const auto& v : reports.back().verdicts) unexpected += v.as_expected() ? 0 : 1;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_report(o.out, reports, o.profile, seconds);
+  experiments::write_report(o.out, reports, o.profile, seconds);
   std::cout << fmt::format("\n{} experiment(s), {} verdict(s) not as expected, {:.0f} s; report: {}\n", reports.size(),
                            unexpected, seconds, (std::filesystem::path(o.out) / "REPORT.md").string());
   return (o.strict && unexpected > 0) ? 1 : 0;
@@ -102,14 +78,15 @@ int run(const ExperimentCommandOptions& o) {
 
 }  // namespace
 
-void add_experiment_command(CLI::App& app, int& exit_status) {
+void add_experiment_command(CLI::App& app, int& exit_status, const std::string& command_line) {
   auto o = std::make_shared<ExperimentCommandOptions>();
+  o->command = command_line;
   auto* cmd = app.add_subcommand("experiment", "Run experiment programs (CSV + verdicts.json + figure per experiment)");
   cmd->add_option("names", o->names, "experiment names (see --list)");
   cmd->add_flag("--all", o->all, "run every registered experiment");
   cmd->add_flag("--list", o->list, "list the experiments and the claims they check");
-  cmd->add_option("--profile", o->profile, "quick (minutes, CI) or full (paper figures)")
-      ->check(CLI::IsMember({"quick", "full"}))->capture_default_str();
+  cmd->add_option("--profile", o->profile, "smoke (seconds, ctest), quick (minutes, main job) or full (the evidence)")
+      ->check(CLI::IsMember(experiments::profile_names()))->capture_default_str();
   cmd->add_option("--out", o->out, "results folder (one subfolder per experiment, REPORT.md on top)")->capture_default_str();
   cmd->add_option("--seed", o->seed, "base seed")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (0: default)");

@@ -6,6 +6,7 @@
 
 #include "experiment_command.hpp"
 #include "muelab/experiments/registry.hpp"
+#include "muelab/experiments/report.hpp"
 
 #include <fmt/format.h>
 
@@ -24,6 +25,7 @@ struct FiguresOptions {
   std::uint64_t seed = 7;
   int threads = 0;
   bool strict = false;
+  std::string command;
 };
 
 int run(const FiguresOptions& o) {
@@ -42,13 +44,14 @@ int run(const FiguresOptions& o) {
   const fs::path root(o.out), report_dir = root / o.profile, figures_dir = root / "figures";
   fs::create_directories(figures_dir);
   experiments::ExperimentOptions options;
-  options.profile = o.profile == "full" ? experiments::Profile::full : experiments::Profile::quick;
+  options.profile = *experiments::parse_profile(o.profile);
+  options.command = o.command;
   options.seed = o.seed;
   options.threads = o.threads;
   std::vector<experiments::VerdictReport> reports;
   std::map<std::string, std::vector<std::string>> figure_links;
   std::vector<std::string> failed;
-  std::size_t unexpected = 0;
+  std::size_t unexpected = 0;  // claims that do not hold and controls that do not fail
   const auto start = std::chrono::steady_clock::now();
   for (std::size_t i = 0; i < selected.size(); ++i) {
     const auto* e = selected[i];
@@ -76,9 +79,10 @@ int run(const FiguresOptions& o) {
     std::cerr << fmt::format("    {:.0f} s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  write_report(report_dir, reports, o.profile, seconds, figure_links);
-  std::cout << fmt::format("\n{} experiment(s) ({} failed), {} verdict(s) not as expected, {:.0f} s\nreport: {}\nfigures: {}\n",
-                           reports.size(), failed.size(), unexpected, seconds, (report_dir / "REPORT.md").string(),
+  experiments::write_report(report_dir, reports, o.profile, seconds, figure_links);
+  const auto c = experiments::count_verdicts(reports);
+  std::cout << fmt::format("\n{} experiment(s) ({} failed), {} rows: {} hold, {} fail, {} inconclusive; {} not as expected, {:.0f} s\nreport: {}\nfigures: {}\n",
+                           reports.size(), failed.size(), c.total, c.holds, c.fails, c.inconclusive, unexpected, seconds, (report_dir / "REPORT.md").string(),
                            figures_dir.string());
   if (!failed.empty()) return 2;
   return (o.strict && unexpected > 0) ? 1 : 0;
@@ -86,11 +90,12 @@ int run(const FiguresOptions& o) {
 
 }  // namespace
 
-void add_figures_command(CLI::App& app, int& exit_status) {
+void add_figures_command(CLI::App& app, int& exit_status, const std::string& command_line) {
   auto o = std::make_shared<FiguresOptions>();
+  o->command = command_line;
   auto* cmd = app.add_subcommand("figures", "The main job: run every experiment, render all figures, write REPORT.md");
-  cmd->add_option("--profile", o->profile, "quick (minutes) or full (paper figures)")
-      ->check(CLI::IsMember({"quick", "full"}))->capture_default_str();
+  cmd->add_option("--profile", o->profile, "smoke (seconds), quick (minutes, the main job) or full (the evidence)")
+      ->check(CLI::IsMember(experiments::profile_names()))->capture_default_str();
   cmd->add_option("--out", o->out, "results root (PROFILE/<experiment>/, PROFILE/REPORT.md, figures/)")->capture_default_str();
   cmd->add_option("--only", o->only, "run only these experiments (default: all registered)");
   cmd->add_option("--seed", o->seed, "base seed")->capture_default_str();

@@ -2,6 +2,7 @@
 #include "analyze_command.hpp"
 #include "experiment_command.hpp"
 #include "figures_command.hpp"
+#include "muelab/experiments/registry.hpp"
 #include "sweep_command.hpp"
 #include "train_command.hpp"
 #include "transfer_command.hpp"
@@ -15,11 +16,12 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_status = 0;
   muelab::cli::add_transfer_command(app, exit_status);
-  muelab::cli::add_experiment_command(app, exit_status);
+  const std::string command = muelab::experiments::command_line(argc, argv);
+  muelab::cli::add_experiment_command(app, exit_status, command);
   muelab::cli::add_sweep_command(app, exit_status);
   muelab::cli::add_train_command(app, exit_status);
   muelab::cli::add_analyze_command(app, exit_status);
-  muelab::cli::add_figures_command(app, exit_status);
+  muelab::cli::add_figures_command(app, exit_status, command);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -86,7 +86,7 @@ TEST_CASE("analyze_lr_runs measures a known drift with a CI that covers it", "[a
     CHECK(d.below_grid_step() == (std::abs(drift) <= 0.5));
     const auto verdicts = analysis::drift_verdicts(a, "lr-transfer", nullptr);
     REQUIRE(verdicts.size() == 1);
-    CHECK(verdicts.front().holds == (std::abs(drift) <= 0.5));
+    CHECK(verdicts.front().holds() == (std::abs(drift) <= 0.5));
   }
 }
 

@@ -20,8 +20,8 @@ int experiment_program_main(const std::string& name, int argc, char** argv) {
   ExperimentOptions options;
   std::string profile = "quick";
   std::string out = "results/quick/" + name;
-  app.add_option("--profile", profile, "quick (CI, minutes) or full (paper figures)")
-      ->check(CLI::IsMember({"quick", "full"}));
+  app.add_option("--profile", profile, "smoke (seconds, ctest), quick (minutes, main job) or full (the evidence)")
+      ->check(CLI::IsMember(profile_names()));
   app.add_option("--seed", options.seed, "base seed (printed and written to run.json)");
   app.add_option("--out", out, "output folder");
   app.add_option("--threads", options.threads, "OpenMP threads (0: default)")->check(CLI::NonNegativeNumber);
@@ -32,7 +32,8 @@ int experiment_program_main(const std::string& name, int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  options.profile = profile == "full" ? Profile::full : Profile::quick;
+  options.profile = *parse_profile(profile);
+  options.command = command_line(argc, argv);
   options.out_dir = out;
   options.plot = !no_plot;
   try {

@@ -13,7 +13,14 @@
 
 namespace muelab::experiments {
 
-std::string to_string(Profile profile) { return profile == Profile::quick ? "quick" : "full"; }
+std::string command_line(int argc, char** argv) {
+  std::string line;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    line += (i == 0 ? "" : " ") + (arg.find_first_of(" \t'\"") == std::string::npos ? arg : "'" + arg + "'");
+  }
+  return line;
+}
 
 void Registry::add(Experiment experiment) {
   if (experiments_.count(experiment.name) != 0)
@@ -48,12 +55,15 @@ void draw_figure(const Experiment& experiment, const ExperimentOptions& options)
 VerdictReport run_experiment(const Experiment& experiment, const ExperimentOptions& options) {
   std::filesystem::create_directories(options.out_dir);
   if (options.threads > 0) omp_set_num_threads(options.threads);
-  const nlohmann::json run_info = {{"experiment", experiment.name},
-                                   {"profile", to_string(options.profile)},
-                                   {"seed", options.seed},
-                                   {"threads", omp_get_max_threads()},
-                                   {"revision", source_revision()},
-                                   {"machine", machine_description()}};
+  if (experiment.plan)
+    write_file_atomically(options.out_dir / "plan.json", experiment.plan(options.profile).to_json(options.profile).dump(2) + "\n");
+  nlohmann::json run_info = {{"experiment", experiment.name},
+                             {"profile", to_string(options.profile)},
+                             {"seed", options.seed},
+                             {"threads", omp_get_max_threads()},
+                             {"command", options.command},
+                             {"revision", source_revision()},
+                             {"machine", machine_description()}};
   write_file_atomically(options.out_dir / "run.json", run_info.dump(2) + "\n");
   std::cout << fmt::format("== {} ({} profile, seed {}) -> {}\n", experiment.name, to_string(options.profile),
                            options.seed, options.out_dir.string())
@@ -65,6 +75,8 @@ VerdictReport run_experiment(const Experiment& experiment, const ExperimentOptio
   report.profile = to_string(options.profile);
   report.seed = options.seed;
   report.write(options.out_dir / "verdicts.json");
+  run_info["wall_seconds"] = seconds;
+  write_file_atomically(options.out_dir / "run.json", run_info.dump(2) + "\n");
   std::cout << report.summary() << fmt::format("   ({:.1f} s)\n", seconds) << std::flush;
   draw_figure(experiment, options);
   return report;

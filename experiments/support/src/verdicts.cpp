@@ -6,29 +6,146 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <limits>
 #include <sstream>
 
 namespace muelab::experiments {
 
-Verdict judge_within_tolerance(std::string claim, std::string case_name, VerdictKind kind, double measured,
-                               double ci_low, double ci_high, double predicted, double tolerance) {
+std::string to_string(VerdictKind kind) { return kind == VerdictKind::claim ? "claim" : "control"; }
+
+std::string to_string(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::holds: return "holds";
+    case Outcome::fails: return "fails";
+    case Outcome::inconclusive: return "inconclusive";
+  }
+  return "inconclusive";
+}
+
+std::string to_string(Sidedness sidedness) {
+  switch (sidedness) {
+    case Sidedness::two_sided: return "two-sided";
+    case Sidedness::at_most: return "at-most";
+    case Sidedness::at_least: return "at-least";
+  }
+  return "two-sided";
+}
+
+double ClaimSpec::lower_bound() const {
+  return sidedness == Sidedness::at_most ? -std::numeric_limits<double>::infinity() : predicted - tolerance;
+}
+
+double ClaimSpec::upper_bound() const {
+  return sidedness == Sidedness::at_least ? std::numeric_limits<double>::infinity() : predicted + tolerance;
+}
+
+std::string ClaimSpec::describe() const {
+  switch (sidedness) {
+    case Sidedness::two_sided: return fmt::format("{:.4g} ± {:.3g}", predicted, tolerance);
+    case Sidedness::at_most: return fmt::format("≤ {:.4g}", upper_bound());
+    case Sidedness::at_least: return fmt::format("≥ {:.4g}", lower_bound());
+  }
+  return "";
+}
+
+Outcome judge_interval(const ClaimSpec& spec, double ci_low, double ci_high, std::string* reason) {
+  auto say = [&](std::string text) {
+    if (reason != nullptr) *reason = std::move(text);
+  };
+  if (!std::isfinite(ci_low) || !std::isfinite(ci_high) || ci_low > ci_high) {
+    say("not measured (no finite 95% interval)");
+    return Outcome::inconclusive;
+  }
+  const double lo = spec.lower_bound(), hi = spec.upper_bound();
+  if (ci_low >= lo && ci_high <= hi) {
+    say("");
+    return Outcome::holds;
+  }
+  if (ci_high < lo || ci_low > hi) {
+    say("");
+    return Outcome::fails;
+  }
+  // The CI straddles a bound: name the one it crosses (both when it covers the whole band).
+  const bool crosses_low = ci_low < lo && ci_high >= lo, crosses_high = ci_low <= hi && ci_high > hi;
+  if (crosses_low && crosses_high)
+    say(fmt::format("CI [{:.3g}, {:.3g}] wider than the band [{:.3g}, {:.3g}]", ci_low, ci_high, lo, hi));
+  else if (crosses_high)
+    say(fmt::format("CI [{:.3g}, {:.3g}] straddles the upper bound {:.3g}", ci_low, ci_high, hi));
+  else
+    say(fmt::format("CI [{:.3g}, {:.3g}] straddles the lower bound {:.3g}", ci_low, ci_high, lo));
+  return Outcome::inconclusive;
+}
+
+namespace {
+Verdict row_of(const ClaimSpec& spec, std::string case_name, double measured, double ci_low, double ci_high) {
   Verdict v;
-  v.claim = std::move(claim);
+  v.claim = spec.claim;
   v.case_name = std::move(case_name);
-  v.kind = kind;
+  v.kind = spec.kind;
+  v.sidedness = spec.sidedness;
   v.measured = measured;
   v.ci_low = ci_low;
   v.ci_high = ci_high;
-  v.predicted = predicted;
-  v.tolerance = tolerance;
-  v.holds = std::isfinite(measured) && std::abs(measured - predicted) <= tolerance;
+  v.predicted = spec.predicted;
+  v.tolerance = spec.tolerance;
   return v;
+}
+}  // namespace
+
+Verdict judge(const ClaimSpec& spec, std::string case_name, double measured, double ci_low, double ci_high) {
+  auto v = row_of(spec, std::move(case_name), measured, ci_low, ci_high);
+  v.outcome = judge_interval(spec, ci_low, ci_high, &v.reason);
+  return v;
+}
+
+Verdict not_measured(const ClaimSpec& spec, std::string case_name, std::string reason, double measured,
+                     double ci_low, double ci_high) {
+  auto v = row_of(spec, std::move(case_name), measured, ci_low, ci_high);
+  v.outcome = Outcome::inconclusive;
+  v.reason = std::move(reason);
+  return v;
+}
+
+Verdict judge_within_tolerance(std::string claim, std::string case_name, VerdictKind kind, double measured,
+                               double ci_low, double ci_high, double predicted, double tolerance) {
+  ClaimSpec spec{std::move(claim), "", kind, Sidedness::two_sided, predicted, tolerance};
+  return judge(spec, std::move(case_name), measured, ci_low, ci_high);
+}
+
+ClaimSpec as_control(ClaimSpec spec) {
+  spec.kind = VerdictKind::control;
+  return spec;
 }
 
 bool VerdictReport::all_as_expected() const {
   for (const auto& v : verdicts)
     if (!v.as_expected()) return false;
   return true;
+}
+
+VerdictCounts VerdictReport::counts() const {
+  VerdictCounts c;
+  for (const auto& v : verdicts) {
+    ++c.total;
+    c.holds += v.outcome == Outcome::holds ? 1 : 0;
+    c.fails += v.outcome == Outcome::fails ? 1 : 0;
+    c.inconclusive += v.outcome == Outcome::inconclusive ? 1 : 0;
+    c.as_expected += v.as_expected() ? 1 : 0;
+  }
+  return c;
+}
+
+VerdictCounts count_verdicts(const std::vector<VerdictReport>& reports) {
+  VerdictCounts total;
+  for (const auto& r : reports) {
+    const auto c = r.counts();
+    total.holds += c.holds;
+    total.fails += c.fails;
+    total.inconclusive += c.inconclusive;
+    total.as_expected += c.as_expected;
+    total.total += c.total;
+  }
+  return total;
 }
 
 namespace {
@@ -40,26 +157,36 @@ void VerdictReport::write(const std::filesystem::path& path) const {
   for (const auto& v : verdicts) {
     rows.push_back({{"claim", v.claim},
                     {"case", v.case_name},
-                    {"kind", v.kind == VerdictKind::claim ? "claim" : "control"},
+                    {"kind", to_string(v.kind)},
+                    {"sidedness", to_string(v.sidedness)},
                     {"measured", number_or_null(v.measured)},
                     {"ci", {number_or_null(v.ci_low), number_or_null(v.ci_high)}},
                     {"predicted", number_or_null(v.predicted)},
                     {"tolerance", number_or_null(v.tolerance)},
-                    {"holds", v.holds},
+                    {"verdict", to_string(v.outcome)},
+                    {"reason", v.reason},
+                    {"holds", v.holds()},
                     {"as_expected", v.as_expected()}});
   }
-  const nlohmann::json document = {{"experiment", experiment}, {"profile", profile}, {"seed", seed},
-                                   {"revision", source_revision()}, {"verdicts", rows}};
+  const auto c = counts();
+  const nlohmann::json document = {
+      {"experiment", experiment},
+      {"profile", profile},
+      {"seed", seed},
+      {"revision", source_revision()},
+      {"counts", {{"holds", c.holds}, {"fails", c.fails}, {"inconclusive", c.inconclusive}, {"as_expected", c.as_expected}, {"total", c.total}}},
+      {"verdicts", rows}};
   write_file_atomically(path, document.dump(2) + "\n");
 }
 
 std::string VerdictReport::summary() const {
   std::ostringstream out;
   for (const auto& v : verdicts) {
-    out << fmt::format("  [{}] {:<22} {:<7} {:<60} measured {:.4g} [{:.4g}, {:.4g}] predicted {:.4g} ± {:.3g}\n",
-                       v.as_expected() ? "as expected" : "UNEXPECTED ", v.claim,
-                       v.kind == VerdictKind::claim ? "claim" : "control", v.case_name, v.measured, v.ci_low,
-                       v.ci_high, v.predicted, v.tolerance);
+    const ClaimSpec spec{v.claim, "", v.kind, v.sidedness, v.predicted, v.tolerance};
+    out << fmt::format("  [{}] {:<12} {:<22} {:<7} {:<60} measured {:.4g} [{:.4g}, {:.4g}] predicted {}{}\n",
+                       v.as_expected() ? "as expected" : "UNEXPECTED ", to_string(v.outcome), v.claim, to_string(v.kind),
+                       v.case_name, v.measured, v.ci_low, v.ci_high, spec.describe(),
+                       v.reason.empty() ? "" : " — " + v.reason);
   }
   return out.str();
 }

@@ -44,6 +44,30 @@ std::vector<std::string> split_csv(const std::string& line) {
   return cells;
 }
 
+bool in_ffn_or_moe_block(theory::ParameterGroup group) {
+  using theory::ParameterGroup;
+  switch (group) {
+    case ParameterGroup::ffn_up:
+    case ParameterGroup::ffn_gate:
+    case ParameterGroup::ffn_down:
+    case ParameterGroup::router:
+    case ParameterGroup::expert_up:
+    case ParameterGroup::expert_gate:
+    case ParameterGroup::expert_down:
+    case ParameterGroup::shared_up:
+    case ParameterGroup::shared_gate:
+    case ParameterGroup::shared_down: return true;
+    default: return false;
+  }
+}
+
+void apply_moe_block_lr_factor(theory::TransferResult& transfer, double factor) {
+  for (auto& g : transfer.groups)
+    if (in_ffn_or_moe_block(g.group))
+      g.lr.apply({theory::FactorAxis::parameterization, factor, fmt::format("power check: wrong rule x{:g}", factor),
+                  "docs/claims.md (power checks)"});
+}
+
 }  // namespace
 
 std::string shape_key(const Shape& s) {
@@ -80,6 +104,7 @@ models::cpu::TrainRun resolve(const Job& job) {
                                             job.base.lr, job.base.weight_decay, job.base.init_std);
   run.base = theory::parse_run_config(base_text, "transformer-base", theory::ConfigRole::base);
   run.transfer = theory::transfer(run.base, run.target, run.rule);
+  if (job.moe_block_lr_factor != 1.0) apply_moe_block_lr_factor(run.transfer, job.moe_block_lr_factor);
   return run;
 }
 

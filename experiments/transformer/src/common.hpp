@@ -49,6 +49,10 @@ struct Job {
   Budget budget;
   std::uint64_t seed = 1;
   std::string tag;                       ///< free label carried to the result
+  /// Power check (docs/claims.md, "Power checks"): after the rule, the LR of every FFN/MoE-block group
+  /// (ffn.*, router, expert.*, shared.*) is multiplied by this factor. A deliberately wrong rule sets
+  /// it to 2^(log2 of the axis ratio); 1 leaves the rule untouched.
+  double moe_block_lr_factor = 1.0;
 };
 
 struct JobResult {

@@ -142,9 +142,10 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
       v.ci_high = slope.ci.high;
       v.predicted = 0.0;
       v.tolerance = 0.0;
-      v.holds = std::isfinite(slope.slope) && std::isfinite(slope.ci.low) && slope.ci.low <= 0.0;
+      v.sidedness = Sidedness::at_most;  // claims improvement: the whole CI below 0 nats per doubling
+      v.outcome = judge_interval(ClaimSpec{v.claim, "", v.kind, v.sidedness, 0.0, 0.0}, v.ci_low, v.ci_high, &v.reason);
       slopes_csv.add_row({settings[st].name, axis, control ? "control" : "claim", slope.slope, slope.ci.low, slope.ci.high,
-                          static_cast<long long>(v.holds ? 1 : 0)});
+                          static_cast<long long>(v.holds() ? 1 : 0)});
       report.verdicts.push_back(v);
     }
   runs_csv.write(o.out_dir / "runs.csv");

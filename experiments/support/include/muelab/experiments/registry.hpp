@@ -3,6 +3,7 @@
 // `muelab experiment NAME` command and the per-experiment executables both run them from here.
 #pragma once
 
+#include "muelab/experiments/plan.hpp"
 #include "muelab/experiments/verdicts.hpp"
 
 #include <cstdint>
@@ -14,15 +15,13 @@
 
 namespace muelab::experiments {
 
-enum class Profile { quick, full };
-[[nodiscard]] std::string to_string(Profile profile);
-
 struct ExperimentOptions {
   Profile profile = Profile::quick;
   std::uint64_t seed = 7;
   std::filesystem::path out_dir;  ///< created by the driver before run() is called
   int threads = 0;                ///< 0: OpenMP default
   bool plot = true;               ///< draw the figure after the run
+  std::string command;            ///< the command line that started the run (written to run.json)
 };
 
 struct Experiment {
@@ -32,6 +31,9 @@ struct Experiment {
   std::string plot_script;   ///< path below plots/, run with /usr/bin/python3 PLOT OUT_DIR; may be empty
   /// Runs the experiment, writes CSVs and returns the verdicts (the driver writes verdicts.json).
   std::function<VerdictReport(const ExperimentOptions&)> run;
+  /// The declared plan of a profile (grids, seeds, steps, claims with tolerances): written to
+  /// plan.json before run() starts. `run` must read its settings from the same function.
+  std::function<ExperimentPlan(Profile)> plan = {};
 };
 
 class Registry {
@@ -47,9 +49,13 @@ class Registry {
 /// Every experiment linked into this binary (filled by the generated registrar list).
 [[nodiscard]] Registry& global_registry();
 
-/// Runs one experiment: creates the output folder, writes run.json (options, revision, machine),
-/// runs, writes verdicts.json, draws the figure, and returns the verdicts.
+/// Runs one experiment: creates the output folder, writes plan.json (the declared plan) and run.json
+/// (options, command, revision, machine), runs, writes verdicts.json, adds the wall time to run.json,
+/// draws the figure, and returns the verdicts.
 VerdictReport run_experiment(const Experiment& experiment, const ExperimentOptions& options);
+
+/// The command line as one string (argv joined with spaces, arguments with spaces quoted).
+[[nodiscard]] std::string command_line(int argc, char** argv);
 
 /// `main` of a stand-alone experiment program: parses --profile, --seed, --out, --threads,
 /// --no-plot and runs `name` from the global registry. Exit status 0 when every verdict is as

@@ -1,0 +1,77 @@
+#include "muelab/experiments/report.hpp"
+
+#include "muelab/experiments/output.hpp"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <sstream>
+
+namespace muelab::experiments {
+
+namespace {
+std::string number(double x) { return std::isfinite(x) ? fmt::format("{:.4g}", x) : "n/a"; }
+
+std::string band(const Verdict& v) {
+  const ClaimSpec spec{v.claim, "", v.kind, v.sidedness, v.predicted, v.tolerance};
+  return spec.describe();
+}
+
+std::string figure_cell(const std::map<std::string, std::vector<std::string>>& figures, const std::string& experiment) {
+  std::string cell;
+  if (const auto it = figures.find(experiment); it != figures.end())
+    for (const auto& f : it->second)
+      cell += fmt::format("{}[{}]({})", cell.empty() ? "" : " ", std::filesystem::path(f).filename().string(), f);
+  return cell;
+}
+}  // namespace
+
+std::string report_markdown(const std::vector<VerdictReport>& reports, const std::string& profile, double seconds,
+                            const std::map<std::string, std::vector<std::string>>& figures) {
+  const auto c = count_verdicts(reports);
+  std::ostringstream md;
+  md << "# muelab verdicts (" << profile << " profile)\n\n"
+     << "Revision `" << source_revision() << "`, machine: " << machine_description()
+     << fmt::format(", wall time {:.0f} s.\n\n", seconds)
+     << fmt::format("**{} rows: {} hold, {} fail, {} inconclusive; {} as expected, {} not.**\n\n", c.total, c.holds,
+                    c.fails, c.inconclusive, c.as_expected, c.total - c.as_expected)
+     << "Each row is judged from its 95% CI against the band declared in the experiment's plan (plan.json): "
+        "`holds` when the whole CI is inside, `fails` when it is wholly outside, `inconclusive` when it straddles "
+        "a bound or the quantity could not be measured. A claim row is as expected only when it holds, a control "
+        "row only when it fails (docs/claims.md).\n\n"
+     << "| claim | experiment | case | kind | measured | 95% CI | predicted | verdict | as expected | figure |\n"
+     << "|---|---|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : reports)
+    for (const auto& v : r.verdicts)
+      md << fmt::format("| `{}` | [{}]({}/) | {} | {} | {} | [{}, {}] | {} | {} | {} | {} |\n", v.claim, r.experiment,
+                        r.experiment, v.case_name, to_string(v.kind), number(v.measured), number(v.ci_low),
+                        number(v.ci_high), band(v), to_string(v.outcome), v.as_expected() ? "yes" : "**NO**",
+                        figure_cell(figures, r.experiment));
+  md << "\n## Inconclusive rows\n\n";
+  if (c.inconclusive == 0) md << "None.\n";
+  for (const auto& r : reports)
+    for (const auto& v : r.verdicts)
+      if (v.inconclusive())
+        md << fmt::format("- `{}` ({}, {}) {}: {}\n", v.claim, r.experiment, to_string(v.kind), v.case_name,
+                          v.reason.empty() ? "no reason given" : v.reason);
+  md << "\n## Rows that hold or fail against expectation\n\n";
+  bool any = false;
+  for (const auto& r : reports)
+    for (const auto& v : r.verdicts)
+      if (!v.as_expected() && !v.inconclusive()) {
+        any = true;
+        md << fmt::format("- `{}` ({}, {}) {}: {} {} [{}, {}] against {}\n", v.claim, r.experiment, to_string(v.kind),
+                          v.case_name, to_string(v.outcome), number(v.measured), number(v.ci_low), number(v.ci_high),
+                          band(v));
+      }
+  if (!any) md << "None.\n";
+  return md.str();
+}
+
+void write_report(const std::filesystem::path& out, const std::vector<VerdictReport>& reports,
+                  const std::string& profile, double seconds,
+                  const std::map<std::string, std::vector<std::string>>& figures) {
+  write_file_atomically(out / "REPORT.md", report_markdown(reports, profile, seconds, figures));
+}
+
+}  // namespace muelab::experiments

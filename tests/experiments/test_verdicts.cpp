@@ -1,0 +1,147 @@
+// The three-valued judge, the edge policy and REPORT.md on known answers (docs/claims.md): no
+// training, every expected outcome follows from the definitions.
+#include "muelab/experiments/grid_policy.hpp"
+#include "muelab/experiments/plan.hpp"
+#include "muelab/experiments/report.hpp"
+#include "muelab/experiments/verdicts.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <limits>
+
+using namespace muelab::experiments;
+
+namespace {
+const double infinite = std::numeric_limits<double>::infinity();
+const double not_a_number = std::numeric_limits<double>::quiet_NaN();
+ClaimSpec two_sided(double predicted, double tolerance, VerdictKind kind = VerdictKind::claim) {
+  return {"lr-transfer", "drift", kind, Sidedness::two_sided, predicted, tolerance};
+}
+}  // namespace
+
+TEST_CASE("a two-sided claim is judged on the whole interval, not the point", "[verdicts]") {
+  const auto spec = two_sided(1.0, 0.25);  // band [0.75, 1.25]
+  CHECK(judge(spec, "inside", 1.0, 0.8, 1.2).outcome == Outcome::holds);
+  CHECK(judge(spec, "exactly the band", 1.0, 0.75, 1.25).outcome == Outcome::holds);
+  // The point is inside the band but the CI crosses its upper bound (the adam-sde case of the review).
+  const auto straddle = judge(spec, "straddles", 1.11, 0.91, 1.47);
+  CHECK(straddle.outcome == Outcome::inconclusive);
+  CHECK(straddle.reason.find("upper bound") != std::string::npos);
+  CHECK(judge(spec, "straddles low", 0.9, 0.5, 1.0).reason.find("lower bound") != std::string::npos);
+  CHECK(judge(spec, "wider than the band", 1.0, 0.0, 2.0).reason.find("wider") != std::string::npos);
+  CHECK(judge(spec, "wholly above", 2.0, 1.5, 2.5).outcome == Outcome::fails);
+  CHECK(judge(spec, "wholly below", 0.0, -0.5, 0.5).outcome == Outcome::fails);
+  CHECK(judge(spec, "no interval", 1.0, not_a_number, not_a_number).outcome == Outcome::inconclusive);
+  CHECK(judge(spec, "infinite interval", 1.0, 0.9, infinite).outcome == Outcome::inconclusive);
+  CHECK(judge(spec, "reversed interval", 1.0, 1.2, 0.8).outcome == Outcome::inconclusive);
+}
+
+TEST_CASE("one-sided claims compare the interval with their bound", "[verdicts]") {
+  const ClaimSpec improves{"fixed-hp-scaling", "slope", VerdictKind::claim, Sidedness::at_most, 0.0, 0.0};
+  CHECK(judge(improves, "CI below 0", -0.02, -0.03, -0.01).outcome == Outcome::holds);
+  CHECK(judge(improves, "flat curve", 0.0, -0.01, 0.01).outcome == Outcome::inconclusive);  // a flat curve no longer passes
+  CHECK(judge(improves, "worse", 0.02, 0.01, 0.03).outcome == Outcome::fails);
+  const ClaimSpec speedup{"moe-speedup", "speed-up", VerdictKind::claim, Sidedness::at_least, 1.0, 0.0};
+  CHECK(judge(speedup, "faster", 1.4, 1.2, 1.6).outcome == Outcome::holds);
+  CHECK(judge(speedup, "1.05 [0, 1.35]", 1.05, 0.0, 1.35).outcome == Outcome::inconclusive);
+  CHECK(judge(speedup, "slower", 0.8, 0.7, 0.9).outcome == Outcome::fails);
+  CHECK(speedup.describe() == "≥ 1");
+  CHECK(improves.describe() == "≤ 0");
+  CHECK(two_sided(0.0, 0.25).describe() == "0 ± 0.25");
+}
+
+TEST_CASE("as expected: a claim only when it holds, a control only when it fails", "[verdicts]") {
+  const auto claim = two_sided(0.0, 0.25);
+  const auto control = as_control(claim);
+  CHECK(judge(claim, "", 0.0, -0.1, 0.1).as_expected());
+  CHECK_FALSE(judge(claim, "", 1.0, 0.9, 1.1).as_expected());
+  CHECK_FALSE(judge(claim, "", 0.2, 0.0, 0.4).as_expected());
+  CHECK(judge(control, "", 1.0, 0.9, 1.1).as_expected());
+  CHECK_FALSE(judge(control, "", 0.0, -0.1, 0.1).as_expected());
+  CHECK_FALSE(judge(control, "", 0.2, 0.0, 0.4).as_expected());  // inconclusive is never as expected
+  const auto edge = not_measured(claim, "edge", "optimum at grid edge");
+  CHECK(edge.inconclusive());
+  CHECK_FALSE(edge.as_expected());
+  CHECK_FALSE(not_measured(control, "edge", "optimum at grid edge").as_expected());
+}
+
+TEST_CASE("reports count the three outcomes and list inconclusive rows with their reason", "[verdicts]") {
+  VerdictReport r;
+  r.experiment = "synthetic";
+  const auto claim = two_sided(0.0, 0.25);
+  r.verdicts = {judge(claim, "holds", 0.0, -0.1, 0.1), judge(claim, "fails", 1.0, 0.9, 1.1),
+                judge(claim, "straddles", 0.2, 0.0, 0.4), not_measured(as_control(claim), "edge row", "optimum at grid edge")};
+  const auto c = r.counts();
+  CHECK(c.total == 4);
+  CHECK(c.holds == 1);
+  CHECK(c.fails == 1);
+  CHECK(c.inconclusive == 2);
+  CHECK(c.as_expected == 1);
+  const auto md = report_markdown({r}, "quick", 1.0);
+  CHECK(md.find("4 rows: 1 hold, 1 fail, 2 inconclusive; 1 as expected, 3 not") != std::string::npos);
+  CHECK(md.find("edge row: optimum at grid edge") != std::string::npos);
+  CHECK(md.find("straddles: CI [0, 0.4] straddles the upper bound 0.25") != std::string::npos);
+}
+
+TEST_CASE("plans declare their claims and select values by profile only", "[verdicts]") {
+  ExperimentPlan plan;
+  plan.settings = {{"seeds", by_profile(Profile::full, 1, 2, 5)}};
+  plan.claims["drift"] = two_sided(0.0, 0.25);
+  CHECK(plan.settings["seeds"] == 5);
+  CHECK(plan.claim("drift").tolerance == 0.25);
+  CHECK_THROWS_AS(plan.claim("missing"), std::logic_error);
+  const auto json = plan.to_json(Profile::smoke);
+  CHECK(json["profile"] == "smoke");
+  CHECK(json["claims"][0]["band"][1] == 0.25);
+  CHECK(parse_profile("smoke") == Profile::smoke);
+  CHECK_FALSE(parse_profile("fast").has_value());
+}
+
+TEST_CASE("the edge policy finds edges and names the half-octave points to add", "[verdicts][grid]") {
+  const std::vector<double> x = {-2.0, -1.5, -1.0, -0.5, 0.0};
+  // Monotone toward the upper edge: the optimum lies beyond the grid.
+  const std::vector<double> rising = {5.0, 4.0, 3.0, 2.0, 1.0};
+  CHECK(locate_minimum(x, rising).edge == GridEdge::high);
+  const std::vector<double> four_points = {0.5, 1.0, 1.5, 2.0}, one_point = {0.5};
+  CHECK(points_to_add(x, rising, 0) == four_points);
+  CHECK(points_to_add(x, rising, 3) == one_point);
+  CHECK(points_to_add(x, rising, 4).empty());  // the cap: 4 extra points
+  const std::vector<double> falling = {1.0, 2.0, 3.0, 4.0, 5.0}, valley = {3.0, 2.0, 1.0, 2.0, 3.0};
+  CHECK(next_grid_point(x, falling, 0) == -2.5);
+  CHECK_FALSE(next_grid_point(x, valley, 0).has_value());
+  // A diverged neighbour brackets the optimum: interior, nothing to add.
+  const std::vector<double> diverged_top = {5.0, 4.0, 3.0, 2.0, infinite}, all_diverged(5, not_a_number);
+  CHECK(locate_minimum(x, diverged_top).edge == GridEdge::interior);
+  CHECK(locate_minimum(x, all_diverged).edge == GridEdge::unmeasured);
+}
+
+TEST_CASE("sweep_until_interior extends an edge optimum until it is interior", "[verdicts][grid]") {
+  // Two curves: optimum at log2 x = 1.2 (beyond the initial grid's top) and at -0.3 (interior).
+  std::vector<SweptCurve> curves(2);
+  curves[0].log2_x = curves[1].log2_x = {-1.0, -0.5, 0.0};
+  const double optimum[2] = {1.2, -0.3};
+  std::size_t batches = 0;
+  sweep_until_interior(curves, [&](const GridRequests& requests) {
+    ++batches;
+    std::vector<double> values;
+    for (const auto& [c, x] : requests) values.push_back((x - optimum[c]) * (x - optimum[c]));
+    return values;
+  });
+  CHECK(curves[1].extra_points == 0);
+  const std::vector<double> extended = {-1.0, -0.5, 0.0, 0.5, 1.0, 1.5};
+  CHECK(curves[0].log2_x == extended);
+  CHECK(curves[0].minimum().edge == GridEdge::interior);
+  CHECK(curves[0].extra_points == 3);
+  CHECK(batches == 4);  // the initial grid, then one round per added point
+  // An optimum too far away stays at the edge after 4 extra points (then the row is not fitted).
+  std::vector<SweptCurve> far(1);
+  far[0].log2_x = {-1.0, -0.5, 0.0};
+  sweep_until_interior(far, [&](const GridRequests& requests) {
+    std::vector<double> values;
+    for (const auto& r : requests) values.push_back((r.second - 5.0) * (r.second - 5.0));
+    return values;
+  });
+  CHECK(far[0].extra_points == 4);
+  CHECK(far[0].minimum().edge == GridEdge::high);
+}
