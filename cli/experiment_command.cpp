@@ -5,6 +5,7 @@
 #include "muelab/experiments/report.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <iostream>
@@ -17,7 +18,7 @@ namespace {
 
 struct ExperimentCommandOptions {
   std::vector<std::string> names;
-  bool all = false, list = false, strict = false, no_plot = false;
+  bool all = false, list = false, strict = false, no_plot = false, show_plan = false;
   std::string profile = "quick", out = "results/quick";
   std::uint64_t seed = 7;
   int threads = 0;
@@ -49,6 +50,14 @@ int run(const ExperimentCommandOptions& o) {
   if (selected.empty()) {
     std::cerr << "muelab: error: experiment: name one or more experiments, or --all, or --list\n";
     return 2;
+  }
+  if (o.show_plan) {  // the declared plans, without running anything
+    nlohmann::json plans = nlohmann::json::object();
+    for (const auto* e : selected)
+      plans[e->name] = e->plan ? e->plan(*experiments::parse_profile(o.profile)).to_json(*experiments::parse_profile(o.profile))
+                               : nlohmann::json(nullptr);
+    std::cout << plans.dump(2) << "\n";
+    return 0;
   }
   experiments::ExperimentOptions options;
   options.profile = *experiments::parse_profile(o.profile);
@@ -91,6 +100,7 @@ void add_experiment_command(CLI::App& app, int& exit_status, const std::string& 
   cmd->add_option("--seed", o->seed, "base seed")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (0: default)");
   cmd->add_flag("--no-plot", o->no_plot, "do not draw figures");
+  cmd->add_flag("--plan", o->show_plan, "print the declared plans (grids, seeds, claims with tolerances) as JSON; run nothing");
   cmd->add_flag("--strict", o->strict, "exit 1 when a verdict is not as expected");
   cmd->callback([o, &exit_status] { exit_status = run(*o); });
 }
