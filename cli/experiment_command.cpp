@@ -79,7 +79,8 @@ int run(const ExperimentCommandOptions& o) {
     for (const auto& v : reports.back().verdicts) unexpected += v.as_expected() ? 0 : 1;
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  experiments::write_report(o.out, reports, o.profile, seconds);
+  // REPORT.md covers every experiment under OUT (also those run earlier), each with its revision.
+  experiments::write_report(o.out, experiments::gather_reports(o.out), o.profile, seconds);
   std::cout << fmt::format("\n{} experiment(s), {} verdict(s) not as expected, {:.0f} s; report: {}\n", reports.size(),
                            unexpected, seconds, (std::filesystem::path(o.out) / "REPORT.md").string());
   return (o.strict && unexpected > 0) ? 1 : 0;

@@ -5,6 +5,7 @@
 #include "figures_command.hpp"
 
 #include "experiment_command.hpp"
+#include "muelab/experiments/output.hpp"
 #include "muelab/experiments/registry.hpp"
 #include "muelab/experiments/report.hpp"
 
@@ -24,7 +25,7 @@ struct FiguresOptions {
   std::vector<std::string> only;
   std::uint64_t seed = 7;
   int threads = 0;
-  bool strict = false;
+  bool strict = false, allow_dirty = false;
   std::string command;
 };
 
@@ -41,6 +42,12 @@ int run(const FiguresOptions& o) {
       std::cerr << fmt::format("muelab: error: figures: --only: unknown experiment \"{}\" (accepted: {})\n", name, accepted);
       return 2;
     }
+  if (o.profile == "full" && !o.allow_dirty && experiments::source_revision().find("-dirty") != std::string::npos) {
+    std::cerr << fmt::format("muelab: error: figures: --profile full from an uncommitted tree (revision {}): full results "
+                             "are evidence and must come from a clean commit (commit first, or pass --allow-dirty)\n",
+                             experiments::source_revision());
+    return 2;
+  }
   const fs::path root(o.out), report_dir = root / o.profile, figures_dir = root / "figures";
   fs::create_directories(figures_dir);
   experiments::ExperimentOptions options;
@@ -79,6 +86,18 @@ int run(const FiguresOptions& o) {
     std::cerr << fmt::format("    {:.0f} s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  // REPORT.md covers every experiment of this profile on disk (also those of earlier sittings), each
+  // with its own revision; figures are linked from OUT/figures/.
+  reports = experiments::gather_reports(report_dir);
+  for (const auto& r : reports)
+    for (const auto& entry : fs::directory_iterator(figures_dir)) {
+      const auto file = entry.path().filename().string();
+      if (file.rfind(r.experiment + "--", 0) == 0 && entry.path().extension() == ".png" &&
+          std::find(figure_links[r.experiment].begin(), figure_links[r.experiment].end(),
+                    (fs::path("..") / "figures" / file).string()) == figure_links[r.experiment].end())
+        figure_links[r.experiment].push_back((fs::path("..") / "figures" / file).string());
+    }
+  for (auto& [name, links] : figure_links) std::sort(links.begin(), links.end());
   experiments::write_report(report_dir, reports, o.profile, seconds, figure_links);
   const auto c = experiments::count_verdicts(reports);
   std::cout << fmt::format("\n{} experiment(s) ({} failed), {} rows: {} hold, {} fail, {} inconclusive; {} not as expected, {:.0f} s\nreport: {}\nfigures: {}\n",
@@ -100,6 +119,7 @@ void add_figures_command(CLI::App& app, int& exit_status, const std::string& com
   cmd->add_option("--only", o->only, "run only these experiments (default: all registered)");
   cmd->add_option("--seed", o->seed, "base seed")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (0: default)");
+  cmd->add_flag("--allow-dirty", o->allow_dirty, "allow --profile full from an uncommitted tree (results marked -dirty)");
   cmd->add_flag("--strict", o->strict, "exit 1 when a verdict is not as expected");
   cmd->callback([o, &exit_status] { exit_status = run(*o); });
 }

@@ -1,6 +1,7 @@
 // The three-valued judge, the edge policy and REPORT.md on known answers (docs/claims.md): no
 // training, every expected outcome follows from the definitions.
 #include "muelab/experiments/grid_policy.hpp"
+#include "muelab/experiments/output.hpp"
 #include "muelab/experiments/plan.hpp"
 #include "muelab/experiments/report.hpp"
 #include "muelab/experiments/verdicts.hpp"
@@ -8,6 +9,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
 
 using namespace muelab::experiments;
@@ -82,6 +84,38 @@ TEST_CASE("reports count the three outcomes and list inconclusive rows with thei
   CHECK(md.find("4 rows: 1 hold, 1 fail, 2 inconclusive; 1 as expected, 3 not") != std::string::npos);
   CHECK(md.find("edge row: optimum at grid edge") != std::string::npos);
   CHECK(md.find("straddles: CI [0, 0.4] straddles the upper bound 0.25") != std::string::npos);
+}
+
+TEST_CASE("verdicts.json round-trips and REPORT.md is gathered from what is on disk", "[verdicts]") {
+  namespace fs = std::filesystem;
+  const auto root = fs::temp_directory_path() / "muelab_test_verdicts_gather";
+  fs::remove_all(root);
+  VerdictReport a, b;
+  a.experiment = "alpha";
+  b.experiment = "beta";
+  a.profile = b.profile = "quick";
+  const auto claim = two_sided(0.0, 0.25);
+  const ClaimSpec at_least{"moe-speedup", "speed-up", VerdictKind::claim, Sidedness::at_least, 1.0, 0.0};
+  a.verdicts = {judge(claim, "holds", 0.0, -0.1, 0.1), not_measured(as_control(claim), "edge", "optimum at grid edge")};
+  b.verdicts = {judge(at_least, "one-sided", 1.2, 0.9, 1.5)};
+  a.write(root / "alpha" / "verdicts.json");
+  b.write(root / "beta" / "verdicts.json");
+  const auto back = read_verdict_report(root / "alpha" / "verdicts.json");
+  REQUIRE(back.verdicts.size() == 2);
+  CHECK(back.verdicts[0].outcome == Outcome::holds);
+  CHECK(back.verdicts[1].kind == VerdictKind::control);
+  CHECK(back.verdicts[1].reason == "optimum at grid edge");
+  CHECK(std::isnan(back.verdicts[1].measured));
+  const auto gathered = gather_reports(root);
+  REQUIRE(gathered.size() == 2);
+  CHECK(gathered[1].experiment == "beta");
+  CHECK(gathered[1].verdicts[0].sidedness == Sidedness::at_least);
+  CHECK(gathered[1].verdicts[0].outcome == Outcome::inconclusive);
+  CHECK(count_verdicts(gathered).total == 3);
+  // A malformed file is a one-line error naming it.
+  write_file_atomically(root / "gamma" / "verdicts.json", "{\"experiment\": 1}");
+  CHECK_THROWS_WITH(gather_reports(root), Catch::Contains("gamma/verdicts.json"));
+  fs::remove_all(root);
 }
 
 TEST_CASE("plans declare their claims and select values by profile only", "[verdicts]") {

@@ -4,7 +4,12 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
 #include <cmath>
+#include <fstream>
+#include <set>
 #include <sstream>
 
 namespace muelab::experiments {
@@ -24,6 +29,26 @@ std::string figure_cell(const std::map<std::string, std::vector<std::string>>& f
       cell += fmt::format("{}[{}]({})", cell.empty() ? "" : " ", std::filesystem::path(f).filename().string(), f);
   return cell;
 }
+/// "Revision `abc`." when every experiment ran at one commit; otherwise each revision is named.
+/// A -dirty revision is flagged: committed evidence must come from a clean commit (docs/claims.md,
+/// "Provenance").
+std::string revisions_line(const std::vector<VerdictReport>& reports) {
+  std::set<std::string> revisions;
+  for (const auto& r : reports) revisions.insert(r.revision.empty() ? source_revision() : r.revision);
+  if (revisions.empty()) revisions.insert(source_revision());
+  std::string line = revisions.size() == 1 ? fmt::format("Revision `{}`.", *revisions.begin()) : "Revisions";
+  if (revisions.size() > 1) {
+    std::string names;
+    for (const auto& r : revisions) names += (names.empty() ? " " : ", ") + fmt::format("`{}`", r);
+    line += names + " (experiments run at different commits).";
+  }
+  for (const auto& r : revisions)
+    if (r.size() >= 6 && r.compare(r.size() - 6, 6, "-dirty") == 0) {
+      line += " **Some results come from an uncommitted tree (-dirty): not evidence.**";
+      break;
+    }
+  return line;
+}
 }  // namespace
 
 std::string report_markdown(const std::vector<VerdictReport>& reports, const std::string& profile, double seconds,
@@ -31,14 +56,23 @@ std::string report_markdown(const std::vector<VerdictReport>& reports, const std
   const auto c = count_verdicts(reports);
   std::ostringstream md;
   md << "# muelab verdicts (" << profile << " profile)\n\n"
-     << "Revision `" << source_revision() << "`, machine: " << machine_description()
-     << fmt::format(", wall time {:.0f} s.\n\n", seconds)
+     << revisions_line(reports) << " Machine: " << machine_description()
+     << fmt::format(", wall time of this invocation {:.0f} s.\n\n", seconds)
      << fmt::format("**{} rows: {} hold, {} fail, {} inconclusive; {} as expected, {} not.**\n\n", c.total, c.holds,
                     c.fails, c.inconclusive, c.as_expected, c.total - c.as_expected)
      << "Each row is judged from its 95% CI against the band declared in the experiment's plan (plan.json): "
         "`holds` when the whole CI is inside, `fails` when it is wholly outside, `inconclusive` when it straddles "
         "a bound or the quantity could not be measured. A claim row is as expected only when it holds, a control "
         "row only when it fails (docs/claims.md).\n\n"
+     << "| experiment | revision | rows | hold | fail | inconclusive | as expected | wall time |\n"
+     << "|---|---|---|---|---|---|---|---|\n";
+  for (const auto& r : reports) {
+    const auto e = r.counts();
+    md << fmt::format("| [{}]({}/) | `{}` | {} | {} | {} | {} | {} | {} |\n", r.experiment, r.experiment,
+                      r.revision.empty() ? source_revision() : r.revision, e.total, e.holds, e.fails, e.inconclusive,
+                      e.as_expected, r.wall_seconds >= 0 ? fmt::format("{:.0f} s", r.wall_seconds) : "n/a");
+  }
+  md << "\n"
      << "| claim | experiment | case | kind | measured | 95% CI | predicted | verdict | as expected | figure |\n"
      << "|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : reports)
@@ -66,6 +100,27 @@ std::string report_markdown(const std::vector<VerdictReport>& reports, const std
       }
   if (!any) md << "None.\n";
   return md.str();
+}
+
+std::vector<VerdictReport> gather_reports(const std::filesystem::path& profile_dir) {
+  namespace fs = std::filesystem;
+  std::vector<fs::path> folders;
+  if (fs::is_directory(profile_dir))
+    for (const auto& entry : fs::directory_iterator(profile_dir))
+      if (entry.is_directory() && fs::is_regular_file(entry.path() / "verdicts.json")) folders.push_back(entry.path());
+  std::sort(folders.begin(), folders.end());
+  std::vector<VerdictReport> reports;
+  for (const auto& folder : folders) {
+    auto report = read_verdict_report(folder / "verdicts.json");
+    std::ifstream run(folder / "run.json");
+    if (run) {
+      const auto info = nlohmann::json::parse(run, nullptr, /*allow_exceptions=*/false);
+      if (info.is_object() && info.contains("wall_seconds") && info["wall_seconds"].is_number())
+        report.wall_seconds = info["wall_seconds"].get<double>();
+    }
+    reports.push_back(std::move(report));
+  }
+  return reports;
 }
 
 void write_report(const std::filesystem::path& out, const std::vector<VerdictReport>& reports,

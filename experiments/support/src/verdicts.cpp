@@ -7,7 +7,10 @@
 
 #include <cmath>
 #include <limits>
+#include <fstream>
+#include <initializer_list>
 #include <sstream>
+#include <stdexcept>
 
 namespace muelab::experiments {
 
@@ -177,6 +180,53 @@ void VerdictReport::write(const std::filesystem::path& path) const {
       {"counts", {{"holds", c.holds}, {"fails", c.fails}, {"inconclusive", c.inconclusive}, {"as_expected", c.as_expected}, {"total", c.total}}},
       {"verdicts", rows}};
   write_file_atomically(path, document.dump(2) + "\n");
+}
+
+namespace {
+double number_field(const nlohmann::json& row, const char* key) {
+  const auto& x = row.at(key);
+  return x.is_null() ? std::numeric_limits<double>::quiet_NaN() : x.get<double>();
+}
+
+template <class Enum>
+Enum parse_enum(const std::string& text, std::initializer_list<Enum> values, const char* field) {
+  for (const auto value : values)
+    if (to_string(value) == text) return value;
+  throw std::runtime_error(fmt::format("field \"{}\": unknown value \"{}\"", field, text));
+}
+}  // namespace
+
+VerdictReport read_verdict_report(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error(fmt::format("{}: cannot read", path.string()));
+  try {
+    const auto document = nlohmann::json::parse(in);
+    VerdictReport report;
+    report.experiment = document.at("experiment").get<std::string>();
+    report.profile = document.at("profile").get<std::string>();
+    report.seed = document.at("seed").get<std::uint64_t>();
+    report.revision = document.value("revision", std::string("unknown"));
+    for (const auto& row : document.at("verdicts")) {
+      Verdict v;
+      v.claim = row.at("claim").get<std::string>();
+      v.case_name = row.at("case").get<std::string>();
+      v.kind = parse_enum(row.at("kind").get<std::string>(), {VerdictKind::claim, VerdictKind::control}, "kind");
+      v.sidedness = parse_enum(row.value("sidedness", std::string("two-sided")),
+                               {Sidedness::two_sided, Sidedness::at_most, Sidedness::at_least}, "sidedness");
+      v.measured = number_field(row, "measured");
+      v.ci_low = row.at("ci").at(0).is_null() ? std::numeric_limits<double>::quiet_NaN() : row.at("ci").at(0).get<double>();
+      v.ci_high = row.at("ci").at(1).is_null() ? std::numeric_limits<double>::quiet_NaN() : row.at("ci").at(1).get<double>();
+      v.predicted = number_field(row, "predicted");
+      v.tolerance = number_field(row, "tolerance");
+      v.outcome = parse_enum(row.at("verdict").get<std::string>(), {Outcome::holds, Outcome::fails, Outcome::inconclusive},
+                             "verdict");
+      v.reason = row.value("reason", std::string());
+      report.verdicts.push_back(std::move(v));
+    }
+    return report;
+  } catch (const std::exception& e) {
+    throw std::runtime_error(fmt::format("{}: {}", path.string(), e.what()));
+  }
 }
 
 std::string VerdictReport::summary() const {

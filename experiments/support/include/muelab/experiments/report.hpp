@@ -17,6 +17,12 @@ namespace muelab::experiments {
                                           double seconds,
                                           const std::map<std::string, std::vector<std::string>>& figures = {});
 
+/// Every experiment's verdicts.json under `profile_dir` (one subfolder per experiment, sorted by
+/// name), with the wall time from its run.json: REPORT.md is gathered from what is on disk, so a
+/// profile regenerated experiment by experiment (over several sittings) still gets one report.
+/// Throws std::runtime_error naming the file on a malformed verdicts.json.
+[[nodiscard]] std::vector<VerdictReport> gather_reports(const std::filesystem::path& profile_dir);
+
 /// Writes OUT/REPORT.md atomically.
 void write_report(const std::filesystem::path& out, const std::vector<VerdictReport>& reports,
                   const std::string& profile, double seconds,

@@ -100,6 +100,8 @@ struct VerdictReport {
   std::string profile;
   std::uint64_t seed = 0;
   std::vector<Verdict> verdicts;
+  std::string revision;        ///< filled by read_verdict_report (write() records the binary's own revision)
+  double wall_seconds = -1.0;  ///< filled by gather_reports from run.json when known
 
   [[nodiscard]] bool all_as_expected() const;
   [[nodiscard]] VerdictCounts counts() const;
@@ -108,6 +110,10 @@ struct VerdictReport {
   /// One human-readable line per verdict, for the console.
   [[nodiscard]] std::string summary() const;
 };
+
+/// Reads a verdicts.json written by VerdictReport::write. Throws std::runtime_error with one line
+/// naming the file and the field on a malformed file.
+[[nodiscard]] VerdictReport read_verdict_report(const std::filesystem::path& path);
 
 [[nodiscard]] VerdictCounts count_verdicts(const std::vector<VerdictReport>& reports);
 
