@@ -21,7 +21,33 @@ using sim::CounterRng;
 
 namespace {
 constexpr double kNotApplicable = std::numeric_limits<double>::quiet_NaN();
+
+/// What one profile runs (docs/claims.md, "Plans"): the plan is the only place a profile selects a value.
+struct SvagRateSettings {
+  long long steps = 100;          ///< SGD steps of the l = 1 run (an l-run takes l·steps steps of lr/l)
+  std::uint64_t check_paths = 0;  ///< Monte Carlo paths of the oracle check
+  std::vector<double> ells;       ///< l of the tabled runs (the reference is l = 32)
+  double max_fitted_ell = 8.0;    ///< the slope is fitted on l ≤ this (l = 16 is too close to the reference)
+};
+
+SvagRateSettings svag_rate_settings(Profile profile) {
+  SvagRateSettings s;
+  s.steps = by_profile<long long>(profile, 50, 100, 200);
+  s.check_paths = by_profile<std::uint64_t>(profile, 500, 4000, 20000);
+  s.ells = {1.0, 2.0, 4.0, 8.0, 16.0};
+  return s;
 }
+
+ExperimentPlan svag_rate_plan(Profile profile) {
+  const auto s = svag_rate_settings(profile);
+  ExperimentPlan plan;
+  plan.settings = {{"steps", s.steps}, {"oracle_check_paths", s.check_paths}, {"ells", s.ells}, {"max_fitted_ell", s.max_fitted_ell}, {"reference_ell", 32},
+                   {"lr", 0.3}, {"dimension", 8}, {"samples", 256}};
+  plan.claims["rate"] = ClaimSpec{"svag-rate", "log-log slope of |E L_l - E L_32| against (1/l - 1/32)",
+                                  VerdictKind::claim, Sidedness::two_sided, 1.0, 0.1};
+  return plan;
+}
+}  // namespace
 
 Experiment make_svag_rate_experiment() {
   Experiment e;
@@ -29,14 +55,16 @@ Experiment make_svag_rate_experiment() {
   e.description = "SVAG-SGD distance to l = 32 vs l on linear regression with minibatch noise (exact moments)";
   e.claims = {"svag-rate"};
   e.plot_script = "sde_svag_rate.py";
+  e.plan = svag_rate_plan;
   e.run = [](const ExperimentOptions& options) {
-    const bool full = is_full(options);
+    const auto settings = svag_rate_settings(options.profile);
+    const auto plan = svag_rate_plan(options.profile);
     const CounterRng data_rng(options.seed, 41), noise_rng(options.seed, 42);
     const Eigen::Index d = 8;
     sim::sde::LinearRegression model(256, Eigen::VectorXd::LinSpaced(d, 1.0, 0.4), 0.5, 2.0, data_rng);
     const Eigen::VectorXd w0 = Eigen::VectorXd::Constant(d, 1.0);
     const sim::sde::OptimizerHyperparameters base{sim::sde::OptimizerName::sgd, 0.3, 0.0, 0.0, 0.0, 0.0};
-    const long long steps = full ? 200 : 100;
+    const long long steps = settings.steps;
     const double reference_ell = 32.0;
     std::cout << fmt::format("svag-rate: seed {}, exact moments, SGD lr {} for {} steps, noise dominance {:.3f}\n",
                              options.seed, base.lr, steps, model.noise_dominance(w0));
@@ -48,20 +76,19 @@ Experiment make_svag_rate_experiment() {
     };
     const double reference = final_loss(reference_ell);
     std::vector<double> offsets, distances;
-    for (double ell : {1.0, 2.0, 4.0, 8.0, 16.0}) {
+    for (double ell : settings.ells) {
       const double loss = final_loss(ell);
       const auto schedule = sim::sde::svag_schedule(base, steps, ell);
       table.add_row({std::string("exact"), ell, schedule.hyper.lr, schedule.steps, loss, std::abs(loss - reference),
                      kNotApplicable, kNotApplicable});
-      if (ell <= 8.0) {
-        offsets.push_back(1.0 / ell - 1.0 / reference_ell);
-        distances.push_back(std::abs(loss - reference));
-      }
+      if (ell > settings.max_fitted_ell) continue;
+      offsets.push_back(1.0 / ell - 1.0 / reference_ell);
+      distances.push_back(std::abs(loss - reference));
     }
     table.add_row({std::string("exact"), reference_ell, base.lr / reference_ell, steps * 32, reference, 0.0, kNotApplicable,
                    kNotApplicable});
     // Oracle check: Monte Carlo of the actual SVAG oracle against the exact expectation.
-    const std::uint64_t paths = full ? 20000 : 4000;
+    const std::uint64_t paths = settings.check_paths;
     for (double ell : {1.0, 4.0}) {
       const auto schedule = sim::sde::svag_schedule(base, steps, ell);
       const auto mc = sim::sde::run_ensemble(paths, 1, [&](std::uint64_t p, Eigen::VectorXd& row) {
@@ -77,9 +104,9 @@ Experiment make_svag_rate_experiment() {
     }
     table.write(options.out_dir / "svag_rate.csv");
     VerdictReport report;
-    report.verdicts.push_back(slope_verdict("svag-rate",
+    report.verdicts.push_back(slope_verdict(plan.claim("rate"),
                                             "SGD, linear regression: |E L_l - E L_32| vs (1/l - 1/32), l = 1..8",
-                                            VerdictKind::claim, offsets, distances, 1.0, 0.1));
+                                            offsets, distances));
     return report;
   };
   return e;
