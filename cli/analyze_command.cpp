@@ -1,8 +1,11 @@
 // `muelab analyze DIR`: reads DIR/results.csv (written by `muelab sweep`, whose sweep.toml sits beside
 // it and names the seed key), finds every LR curve's optimum (quadratic in log2 LR around the grid
 // minimum) with a bootstrap CI over seeds, fits the drift of log2 η* per doubling of every other swept
-// numeric axis, judges it against the LR grid step (THEORY.md §9 `lr-transfer`) and writes
-// DIR/analysis/{optima,curves,drifts}.csv and DIR/analysis/verdicts.json (ENGINEERING.md §5).
+// numeric axis, judges it three-valued from its CI (docs/claims.md, "How a row is judged": the optimum
+// stays put when |drift| ≤ --per-doubling and |drift|·doublings ≤ --total-shift; a drift through an
+// optimum at a grid edge is inconclusive, and DIR/analysis/points_to_add.csv lists the half-octave LR
+// points the sweep must add under the edge policy) and writes DIR/analysis/{optima,curves,drifts}.csv
+// and DIR/analysis/verdicts.json.
 // When DIR holds a coord-check table (coord.csv: rule, quantity, step, axis, axis_value, seed, value,
 // as `muelab experiment coord-check` writes it; or --coord FILE) it also fits the log-log slope of
 // every (rule, quantity, axis, step) with a bootstrap CI over seeds, judges |slope| <= 0.1 (claim
@@ -34,6 +37,7 @@ struct AnalyzeOptions {
   std::string coord_csv;                                   ///< empty: DIR/coord.csv when present
   std::vector<std::string> coord_controls = {"sp"};
   double coord_tolerance = 0.1;
+  double per_doubling = 0.25, total_shift = 0.5;
   std::uint64_t seed = 7;
 };
 
@@ -74,12 +78,15 @@ int run(const AnalyzeOptions& o) {
                                          dir.string()));
   std::vector<std::string> written;
   std::optional<analysis::LrAnalysis> lr;
+  std::vector<analysis::GridExtension> extensions;
   if (have_sweep) {
     const auto table = analysis::read_sweep_results(dir / "results.csv", read);
     fmt::print(stderr, "analyze: {} runs ({} diverged, {} failed skipped), lr key {}, seed key {}, bootstrap seed {}\n",
                table.runs.size(), table.diverged, table.failed, table.lr_key, table.seed_key, o.seed);
     lr = analysis::analyze_lr_runs(table.runs, o.seed);
-    report.verdicts = analysis::drift_verdicts(*lr, o.claim, is_control);
+    const experiments::ClaimSpec spec{o.claim, "drift of log2 lr* per doubling of the axis", experiments::VerdictKind::claim,
+                                      experiments::Sidedness::two_sided, 0.0, o.per_doubling};
+    report.verdicts = analysis::drift_verdicts(*lr, spec, {o.per_doubling, o.total_shift}, is_control);
   }
   std::vector<analysis::CoordSlope> slopes;
   if (have_coord) {
@@ -90,7 +97,7 @@ int run(const AnalyzeOptions& o) {
         [&](const std::string& rule) {
           return std::find(o.coord_controls.begin(), o.coord_controls.end(), rule) != o.coord_controls.end();
         },
-        "coord-check", o.coord_tolerance);
+        analysis::coord_check_spec("coord-check", o.coord_tolerance));
     report.verdicts.insert(report.verdicts.end(), rows.begin(), rows.end());
   }
   fs::create_directories(out);
@@ -98,7 +105,9 @@ int run(const AnalyzeOptions& o) {
     analysis::optima_table(*lr).write(out / "optima.csv");
     analysis::curves_table(*lr).write(out / "curves.csv");
     analysis::drifts_table(*lr).write(out / "drifts.csv");
-    written.insert(written.end(), {"optima.csv", "curves.csv", "drifts.csv"});
+    extensions = analysis::grid_extensions(*lr);
+    analysis::grid_extensions_table(*lr, extensions).write(out / "points_to_add.csv");
+    written.insert(written.end(), {"optima.csv", "curves.csv", "drifts.csv", "points_to_add.csv"});
   }
   if (have_coord) {
     analysis::coord_slopes_table(slopes).write(out / "coord_slopes.csv");
@@ -115,6 +124,14 @@ int run(const AnalyzeOptions& o) {
       std::cout << fmt::format("coord slope [{} {} vs {} step {}]: {:+.3f} [{:+.3f}, {:+.3f}] -- {}\n", sl.rule,
                                sl.quantity, sl.axis, sl.step, sl.estimate.slope, sl.estimate.ci.low,
                                sl.estimate.ci.high, *sl.exception);
+  for (const auto& e : extensions) {
+    std::string points;
+    for (const double x : e.log2_lr_to_add) points += fmt::format("{}{:.4g}", points.empty() ? "" : ", ", std::exp2(x));
+    std::cout << fmt::format("edge [{}]: optimum at the {}; {}\n", analysis::describe(e.axes),
+                             experiments::to_string(e.edge),
+                             points.empty() ? std::string("no points left under the edge policy (cap reached)")
+                                            : "add lr = " + points + " (half-octave steps)");
+  }
   std::cout << report.summary();
   std::string list;
   for (const auto& w : written) list += (list.empty() ? "" : ", ") + w;
@@ -135,6 +152,10 @@ void add_analyze_command(CLI::App& app, int& exit_status) {
   cmd->add_option("--control", o->controls, "KEY=VALUE: slices with this swept value are control rows")
       ->capture_default_str();
   cmd->add_option("--seed", o->seed, "bootstrap seed")->capture_default_str();
+  cmd->add_option("--per-doubling", o->per_doubling, "the optimum stays put: |drift| <= this many octaves per doubling")
+      ->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_option("--total-shift", o->total_shift, "... and |drift| x doublings <= this many octaves over the axis range")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--coord", o->coord_csv, "coord-check table (rule, quantity, step, axis, axis_value, seed, value); "
                                            "default DIR/coord.csv when present");
   cmd->add_option("--coord-control", o->coord_controls, "rules whose coord slopes are control rows")

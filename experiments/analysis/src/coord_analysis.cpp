@@ -76,19 +76,29 @@ std::vector<CoordSlope> analyze_coord_measurements(const std::vector<CoordMeasur
 
 std::vector<experiments::Verdict> coord_slope_verdicts(const std::vector<CoordSlope>& slopes,
                                                        const std::function<bool(const std::string&)>& is_control_rule,
-                                                       const std::string& claim, double tolerance) {
+                                                       const experiments::ClaimSpec& spec) {
   std::vector<experiments::Verdict> rows;
   for (const auto& s : slopes) {
     if (s.exception) continue;
     const bool control = is_control_rule && is_control_rule(s.rule);
-    rows.push_back(experiments::judge_within_tolerance(
-        claim,
+    rows.push_back(experiments::judge(
+        control ? experiments::as_control(spec) : spec,
         fmt::format("{}{}: log-log slope of {} (step {}) vs {} = {:g}..{:g}, {} seeds", control ? "control: " : "", s.rule,
                     s.quantity, s.step, s.axis, s.axis_values.front(), s.axis_values.back(), s.seeds),
-        control ? experiments::VerdictKind::control : experiments::VerdictKind::claim, s.estimate.slope,
-        s.estimate.ci.low, s.estimate.ci.high, 0.0, tolerance));
+        s.estimate.slope, s.estimate.ci.low, s.estimate.ci.high));
   }
   return rows;
+}
+
+experiments::ClaimSpec coord_check_spec(const std::string& claim, double tolerance) {
+  return {claim, "log-log slope of a coordinate size against the axis", experiments::VerdictKind::claim,
+          experiments::Sidedness::two_sided, 0.0, tolerance};
+}
+
+std::vector<experiments::Verdict> coord_slope_verdicts(const std::vector<CoordSlope>& slopes,
+                                                       const std::function<bool(const std::string&)>& is_control_rule,
+                                                       const std::string& claim, double tolerance) {
+  return coord_slope_verdicts(slopes, is_control_rule, coord_check_spec(claim, tolerance));
 }
 
 experiments::CsvTable coord_slopes_table(const std::vector<CoordSlope>& slopes) {

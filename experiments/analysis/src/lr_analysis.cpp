@@ -15,22 +15,16 @@ namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-/// Seed-by-LR loss table of one curve (NaN where a run is missing).
-struct CurveData {
-  std::map<std::string, std::string> axes;
-  std::vector<double> lrs;                  ///< sorted, log2
-  std::vector<std::string> seeds;
-  std::vector<std::vector<double>> loss;    ///< [seed][lr]
-};
-
-/// Mean over the given seed rows, per LR; +inf when any used run diverged (the curve is unusable there).
-std::vector<double> mean_curve(const CurveData& c, std::span<const std::size_t> rows) {
-  std::vector<double> mean(c.lrs.size(), 0.0);
-  for (std::size_t k = 0; k < c.lrs.size(); ++k) {
+/// Mean over the given seed rows of a [seed][lr] table, per LR (NaN cells skipped; +inf when a used
+/// run diverged, so the curve is unusable there).
+std::vector<double> mean_curve(const std::vector<std::vector<double>>& loss, std::size_t n_lrs,
+                               std::span<const std::size_t> rows) {
+  std::vector<double> mean(n_lrs, 0.0);
+  for (std::size_t k = 0; k < n_lrs; ++k) {
     double sum = 0.0;
     std::size_t n = 0;
     for (const auto r : rows) {
-      const double v = c.loss[r][k];
+      const double v = loss[r][k];
       if (std::isnan(v)) continue;
       sum += v;
       ++n;
@@ -91,8 +85,6 @@ LrOptimum fit_lr_optimum(std::span<const double> x, std::span<const double> y) {
   return o;
 }
 
-bool LrDrift::below_grid_step() const { return std::isfinite(drift) && std::abs(drift) <= grid_step; }
-
 std::string describe(const std::map<std::string, std::string>& axes) {
   std::string s;
   for (const auto& [k, v] : axes) s += (s.empty() ? "" : ", ") + k + "=" + v;
@@ -114,74 +106,71 @@ LrAnalysis analyze_lr_runs(const std::vector<LrRun>& runs, std::uint64_t seed, s
     result.grid_step = std::min(result.grid_step, *std::next(it) - *it);
   if (!std::isfinite(result.grid_step)) result.grid_step = 0.0;
 
-  std::vector<CurveData> data;
   for (const auto& [axes, members] : by_curve) {
-    CurveData c;
-    c.axes = axes;
+    LrCurve curve;
+    curve.axes = axes;
     std::set<double> lrs;
     std::set<std::string> seeds;
     for (const auto* r : members) {
       lrs.insert(std::log2(r->lr));
       seeds.insert(r->seed);
     }
-    c.lrs.assign(lrs.begin(), lrs.end());
-    c.seeds.assign(seeds.begin(), seeds.end());
-    c.loss.assign(c.seeds.size(), std::vector<double>(c.lrs.size(), std::numeric_limits<double>::quiet_NaN()));
+    curve.log2_lr.assign(lrs.begin(), lrs.end());
+    curve.seeds.assign(seeds.begin(), seeds.end());
+    curve.loss_by_seed.assign(curve.seeds.size(),
+                              std::vector<double>(curve.log2_lr.size(), std::numeric_limits<double>::quiet_NaN()));
     for (const auto* r : members) {
-      const auto s = static_cast<std::size_t>(std::lower_bound(c.seeds.begin(), c.seeds.end(), r->seed) - c.seeds.begin());
-      const auto k = static_cast<std::size_t>(std::lower_bound(c.lrs.begin(), c.lrs.end(), std::log2(r->lr)) - c.lrs.begin());
-      c.loss[s][k] = std::isfinite(r->loss) ? r->loss : kInf;
+      const auto s = static_cast<std::size_t>(std::lower_bound(curve.seeds.begin(), curve.seeds.end(), r->seed) -
+                                              curve.seeds.begin());
+      const auto k = static_cast<std::size_t>(
+          std::lower_bound(curve.log2_lr.begin(), curve.log2_lr.end(), std::log2(r->lr)) - curve.log2_lr.begin());
+      curve.loss_by_seed[s][k] = std::isfinite(r->loss) ? r->loss : kInf;
     }
-    data.push_back(std::move(c));
+    result.curves.push_back(std::move(curve));
   }
 
-  for (std::size_t ci = 0; ci < data.size(); ++ci) {
-    const auto& c = data[ci];
-    LrCurve curve;
-    curve.axes = c.axes;
-    curve.log2_lr = c.lrs;
-    curve.seeds = c.seeds;
-    const auto rows = all_rows(c.seeds.size());
-    curve.mean_loss = mean_curve(c, rows);
-    for (std::size_t k = 0; k < c.lrs.size(); ++k) {
+  for (std::size_t ci = 0; ci < result.curves.size(); ++ci) {
+    auto& curve = result.curves[ci];
+    const std::size_t n_lrs = curve.log2_lr.size();
+    curve.mean_loss = mean_curve(curve.loss_by_seed, n_lrs, all_rows(curve.seeds.size()));
+    for (std::size_t k = 0; k < n_lrs; ++k) {
       std::vector<double> column;
-      for (const auto& row : c.loss)
+      for (const auto& row : curve.loss_by_seed)
         if (!std::isnan(row[k])) column.push_back(row[k]);
       const bool finite = std::all_of(column.begin(), column.end(), [](double v) { return std::isfinite(v); });
       curve.standard_error.push_back(finite && !column.empty() ? sim::mean_with_standard_error(column).standard_error : kInf);
     }
-    curve.optimum = fit_lr_optimum(c.lrs, curve.mean_loss);
-    if (c.seeds.size() >= 2 && curve.optimum.valid) {
+    curve.optimum = fit_lr_optimum(curve.log2_lr, curve.mean_loss);
+    if (curve.seeds.size() >= 2 && curve.optimum.valid) {
       curve.ci = sim::bootstrap_ci95(
-          c.seeds.size(),
+          curve.seeds.size(),
           [&](std::span<const std::size_t> idx) {
-            const auto o = fit_lr_optimum(c.lrs, mean_curve(c, idx));
+            const auto o = fit_lr_optimum(curve.log2_lr, mean_curve(curve.loss_by_seed, n_lrs, idx));
             return o.valid ? o.log2_lr : curve.optimum.log2_lr;
           },
           seed + ci, resamples);
     } else {
       curve.ci = {curve.optimum.log2_lr, curve.optimum.log2_lr};
     }
-    result.curves.push_back(std::move(curve));
   }
 
   // Drifts: for every axis with ≥ 2 positive numeric values, every slice of the other axes.
   std::set<std::string> axis_names;
-  for (const auto& c : data)
+  for (const auto& c : result.curves)
     for (const auto& [k, v] : c.axes) axis_names.insert(k);
   std::uint64_t drift_index = 0;
   for (const auto& axis : axis_names) {
     std::map<std::map<std::string, std::string>, std::vector<std::pair<double, std::size_t>>> slices;
     bool numeric = true;
-    for (std::size_t ci = 0; ci < data.size(); ++ci) {
-      const auto it = data[ci].axes.find(axis);
-      if (it == data[ci].axes.end()) continue;
+    for (std::size_t ci = 0; ci < result.curves.size(); ++ci) {
+      const auto it = result.curves[ci].axes.find(axis);
+      if (it == result.curves[ci].axes.end()) continue;
       double value = 0.0;
       if (!parse_positive(it->second, value)) {
         numeric = false;
         break;
       }
-      auto slice = data[ci].axes;
+      auto slice = result.curves[ci].axes;
       slice.erase(axis);
       slices[slice].emplace_back(value, ci);
     }
@@ -198,35 +187,20 @@ LrAnalysis analyze_lr_runs(const std::vector<LrRun>& runs, std::uint64_t seed, s
       std::set<std::string> seed_union;
       for (const auto& [value, ci] : members) {
         d.axis_values.push_back(value);
+        d.curves.push_back(ci);
         d.log2_lr_star.push_back(result.curves[ci].optimum.log2_lr);
         d.edge_optima += result.curves[ci].optimum.at_edge ? 1 : 0;
-        seed_union.insert(data[ci].seeds.begin(), data[ci].seeds.end());
+        seed_union.insert(result.curves[ci].seeds.begin(), result.curves[ci].seeds.end());
       }
-      const std::vector<std::string> seed_labels(seed_union.begin(), seed_union.end());
-      const auto slope_of = [&](const std::vector<double>& optima) {
-        std::vector<double> log_axis;
-        for (const double v : d.axis_values) log_axis.push_back(std::log2(v));
-        return sim::fit_line(log_axis, optima).slope;
-      };
-      d.drift = slope_of(d.log2_lr_star);
-      if (seed_labels.size() >= 2) {
+      d.seed_labels.assign(seed_union.begin(), seed_union.end());
+      d.drift = drift_for_seeds(result, d, d.seed_labels);
+      if (d.seed_labels.size() >= 2) {
         d.ci = sim::bootstrap_ci95(
-            seed_labels.size(),
+            d.seed_labels.size(),
             [&](std::span<const std::size_t> idx) {
-              std::vector<double> optima;
-              for (std::size_t m = 0; m < members.size(); ++m) {
-                const auto& c = data[members[m].second];
-                std::vector<std::size_t> rows;
-                for (const auto i : idx) {
-                  const auto pos = std::lower_bound(c.seeds.begin(), c.seeds.end(), seed_labels[i]);
-                  if (pos != c.seeds.end() && *pos == seed_labels[i])
-                    rows.push_back(static_cast<std::size_t>(pos - c.seeds.begin()));
-                }
-                if (rows.empty()) rows = all_rows(c.seeds.size());
-                const auto o = fit_lr_optimum(c.lrs, mean_curve(c, rows));
-                optima.push_back(o.valid ? o.log2_lr : d.log2_lr_star[m]);
-              }
-              return slope_of(optima);
+              std::vector<std::string> labels;
+              for (const auto i : idx) labels.push_back(d.seed_labels[i]);
+              return drift_for_seeds(result, d, labels);
             },
             seed + 7919 * (++drift_index), resamples);
       } else {
@@ -236,6 +210,58 @@ LrAnalysis analyze_lr_runs(const std::vector<LrRun>& runs, std::uint64_t seed, s
     }
   }
   return result;
+}
+
+namespace {
+double log2_axis_slope(const std::vector<double>& axis_values, const std::vector<double>& optima) {
+  std::vector<double> log_axis;
+  for (const double v : axis_values) log_axis.push_back(std::log2(v));
+  return sim::fit_line(log_axis, optima).slope;
+}
+}  // namespace
+
+double drift_for_seeds(const LrAnalysis& analysis, const LrDrift& d, std::span<const std::string> labels) {
+  std::vector<double> optima;
+  for (std::size_t m = 0; m < d.curves.size(); ++m) {
+    const auto& c = analysis.curves[d.curves[m]];
+    std::vector<std::size_t> rows;
+    for (const auto& label : labels) {
+      const auto pos = std::lower_bound(c.seeds.begin(), c.seeds.end(), label);
+      if (pos != c.seeds.end() && *pos == label) rows.push_back(static_cast<std::size_t>(pos - c.seeds.begin()));
+    }
+    if (rows.empty()) rows = all_rows(c.seeds.size());
+    const auto o = fit_lr_optimum(c.log2_lr, mean_curve(c.loss_by_seed, c.log2_lr.size(), rows));
+    optima.push_back(o.valid ? o.log2_lr : c.optimum.log2_lr);
+  }
+  return log2_axis_slope(d.axis_values, optima);
+}
+
+double LrDrift::doublings() const {
+  if (axis_values.size() < 2) return 0.0;
+  const auto [lo, hi] = std::minmax_element(axis_values.begin(), axis_values.end());
+  return std::log2(*hi / *lo);
+}
+
+DriftDifference paired_drift_difference(const LrAnalysis& a_analysis, const LrDrift& a, const LrAnalysis& b_analysis,
+                                        const LrDrift& b, std::uint64_t seed, std::size_t resamples) {
+  std::set<std::string> union_labels(a.seed_labels.begin(), a.seed_labels.end());
+  union_labels.insert(b.seed_labels.begin(), b.seed_labels.end());
+  const std::vector<std::string> labels(union_labels.begin(), union_labels.end());
+  DriftDifference out;
+  out.difference = drift_for_seeds(a_analysis, a, labels) - drift_for_seeds(b_analysis, b, labels);
+  if (labels.size() < 2) {
+    out.ci = {out.difference, out.difference};
+    return out;
+  }
+  out.ci = sim::bootstrap_ci95(
+      labels.size(),
+      [&](std::span<const std::size_t> idx) {
+        std::vector<std::string> drawn;
+        for (const auto i : idx) drawn.push_back(labels[i]);
+        return drift_for_seeds(a_analysis, a, drawn) - drift_for_seeds(b_analysis, b, drawn);
+      },
+      seed, resamples);
+  return out;
 }
 
 SlopeEstimate coordinate_slope(std::span<const double> axis, const std::vector<std::vector<double>>& values,

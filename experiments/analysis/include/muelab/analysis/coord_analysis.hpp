@@ -54,8 +54,15 @@ struct CoordSlope {
 [[nodiscard]] std::vector<CoordSlope> analyze_coord_measurements(const std::vector<CoordMeasurement>& measurements,
                                                                  std::uint64_t seed, std::size_t resamples = 1000);
 
-/// One verdict per judged slope (exceptions skipped): predicted 0, tolerance `tolerance`; rows whose
-/// rule `is_control_rule` says so are control rows.
+/// One verdict per judged slope (exceptions skipped), judged against `spec` (docs/claims.md
+/// `coord-check`: predicted 0 ± tolerance); rows whose rule `is_control_rule` says so are control rows
+/// (as_control(spec)).
+[[nodiscard]] std::vector<experiments::Verdict> coord_slope_verdicts(
+    const std::vector<CoordSlope>& slopes, const std::function<bool(const std::string& rule)>& is_control_rule,
+    const experiments::ClaimSpec& spec);
+/// The coord-check spec: `claim`, predicted slope 0, two-sided ± `tolerance`.
+[[nodiscard]] experiments::ClaimSpec coord_check_spec(const std::string& claim = "coord-check", double tolerance = 0.1);
+/// The same with the spec spelled as (claim, tolerance).
 [[nodiscard]] std::vector<experiments::Verdict> coord_slope_verdicts(
     const std::vector<CoordSlope>& slopes, const std::function<bool(const std::string& rule)>& is_control_rule,
     const std::string& claim = "coord-check", double tolerance = 0.1);

@@ -1,7 +1,9 @@
-// Analysis of learning-rate sweeps (THEORY.md §9 `lr-transfer`, ENGINEERING.md §4–§5): the optimum of
-// every LR curve by a quadratic in log2 LR through the grid minimum and its two neighbours, a bootstrap
-// CI over seeds, and the drift of log2 η* per doubling of every other swept axis, judged against the
-// LR grid step. Also the coordinate-check slope (log-log slope of a size vs an axis, bootstrap CI).
+// Analysis of learning-rate sweeps (docs/theory.md §9 `lr-transfer`, docs/claims.md "How a row is
+// judged"): the optimum of every LR curve by a quadratic in log2 LR through the grid minimum and its two
+// neighbours, a bootstrap CI over seeds, and the drift of log2 η* per doubling of every other swept axis
+// with a paired bootstrap CI over seeds (the same resampled seeds for every curve of a drift, and for two
+// drifts compared with paired_drift_difference). Also the coordinate-check slope (log-log slope of a size
+// vs an axis, bootstrap CI).
 #pragma once
 
 #include "muelab/sim/statistics.hpp"
@@ -40,6 +42,7 @@ struct LrCurve {
   std::vector<double> log2_lr;
   std::vector<double> mean_loss, standard_error;  ///< over seeds, per LR
   std::vector<std::string> seeds;
+  std::vector<std::vector<double>> loss_by_seed;  ///< [seed][lr]: NaN where a run is missing, +inf when diverged
   LrOptimum optimum;        ///< of the seed-mean curve
   sim::Interval ci;         ///< bootstrap over seeds of log2 η*
 };
@@ -52,7 +55,10 @@ struct LrDrift {
   sim::Interval ci;                             ///< bootstrap over seeds (paired across curves)
   double grid_step = 0.0;                       ///< LR grid step in log2 units
   std::size_t edge_optima = 0;                  ///< curves whose optimum is at the grid's edge
-  [[nodiscard]] bool below_grid_step() const;   ///< |drift| ≤ grid step (THEORY.md §9 lr-transfer)
+  std::vector<std::size_t> curves;              ///< indices into LrAnalysis::curves, in axis order
+  std::vector<std::string> seed_labels;         ///< the seeds resampled (union over the curves)
+  /// log2(max / min) of the axis values: the number of doublings the drift spans.
+  [[nodiscard]] double doublings() const;
 };
 
 struct LrAnalysis {
@@ -65,6 +71,21 @@ struct LrAnalysis {
 /// bootstrap (resamples of seed labels, shared by all curves of a drift).
 [[nodiscard]] LrAnalysis analyze_lr_runs(const std::vector<LrRun>& runs, std::uint64_t seed,
                                          std::size_t resamples = 1000);
+
+/// The drift's slope recomputed from the curves' runs of the given seed labels only (a bootstrap
+/// replicate); a curve with none of them keeps all its seeds.
+[[nodiscard]] double drift_for_seeds(const LrAnalysis& analysis, const LrDrift& drift,
+                                     std::span<const std::string> seed_labels);
+
+/// drift(a) − drift(b) with a paired bootstrap CI: each resample draws one set of seed labels (from the
+/// union of both drifts' seeds) and refits both drifts on it, so seed noise shared by the two cancels.
+struct DriftDifference {
+  double difference = 0.0;
+  sim::Interval ci;
+};
+[[nodiscard]] DriftDifference paired_drift_difference(const LrAnalysis& a_analysis, const LrDrift& a,
+                                                      const LrAnalysis& b_analysis, const LrDrift& b,
+                                                      std::uint64_t seed, std::size_t resamples = 1000);
 
 /// "key=value, key=value" (for tables and verdict cases).
 [[nodiscard]] std::string describe(const std::map<std::string, std::string>& axes);

@@ -15,9 +15,12 @@ def axis_value(row, axis):
 
 
 def main(out_dir):
-    curves = read_csv(os.path.join(out_dir, "curves.csv"))
-    optima = read_csv(os.path.join(out_dir, "optima.csv"))
-    drifts = {(r["knob"], r["axis"]): r for r in read_csv(os.path.join(out_dir, "drifts.csv"))}
+    # The power-check curves (power_check = 1) are judged in verdicts.json, not drawn.
+    def rule_rows(name):
+        return [r for r in read_csv(os.path.join(out_dir, name)) if r.get("power_check", "0") == "0"]
+    curves = rule_rows("curves.csv")
+    optima = rule_rows("optima.csv")
+    drifts = {(r["knob"], r["axis"]): r for r in rule_rows("drifts.csv")}
     sigma = read_csv(os.path.join(out_dir, "sigma0.csv"))
     fig, grid = plt.subplots(1, 5, figsize=(24, 4.6))
     panel = 0
@@ -46,7 +49,7 @@ def main(out_dir):
             title = f"{knob.upper()} sweeps across {symbol}"
             if d:
                 title += (f"\ndrift {d['direction']} {num(d['drift']):+.2f} "
-                          f"[{num(d['ci_low']):+.2f}, {num(d['ci_high']):+.2f}] (theory 0, grid step {num(d['grid_step']):g})")
+                          f"[{num(d['ci_low']):+.2f}, {num(d['ci_high']):+.2f}] (theory 0 ± {num(d['bound']):g}: {d['verdict']})")
             ax.set_title(title, fontsize=9)
             ax.set_xlabel(xlabel)
             ax.set_ylabel("final validation loss")

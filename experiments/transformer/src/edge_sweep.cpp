@@ -1,0 +1,65 @@
+#include "edge_sweep.hpp"
+
+#include "muelab/theory/report.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+namespace muelab::experiments::transformer {
+
+std::string run_fingerprint(const Job& job) {
+  auto fingerprint = theory::to_json(resolve(job).transfer);
+  for (const char* k : {"rule", "sde", "ratios", "global"}) fingerprint.erase(k);
+  return fmt::format("{}|{}|{}|{}|{}|{}", fingerprint.dump(), shape_key(job.shape), job.seed, job.base.lr,
+                     job.base.weight_decay, job.budget.steps);
+}
+
+EdgeSweepResult sweep_curves_until_interior(const std::vector<std::vector<double>>& initial_grids, int seeds,
+                                            const std::function<Job(std::size_t, double, int)>& job_at,
+                                            const EdgePolicy& policy, const std::filesystem::path& scratch, int threads,
+                                            const std::string& label) {
+  EdgeSweepResult out;
+  for (const auto& grid : initial_grids) {
+    SweptCurve c;
+    c.log2_x = grid;
+    out.curves.push_back(std::move(c));
+  }
+  out.runs.resize(out.curves.size());
+  std::map<std::string, double> trained;  // fingerprint -> final validation loss
+  const auto evaluate = [&](const GridRequests& requests) {
+    std::vector<Job> fresh;
+    std::vector<std::string> keys, fresh_keys;
+    for (const auto& [curve, x] : requests)
+      for (int seed = 0; seed < seeds; ++seed) {
+        const auto job = job_at(curve, x, seed);
+        keys.push_back(run_fingerprint(job));
+        if (trained.count(keys.back()) || std::find(fresh_keys.begin(), fresh_keys.end(), keys.back()) != fresh_keys.end())
+          continue;
+        fresh.push_back(job);
+        fresh_keys.push_back(keys.back());
+      }
+    note(fmt::format("{}: {} grid points, {} runs ({} new)", label, requests.size(), keys.size(), fresh.size()));
+    const auto results = fresh.empty() ? std::vector<JobResult>{} : run_jobs(fresh, scratch, threads);
+    for (std::size_t i = 0; i < fresh.size(); ++i) trained[fresh_keys[i]] = results[i].loss;
+    out.requested += keys.size();
+    out.trained += fresh.size();
+    std::vector<double> means;
+    for (std::size_t q = 0; q < requests.size(); ++q) {
+      double sum = 0.0;
+      for (int seed = 0; seed < seeds; ++seed) {
+        const double loss = trained.at(keys[q * static_cast<std::size_t>(seeds) + static_cast<std::size_t>(seed)]);
+        sum += loss;
+        out.runs[requests[q].first].push_back({requests[q].second, seed, loss});
+      }
+      means.push_back(sum / seeds);  // +inf when any seed diverged: the curve is unusable there
+    }
+    return means;
+  };
+  sweep_until_interior(out.curves, evaluate, policy);
+  return out;
+}
+
+}  // namespace muelab::experiments::transformer

@@ -1,0 +1,45 @@
+// In-process LR/WD sweeps of many curves under the one edge policy (docs/claims.md, "Optima at a grid
+// edge"): every curve starts on its declared grid; a curve whose seed-mean loss is smallest at an end
+// gets half-octave points on that side (at most 4) until its optimum is interior. Identical training
+// runs (same resolved config, seed, step count) are trained once across curves and rounds.
+#pragma once
+
+#include "common.hpp"
+
+#include "muelab/experiments/grid_policy.hpp"
+
+#include <cstddef>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace muelab::experiments::transformer {
+
+/// One trained run of a curve: its swept value (log2), seed index and final validation loss (+inf
+/// when diverged).
+struct SweepRun {
+  double log2_x = 0.0;
+  int seed = 0;
+  double loss = 0.0;
+};
+
+struct EdgeSweepResult {
+  std::vector<SweptCurve> curves;           ///< per curve: grid and seed-mean loss after the policy
+  std::vector<std::vector<SweepRun>> runs;  ///< per curve: every (value, seed) run, in training order
+  std::size_t requested = 0, trained = 0;   ///< runs asked for / actually trained (after dedupe)
+};
+
+/// `job_at(curve, log2_x, seed)` builds the job of one run. `initial_grids[c]` is curve c's declared
+/// grid (log2, ascending).
+[[nodiscard]] EdgeSweepResult sweep_curves_until_interior(
+    const std::vector<std::vector<double>>& initial_grids, int seeds,
+    const std::function<Job(std::size_t curve, double log2_x, int seed)>& job_at, const EdgePolicy& policy,
+    const std::filesystem::path& scratch, int threads, const std::string& label);
+
+/// The key under which two jobs are the same training run: their resolved transfer (every group's
+/// init, multiplier, LR, WD, ε, β and the MoE and architecture multipliers), shape, seed, base LR and
+/// step count.
+[[nodiscard]] std::string run_fingerprint(const Job& job);
+
+}  // namespace muelab::experiments::transformer
