@@ -179,3 +179,28 @@ TEST_CASE("sweep_until_interior extends an edge optimum until it is interior", "
   CHECK(far[0].extra_points == 4);
   CHECK(far[0].minimum().edge == GridEdge::high);
 }
+
+TEST_CASE("a verdicts.json from before three-valued verdicts is re-judged on its CI and marked legacy", "[verdicts]") {
+  const auto dir = std::filesystem::path(MUELAB_BINARY_DIR) / "test_verdicts_legacy" / "old-experiment";
+  std::filesystem::remove_all(dir.parent_path());
+  // Point-judged rows: the first "holds" although its CI straddles 0.5; the second holds on its CI;
+  // the third is a control whose CI lies outside the band.
+  write_file_atomically(dir / "verdicts.json", R"({"experiment": "old-experiment", "profile": "full", "revision": "5f06ce1-dirty",
+    "seed": 7, "verdicts": [
+    {"claim": "lr-transfer", "case": "a", "kind": "claim", "measured": 0.1, "ci": [-0.3, 0.68], "predicted": 0.0,
+     "tolerance": 0.5, "holds": true, "as_expected": true},
+    {"claim": "lr-transfer", "case": "b", "kind": "claim", "measured": 0.0, "ci": [-0.1, 0.1], "predicted": 0.0,
+     "tolerance": 0.5, "holds": true, "as_expected": true},
+    {"claim": "lr-transfer", "case": "c", "kind": "control", "measured": -1.2, "ci": [-1.3, -1.1], "predicted": 0.0,
+     "tolerance": 0.5, "holds": false, "as_expected": true}]})");
+  const auto r = read_verdict_report(dir / "verdicts.json");
+  CHECK(r.legacy);
+  REQUIRE(r.verdicts.size() == 3);
+  CHECK(r.verdicts[0].inconclusive());
+  CHECK_THAT(r.verdicts[0].reason, Catch::StartsWith("legacy row (point-judged holds), re-judged on its CI"));
+  CHECK(r.verdicts[1].holds());
+  CHECK(r.verdicts[2].fails());
+  CHECK(r.verdicts[2].as_expected());
+  const auto md = report_markdown({r}, "full", 1.0, {});
+  CHECK_THAT(md, Catch::Contains("(legacy)") && Catch::Contains("-dirty"));
+}

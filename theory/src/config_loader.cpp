@@ -1,5 +1,7 @@
 #include "muelab/theory/config_loader.hpp"
 
+#include "muelab/io/toml_document.hpp"
+
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -12,10 +14,6 @@
 #include <sstream>
 
 namespace muelab::theory {
-
-ConfigError::ConfigError(std::string source, std::string field, std::string message)
-    : std::runtime_error(fmt::format("{}: field {}: {}", source, field, message)),
-      source_(std::move(source)), field_(std::move(field)), message_(std::move(message)) {}
 
 namespace {
 
@@ -217,40 +215,16 @@ RuleSwitches read_rule(TableReader& r) {
   return s;
 }
 
-/// Applies "table.key=value" to the parsed document; the value is parsed as TOML when possible.
+/// Applies "table.key=value" (io::apply_set_override: the project's one --set) as a ConfigError.
 void apply_override(toml::table& root, const std::string& assignment, const std::string& source,
                     const std::vector<std::string>& extra_tables) {
-  const auto equals = assignment.find('=');
-  const std::string where = source + " (--set " + assignment + ")";
-  if (equals == std::string::npos || equals == 0)
-    throw ConfigError(where, assignment, "expected key=value with key of the form table.key (tables: " + kTables + ")");
-  const std::string key = assignment.substr(0, equals);
-  const std::string value = assignment.substr(equals + 1);
-  const auto dot = key.find('.');
-  if (dot == std::string::npos || dot == 0 || dot + 1 == key.size() || key.find('.', dot + 1) != std::string::npos)
-    throw ConfigError(where, key, "expected a key of the form table.key (tables: " + kTables + ")");
-  const std::string table_name = key.substr(0, dot);
-  const std::string field = key.substr(dot + 1);
-  const bool extra = std::find(extra_tables.begin(), extra_tables.end(), table_name) != extra_tables.end();
-  if (table_name != "model" && table_name != "train" && table_name != "optim" && table_name != "rule" && !extra)
-    throw ConfigError(where, key, "unknown table \"" + table_name + "\" (accepted: " + accepted_tables(extra_tables) + ")");
-  toml::table* table = root[table_name].as_table();
-  if (table == nullptr) {
-    if (root.contains(table_name))
-      throw ConfigError(where, table_name, "is not a table");
-    root.insert(table_name, toml::table{});
-    table = root[table_name].as_table();
-  }
+  std::vector<std::string> tables = {"model", "train", "optim", "rule"};
+  tables.insert(tables.end(), extra_tables.begin(), extra_tables.end());
   try {
-    const toml::table parsed = toml::parse("v = " + value);
-    if (const toml::node* node = parsed.get("v")) {
-      table->insert_or_assign(field, *node);
-      return;
-    }
-  } catch (const toml::parse_error&) {
-    // not a TOML value: taken as a bare string below (e.g. model.router=softmax)
+    io::apply_set_override(root, assignment, source, tables);
+  } catch (const io::InputError& e) {
+    throw ConfigError(e.source(), e.field(), e.message());
   }
-  table->insert_or_assign(field, value);
 }
 
 }  // namespace
@@ -276,10 +250,9 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, Con
                            const std::vector<std::string>& overrides, const std::vector<std::string>& extra_tables) {
   toml::table root;
   try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& error) {
-    throw ConfigError(fmt::format("{}:{}:{}", source, error.source().begin.line, error.source().begin.column), "(syntax)",
-                      std::string(error.description()));
+    root = io::parse_toml_document(text, source);
+  } catch (const io::InputError& e) {
+    throw ConfigError(e.source(), e.field(), e.message());
   }
   for (const auto& assignment : overrides) apply_override(root, assignment, source, extra_tables);
 

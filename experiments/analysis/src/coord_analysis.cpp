@@ -1,5 +1,7 @@
 #include "muelab/analysis/coord_analysis.hpp"
 
+#include "muelab/io/csv.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -15,10 +17,10 @@ namespace muelab::analysis {
 std::optional<std::string> coord_check_exception(const std::string& quantity, std::int64_t step) {
   if (step != 0) return std::nullopt;
   if (quantity.starts_with("output_logits"))
-    return "exception (THEORY.md 9, issue 6): output logits at the first step (init) are not required to be "
+    return "exception (docs/claims.md, coord-check): output logits at the first step (init) are not required to be "
            "width-independent (muP-type readouts make them vanish ~ d^-1/2); reported, not judged";
   if (quantity.starts_with("attention_logits"))
-    return "exception (THEORY.md 9, issue 6): attention logits at the first step (init) are not required to be "
+    return "exception (docs/claims.md, coord-check): attention logits at the first step (init) are not required to be "
            "width-independent (1/d_head scaling shrinks them at init); reported, not judged";
   return std::nullopt;
 }
@@ -116,7 +118,7 @@ std::vector<CoordMeasurement> read_coord_csv(const std::filesystem::path& path) 
   if (!in) throw std::runtime_error(path.string() + ": cannot read");
   std::string line;
   if (!std::getline(in, line)) throw std::runtime_error(path.string() + ": empty file (no header)");
-  const auto header = split_csv_line(line);
+  const auto header = io::split_csv_line(line);
   const auto column = [&](const std::string& name) {
     const auto it = std::find(header.begin(), header.end(), name);
     if (it == header.end())
@@ -132,7 +134,7 @@ std::vector<CoordMeasurement> read_coord_csv(const std::filesystem::path& path) 
   while (std::getline(in, line)) {
     ++line_number;
     if (line.empty()) continue;
-    const auto cells = split_csv_line(line);
+    const auto cells = io::split_csv_line(line);
     if (cells.size() != header.size())
       throw std::runtime_error(fmt::format("{}:{}: {} cells, header has {}", path.string(), line_number, cells.size(),
                                            header.size()));

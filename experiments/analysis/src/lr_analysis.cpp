@@ -1,5 +1,7 @@
 #include "muelab/analysis/lr_analysis.hpp"
 
+#include "muelab/io/csv.hpp"
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -279,37 +281,12 @@ SlopeEstimate coordinate_slope(std::span<const double> axis, const std::vector<s
   return e;
 }
 
-std::vector<std::string> split_csv_line(const std::string& line) {
-  std::vector<std::string> cells(1);
-  bool quoted = false;
-  for (std::size_t i = 0; i < line.size(); ++i) {
-    const char ch = line[i];
-    if (quoted) {
-      if (ch == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-        cells.back() += '"';
-        ++i;
-      } else if (ch == '"') {
-        quoted = false;
-      } else {
-        cells.back() += ch;
-      }
-    } else if (ch == '"') {
-      quoted = true;
-    } else if (ch == ',') {
-      cells.emplace_back();
-    } else if (ch != '\r') {
-      cells.back() += ch;
-    }
-  }
-  return cells;
-}
-
 SweepTable read_sweep_results(const std::filesystem::path& path, const SweepReadOptions& options) {
   std::ifstream in(path);
   if (!in) throw std::runtime_error(path.string() + ": cannot read (run `muelab sweep` first)");
   std::string line;
   if (!std::getline(in, line)) throw std::runtime_error(path.string() + ": empty file (no header)");
-  const auto header = split_csv_line(line);
+  const auto header = io::split_csv_line(line);
   const auto column = [&](const std::string& name) -> std::size_t {
     const auto it = std::find(header.begin(), header.end(), name);
     if (it == header.end())
@@ -341,7 +318,7 @@ SweepTable read_sweep_results(const std::filesystem::path& path, const SweepRead
   while (std::getline(in, line)) {
     ++line_number;
     if (line.empty()) continue;
-    const auto cells = split_csv_line(line);
+    const auto cells = io::split_csv_line(line);
     if (cells.size() != header.size())
       throw std::runtime_error(fmt::format("{}:{}: {} cells, header has {}", path.string(), line_number, cells.size(), header.size()));
     LrRun r;

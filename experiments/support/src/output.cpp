@@ -1,5 +1,7 @@
 #include "muelab/experiments/output.hpp"
 
+#include "muelab/io/csv.hpp"
+
 #include <omp.h>
 #include <unistd.h>
 
@@ -19,22 +21,6 @@
 
 namespace muelab::experiments {
 
-void write_file_atomically(const std::filesystem::path& path, const std::string& contents) {
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path());
-  const auto temporary = std::filesystem::path(path.string() + fmt::format(".tmp.{}", ::getpid()));
-  {
-    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) throw std::runtime_error(fmt::format("cannot write {}", temporary.string()));
-    out << contents;
-    out.flush();
-    if (!out) {
-      std::filesystem::remove(temporary);
-      throw std::runtime_error(fmt::format("cannot write {}", temporary.string()));
-    }
-  }
-  std::filesystem::rename(temporary, path);
-}
-
 CsvTable::CsvTable(std::vector<std::string> columns) : columns_(std::move(columns)) {}
 
 void CsvTable::add_row(std::vector<Cell> row) {
@@ -47,14 +33,7 @@ namespace {
 std::string format_cell(const CsvTable::Cell& cell) {
   if (const auto* d = std::get_if<double>(&cell)) return fmt::format("{:.17g}", *d);
   if (const auto* i = std::get_if<long long>(&cell)) return fmt::format("{}", *i);
-  const auto& s = std::get<std::string>(cell);
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string quoted = "\"";
-  for (char c : s) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
+  return io::quote_csv_cell(std::get<std::string>(cell));
 }
 }  // namespace
 

@@ -47,6 +47,9 @@ std::string revisions_line(const std::vector<VerdictReport>& reports) {
       line += " **Some results come from an uncommitted tree (-dirty): not evidence.**";
       break;
     }
+  if (std::any_of(reports.begin(), reports.end(), [](const VerdictReport& r) { return r.legacy; }))
+    line += " **Experiments marked (legacy) predate three-valued verdicts and declared plans: their rows are "
+            "re-judged on their CI against the tolerance they were written with (no edge policy); regenerate them.**";
   return line;
 }
 }  // namespace
@@ -68,8 +71,8 @@ std::string report_markdown(const std::vector<VerdictReport>& reports, const std
      << "|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : reports) {
     const auto e = r.counts();
-    md << fmt::format("| [{}]({}/) | `{}` | {} | {} | {} | {} | {} | {} |\n", r.experiment, r.experiment,
-                      r.revision.empty() ? source_revision() : r.revision, e.total, e.holds, e.fails, e.inconclusive,
+    md << fmt::format("| [{}]({}/){} | `{}` | {} | {} | {} | {} | {} | {} |\n", r.experiment, r.experiment,
+                      r.legacy ? " (legacy)" : "", r.revision.empty() ? source_revision() : r.revision, e.total, e.holds, e.fails, e.inconclusive,
                       e.as_expected, r.wall_seconds >= 0 ? fmt::format("{:.0f} s", r.wall_seconds) : "n/a");
   }
   md << "\n"

@@ -218,9 +218,20 @@ VerdictReport read_verdict_report(const std::filesystem::path& path) {
       v.ci_high = row.at("ci").at(1).is_null() ? std::numeric_limits<double>::quiet_NaN() : row.at("ci").at(1).get<double>();
       v.predicted = number_field(row, "predicted");
       v.tolerance = number_field(row, "tolerance");
-      v.outcome = parse_enum(row.at("verdict").get<std::string>(), {Outcome::holds, Outcome::fails, Outcome::inconclusive},
-                             "verdict");
       v.reason = row.value("reason", std::string());
+      if (row.contains("verdict")) {
+        v.outcome = parse_enum(row.at("verdict").get<std::string>(), {Outcome::holds, Outcome::fails, Outcome::inconclusive},
+                               "verdict");
+      } else {
+        // A file written before three-valued verdicts (it has only "holds", judged on the point):
+        // re-judged here on its CI against its own predicted ± tolerance (docs/claims.md, "Provenance").
+        const ClaimSpec spec{v.claim, "", v.kind, v.sidedness, v.predicted, v.tolerance};
+        std::string why;
+        v.outcome = judge_interval(spec, v.ci_low, v.ci_high, &why);
+        v.reason = "legacy row (point-judged " + std::string(row.value("holds", false) ? "holds" : "not holds") +
+                   "), re-judged on its CI" + (why.empty() ? "" : ": " + why);
+        report.legacy = true;
+      }
       report.verdicts.push_back(std::move(v));
     }
     return report;

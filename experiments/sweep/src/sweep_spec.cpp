@@ -1,5 +1,7 @@
 #include "muelab/experiments/sweep.hpp"
 
+#include "muelab/io/toml_document.hpp"
+
 #include <fmt/format.h>
 #include <toml++/toml.h>
 
@@ -54,9 +56,9 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::filesystem::path&
   const std::string source = source_path.string();
   toml::table root;
   try {
-    root = toml::parse(text, source);
-  } catch (const toml::parse_error& e) {
-    throw SweepError(fmt::format("{}:{}", source, e.source().begin.line), "(syntax)", std::string(e.description()));
+    root = muelab::io::parse_toml_document(text, source);
+  } catch (const muelab::io::InputError& e) {
+    throw SweepError(e.source(), e.field(), e.message());
   }
   for (const auto& [key, node] : root) {
     const std::string k(key.str());

@@ -2,6 +2,8 @@
 // trainer's own tables ([transfer], [data], [schedule], [trainer]) here.
 #include "muelab/models/cpu/trainer.hpp"
 
+#include "muelab/io/toml_document.hpp"
+
 #include <toml++/toml.h>
 
 #include <fstream>
@@ -19,25 +21,13 @@ const std::vector<std::string>& trainer_tables() {
 
 namespace {
 
-/// Applies "table.key=value" to a parsed document (value read as TOML, else as a string).
+/// Applies "table.key=value" (io::apply_set_override: the project's one --set) as a ConfigError.
 void apply_override(toml::table& doc, const std::string& override_text, const std::string& source) {
-  const auto eq = override_text.find('=');
-  const auto dot = override_text.find('.');
-  if (eq == std::string::npos || dot == std::string::npos || dot > eq)
-    throw ConfigError(source, override_text, "an override must read table.key=value");
-  const std::string table = override_text.substr(0, dot);
-  const std::string key = override_text.substr(dot + 1, eq - dot - 1);
-  const std::string value = override_text.substr(eq + 1);
-  toml::table parsed;
   try {
-    parsed = toml::parse("v = " + value);
-  } catch (const toml::parse_error&) {
-    parsed.insert_or_assign("v", value);
+    io::apply_set_override(doc, override_text, source);
+  } catch (const io::InputError& e) {
+    throw theory::ConfigError(e.source(), e.field(), e.message());
   }
-  if (!doc.contains(table)) doc.insert(table, toml::table{});
-  auto* t = doc[table].as_table();
-  if (t == nullptr) throw ConfigError(source, table, "is not a table");
-  t->insert_or_assign(key, *parsed["v"].node());
 }
 
 class Reader {
@@ -113,10 +103,9 @@ TrainRun parse_train_run(const std::string& toml_text, const std::string& source
                          const std::vector<std::string>& overrides) {
   toml::table doc;
   try {
-    doc = toml::parse(toml_text, source);
-  } catch (const toml::parse_error& e) {
-    throw ConfigError(source, "(syntax)", std::string(e.description()) + " at line " +
-                                              std::to_string(e.source().begin.line));
+    doc = io::parse_toml_document(toml_text, source);
+  } catch (const io::InputError& e) {
+    throw ConfigError(e.source(), e.field(), e.message());
   }
   for (const auto& o : overrides) apply_override(doc, o, source);
   TrainRun run;

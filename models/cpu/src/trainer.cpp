@@ -2,6 +2,8 @@
 // a kill keeps every row written so far; the other files are written atomically.
 #include "muelab/models/cpu/trainer.hpp"
 
+#include "muelab/io/atomic_file.hpp"
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -10,16 +12,6 @@
 #include <fstream>
 
 namespace muelab::models::cpu {
-
-void write_text_atomically(const std::filesystem::path& path, const std::string& contents) {
-  const auto tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    out << contents;
-    if (!out) throw std::runtime_error("cannot write " + tmp);
-  }
-  std::filesystem::rename(tmp, path);
-}
 
 namespace {
 
@@ -74,8 +66,8 @@ TrainingRecorder::TrainingRecorder(const TrainRun& run, const std::filesystem::p
   const auto& m = run.target.model;
   kappa_ = m.is_moe() ? static_cast<double>(m.n_active) / static_cast<double>(m.n_experts) : 0.0;
   std::filesystem::create_directories(out_dir);
-  write_text_atomically(out_dir / "resolved_config.toml", run.resolved_toml);
-  write_text_atomically(out_dir / "hyperparameters.json", hyperparameters_json_text(run));
+  io::write_file_atomically(out_dir / "resolved_config.toml", run.resolved_toml);
+  io::write_file_atomically(out_dir / "hyperparameters.json", hyperparameters_json_text(run));
   std::vector<std::string> columns = {"step", "tokens", "train_loss", "lr", "grad_norm"};
   for (const auto g : groups_) columns.push_back("update_rms_" + theory::group_name(g));
   for (std::int64_t l = 0; l < m.n_layers; ++l) columns.push_back(fmt::format("act_rms_l{}", l));
@@ -140,7 +132,7 @@ TrainSummary TrainingRecorder::finish(const TokenSource& data, const std::string
   summary_.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   summary_.tokens_per_s = run_.target.train.tokens_per_step() * static_cast<double>(summary_.steps_done) /
                           std::max(1e-9, summary_.wall_time_s);
-  write_text_atomically(out_dir_ / "summary.json", summary_json_text(run_, summary_, data, device));
+  io::write_file_atomically(out_dir_ / "summary.json", summary_json_text(run_, summary_, data, device));
   return summary_;
 }
 

@@ -2,6 +2,8 @@
 // naming the file, the field and the accepted values, so the CLI can print one line and exit 2.
 #pragma once
 
+#include "muelab/io/input_error.hpp"
+
 #include "muelab/theory/config.hpp"
 
 #include <filesystem>
@@ -12,15 +14,9 @@
 
 namespace muelab::theory {
 
-class ConfigError : public std::runtime_error {
+class ConfigError : public io::InputError {
  public:
-  ConfigError(std::string source, std::string field, std::string message);
-  [[nodiscard]] const std::string& source() const { return source_; }
-  [[nodiscard]] const std::string& field() const { return field_; }
-  [[nodiscard]] const std::string& message() const { return message_; }
-
- private:
-  std::string source_, field_, message_;
+  using io::InputError::InputError;
 };
 
 /// A base config must carry [optim] (the tuned hyperparameters) and no [rule]; a target config may

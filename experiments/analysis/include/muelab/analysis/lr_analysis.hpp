@@ -112,7 +112,4 @@ struct SweepTable {
 /// Throws std::runtime_error with one line naming the file and the field on a malformed table.
 [[nodiscard]] SweepTable read_sweep_results(const std::filesystem::path& results_csv, const SweepReadOptions& options);
 
-/// Splits one CSV line (RFC 4180 quoting).
-[[nodiscard]] std::vector<std::string> split_csv_line(const std::string& line);
-
 }  // namespace muelab::analysis

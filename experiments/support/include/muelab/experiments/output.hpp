@@ -4,6 +4,8 @@
 // (ENGINEERING.md §3: config, seed, git revision, machine).
 #pragma once
 
+#include "muelab/io/atomic_file.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <filesystem>
@@ -13,8 +15,8 @@
 
 namespace muelab::experiments {
 
-/// Writes `contents` to `path` atomically (temporary file + rename). Throws on I/O failure.
-void write_file_atomically(const std::filesystem::path& path, const std::string& contents);
+/// The project's one atomic writer (io/): temporary sibling + rename.
+using io::write_file_atomically;
 
 /// A CSV table with stable, documented column names; cells are numbers or strings.
 class CsvTable {

@@ -102,6 +102,7 @@ struct VerdictReport {
   std::vector<Verdict> verdicts;
   std::string revision;        ///< filled by read_verdict_report (write() records the binary's own revision)
   double wall_seconds = -1.0;  ///< filled by gather_reports from run.json when known
+  bool legacy = false;         ///< read from a file without three-valued verdicts (rows re-judged on their CI)
 
   [[nodiscard]] bool all_as_expected() const;
   [[nodiscard]] VerdictCounts counts() const;
@@ -111,8 +112,10 @@ struct VerdictReport {
   [[nodiscard]] std::string summary() const;
 };
 
-/// Reads a verdicts.json written by VerdictReport::write. Throws std::runtime_error with one line
-/// naming the file and the field on a malformed file.
+/// Reads a verdicts.json written by VerdictReport::write. A file from before three-valued verdicts
+/// (rows without "verdict") is read with every row re-judged on its CI against its own predicted ±
+/// tolerance, the reason saying so, and `legacy` set. Throws std::runtime_error with one line naming
+/// the file and the field on a malformed file.
 [[nodiscard]] VerdictReport read_verdict_report(const std::filesystem::path& path);
 
 [[nodiscard]] VerdictCounts count_verdicts(const std::vector<VerdictReport>& reports);

@@ -89,8 +89,6 @@ struct TrainSummary {
 TrainSummary train(const TrainRun& run, const TokenSource& data, const std::filesystem::path& out_dir);
 
 // Pieces of the output every backend writes the same way (the CUDA backend's loop reuses them).
-/// Writes path.tmp, then renames it over path.
-void write_text_atomically(const std::filesystem::path& path, const std::string& contents);
 /// hyperparameters.json: every group's resolved init std, multiplier, LR, WD, eps, betas; A, R.
 [[nodiscard]] std::string hyperparameters_json_text(const TrainRun& run);
 /// summary.json for a finished run; `device` is "cpu" or the CUDA device's description.
