@@ -42,17 +42,58 @@ ResidualMoeStack base_stack() {
 
 }  // namespace
 
+namespace {
+/// What one profile runs (docs/claims.md, "Plans").
+struct JiangSettings {
+  int seeds = 16, tokens = 32, threshold_tokens = 256;
+  std::vector<int> depths, actives, expert_widths, model_widths, expert_counts;
+};
+
+JiangSettings jiang_settings(Profile profile) {
+  JiangSettings s;
+  s.seeds = by_profile(profile, 4, 16, 64);
+  s.tokens = by_profile(profile, 8, 32, 64);
+  s.threshold_tokens = by_profile(profile, 64, 256, 1024);
+  s.depths = by_profile<std::vector<int>>(profile, {1, 2, 4}, {1, 2, 4, 8, 16}, {1, 2, 4, 8, 16});
+  s.actives = by_profile<std::vector<int>>(profile, {1, 2, 4}, {1, 2, 4, 8, 16}, {1, 2, 4, 8, 16});
+  s.expert_widths = by_profile<std::vector<int>>(profile, {16, 32, 64}, {16, 32, 64, 128, 256}, {16, 32, 64, 128, 256});
+  s.model_widths = by_profile<std::vector<int>>(profile, {32, 64, 128}, {32, 64, 128, 256}, {32, 64, 128, 256});
+  s.expert_counts = by_profile<std::vector<int>>(profile, {16, 32, 64}, {16, 32, 64, 128, 256, 512, 1024},
+                                                 {16, 32, 64, 128, 256, 512, 1024, 2048, 4096});
+  return s;
+}
+}  // namespace
+
+ExperimentPlan meanfield_jiang_dmft_plan(Profile profile) {
+  const auto s = jiang_settings(profile);
+  ExperimentPlan plan;
+  plan.settings = {{"seeds", s.seeds}, {"tokens", s.tokens}, {"threshold_tokens", s.threshold_tokens},
+                   {"depths", s.depths}, {"active_at_kappa_quarter", s.actives}, {"expert_widths_at_d64", s.expert_widths},
+                   {"model_widths", s.model_widths}, {"expert_counts", s.expert_counts}};
+  // jiang-dmft-scaling (docs/claims.md): Jiang's residual variance at init scales as alpha*/kappa = d/(a·h·L).
+  plan.claims["variance slope -1"] = {"jiang-dmft-scaling", "log-log slope of the residual variance at init",
+                                      VerdictKind::claim, Sidedness::two_sided, -1.0, 0.1};
+  plan.claims["variance slope -1 control"] = as_control(plan.claims["variance slope -1"]);
+  plan.claims["variance flat in d"] = {"jiang-dmft-scaling", "log-log slope of the residual variance against d",
+                                       VerdictKind::claim, Sidedness::two_sided, 0.0, 0.1};
+  plan.claims["threshold"] = {"meanfield-convergence", "log-log slope of the routing-threshold spread against N",
+                              VerdictKind::claim, Sidedness::two_sided, -0.5, 0.1};
+  plan.claims["threshold control"] = as_control(plan.claims["threshold"]);
+  return plan;
+}
+
 VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options) {
-  const bool quick = options.profile == Profile::quick;
-  const int seeds = quick ? 16 : 64;
-  const int tokens = quick ? 32 : 64;
+  const auto settings = jiang_settings(options.profile);
+  const auto plan = meanfield_jiang_dmft_plan(options.profile);
+  const int seeds = settings.seeds;
+  const int tokens = settings.tokens;
   std::vector<VarianceSweep> sweeps;
   {
     VarianceSweep depth{"depth L", "L", -1.0, VerdictKind::claim,
                         "Jiang residual variance at init vs L (branch 1/L, mean-field down init)", {}, {}};
     VarianceSweep depth_control{"depth L, branch 1/sqrt(L)", "L", -1.0, VerdictKind::control,
                                 "control: branch multiplier 1/sqrt(L) instead of 1/L, variance vs L", {}, {}};
-    for (int L : {1, 2, 4, 8, 16}) {
+    for (const int L : settings.depths) {
       auto s = base_stack();
       s.n_blocks = L;
       depth.shapes.push_back(s);
@@ -63,7 +104,7 @@ VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options) {
     }
     VarianceSweep active{"active a at kappa=1/4", "a", -1.0, VerdictKind::claim,
                          "Jiang residual variance at init vs a at fixed kappa = a/N = 1/4", {}, {}};
-    for (int a : {1, 2, 4, 8, 16}) {
+    for (const int a : settings.actives) {
       auto s = base_stack();
       s.n_active = a;
       s.n_experts = 4 * a;
@@ -74,7 +115,7 @@ VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options) {
                         "Jiang residual variance at init vs h/d (d = 64, mean-field down init sqrt(d)/h)", {}, {}};
     VarianceSweep ratio_control{"expert width h/d, fan-in down", "h/d", -1.0, VerdictKind::control,
                                 "control: fan-in expert down init 1/sqrt(h), variance vs h/d", {}, {}};
-    for (int h : {16, 32, 64, 128, 256}) {
+    for (const int h : settings.expert_widths) {
       auto s = base_stack();
       s.expert_width = h;
       ratio.shapes.push_back(s);
@@ -85,7 +126,7 @@ VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options) {
     }
     VarianceSweep width{"model width d at h/d=1", "d", 0.0, VerdictKind::claim,
                         "Jiang residual variance at init vs d at fixed h/d = 1 (flat)", {}, {}};
-    for (int d : {32, 64, 128, 256}) {
+    for (const int d : settings.model_widths) {
       auto s = base_stack();
       s.model_width = d;
       s.expert_width = d;
@@ -143,9 +184,11 @@ VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options) {
     const auto slope = power_law_slope_over_seeds(sweep.sizes, samples, options.seed + 200 + s);
     fits.add_row({sweep.name, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error, sweep.predicted_slope,
                   std::string(sweep.kind == VerdictKind::claim ? "claim" : "control")});
-    report.verdicts.push_back(judge_within_tolerance("coord-check", fmt::format("{} ({} seeds)", sweep.case_name, seeds),
-                                                     sweep.kind, slope.slope, slope.ci_low, slope.ci_high,
-                                                     sweep.predicted_slope, 0.1));
+    const std::string key = sweep.predicted_slope == 0.0 ? "variance flat in d"
+                            : sweep.kind == VerdictKind::claim ? "variance slope -1"
+                                                               : "variance slope -1 control";
+    report.verdicts.push_back(judge(plan.claim(key), fmt::format("{} ({} seeds)", sweep.case_name, seeds), slope.slope,
+                                    slope.ci_low, slope.ci_high));
   }
 
   // Routing threshold: the a-th largest score per token; its fluctuation over tokens vs N. The claim
@@ -154,9 +197,8 @@ VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options) {
   // spread and would mix two effects (its gate-scale slope is still written to jiang_fits.csv).
   CsvTable threshold_rows({"series", "N", "a", "seed", "mean_gate_threshold", "sd_gate_threshold",
                            "mean_logit_threshold", "sd_logit_threshold", "predicted_gate_threshold", "predicted_gate_sd"});
-  const std::vector<int> expert_counts = quick ? std::vector<int>{16, 32, 64, 128, 256, 512, 1024}
-                                               : std::vector<int>{16, 32, 64, 128, 256, 512, 1024, 2048, 4096};
-  const int threshold_tokens = quick ? 256 : 1024;
+  const std::vector<int> expert_counts = settings.expert_counts;
+  const int threshold_tokens = settings.threshold_tokens;
   for (const bool fixed_kappa : {true, false}) {
     using Table = std::vector<std::vector<double>>;
     Table gate_sd(expert_counts.size(), std::vector<double>(static_cast<std::size_t>(seeds)));
@@ -198,18 +240,18 @@ VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options) {
     fits.add_row({"logit threshold sd, " + series, logit_slope.slope, logit_slope.ci_low, logit_slope.ci_high,
                   logit_slope.fit_standard_error, -0.5, kind});
     if (fixed_kappa) {
-      report.verdicts.push_back(judge_within_tolerance(
-          "meanfield-convergence",
+      report.verdicts.push_back(judge(
+          plan.claim("threshold"),
           fmt::format("routing threshold (a-th largest sigmoid gate) at kappa = 1/4: sd over tokens vs N ({} seeds)", seeds),
-          VerdictKind::claim, gate_slope.slope, gate_slope.ci_low, gate_slope.ci_high, -0.5, 0.1));
-      report.verdicts.push_back(judge_within_tolerance(
-          "meanfield-convergence",
+          gate_slope.slope, gate_slope.ci_low, gate_slope.ci_high));
+      report.verdicts.push_back(judge(
+          plan.claim("threshold"),
           fmt::format("routing threshold on the logit at kappa = 1/4: sd over tokens vs N ({} seeds)", seeds),
-          VerdictKind::claim, logit_slope.slope, logit_slope.ci_low, logit_slope.ci_high, -0.5, 0.1));
+          logit_slope.slope, logit_slope.ci_low, logit_slope.ci_high));
     } else {
-      report.verdicts.push_back(judge_within_tolerance(
-          "meanfield-convergence", "control: a = 4 fixed (kappa -> 0): logit threshold sd vs N", VerdictKind::control,
-          logit_slope.slope, logit_slope.ci_low, logit_slope.ci_high, -0.5, 0.1));
+      report.verdicts.push_back(judge(plan.claim("threshold control"),
+                                      "control: a = 4 fixed (kappa -> 0): logit threshold sd vs N", logit_slope.slope,
+                                      logit_slope.ci_low, logit_slope.ci_high));
     }
   }
   variance_rows.write(options.out_dir / "jiang_residual_variance.csv");

@@ -60,6 +60,34 @@ std::vector<int> powers_of_two(int first_exponent, int last_exponent) {
   return widths;
 }
 
+/// What one profile of meanfield-convergence runs (docs/claims.md, "Plans").
+struct ConvergenceSettings {
+  int dense_last_exponent = 12, moe_last_exponent = 10;  ///< widths 2^5 .. 2^last
+  int dense_seeds = 64, moe_seeds = 48;
+};
+
+ConvergenceSettings convergence_settings(Profile profile) {
+  ConvergenceSettings s;
+  s.dense_last_exponent = by_profile(profile, 8, 12, 12);
+  s.moe_last_exponent = by_profile(profile, 8, 10, 11);
+  s.dense_seeds = by_profile(profile, 8, 64, 256);
+  s.moe_seeds = by_profile(profile, 8, 48, 128);
+  return s;
+}
+
+/// What one profile of meanfield-bridge1 runs.
+struct Bridge1Settings {
+  int seeds = 32, last_exponent = 8;  ///< expert widths 2^2 .. 2^last
+};
+
+Bridge1Settings bridge1_settings(Profile profile) {
+  return {by_profile(profile, 4, 32, 128), by_profile(profile, 5, 8, 9)};
+}
+
+ClaimSpec slope_spec(const std::string& claim, VerdictKind kind) {
+  return {claim, "log-log slope of the deviation from the limit against width", kind, Sidedness::two_sided, -0.5, 0.1};
+}
+
 struct ConvergenceCase {
   std::string name;
   LinearNetworkSpec spec;
@@ -70,26 +98,56 @@ struct ConvergenceCase {
 
 }  // namespace
 
+ExperimentPlan meanfield_convergence_plan(Profile profile) {
+  const auto s = convergence_settings(profile);
+  ExperimentPlan plan;
+  plan.settings = {{"dense_widths", fmt::format("2^5..2^{}", s.dense_last_exponent)},
+                   {"moe_expert_widths", fmt::format("2^5..2^{}", s.moe_last_exponent)},
+                   {"dense_seeds", s.dense_seeds}, {"moe_seeds", s.moe_seeds}, {"bootstrap_resamples", 1000}};
+  plan.claims["slope"] = slope_spec("meanfield-convergence", VerdictKind::claim);
+  return plan;
+}
+
+ExperimentPlan meanfield_bridge1_plan(Profile profile) {
+  const auto s = bridge1_settings(profile);
+  ExperimentPlan plan;
+  plan.settings = {{"n_experts", 8}, {"expert_widths", fmt::format("2^2..2^{}", s.last_exponent)}, {"seeds", s.seeds},
+                   {"limit_rel_tol", 1e-9}};
+  // Two independent Dormand–Prince solves at rel. tol. 1e-9 agree to ~1e-8.
+  plan.claims["limit gap"] = {"bridge1-exact", "max_t gap between the Dense-MoE and dense limits", VerdictKind::claim,
+                              Sidedness::at_most, 0.0, 1e-7};
+  plan.claims["limit gap control"] = {"bridge1-exact", "max_t gap between the R=1 and dense limits", VerdictKind::control,
+                                      Sidedness::at_most, 0.0, 1e-7};
+  plan.claims["finite gap"] = {"bridge1-exact", "worst max_t |dL|/L(0), Dense MoE vs dense flow at finite width",
+                               VerdictKind::claim, Sidedness::at_most, 0.0, 1e-10};
+  plan.claims["slope"] = slope_spec("meanfield-convergence", VerdictKind::claim);
+  plan.claims["slope control"] = slope_spec("meanfield-convergence", VerdictKind::control);
+  return plan;
+}
+
 VerdictReport run_meanfield_convergence(const ExperimentOptions& options) {
-  const bool quick = options.profile == Profile::quick;
+  const auto settings = convergence_settings(options.profile);
+  const auto plan = meanfield_convergence_plan(options.profile);
   const auto teacher = linear_teacher();
   std::vector<ConvergenceCase> cases;
   {
-    ConvergenceCase flow{"dense gradient flow", dense_layer(teacher, 1), powers_of_two(5, 12), quick ? 64 : 256, {}};
+    ConvergenceCase flow{"dense gradient flow", dense_layer(teacher, 1), powers_of_two(5, settings.dense_last_exponent),
+                         settings.dense_seeds, {}};
     flow.settings.dynamics = LinearDynamics::gradient_flow;
     flow.settings.horizon = 8.0;
     flow.settings.samples = 41;
     flow.settings.rk4_step = 0.02;
     cases.push_back(flow);
-    ConvergenceCase descent{"dense small-step GD", dense_layer(teacher, 1), powers_of_two(5, 12), quick ? 64 : 256, {}};
+    ConvergenceCase descent{"dense small-step GD", dense_layer(teacher, 1), powers_of_two(5, settings.dense_last_exponent),
+                            settings.dense_seeds, {}};
     descent.settings.dynamics = LinearDynamics::gradient_descent;
     descent.settings.horizon = 8.0;
     descent.settings.samples = 41;
     descent.settings.descent_step = 0.05;
     cases.push_back(descent);
     // MoE: N = 8, a = 2 (κ = 1/4), R = a; width axis = expert width h (H_act = a·h).
-    ConvergenceCase moe{"MoE N=8 a=2 gradient flow", routed_layer(teacher, 8, 2, 1, true), powers_of_two(5, quick ? 10 : 11),
-                        quick ? 48 : 128, {}};
+    ConvergenceCase moe{"MoE N=8 a=2 gradient flow", routed_layer(teacher, 8, 2, 1, true),
+                        powers_of_two(5, settings.moe_last_exponent), settings.moe_seeds, {}};
     moe.settings.dynamics = LinearDynamics::gradient_flow;
     moe.settings.horizon = 24.0;
     moe.settings.samples = 41;
@@ -146,11 +204,11 @@ VerdictReport run_meanfield_convergence(const ExperimentOptions& options) {
           std::pair{std::string("order parameters"), ensemble.order_parameter_deviation}}) {
       const auto slope = power_law_slope_over_seeds(sizes, samples, options.seed + 100 + case_index);
       fits.add_row({c.name, quantity, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error, -0.5});
-      report.verdicts.push_back(judge_within_tolerance(
-          "meanfield-convergence",
+      report.verdicts.push_back(judge(
+          plan.claim("slope"),
           fmt::format("{}: max_t deviation of {} from the limit vs width, log-log slope ({} seeds)", c.name, quantity,
                       c.seeds),
-          VerdictKind::claim, slope.slope, slope.ci_low, slope.ci_high, -0.5, 0.1));
+          slope.slope, slope.ci_low, slope.ci_high));
     }
     ++case_index;
   }
@@ -162,7 +220,8 @@ VerdictReport run_meanfield_convergence(const ExperimentOptions& options) {
 }
 
 VerdictReport run_meanfield_bridge1(const ExperimentOptions& options) {
-  const bool quick = options.profile == Profile::quick;
+  const auto settings = bridge1_settings(options.profile);
+  const auto plan = meanfield_bridge1_plan(options.profile);
   const auto teacher = linear_teacher();
   const int n_experts = 8;
   const auto dense = dense_layer(teacher, 1);
@@ -205,25 +264,22 @@ VerdictReport run_meanfield_bridge1(const ExperimentOptions& options) {
   for (std::size_t k = 0; k < times.size(); ++k) limits.add_row({std::string("dense H_act"), times[k], dense_limit.loss[k], 0.0});
   const auto [bridge_loss_gap, bridge_order_gap] = compare(dense_moe, "Dense MoE R=N");
   const auto [control_loss_gap, control_order_gap] = compare(no_route_scale, "Dense MoE R=1 (control)");
-  // Tolerance: two independent Dormand–Prince solves at rel. tol. 1e-9 agree to ~1e-8.
-  const double tolerance = 1e-7;
-  report.verdicts.push_back(judge_within_tolerance(
-      "bridge1-exact", "limit h→∞: Dense MoE (a=N=8, uniform gates, R=N, A=d/H_act) vs dense width H_act, max_t |ΔL|/L(0)",
-      VerdictKind::claim, bridge_loss_gap, bridge_loss_gap, bridge_loss_gap, 0.0, tolerance));
-  report.verdicts.push_back(judge_within_tolerance(
-      "bridge1-exact", "limit h→∞: same, max_t distance of aggregated order parameters (V, mean C_i, mean c_i)",
-      VerdictKind::claim, bridge_order_gap, bridge_order_gap, bridge_order_gap, 0.0, tolerance));
-  report.verdicts.push_back(judge_within_tolerance(
-      "bridge1-exact", "control: route scale removed (R=1), limit max_t |ΔL|/L(0)", VerdictKind::control,
-      control_loss_gap, control_loss_gap, control_loss_gap, 0.0, tolerance));
-  report.verdicts.push_back(judge_within_tolerance(
-      "bridge1-exact", "control: route scale removed (R=1), limit aggregated order-parameter distance",
-      VerdictKind::control, control_order_gap, control_order_gap, control_order_gap, 0.0, tolerance));
+  // Deterministic limits: the "interval" is the value itself (no sampling error).
+  const auto exact = [&](const std::string& key, const std::string& name, double value) {
+    report.verdicts.push_back(judge(plan.claim(key), name, value, value, value));
+  };
+  exact("limit gap", "limit h→∞: Dense MoE (a=N=8, uniform gates, R=N, A=d/H_act) vs dense width H_act, max_t |ΔL|/L(0)",
+        bridge_loss_gap);
+  exact("limit gap", "limit h→∞: same, max_t distance of aggregated order parameters (V, mean C_i, mean c_i)",
+        bridge_order_gap);
+  exact("limit gap control", "control: route scale removed (R=1), limit max_t |ΔL|/L(0)", control_loss_gap);
+  exact("limit gap control", "control: route scale removed (R=1), limit aggregated order-parameter distance",
+        control_order_gap);
 
   // 2. Finite width: the Dense MoE whose experts are slices of a dense layer's particles follows the
   //    dense layer's gradient flow to rounding, for every width and seed; both converge to the limit.
-  const int seeds = quick ? 32 : 128;
-  const auto expert_widths = powers_of_two(2, quick ? 8 : 9);
+  const int seeds = settings.seeds;
+  const auto expert_widths = powers_of_two(2, settings.last_exponent);
   CsvTable finite({"expert_width", "seed", "max_relative_loss_gap_moe_vs_dense", "max_loss_deviation_from_limit",
                    "max_loss_deviation_from_limit_no_route_scale"});
   std::vector<double> gaps(expert_widths.size() * static_cast<std::size_t>(seeds));
@@ -277,20 +333,19 @@ VerdictReport run_meanfield_bridge1(const ExperimentOptions& options) {
                     gaps[j], deviation[j], control_deviation[j]});
   }
   for (int h : expert_widths) sizes.push_back(n_experts * h);
-  report.verdicts.push_back(judge_within_tolerance(
-      "bridge1-exact",
-      fmt::format("finite width: Dense MoE (experts = slices of the dense layer) vs dense flow, worst max_t |ΔL|/L(0) over "
-                  "{} widths × {} seeds",
-                  expert_widths.size(), seeds),
-      VerdictKind::claim, worst_gap, worst_gap, worst_gap, 0.0, 1e-10));
+  exact("finite gap",
+        fmt::format("finite width: Dense MoE (experts = slices of the dense layer) vs dense flow, worst max_t |ΔL|/L(0) "
+                    "over {} widths × {} seeds",
+                    expert_widths.size(), seeds),
+        worst_gap);
   const auto slope = power_law_slope_over_seeds(sizes, deviation_by_width, options.seed + 7);
-  report.verdicts.push_back(judge_within_tolerance(
-      "meanfield-convergence", "Dense MoE R=N: deviation of the loss from the common limit vs H_act, log-log slope",
-      VerdictKind::claim, slope.slope, slope.ci_low, slope.ci_high, -0.5, 0.1));
+  report.verdicts.push_back(judge(plan.claim("slope"),
+                                  "Dense MoE R=N: deviation of the loss from the common limit vs H_act, log-log slope",
+                                  slope.slope, slope.ci_low, slope.ci_high));
   const auto control_slope = power_law_slope_over_seeds(sizes, control_by_width, options.seed + 8);
-  report.verdicts.push_back(judge_within_tolerance(
-      "meanfield-convergence", "control: Dense MoE R=1: deviation from the dense limit vs H_act, log-log slope",
-      VerdictKind::control, control_slope.slope, control_slope.ci_low, control_slope.ci_high, -0.5, 0.1));
+  report.verdicts.push_back(judge(plan.claim("slope control"),
+                                  "control: Dense MoE R=1: deviation from the dense limit vs H_act, log-log slope",
+                                  control_slope.slope, control_slope.ci_low, control_slope.ci_high));
   limits.write(options.out_dir / "bridge1_limits.csv");
   finite.write(options.out_dir / "bridge1_finite_width.csv");
   return report;

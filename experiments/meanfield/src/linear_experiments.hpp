@@ -5,6 +5,9 @@
 
 namespace muelab::experiments::meanfield {
 
+/// The declared plans (docs/claims.md, "Plans").
+[[nodiscard]] ExperimentPlan meanfield_convergence_plan(Profile profile);
+[[nodiscard]] ExperimentPlan meanfield_bridge1_plan(Profile profile);
 /// `meanfield-convergence`: finite-width deviation from the limit vs width (dense flow, dense GD, MoE flow).
 [[nodiscard]] VerdictReport run_meanfield_convergence(const ExperimentOptions& options);
 /// `bridge1-exact` in the limit: Dense MoE (R = N) vs dense width H_act; control R = 1.

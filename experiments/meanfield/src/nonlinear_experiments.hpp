@@ -5,6 +5,7 @@
 
 namespace muelab::experiments::meanfield {
 
+[[nodiscard]] ExperimentPlan meanfield_feature_learning_plan(Profile profile);
 [[nodiscard]] VerdictReport run_meanfield_feature_learning(const ExperimentOptions& options);
 
 }  // namespace muelab::experiments::meanfield

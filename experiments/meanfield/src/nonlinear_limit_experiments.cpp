@@ -130,14 +130,44 @@ struct NonlinearCase {
   int check_nodes = 0;      ///< coarser rule whose gap to the reference estimates its quadrature error
 };
 
+/// What one profile runs (docs/claims.md, "Plans"): per case the last width exponent (widths 2^5 ..),
+/// seeds and Gauss–Hermite nodes per axis of the reference and of its check rule; the expert-count axis'
+/// last exponent (N = 2^4 ..) and seeds. The quick profile's coarser rules still sit ≥ 40× below its
+/// smallest mean deviation (the gap to the check rule is written to nonlinear_reference.csv).
+struct NonlinearSettings {
+  int dense_last = 10, dense_seeds = 24, dense_nodes = 32, dense_check_nodes = 24;
+  int moe_last = 9, moe_seeds = 24, moe_nodes = 20, moe_check_nodes = 16;
+  int count_last = 9, count_seeds = 24;
+};
+
+NonlinearSettings nonlinear_settings(Profile profile) {
+  NonlinearSettings s;
+  s.dense_last = by_profile(profile, 7, 10, 12);
+  s.dense_seeds = by_profile(profile, 4, 24, 48);
+  s.dense_nodes = by_profile(profile, 12, 32, 40);
+  s.dense_check_nodes = by_profile(profile, 8, 24, 32);
+  s.moe_last = by_profile(profile, 7, 9, 11);
+  s.moe_seeds = by_profile(profile, 4, 24, 48);
+  s.moe_nodes = by_profile(profile, 8, 20, 24);
+  s.moe_check_nodes = by_profile(profile, 6, 16, 20);
+  s.count_last = by_profile(profile, 6, 9, 12);
+  s.count_seeds = by_profile(profile, 4, 24, 48);
+  return s;
+}
+
+ClaimSpec convergence_spec(VerdictKind kind) {
+  return {"meanfield-convergence", "log-log slope of the deviation from the limit against width or expert count", kind,
+          Sidedness::two_sided, -0.5, 0.1};
+}
+
 /// The expert-count axis (claim `meanfield-convergence`, N rows): finite-N runs at fixed h and κ
 /// against the N → ∞ limit; writes nonlinear_expert_count_{deviation,summary,trajectories,reference}.csv
 /// and appends its slope fits (axis "expert count") to `fits`.
 void run_expert_count_axis(const ExperimentOptions& options, VerdictReport& report, CsvTable& fits) {
-  const bool quick = options.profile == Profile::quick;
+  const auto settings = nonlinear_settings(options.profile);
   const auto spec = expert_count_layer(true);
-  const auto counts = powers_of_two(4, quick ? 9 : 12);
-  const int seeds = quick ? 24 : 48;
+  const auto counts = powers_of_two(4, settings.count_last);
+  const int seeds = settings.count_seeds;
   const int reference_experts = 16 * counts.back();  // its error ≈ 1/√32 of the deviation at the largest N
   const int reference_draws = 2;
   // Routing switches make the field only piecewise smooth in time: step 0.25 (checked against 1/16
@@ -214,8 +244,7 @@ void run_expert_count_axis(const ExperimentOptions& options, VerdictReport& repo
     const auto slope = power_law_slope_over_seeds(sizes, values, options.seed + salt);
     fits.add_row({case_name, std::string("expert count"), quantity, slope.slope, slope.ci_low, slope.ci_high,
                   slope.fit_standard_error, -0.5, std::string(kind == VerdictKind::claim ? "claim" : "control")});
-    report.verdicts.push_back(judge_within_tolerance("meanfield-convergence", what, kind, slope.slope, slope.ci_low,
-                                                     slope.ci_high, -0.5, 0.1));
+    report.verdicts.push_back(judge(convergence_spec(kind), what, slope.slope, slope.ci_low, slope.ci_high));
   };
   fit_and_judge(name, "loss", loss_deviation, VerdictKind::claim, 700,
                 fmt::format("{}: max_t |L_N − L_∞| vs expert count N ({}…{}) at fixed h={} and κ=a/N=1/4, log-log slope ({} seeds)",
@@ -241,18 +270,30 @@ void run_expert_count_axis(const ExperimentOptions& options, VerdictReport& repo
 
 }  // namespace
 
+ExperimentPlan meanfield_nonlinear_plan(Profile profile) {
+  const auto s = nonlinear_settings(profile);
+  ExperimentPlan plan;
+  plan.settings = {{"dense", {{"widths", fmt::format("2^5..2^{}", s.dense_last)}, {"seeds", s.dense_seeds},
+                              {"reference_nodes", s.dense_nodes}, {"check_nodes", s.dense_check_nodes}}},
+                   {"moe_n8_a2", {{"expert_widths", fmt::format("2^5..2^{}", s.moe_last)}, {"seeds", s.moe_seeds},
+                                  {"reference_nodes", s.moe_nodes}, {"check_nodes", s.moe_check_nodes}}},
+                   {"expert_count_axis", {{"N", fmt::format("2^4..2^{}", s.count_last)}, {"seeds", s.count_seeds},
+                                          {"expert_width", 4}, {"kappa", 0.25}}}};
+  plan.claims["slope"] = convergence_spec(VerdictKind::claim);
+  plan.claims["slope control"] = convergence_spec(VerdictKind::control);
+  return plan;
+}
+
 VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options) {
-  const bool quick = options.profile == Profile::quick;
+  const auto settings = nonlinear_settings(options.profile);
   const int samples = 25;
   const std::vector<NonlinearCase> cases = {
       // RK4 steps: step error < 3e-6 (dense) / 5e-6 (MoE) in the order parameters, against deviations
       // ≥ 1e-2 at the largest widths.
-      // Reference rules (nodes per axis): the quick profile's coarser rules still sit ≥ 40× below
-      // its smallest mean deviation (the gap to the check rule is written to nonlinear_reference.csv).
-      {"dense erf", dense_erf_layer(), powers_of_two(5, quick ? 10 : 12), quick ? 24 : 48, 6.0, 0.2, quick ? 32 : 40,
-       quick ? 24 : 32},
-      {"MoE N=8 a=2 learned sigmoid router, Complete-muE", moe_erf_layer(8, 2, true), powers_of_two(5, quick ? 9 : 11),
-       quick ? 24 : 48, 12.0, 0.5, quick ? 20 : 24, quick ? 16 : 20}};
+      {"dense erf", dense_erf_layer(), powers_of_two(5, settings.dense_last), settings.dense_seeds, 6.0, 0.2,
+       settings.dense_nodes, settings.dense_check_nodes},
+      {"MoE N=8 a=2 learned sigmoid router, Complete-muE", moe_erf_layer(8, 2, true), powers_of_two(5, settings.moe_last),
+       settings.moe_seeds, 12.0, 0.5, settings.moe_nodes, settings.moe_check_nodes}};
 
   VerdictReport report;
   report.experiment = "meanfield-nonlinear";
@@ -279,8 +320,7 @@ VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options) {
     const auto slope = power_law_slope_over_seeds(sizes, values, options.seed + salt);
     fits.add_row({name, std::string("width"), quantity, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error, -0.5,
                   std::string(kind == VerdictKind::claim ? "claim" : "control")});
-    report.verdicts.push_back(judge_within_tolerance("meanfield-convergence", what, kind, slope.slope, slope.ci_low,
-                                                     slope.ci_high, -0.5, 0.1));
+    report.verdicts.push_back(judge(convergence_spec(kind), what, slope.slope, slope.ci_low, slope.ci_high));
   };
 
   std::uint64_t case_index = 0;

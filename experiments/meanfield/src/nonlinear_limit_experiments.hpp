@@ -6,6 +6,7 @@
 
 namespace muelab::experiments::meanfield {
 
+[[nodiscard]] ExperimentPlan meanfield_nonlinear_plan(Profile profile);
 [[nodiscard]] VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options);
 
 }  // namespace muelab::experiments::meanfield
