@@ -38,17 +38,37 @@ NoiseStd measure_noise_std(const sim::sde::LinearRegression& model, const Eigen:
   const double variance = m.mean[0];
   return {std::sqrt(variance), 0.5 * m.standard_error[0] / std::sqrt(variance)};
 }
+/// Minibatch-gradient samples per σ_g measurement, per profile (docs/claims.md, "Plans").
+std::uint64_t noise_samples(Profile profile) { return by_profile<std::uint64_t>(profile, 5000, 60000, 400000); }
+
+constexpr double kSigma0RelativeTolerance = 0.02;
+
+ExperimentPlan batch_duration_plan(Profile profile) {
+  ExperimentPlan plan;
+  plan.settings = {{"noise_samples", noise_samples(profile)}, {"kappas", {2, 4, 8}}, {"lr", 1e-3}, {"batch", 4},
+                   {"steps", 10000}, {"sigma0_relative_tolerance", kSigma0RelativeTolerance}};
+  plan.claims["invariants"] = {"sde-invariants", "max relative change of the SDE objects", VerdictKind::claim,
+                               Sidedness::at_most, 0.0, 1e-12};
+  plan.claims["invariants control"] = as_control(plan.claims["invariants"]);
+  for (const double kappa : {2.0, 4.0, 8.0})
+    plan.claims[fmt::format("sigma0 kappa {}", kappa)] = {
+        "sde-invariants", "measured sigma0 ratio (predicted 1/sqrt(kappa))", VerdictKind::claim, Sidedness::two_sided,
+        1.0 / std::sqrt(kappa), kSigma0RelativeTolerance / std::sqrt(kappa)};
+  return plan;
+}
+
 }  // namespace
 
 Experiment make_batch_duration_experiment() {
   Experiment e;
   e.name = "sde-batch-duration";
-  e.description = "Batch/duration rows of THEORY.md 4: SDE objects at fixed tokens, sigma0 at fixed steps, iso-horizon";
+  e.description = "Batch/duration rows of docs/theory.md 4: SDE objects at fixed tokens, sigma0 at fixed steps, iso-horizon";
   e.claims = {"sde-invariants"};
   e.plot_script = "sde_batch_duration.py";
+  e.plan = batch_duration_plan;
   e.run = [](const ExperimentOptions& options) {
-    const bool full = is_full(options);
-    const std::uint64_t samples = full ? 400000 : 60000;
+    const auto plan = batch_duration_plan(options.profile);
+    const std::uint64_t samples = noise_samples(options.profile);
     namespace th = muelab::theory;
     const CounterRng data_rng(options.seed, 51), noise_rng(options.seed, 52);
     const Eigen::Index d = 16;
@@ -84,13 +104,14 @@ Experiment make_batch_duration_experiment() {
         }
       }
       if (mode == th::BatchDurationMode::sqrt)
-        report.verdicts.push_back(judge_within_tolerance(
-            "sde-invariants", "batch x kappa at fixed tokens, sqrt rule: max relative change of horizon, wd rate, c1, c2, eps0",
-            VerdictKind::claim, worst, worst, worst, 0.0, 1e-12));
+        report.verdicts.push_back(judge(
+            plan.claim("invariants"),
+            "batch x kappa at fixed tokens, sqrt rule: max relative change of horizon, wd rate, c1, c2, eps0", worst, worst,
+            worst));
       else
-        report.verdicts.push_back(judge_within_tolerance(
-            "sde-invariants", "control: LR-only rule, max relative change of c1, c2, eps0", VerdictKind::control,
-            worst_control, worst_control, worst_control, 0.0, 1e-12));
+        report.verdicts.push_back(judge(plan.claim("invariants control"),
+                                        "control: LR-only rule, max relative change of c1, c2, eps0", worst_control,
+                                        worst_control, worst_control));
     }
     // 2./3. σ0 measured from sampled minibatch gradients.
     auto base_model = model;
@@ -108,10 +129,10 @@ Experiment make_batch_duration_experiment() {
       const double predicted = th::sigma0_ratio(1.0, batch, batch * kappa, th::OptimizerKind::adamw);
       noise.add_row({std::string("batch-fixed-steps"), kappa, lr, batch * kappa, measured.value, measured.standard_error,
                      lr * measured.value, ratio, ratio_se, predicted});
-      report.verdicts.push_back(judge_within_tolerance(
-          "sde-invariants", fmt::format("batch x{} at fixed steps: measured sigma0 ratio (predicted 1/sqrt(kappa))", kappa),
-          VerdictKind::claim, ratio, ratio - 1.96 * ratio_se, ratio + 1.96 * ratio_se, predicted,
-          std::max(4.0 * ratio_se, 0.01 * predicted)));
+      const auto& sigma0_spec = plan.claim(fmt::format("sigma0 kappa {}", kappa));
+      report.verdicts.push_back(judge(
+          sigma0_spec, fmt::format("batch x{} at fixed steps: measured sigma0 ratio (predicted 1/sqrt(kappa))", kappa),
+          ratio, ratio - 1.96 * ratio_se, ratio + 1.96 * ratio_se));
       // Duration ×κ at fixed batch (iso-horizon): η' = η/√κ, σ_g unchanged (same batch): measured again.
       const auto same_batch = measure_noise_std(base_model, w, noise_rng, samples, 100 + static_cast<std::uint64_t>(kappa));
       const auto f = th::batch_duration_factors(1.0 / kappa, th::OptimizerKind::adamw, th::BatchDurationMode::sqrt);
@@ -122,12 +143,11 @@ Experiment make_batch_duration_experiment() {
       noise.add_row({std::string("duration-fixed-batch"), kappa, lr * f.lr, batch, same_batch.value,
                      same_batch.standard_error, lr * f.lr * same_batch.value, duration_ratio, duration_se,
                      1.0 / std::sqrt(kappa)});
-      report.verdicts.push_back(judge_within_tolerance(
-          "sde-invariants",
+      report.verdicts.push_back(judge(
+          sigma0_spec,
           fmt::format("duration x{} at fixed batch (iso-horizon, T*eta^2 change {:.1e}): measured sigma0 ratio", kappa,
                       horizon_change),
-          VerdictKind::claim, duration_ratio, duration_ratio - 1.96 * duration_se, duration_ratio + 1.96 * duration_se,
-          1.0 / std::sqrt(kappa), std::max(4.0 * duration_se, 0.01 / std::sqrt(kappa))));
+          duration_ratio, duration_ratio - 1.96 * duration_se, duration_ratio + 1.96 * duration_se));
     }
     objects.write(options.out_dir / "sde_objects.csv");
     noise.write(options.out_dir / "sigma0.csv");

@@ -22,6 +22,8 @@
 // sum with curvature (a/N)·a, so η* ∝ N/a² must move.
 #include "common.hpp"
 
+#include "muelab/experiments/grid_policy.hpp"
+
 #include "muelab/experiments/output.hpp"
 #include "muelab/sim/counter_rng.hpp"
 #include "muelab/sim/sde/ensemble.hpp"
@@ -359,6 +361,96 @@ double experts_of(const MoeShape& s) { return static_cast<double>(s.experts); }
 /// Tokens per expert per step, B·a/N (the σ0-only families vary it through the dense batch).
 double tokens_of(const MoeShape& s) { return static_cast<double>(s.batch * s.active) / s.experts; }
 
+/// What one profile runs (docs/claims.md, "Plans").
+struct Bridge2MoeSettings {
+  int seeds = 6;
+  std::size_t resamples = 400;
+  long long steps = 300, wd_steps = 2000;
+  std::uint64_t noise_batches = 2000;
+  double grid_step = 0.25;  ///< log2 spacing of every LR/WD grid
+};
+
+Bridge2MoeSettings bridge2_moe_settings(Profile profile) {
+  Bridge2MoeSettings s;
+  s.seeds = by_profile(profile, 2, 6, 10);
+  s.resamples = by_profile<std::size_t>(profile, 100, 400, 2000);
+  s.steps = by_profile<long long>(profile, 40, 300, 400);
+  s.wd_steps = by_profile<long long>(profile, 150, 2000, 3000);
+  s.noise_batches = by_profile<std::uint64_t>(profile, 200, 2000, 8000);
+  s.grid_step = by_profile(profile, 1.0, 0.25, 0.25);
+  return s;
+}
+
+constexpr double kSigma0RelativeTolerance = 0.02;
+
+ExperimentPlan bridge2_moe_plan(Profile profile) {
+  const auto s = bridge2_moe_settings(profile);
+  ExperimentPlan plan;
+  plan.settings = {{"seeds", s.seeds}, {"bootstrap_resamples", s.resamples}, {"lr_sweep_steps", s.steps},
+                   {"wd_sweep_steps", s.wd_steps}, {"noise_batches", s.noise_batches}, {"grid_step_log2", s.grid_step},
+                   {"edge_policy", "half-octave points beyond an edge optimum, at most 4 per sweep"},
+                   {"actives_at_N8", {8, 4, 2, 1}}, {"capacities_at_a2", {8, 16, 32}}};
+  for (const auto& [key, predicted] : {std::pair{"sigma0 1.41", std::sqrt(2.0)}, std::pair{"sigma0 2", 2.0},
+                                       std::pair{"sigma0 2.83", std::sqrt(8.0)}})
+    plan.claims[key] = {"sigma0-shift", "per-expert sigma0 ratio at fixed eta", VerdictKind::claim, Sidedness::two_sided,
+                        predicted, kSigma0RelativeTolerance * predicted};
+  plan.claims["lr residual"] = {"bridge2-cancellation", "measured drift of log2 eta* minus the sigma0-only drift",
+                                VerdictKind::claim, Sidedness::two_sided, 0.0, 0.25};
+  plan.claims["wd residual"] = {"bridge2-cancellation", "measured drift of log2 lambda* minus the sigma0-only drift",
+                                VerdictKind::claim, Sidedness::two_sided, 0.0, 0.5};
+  plan.claims["per-expert-batch control"] = {"bridge2-cancellation",
+                                             "raw drift of log2 eta* per halving of a under the per-expert-batch rule",
+                                             VerdictKind::control, Sidedness::two_sided, -0.5, 0.25};
+  plan.claims["plain sgd control"] = {"bridge2-cancellation", "drift of log2 eta* of plain SGD on the plain MoE",
+                                      VerdictKind::control, Sidedness::two_sided, 0.0, 0.25};
+  return plan;
+}
+
+std::string sigma0_claim_key(double predicted) {
+  if (std::abs(predicted - std::sqrt(2.0)) < 1e-9) return "sigma0 1.41";
+  if (std::abs(predicted - 2.0) < 1e-9) return "sigma0 2";
+  return "sigma0 2.83";
+}
+
+/// The edge policy on an in-process sweep (docs/claims.md, "Optima at a grid edge"): while the
+/// seed-mean curve's best point is the first or last grid point, one half-octave point is added on that
+/// side (at most 4); `train(sweep, seed, log2_value)` trains the new points. Returns the points added.
+template <class Train>
+int extend_edges(std::vector<Sweep>& sweeps, int seeds, Train train) {
+  int added = 0;
+  std::vector<std::size_t> all(static_cast<std::size_t>(seeds));
+  std::iota(all.begin(), all.end(), 0);
+  std::vector<int> extra(sweeps.size(), 0);
+  for (int round = 0; round < 4; ++round) {
+    std::vector<std::pair<std::size_t, double>> requests;
+    for (std::size_t i = 0; i < sweeps.size(); ++i) {
+      const auto next = next_grid_point(sweeps[i].grid, mean_curve(sweeps[i], all), extra[i]);
+      if (next) requests.emplace_back(i, *next);
+    }
+    if (requests.empty()) break;
+    std::vector<double> losses(requests.size() * static_cast<std::size_t>(seeds), kNaN);
+    const auto count = static_cast<long long>(losses.size());
+#pragma omp parallel for schedule(dynamic, 1)
+    for (long long j = 0; j < count; ++j) {
+      const auto r = static_cast<std::size_t>(j) / static_cast<std::size_t>(seeds);
+      const auto seed = static_cast<std::size_t>(j) % static_cast<std::size_t>(seeds);
+      losses[static_cast<std::size_t>(j)] = train(sweeps[requests[r].first], seed, requests[r].second);
+    }
+    for (std::size_t r = 0; r < requests.size(); ++r) {
+      auto& sweep = sweeps[requests[r].first];
+      const double x = requests[r].second;
+      const auto at = static_cast<std::size_t>(std::lower_bound(sweep.grid.begin(), sweep.grid.end(), x) - sweep.grid.begin());
+      sweep.grid.insert(sweep.grid.begin() + static_cast<std::ptrdiff_t>(at), x);
+      for (std::size_t seed = 0; seed < sweep.loss.size(); ++seed)
+        sweep.loss[seed].insert(sweep.loss[seed].begin() + static_cast<std::ptrdiff_t>(at),
+                                losses[r * static_cast<std::size_t>(seeds) + seed]);
+      ++extra[requests[r].first];
+      ++added;
+    }
+  }
+  return added;
+}
+
 }  // namespace
 
 Experiment make_bridge2_experiment() {
@@ -367,25 +459,28 @@ Experiment make_bridge2_experiment() {
   e.description = "Bridge II on a toy MoE: sigma0 shift and LR/WD optimum vs active experts a and capacity N";
   e.claims = {"sigma0-shift", "bridge2-cancellation"};
   e.plot_script = "sde_bridge2.py";
+  e.plan = bridge2_moe_plan;
   e.run = [](const ExperimentOptions& options) {
-    const bool full = is_full(options);
-    const int seeds = full ? 10 : 6;
-    const std::size_t resamples = full ? 2000 : 400;
+    const auto settings = bridge2_moe_settings(options.profile);
+    const auto plan = bridge2_moe_plan(options.profile);
+    const int seeds = settings.seeds;
+    const std::size_t resamples = settings.resamples;
+    const double step = settings.grid_step;
     ToyProblem problem;
-    problem.steps = full ? 400 : 300;
+    problem.steps = settings.steps;
     const int base_experts = 8, base_batch = 32;
     const std::vector<int> actives = {8, 4, 2, 1};
     const std::vector<int> capacities = {8, 16, 32};
     const int capacity_active = 2;
-    const std::vector<double> lr_grid = grid_from(-11.0, -3.0, 0.25);
+    const std::vector<double> lr_grid = grid_from(-11.0, -3.0, step);
     // WD regime (THEORY.md §4: the AdamW EMA timescale 1/(ηλT) as a fraction of the run): a long
     // horizon at a fixed LR above the early-stopping optimum, so the unregularized run converges
     // towards the over-fitted least-squares solution of the small training set and weight decay
     // (ridge-like shrinkage with timescale 1/(ηλ)) has a clear interior optimum. Measured: λ* ≈ 2^1
     // at η = 2^-7, i.e. 1/(ηλ*T) ≈ 0.02–0.03 — the EMA equilibrates well within the run.
-    const long long wd_steps = full ? 3000 : 2000;
+    const long long wd_steps = settings.wd_steps;
     const double wd_lr_log2 = -7.0;
-    const std::vector<double> wd_grid = grid_from(-6.0, 6.0, 0.25);
+    const std::vector<double> wd_grid = grid_from(-6.0, 6.0, step);
     const double beta1 = 0.9, beta2 = 0.99, eps = 1e-8;
     std::cout << fmt::format(
         "bridge2-moe: seed {}, {} seeds, LR sweeps {} steps on 2^{}..2^{} (0.25 octave); WD sweeps {} steps at eta = "
@@ -398,7 +493,7 @@ Experiment make_bridge2_experiment() {
                           "signal_norm", "sigma0_ratio", "sigma0_ratio_se", "sigma0_ratio_predicted",
                           "noise_dominance"});
     VerdictReport report;
-    const std::uint64_t noise_batches = full ? 8000 : 2000;
+    const std::uint64_t noise_batches = settings.noise_batches;
     auto measure_sigma = [&](const MoeShape& shape) {
       const ToyMoe moe(problem, shape, options.seed);
       const Eigen::VectorXd w = moe.initial_parameters();
@@ -423,12 +518,11 @@ Experiment make_bridge2_experiment() {
                              static_cast<long long>(target.batch),
                              theory::routed_expert_tokens_per_step(target.batch, target.active, target.experts),
                              std_value, std_se, signal, ratio, ratio_se, predicted, signal * signal / (std_value * std_value)});
-        report.verdicts.push_back(judge_within_tolerance(
-            "sigma0-shift",
+        report.verdicts.push_back(judge(
+            plan.claim(sigma0_claim_key(predicted)),
             fmt::format("{}: (a, N) = ({}, {}) -> ({}, {}), per-expert sigma0 ratio at fixed eta", varied, base.active,
                         base.experts, target.active, target.experts),
-            VerdictKind::claim, ratio, ratio - 1.96 * ratio_se, ratio + 1.96 * ratio_se, predicted,
-            std::max(4.0 * ratio_se, 0.02 * predicted)));
+            ratio, ratio - 1.96 * ratio_se, ratio + 1.96 * ratio_se));
       }
     };
     {
@@ -447,9 +541,9 @@ Experiment make_bridge2_experiment() {
     // σ0-only: dense routing (a = N = 8) at batch B' = B·a/N, i.e. the per-expert tokens per step
     // of a sparse configuration but no routing change: the drift the SDE predicts from σ0 alone.
     const std::vector<int> sigma0_only_batches = {16, 8, 4, 2};  // tokens of a = 4, 2, 1 and of N = 16, 32 at a = 2
-    const std::vector<double> sgd_plain_grid = grid_from(-15.0, -1.0, 0.25);
-    const std::vector<double> sgd_grid = grid_from(-8.0, 4.0, 0.25);
-    const std::vector<double> learned_lr_grid = grid_from(-13.0, -3.0, 0.25);
+    const std::vector<double> sgd_plain_grid = grid_from(-15.0, -1.0, step);
+    const std::vector<double> sgd_grid = grid_from(-8.0, 4.0, step);
+    const std::vector<double> learned_lr_grid = grid_from(-13.0, -3.0, step);
     ToyProblem large_data = problem;
     large_data.train_samples = 4096;
     const MoeShape learned{base_experts, base_experts, base_batch, Routing::learned_sigmoid};
@@ -495,6 +589,23 @@ Experiment make_bridge2_experiment() {
         sweeps.push_back({"sgd-plain", "lr", shape, sgd_plain_grid, {}});
       }
 
+    // One training run: seeds are paired across configurations (seed s has the same teacher, data and
+    // router init).
+    const auto train_point = [&](const Sweep& sweep, std::size_t seed, double log2_value) {
+      const bool large = sweep.family == "adamw-learned-router" || sweep.family == "sigma0-only-learned-router";
+      const ToyMoe moe(large ? large_data : problem, sweep.shape, options.seed * 1000 + seed);
+      sim::sde::OptimizerHyperparameters hyper{sim::sde::OptimizerName::adamw, 0.0, beta1, beta2, eps, 0.0};
+      if (sweep.family.rfind("sgd", 0) == 0) hyper.name = sim::sde::OptimizerName::sgd;
+      long long steps = problem.steps;
+      if (sweep.knob == "lr") {
+        hyper.lr = std::exp2(log2_value);
+      } else {
+        hyper.lr = std::exp2(wd_lr_log2);
+        hyper.weight_decay = std::exp2(log2_value);
+        steps = wd_steps;
+      }
+      return moe.train(hyper, steps);
+    };
     {
       struct Job {
         std::size_t sweep, seed, point;
@@ -518,22 +629,11 @@ Experiment make_bridge2_experiment() {
       for (long long j = 0; j < count; ++j) {
         const auto& job = jobs[static_cast<std::size_t>(j)];
         auto& sweep = sweeps[job.sweep];
-        // Seeds are paired across configurations: seed s has the same teacher, data and router init.
-        const bool large = sweep.family == "adamw-learned-router" || sweep.family == "sigma0-only-learned-router";
-        const ToyMoe moe(large ? large_data : problem, sweep.shape, options.seed * 1000 + job.seed);
-        sim::sde::OptimizerHyperparameters hyper{sim::sde::OptimizerName::adamw, 0.0, beta1, beta2, eps, 0.0};
-        if (sweep.family.rfind("sgd", 0) == 0) hyper.name = sim::sde::OptimizerName::sgd;
-        long long steps = problem.steps;
-        if (sweep.knob == "lr") {
-          hyper.lr = std::exp2(sweep.grid[job.point]);
-        } else {
-          hyper.lr = std::exp2(wd_lr_log2);
-          hyper.weight_decay = std::exp2(sweep.grid[job.point]);
-          steps = wd_steps;
-        }
-        sweep.loss[job.seed][job.point] = moe.train(hyper, steps);
+        sweep.loss[job.seed][job.point] = train_point(sweep, job.seed, sweep.grid[job.point]);
       }
     }
+    const int added = extend_edges(sweeps, seeds, train_point);
+    std::cout << fmt::format("bridge2-moe: edge policy added {} grid points\n", added);
 
     std::vector<std::size_t> all_seeds(static_cast<std::size_t>(seeds));
     std::iota(all_seeds.begin(), all_seeds.end(), 0);
@@ -584,6 +684,20 @@ Experiment make_bridge2_experiment() {
       const auto ci = sim::bootstrap_ci95(all_seeds.size(), statistic, options.seed + salt, resamples);
       return Drift{statistic(all_seeds), ci.low, ci.high};
     };
+    // A drift through a seed-mean optimum still at a grid edge (after the edge policy) is never fitted.
+    auto at_edge = [&](const DriftAxis& axis) {
+      for (const auto* sweep : axis.family) {
+        const auto where = locate_minimum(sweep->grid, mean_curve(*sweep, all_seeds)).edge;
+        if (where != GridEdge::interior) return true;
+      }
+      return false;
+    };
+    auto drift_row = [&](const ClaimSpec& spec, const std::string& name, const Drift& d,
+                         std::initializer_list<const DriftAxis*> axes) {
+      for (const auto* axis : axes)
+        if (at_edge(*axis)) return not_measured(spec, name, "optimum at grid edge", d.value, d.low, d.high);
+      return judge(spec, name, d.value, d.low, d.high);
+    };
     auto sigma0_only_axis = [&](const std::string& knob, const Sweep* dense_base, double min_tokens, double max_tokens) {
       DriftAxis axis{{}, tokens_of, -1.0};
       if (dense_base != nullptr) axis.family.push_back(dense_base);
@@ -618,19 +732,19 @@ Experiment make_bridge2_experiment() {
                              sigma_only.low, sigma_only.high, res.value, res.low, res.high});
         // bridge2-cancellation (THEORY.md §9): no first-order change; the residual drift tracks the
         // σ0 shift, i.e. measured drift − σ0-only drift = 0. The raw drift is reported with its sign.
-        report.verdicts.push_back(judge_within_tolerance(
-            "bridge2-cancellation",
+        report.verdicts.push_back(drift_row(
+            plan.claim(knob == "lr" ? "lr residual" : "wd residual"),
             fmt::format("AdamW: delta log2 {} {} ({}), residual = measured {:+.3f} [{:+.3f}, {:+.3f}] minus "
                         "sigma0-only drift {:+.3f} [{:+.3f}, {:+.3f}]",
                         symbol, c.axis_name, regime, raw.value, raw.low, raw.high, sigma_only.value, sigma_only.low,
                         sigma_only.high),
-            VerdictKind::claim, res.value, res.low, res.high, 0.0, knob == "lr" ? 0.25 : 0.5));
+            res, {c.axis, c.reference}));
         if (knob == "lr" && c.axis == &a_axis)
-          report.verdicts.push_back(judge_within_tolerance(
-              "bridge2-cancellation",
+          report.verdicts.push_back(drift_row(
+              plan.claim("per-expert-batch control"),
               "control: per-expert-batch rule eta ~ sqrt(a'/a) predicts -0.5 octave per halving of a (measured raw "
               "drift)",
-              VerdictKind::control, raw.value, raw.low, raw.high, -0.5, 0.25));
+              raw, {c.axis}));
       }
     }
     // Second routing case: learned sigmoid router (normalized gates, top-a, balancing bias).
@@ -645,13 +759,13 @@ Experiment make_bridge2_experiment() {
       const Drift res = residual(learned_axis, s_a_axis, salt++);
       drift_table.add_row({"lr", "per halving of a (N = 8)", "adamw-learned-router", raw.value, raw.low, raw.high,
                            sigma_only.value, sigma_only.low, sigma_only.high, res.value, res.low, res.high});
-      report.verdicts.push_back(judge_within_tolerance(
-          "bridge2-cancellation",
+      report.verdicts.push_back(drift_row(
+          plan.claim("lr residual"),
           fmt::format("AdamW, learned sigmoid router ({} training samples): delta log2 eta* per halving of a (N = 8), "
                       "residual = measured {:+.3f} [{:+.3f}, {:+.3f}] minus sigma0-only drift {:+.3f} [{:+.3f}, {:+.3f}]",
                       large_data.train_samples, raw.value, raw.low, raw.high, sigma_only.value, sigma_only.low,
                       sigma_only.high),
-          VerdictKind::claim, res.value, res.low, res.high, 0.0, 0.25));
+          res, {&learned_axis, &s_a_axis}));
       const DriftAxis small_axis{select("adamw-learned-router-small-data", "lr", at_base_n), active_of, -1.0};
       const Drift small = drift(small_axis, salt++);
       drift_table.add_row({"lr", "per halving of a (N = 8)", "adamw-learned-router-small-data", small.value, small.low,
@@ -673,14 +787,14 @@ Experiment make_bridge2_experiment() {
       drift_table.add_row({"lr", "per doubling of N (a = 2)", family, dn.value, dn.low, dn.high, kNaN, kNaN, kNaN,
                            kNaN, kNaN, kNaN});
       if (family == "sgd-plain") {
-        report.verdicts.push_back(judge_within_tolerance(
-            "bridge2-cancellation",
+        report.verdicts.push_back(drift_row(
+            plan.claim("plain sgd control"),
             "control: plain SGD on the plain MoE (no A, R or gate normalization), delta log2 eta* per halving of a "
-            "(sum-mode curvature a^2/N predicts +2, the issue's N/a +1)",
-            VerdictKind::control, da.value, da.low, da.high, 0.0, 0.25));
-        report.verdicts.push_back(judge_within_tolerance(
-            "bridge2-cancellation", "control: plain SGD on the plain MoE, delta log2 eta* per doubling of N (a = 2)",
-            VerdictKind::control, dn.value, dn.low, dn.high, 0.0, 0.25));
+            "(sum-mode curvature a^2/N predicts +2, a token-count argument N/a +1)",
+            da, {&a_axis}));
+        report.verdicts.push_back(drift_row(plan.claim("plain sgd control"),
+                                            "control: plain SGD on the plain MoE, delta log2 eta* per doubling of N (a = 2)",
+                                            dn, {&n_axis}));
       }
     }
 

@@ -1,4 +1,4 @@
-// Helpers shared by the SDE experiments: slope fits turned into verdicts, profile switches.
+// Helpers shared by the SDE experiments: slope fits judged against a declared claim.
 #pragma once
 
 #include "muelab/experiments/registry.hpp"
@@ -10,16 +10,10 @@
 
 namespace muelab::experiments::sde {
 
-[[nodiscard]] inline bool is_full(const ExperimentOptions& options) { return options.profile == Profile::full; }
-
 /// Log-log slope of y against x with its 95% interval, judged against the declared `spec`
 /// (docs/claims.md, "How a row is judged"); a non-positive or non-finite y is "not measured".
 [[nodiscard]] Verdict slope_verdict(const ClaimSpec& spec, const std::string& case_name, const std::vector<double>& x,
                                     const std::vector<double>& y);
-/// Transitional form (claim, kind, predicted, tolerance spelled out); removed once every SDE experiment declares a plan.
-[[nodiscard]] Verdict slope_verdict(const std::string& claim, const std::string& case_name, VerdictKind kind,
-                                    const std::vector<double>& x, const std::vector<double>& y, double predicted,
-                                    double tolerance);
 
 /// Experiments defined in this library (one function each).
 Experiment make_stepper_order_experiment();

@@ -14,14 +14,31 @@
 namespace muelab::experiments::sde {
 using sim::CounterRng;
 
+namespace {
+/// The finest learning rate 2^-level of each profile (docs/claims.md, "Plans"); exact moments, no seeds.
+int sgd_sme_last_level(Profile profile) { return by_profile(profile, 7, 9, 11); }
+
+ExperimentPlan sgd_sme_weak_order_plan(Profile profile) {
+  ExperimentPlan plan;
+  plan.settings = {{"lrs", fmt::format("2^-4..2^-{}", sgd_sme_last_level(profile))}, {"horizon", 2.0}, {"batch", 4},
+                   {"dimension", 4}, {"method", "exact moments"}};
+  for (const int order : {1, 2})
+    plan.claims[fmt::format("order {}", order)] = {"sgd-sme-weak-order",
+                                                   "log-log slope of the exact weak error against the learning rate",
+                                                   VerdictKind::claim, Sidedness::two_sided, static_cast<double>(order), 0.1};
+  return plan;
+}
+}  // namespace
+
 Experiment make_sgd_sme_weak_order_experiment() {
   Experiment e;
   e.name = "sgd-sme-weak-order";
   e.description = "Exact weak error of the first- and second-order SGD SMEs on a noisy quadratic vs the learning rate";
   e.claims = {"sgd-sme-weak-order"};
   e.plot_script = "sde_sgd_sme_weak_order.py";
+  e.plan = sgd_sme_weak_order_plan;
   e.run = [](const ExperimentOptions& options) {
-    const bool full = is_full(options);
+    const auto plan = sgd_sme_weak_order_plan(options.profile);
     const Eigen::Index d = 4;
     Eigen::MatrixXd hessian = Eigen::VectorXd::LinSpaced(d, 1.0, 0.25).asDiagonal();
     hessian(0, 1) = hessian(1, 0) = 0.2;  // anisotropic, not axis-aligned
@@ -31,7 +48,7 @@ Experiment make_sgd_sme_weak_order_experiment() {
     const double batch = 4.0;
     const double horizon = 2.0;
     sim::sde::GaussianMoments initial{Eigen::VectorXd::Ones(d), 0.1 * Eigen::MatrixXd::Identity(d, d)};
-    const int first_level = 4, last_level = full ? 11 : 9;  // η = 2^-level
+    const int first_level = 4, last_level = sgd_sme_last_level(options.profile);  // η = 2^-level
     std::cout << fmt::format("sgd-sme-weak-order: exact (no Monte Carlo), eta = 2^-{}..2^-{}\n", first_level, last_level);
     CsvTable table({"lr", "steps", "order", "observable", "discrete", "sme", "weak_error"});
     std::vector<double> lrs, error_f[3], error_norm[3];
@@ -55,11 +72,10 @@ Experiment make_sgd_sme_weak_order_experiment() {
     table.write(options.out_dir / "sgd_sme_weak_order.csv");
     VerdictReport report;
     for (int order : {1, 2}) {
-      const double predicted = order;
-      report.verdicts.push_back(slope_verdict("sgd-sme-weak-order", fmt::format("E f(x_T), order-{} SME", order),
-                                              VerdictKind::claim, lrs, error_f[order], predicted, 0.1));
-      report.verdicts.push_back(slope_verdict("sgd-sme-weak-order", fmt::format("E |x_T|^2, order-{} SME", order),
-                                              VerdictKind::claim, lrs, error_norm[order], predicted, 0.1));
+      const auto& spec = plan.claim(fmt::format("order {}", order));
+      report.verdicts.push_back(slope_verdict(spec, fmt::format("E f(x_T), order-{} SME", order), lrs, error_f[order]));
+      report.verdicts.push_back(
+          slope_verdict(spec, fmt::format("E |x_T|^2, order-{} SME", order), lrs, error_norm[order]));
     }
     return report;
   };

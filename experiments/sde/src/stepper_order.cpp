@@ -74,19 +74,48 @@ double exact_weak_error(const std::string& process, const ScalarOu& scalar, cons
          sim::sde::ornstein_uhlenbeck_moments(rates, noise, horizon, initial).expected_squared_norm();
 }
 
+
+
+/// What one profile runs (docs/claims.md, "Plans"): Monte Carlo paths of the strong-order test and the
+/// finest dt level 2^-k of the exact weak-order fits.
+struct StepperOrderSettings {
+  std::uint64_t strong_paths = 20000;
+  int weak_finest = 12;
+};
+
+StepperOrderSettings stepper_order_settings(Profile profile) {
+  return {by_profile<std::uint64_t>(profile, 2000, 20000, 100000), by_profile(profile, 8, 12, 12)};
+}
+
+ExperimentPlan stepper_order_plan(Profile profile) {
+  const auto s = stepper_order_settings(profile);
+  ExperimentPlan plan;
+  plan.settings = {{"strong_paths", s.strong_paths}, {"strong_dt_levels", "2^-4..2^-9"},
+                   {"weak_dt_levels", fmt::format("2^-4..2^-{}", s.weak_finest)}, {"horizon", 1.0}, {"theta", 1.0}};
+  plan.claims["weak 1"] = {"stepper-order", "log-log slope of the exact weak error against dt", VerdictKind::claim,
+                           Sidedness::two_sided, 1.0, 0.1};
+  plan.claims["weak 2"] = {"stepper-order", "log-log slope of the exact weak error against dt", VerdictKind::claim,
+                           Sidedness::two_sided, 2.0, 0.1};
+  plan.claims["strong 1/2"] = {"stepper-order", "log-log slope of the Monte Carlo strong error against dt",
+                               VerdictKind::claim, Sidedness::two_sided, 0.5, 0.1};
+  return plan;
+}
+
 }  // namespace
 
 Experiment make_stepper_order_experiment() {
   Experiment e;
   e.name = "sde-stepper-order";
   e.description =
-      "Strong/weak order of Euler-Maruyama and Platen weak-2 on OU processes (issue 3): weak errors exact via "
+      "Strong/weak order of Euler-Maruyama and Platen weak-2 on OU processes: weak errors exact via "
       "probing the steppers' one-step maps, strong order by Monte Carlo against the exact path solution";
   e.claims = {"stepper-order"};
   e.plot_script = "sde_stepper_order.py";
+  e.plan = stepper_order_plan;
   e.run = [](const ExperimentOptions& options) {
-    const bool full = is_full(options);
-    const std::uint64_t strong_paths = full ? 100000 : 20000;
+    const auto settings = stepper_order_settings(options.profile);
+    const auto plan = stepper_order_plan(options.profile);
+    const std::uint64_t strong_paths = settings.strong_paths;
     const int finest_level = 10;  // Brownian path resolution of the strong test: dt_fine = 2^-10
     const double fine_dt = std::ldexp(1.0, -finest_level);
     const double horizon = 1.0, theta = 1.0, sigma = 0.5;
@@ -108,7 +137,7 @@ Experiment make_stepper_order_experiment() {
         {"multiplicative-ou", "euler-maruyama", 1.0, 1.0, sigma}, {"multiplicative-ou", "platen", 2.0, 1.0, sigma},
         {"general-noise-ou-2d", "euler-maruyama", 1.0, 1.0, sigma}, {"general-noise-ou-2d", "platen", 2.0, 1.0, sigma},
     };
-    const int weak_coarsest = 4, weak_finest = 12;
+    const int weak_coarsest = 4, weak_finest = settings.weak_finest;
     for (const auto& c : weak_cases) {
       const ScalarOu system{theta, c.process == "additive-ou" ? c.sigma : 0.0,
                             c.process == "multiplicative-ou" ? c.sigma : 0.0};
@@ -124,10 +153,10 @@ Experiment make_stepper_order_experiment() {
         errors.push_back(std::abs(error));
         table.add_row({c.process, c.scheme, measure, std::string("exact"), c.x0, c.sigma, dt, std::abs(error), 0.0});
       }
-      report.verdicts.push_back(slope_verdict("stepper-order",
+      report.verdicts.push_back(slope_verdict(plan.claim(c.predicted == 2.0 ? "weak 2" : "weak 1"),
                                               fmt::format("{} order of {} on {} (exact moments)", measure, c.scheme,
                                                           c.process),
-                                              VerdictKind::claim, dts, errors, c.predicted, 0.1));
+                                              dts, errors));
     }
 
     // Strong order 1/2 of Euler–Maruyama on the geometric OU process, Monte Carlo on shared paths.
@@ -167,8 +196,8 @@ Experiment make_stepper_order_experiment() {
                        moments.mean[i], moments.standard_error[i]});
       }
       report.verdicts.push_back(slope_verdict(
-          "stepper-order", "strong E|X-X_exact| order of euler-maruyama on multiplicative-ou (Monte Carlo)",
-          VerdictKind::claim, dts, errors, 0.5, 0.1));
+          plan.claim("strong 1/2"), "strong E|X-X_exact| order of euler-maruyama on multiplicative-ou (Monte Carlo)",
+          dts, errors));
     }
     table.write(options.out_dir / "stepper_order.csv");
     return report;
