@@ -1,4 +1,4 @@
-// coord-check (THEORY.md §9): coordinate sizes vs width for sp, mup, jiang and complete-mue. Tiny
+// coord-check (docs/theory.md §9): coordinate sizes vs width for sp, mup, jiang and complete-mue. Tiny
 // MoE transformers (N = 4, a = 1, h = d) take a few AdamW steps at the proxy's LR transferred by each
 // rule; we log the residual-stream RMS of the last block (act_rms) at step 0 and at the last step and
 // fit log-log slopes vs d of (i) the activation RMS after training and (ii) its change |Δ act_rms|,
@@ -20,14 +20,42 @@ namespace muelab::experiments::transformer {
 
 namespace {
 
+/// What one profile runs (docs/claims.md, "Plans").
+struct CoordCheckSettings {
+  std::vector<std::int64_t> widths;
+  int seeds = 3;
+  std::int64_t steps = 10;
+  std::size_t resamples = 1000;
+};
+
+CoordCheckSettings coord_check_settings(Profile profile) {
+  CoordCheckSettings s;
+  s.widths = by_profile<std::vector<std::int64_t>>(profile, {32, 64, 128}, {32, 64, 128, 256}, {32, 64, 128, 256, 512});
+  s.seeds = by_profile(profile, 2, 3, 5);
+  s.steps = by_profile<std::int64_t>(profile, 4, 10, 10);
+  s.resamples = by_profile<std::size_t>(profile, 200, 1000, 2000);
+  return s;
+}
+
+ExperimentPlan coord_check_plan(Profile profile) {
+  const auto s = coord_check_settings(profile);
+  ExperimentPlan plan;
+  plan.settings = {{"widths", s.widths}, {"seeds", s.seeds}, {"adamw_steps", s.steps}, {"base_lr", 1e-2},
+                   {"rules", {"sp", "mup", "jiang", "complete-mue"}}, {"control_rules", {"sp"}},
+                   {"bootstrap_resamples", s.resamples}};
+  plan.claims["slope"] = analysis::coord_check_spec("coord-check", 0.1);
+  plan.claims["slope control"] = as_control(plan.claims["slope"]);
+  return plan;
+}
+
 VerdictReport run_coord_check(const ExperimentOptions& o) {
-  const bool full = o.profile == Profile::full;
-  const std::vector<std::int64_t> widths = full ? std::vector<std::int64_t>{32, 64, 128, 256, 512}
-                                                : std::vector<std::int64_t>{32, 64, 128, 256};
+  const auto settings = coord_check_settings(o.profile);
+  const auto plan = coord_check_plan(o.profile);
+  const std::vector<std::int64_t> widths = settings.widths;
   const std::vector<std::string> rules = {"sp", "mup", "jiang", "complete-mue"};
-  const int n_seeds = full ? 5 : 3;
+  const int n_seeds = settings.seeds;
   Budget budget;
-  budget.steps = 10;
+  budget.steps = settings.steps;
   budget.warmup = 0;
   budget.eval_batches = 1;
   const std::int64_t L = 2;
@@ -90,9 +118,10 @@ VerdictReport run_coord_check(const ExperimentOptions& o) {
   CsvTable coord({"rule", "quantity", "step", "axis", "axis_value", "seed", "value"});
   for (const auto& m : measurements) coord.add_row({m.rule, m.quantity, static_cast<long long>(m.step), m.axis, m.axis_value, m.seed, m.value});
   // Slopes, CIs, exceptions and verdicts by the shared analysis (the same code as `muelab analyze`).
-  const auto slopes = analysis::analyze_coord_measurements(measurements, o.seed, full ? 2000 : 1000);
+  const auto slopes = analysis::analyze_coord_measurements(measurements, o.seed, settings.resamples);
   VerdictReport report;
-  report.verdicts = analysis::coord_slope_verdicts(slopes, [](const std::string& rule) { return rule == "sp"; });
+  report.verdicts =
+      analysis::coord_slope_verdicts(slopes, [](const std::string& rule) { return rule == "sp"; }, plan.claim("slope"));
   for (const auto& sl : slopes)
     if (sl.exception)
       note(fmt::format("coord-check: {} {} step {}: slope {:+.3f} [{:+.3f}, {:+.3f}] ({})", sl.rule, sl.quantity, sl.step,
@@ -106,11 +135,15 @@ VerdictReport run_coord_check(const ExperimentOptions& o) {
 }  // namespace
 
 Experiment make_coord_check_experiment() {
-  return {"coord-check",
-          "Residual-stream RMS and its change after 10 AdamW steps vs width for sp, mup, jiang, complete-mue (SP control)",
-          {"coord-check"},
-          "transformer_coord_check.py",
-          run_coord_check};
+  Experiment e;
+  e.name = "coord-check";
+  e.description =
+      "Residual-stream RMS and its change after 10 AdamW steps vs width for sp, mup, jiang, complete-mue (SP control)";
+  e.claims = {"coord-check"};
+  e.plot_script = "coord_check.py";
+  e.run = run_coord_check;
+  e.plan = coord_check_plan;
+  return e;
 }
 
 }  // namespace muelab::experiments::transformer

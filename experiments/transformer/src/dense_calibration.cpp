@@ -1,4 +1,5 @@
 #include "dense_calibration.hpp"
+#include "edge_sweep.hpp"
 
 #include "muelab/experiments/output.hpp"
 
@@ -16,12 +17,6 @@ double& knob_of(BaseHyperparameters& hp, const std::string& knob) {
   return hp.init_std;
 }
 
-double knob_value(const BaseHyperparameters& hp, const std::string& knob) {
-  if (knob == "lr") return hp.lr;
-  if (knob == "weight_decay") return hp.weight_decay;
-  return hp.init_std;
-}
-
 }  // namespace
 
 DenseCalibration calibrate_dense_proxy(const Shape& proxy, const Budget& budget, const CalibrationPlan& plan,
@@ -34,31 +29,33 @@ DenseCalibration calibrate_dense_proxy(const Shape& proxy, const Budget& budget,
   for (const auto& [knob, grid] : stages) {
     ++stage_index;
     if (grid.empty()) continue;
-    std::vector<Job> jobs;
-    for (const double value : grid)
-      for (int s = 0; s < plan.seeds; ++s) {
-        Job j;
-        j.shape = proxy;
-        j.base_shape = proxy;
-        j.base = result.tuned;
-        knob_of(j.base, knob) = value;
-        j.budget = budget;
-        j.seed = options.seed * 1000 + 700 + static_cast<std::uint64_t>(s);
-        jobs.push_back(j);
-      }
-    note(fmt::format("  dense proxy: {} sweep, {} runs", knob, jobs.size()));
-    const auto results = run_jobs(jobs, options.out_dir / "scratch", options.threads);
+    // The edge policy (docs/claims.md, "Optima at a grid edge"): an optimum at an end of the grid gets
+    // half-octave points beyond it (at most 4) before it is fitted.
+    std::vector<double> log2_grid_values;
+    for (const double value : grid) log2_grid_values.push_back(std::log2(value));
+    const auto swept = sweep_curves_until_interior(
+        {log2_grid_values}, plan.seeds,
+        [&](std::size_t, double x, int s) {
+          Job j;
+          j.shape = proxy;
+          j.base_shape = proxy;
+          j.base = result.tuned;
+          knob_of(j.base, knob) = std::exp2(x);
+          j.budget = budget;
+          j.seed = options.seed * 1000 + 700 + static_cast<std::uint64_t>(s);
+          return j;
+        },
+        plan.edge, options.out_dir / "scratch", options.threads, "  dense proxy: " + knob + " sweep");
     std::vector<analysis::LrRun> runs;
-    for (std::size_t i = 0; i < jobs.size(); ++i) {
-      const double value = knob_value(jobs[i].base, knob);
-      runs.push_back({{}, std::to_string(jobs[i].seed), value, results[i].loss});
-    }
+    for (const auto& r : swept.runs.front())
+      runs.push_back({{}, std::to_string(options.seed * 1000 + 700 + static_cast<std::uint64_t>(r.seed)), std::exp2(r.log2_x),
+                      r.loss});
     const auto fitted = analysis::analyze_lr_runs(runs, options.seed + 31 * stage_index);
     KnobSweep sweep{knob, fitted.curves.front(), {}};
     for (int s = 0; s < plan.seeds; ++s) sweep.seeds.push_back(options.seed * 1000 + 700 + static_cast<std::uint64_t>(s));
     knob_of(result.tuned, knob) = std::exp2(sweep.curve.optimum.log2_lr);
     note(fmt::format("  dense proxy: tuned {} = {:.4g}{}", knob, knob_of(result.tuned, knob),
-                     sweep.curve.optimum.at_edge ? " (at the grid edge)" : ""));
+                     sweep.curve.optimum.at_edge ? " (still at the grid edge after the edge policy)" : ""));
     result.sweeps.push_back(std::move(sweep));
   }
   return result;
@@ -82,8 +79,9 @@ DenseCalibration calibrate_proxy_lr(const std::string& experiment, std::int64_t 
   note(fmt::format("{} ({}): tuning the dense proxy's LR", experiment, to_string(options.profile)));
   CalibrationPlan plan;
   plan.lrs = log2_grid(4e-3, 2, 1.0);
-  plan.seeds = 2;
-  auto calibration = calibrate_dense_proxy(dense_proxy(d0, L0), budget, plan, {4e-3, 0.1, 0.02}, options);
+  plan.seeds = kProxyCalibrationSeeds;
+  // Weight decay 0: every LR sweep runs at the proxy's weight decay 0 (README, "Weight decay").
+  auto calibration = calibrate_dense_proxy(dense_proxy(d0, L0), budget, plan, {4e-3, 0.0, 0.02}, options);
   write_calibration(calibration, options.out_dir);
   return calibration;
 }

@@ -1,9 +1,10 @@
-// fixed-hp-scaling (issue 6's experiment id; not a row of THEORY.md §9): at the dense proxy's tuned
-// hyperparameters, transferred by complete-mue (THEORY.md §5: the MoE axes a, N, granularity get no LR
+// fixed-hp-scaling (docs/claims.md `fixed-hp-scaling`): at the dense proxy's tuned
+// hyperparameters, transferred by complete-mue (docs/theory.md §5: the MoE axes a, N, granularity get no LR
 // or WD multiplier of their own; depth goes through CompleteP, §3), the final validation loss should
 // never get worse as the model grows along activated experts a, capacity N, granularity m or depth L.
 // Measured: the slope of the final loss against log2 of the axis value (nats per doubling) with a
-// bootstrap CI over seeds; predicted ≤ 0 (holds while the CI's lower end is ≤ 0). Control: the route
+// bootstrap CI over seeds; the claim is an improvement: the whole CI below 0 (a flat curve is
+// inconclusive, not a pass). Control: the route
 // scale removed (rule.route_scale=none, R = 1) on the axes where a grows (a and granularity): with
 // R = 1 the routed sum is not scaled back up after A = d/(a·h) (§5.1), so the block's output and its
 // updates shrink as 1/a and the fixed HPs stop being right; the theory says the loss must then rise
@@ -30,14 +31,48 @@ struct AxisPoint {
   Shape shape;
 };
 
+/// What one profile runs (docs/claims.md, "Plans").
+struct FixedHpSettings {
+  std::int64_t steps = 100;
+  int seeds = 3;
+  std::int64_t n_for_a = 8;
+  std::vector<std::int64_t> actives, capacities, granularities, depths;
+};
+
+FixedHpSettings fixed_hp_settings(Profile profile) {
+  FixedHpSettings s;
+  s.steps = by_profile<std::int64_t>(profile, 12, 100, 200);
+  s.seeds = by_profile(profile, 2, 3, 5);
+  s.n_for_a = by_profile<std::int64_t>(profile, 8, 8, 16);
+  s.actives = by_profile<std::vector<std::int64_t>>(profile, {1, 2}, {1, 2, 4}, {1, 2, 4, 8});
+  s.capacities = by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 8, 16}, {4, 8, 16, 32});
+  s.granularities = by_profile<std::vector<std::int64_t>>(profile, {1, 2}, {1, 2, 4}, {1, 2, 4, 8});
+  s.depths = by_profile<std::vector<std::int64_t>>(profile, {1, 2}, {1, 2, 4}, {1, 2, 4});
+  return s;
+}
+
+ExperimentPlan fixed_hp_scaling_plan(Profile profile) {
+  const auto s = fixed_hp_settings(profile);
+  ExperimentPlan plan;
+  plan.settings = {{"steps", s.steps}, {"seeds", s.seeds}, {"N_of_a_axis", s.n_for_a}, {"actives", s.actives},
+                   {"capacities", s.capacities}, {"granularities", s.granularities}, {"depths", s.depths},
+                   {"proxy_calibration", "shared LR calibration (4e-3 x 2^-2..2, edge policy, weight decay 0)"},
+                   {"control", "route scale removed (R=1) on a and granularity"}};
+  plan.claims["improvement"] = {"fixed-hp-scaling", "slope of the final loss against log2 of the axis (nats per doubling)",
+                                VerdictKind::claim, Sidedness::at_most, 0.0, 0.0};
+  plan.claims["improvement control"] = as_control(plan.claims["improvement"]);
+  return plan;
+}
+
 VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
-  const bool full = o.profile == Profile::full;
+  const auto settings_of_profile = fixed_hp_settings(o.profile);
+  const auto plan = fixed_hp_scaling_plan(o.profile);
   const auto start = std::chrono::steady_clock::now();
   Budget budget;
-  budget.steps = full ? 200 : 100;
+  budget.steps = settings_of_profile.steps;
   budget.eval_batches = 4;
   const std::int64_t d0 = 32, L0 = 2;
-  const int n_seeds = full ? 4 : 3;
+  const int n_seeds = settings_of_profile.seeds;
 
   const auto calibration = calibrate_proxy_lr("fixed-hp-scaling", d0, L0, budget, o);
 
@@ -46,26 +81,26 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
   moe.n_layers = L0;
   moe.d_expert = d0;
   std::vector<AxisPoint> points;
-  const std::int64_t n_for_a = full ? 16 : 8;
-  for (const std::int64_t a : full ? std::vector<std::int64_t>{1, 2, 4, 8} : std::vector<std::int64_t>{1, 2, 4}) {
+  const std::int64_t n_for_a = settings_of_profile.n_for_a;
+  for (const std::int64_t a : settings_of_profile.actives) {
     Shape s = moe;
     s.n_experts = n_for_a;
     s.n_active = a;
     points.push_back({"n_active", static_cast<double>(a), s});
   }
-  for (const std::int64_t n : full ? std::vector<std::int64_t>{4, 8, 16, 32} : std::vector<std::int64_t>{4, 8, 16}) {
+  for (const std::int64_t n : settings_of_profile.capacities) {
     Shape s = moe;
     s.n_experts = n;
     points.push_back({"n_experts", static_cast<double>(n), s});
   }
-  for (const std::int64_t m : full ? std::vector<std::int64_t>{1, 2, 4, 8} : std::vector<std::int64_t>{1, 2, 4}) {
+  for (const std::int64_t m : settings_of_profile.granularities) {
     Shape s = moe;  // (N, a, h) -> (mN, ma, h/m)
     s.n_experts = 4 * m;
     s.n_active = m;
     s.d_expert = d0 / m;
     points.push_back({"granularity", static_cast<double>(m), s});
   }
-  for (const std::int64_t L : {1, 2, 4}) {
+  for (const std::int64_t L : settings_of_profile.depths) {
     Shape s = moe;
     s.n_layers = L;
     points.push_back({"n_layers", static_cast<double>(L), s});
@@ -130,20 +165,11 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
       }
       const auto slope = slope_against_log2_axis(values, loss, o.seed + 71 * (++k));
       const bool control = st > 0;
-      Verdict v;
-      v.claim = "fixed-hp-scaling";
-      v.case_name = fmt::format(
-          "{}: slope of final val loss vs log2 {} ({:g}..{:g}) at fixed dense-tuned HPs (nats per doubling; predicted <= 0, "
-          "holds while the CI's low end <= 0)",
-          settings[st].name, axis, values.front(), values.back());
-      v.kind = control ? VerdictKind::control : VerdictKind::claim;
-      v.measured = slope.slope;
-      v.ci_low = slope.ci.low;
-      v.ci_high = slope.ci.high;
-      v.predicted = 0.0;
-      v.tolerance = 0.0;
-      v.sidedness = Sidedness::at_most;  // claims improvement: the whole CI below 0 nats per doubling
-      v.outcome = judge_interval(ClaimSpec{v.claim, "", v.kind, v.sidedness, 0.0, 0.0}, v.ci_low, v.ci_high, &v.reason);
+      const auto v = judge(plan.claim(control ? "improvement control" : "improvement"),
+                           fmt::format("{}: slope of final val loss vs log2 {} ({:g}..{:g}) at fixed dense-tuned HPs "
+                                       "(nats per doubling; improvement: the whole CI below 0)",
+                                       settings[st].name, axis, values.front(), values.back()),
+                           slope.slope, slope.ci.low, slope.ci.high);
       slopes_csv.add_row({settings[st].name, axis, control ? "control" : "claim", slope.slope, slope.ci.low, slope.ci.high,
                           static_cast<long long>(v.holds() ? 1 : 0)});
       report.verdicts.push_back(v);
@@ -158,12 +184,16 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
 }  // namespace
 
 Experiment make_fixed_hp_scaling_experiment() {
-  return {"fixed-hp-scaling",
-          "Final loss vs activated experts, capacity, granularity and depth at fixed dense-tuned HPs (complete-mue); "
-          "claim fixed-hp-scaling (issue 6's id, not a THEORY.md 9 row): slope <= 0; control R = 1",
-          {"fixed-hp-scaling"},
-          "transformer_fixed_hp_scaling.py",
-          run_fixed_hp_scaling};
+  Experiment e;
+  e.name = "fixed-hp-scaling";
+  e.description =
+      "Final loss vs activated experts, capacity, granularity and depth at fixed dense-tuned HPs (complete-mue); "
+      "claim: improvement (slope CI below 0); control R = 1";
+  e.claims = {"fixed-hp-scaling"};
+  e.plot_script = "fixed_hp_scaling.py";
+  e.run = run_fixed_hp_scaling;
+  e.plan = fixed_hp_scaling_plan;
+  return e;
 }
 
 }  // namespace muelab::experiments::transformer

@@ -64,19 +64,14 @@ std::vector<AxisSweep> axes_of(Profile profile) {
   const std::vector<AxisSweep> all = {{"d_model", {32, 64, 128}},  {"n_active", {1, 2, 4}},   {"n_layers", {1, 2, 4}},
                                       {"n_experts", {4, 8, 16}},   {"granularity", {1, 2, 4}}, {"n_shared", {1, 2, 4}},
                                       {"n_groups", {1, 2, 4}}};
-  switch (profile) {
-    case Profile::smoke: return {{"d_model", {32, 64}}};
-    case Profile::quick: return {all[0], all[1]};
-    case Profile::full: return all;
-  }
-  return {all[0], all[1]};
+  return by_profile<std::vector<AxisSweep>>(profile, {{"d_model", {32, 64}}}, {all[0], all[1]}, all);
 }
 
 std::vector<RuleCase> rules_of(Profile profile) {
   std::vector<RuleCase> rules = {{"complete-mue", "complete-mue", {}, true, {}, false, false},
                                  {"sp", "sp", {}, false, {"d_model", "n_layers"}, true, false},
                                  {kPowerLabel, "complete-mue", {}, false, {}, false, true}};
-  if (profile == Profile::full) {  // every rule source of the engine, tabulated side by side (not judged)
+  if (by_profile(profile, false, false, true)) {  // every rule source of the engine, tabulated side by side (not judged)
     rules.push_back({"mup", "mup", {}, false, {}, false, false});
     rules.push_back({"completep", "completep", {}, false, {}, false, false});
     rules.push_back({"mup-moe", "mup-moe", {}, false, {}, false, false});

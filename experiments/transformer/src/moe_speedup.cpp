@@ -1,8 +1,8 @@
-// moe-speedup (issue 6's experiment id; not a row of THEORY.md §9): at equal hyperparameters (tuned once
-// on the dense proxy, transferred by complete-mue, THEORY.md §5), how many steps an MoE needs to reach
+// moe-speedup (docs/claims.md `moe-speedup`): at equal hyperparameters (tuned once
+// on the dense proxy, transferred by complete-mue, docs/theory.md §5), how many steps an MoE needs to reach
 // the dense proxy's final validation loss. Speed-up = dense steps / MoE steps (seed-mean validation
 // curves evaluated every few steps, crossing by linear interpolation), paired bootstrap CI over seeds.
-// Claim: speed-up ≥ 1 (holds when the MoE reaches the target and the CI's high end is ≥ 1) for MoEs with more total parameters at
+// Claim: a speed-up, the whole CI above 1 (a curve that never reaches the target fails) for MoEs with more total parameters at
 // equal active compute (a·h = H = d: N = 4, 8, 16 experts of width d with a = 1, and granularity 2, 4).
 // Control: an MoE with the dense model's total parameters but a quarter of its active compute
 // (N = 4, a = 1, h = d/4): it has no extra capacity to buy speed, so it must be slower (speed-up < 1).
@@ -28,14 +28,46 @@ struct Variant {
   std::string kind;  ///< "dense", "claim", "control" or "reported"
 };
 
+/// What one profile runs (docs/claims.md, "Plans").
+struct SpeedupSettings {
+  std::int64_t steps = 100, eval_interval = 10;
+  int seeds = 3;
+  std::vector<std::int64_t> capacities;
+  bool report_two_active = false;  ///< also tabulate N=8 a=2 (2x active compute), not judged
+};
+
+SpeedupSettings speedup_settings(Profile profile) {
+  SpeedupSettings s;
+  s.steps = by_profile<std::int64_t>(profile, 12, 100, 200);
+  s.eval_interval = by_profile<std::int64_t>(profile, 4, 10, 10);
+  s.seeds = by_profile(profile, 2, 3, 5);
+  s.capacities = by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 8, 16}, {4, 8, 16, 32});
+  s.report_two_active = by_profile(profile, false, false, true);
+  return s;
+}
+
+ExperimentPlan moe_speedup_plan(Profile profile) {
+  const auto s = speedup_settings(profile);
+  ExperimentPlan plan;
+  plan.settings = {{"steps", s.steps}, {"eval_interval", s.eval_interval}, {"seeds", s.seeds},
+                   {"capacities_a1_h_d", s.capacities}, {"granularities", {2, 4}},
+                   {"proxy_calibration", "shared LR calibration (4e-3 x 2^-2..2, edge policy, weight decay 0)"},
+                   {"control", "N=4 a=1 h=d/4 (1/4 active compute)"}};
+  plan.claims["speed-up"] = {"moe-speedup", "dense steps / MoE steps to the dense proxy's final val loss",
+                             VerdictKind::claim, Sidedness::at_least, 1.0, 0.0};
+  plan.claims["speed-up control"] = as_control(plan.claims["speed-up"]);
+  return plan;
+}
+
 VerdictReport run_moe_speedup(const ExperimentOptions& o) {
-  const bool full = o.profile == Profile::full;
+  const auto settings = speedup_settings(o.profile);
+  const auto plan = moe_speedup_plan(o.profile);
   const auto start = std::chrono::steady_clock::now();
   Budget budget;
-  budget.steps = full ? 200 : 100;
+  budget.steps = settings.steps;
   budget.eval_batches = 4;
   const std::int64_t d0 = 32, L0 = 2;
-  const int n_seeds = full ? 4 : 3;
+  const int n_seeds = settings.seeds;
 
   const auto calibration = calibrate_proxy_lr("moe-speedup", d0, L0, budget, o);
 
@@ -44,7 +76,7 @@ VerdictReport run_moe_speedup(const ExperimentOptions& o) {
   moe.n_layers = L0;
   moe.d_expert = d0;
   std::vector<Variant> variants = {{"dense proxy (H=d)", dense_proxy(d0, L0), "dense"}};
-  for (const std::int64_t n : full ? std::vector<std::int64_t>{4, 8, 16, 32} : std::vector<std::int64_t>{4, 8, 16}) {
+  for (const std::int64_t n : settings.capacities) {
     Shape s = moe;
     s.n_experts = n;
     variants.push_back({fmt::format("N={} a=1 h=d", n), s, "claim"});
@@ -56,7 +88,7 @@ VerdictReport run_moe_speedup(const ExperimentOptions& o) {
     s.d_expert = d0 / m;
     variants.push_back({fmt::format("granularity m={} (N={} a={} h=d/{})", m, 4 * m, m, m), s, "claim"});
   }
-  if (full) {
+  if (settings.report_two_active) {
     Shape s = moe;
     s.n_experts = 8;
     s.n_active = 2;
@@ -67,7 +99,7 @@ VerdictReport run_moe_speedup(const ExperimentOptions& o) {
     s.d_expert = d0 / 4;
     variants.push_back({"control: N=4 a=1 h=d/4 (dense's total params, 1/4 active)", s, "control"});
   }
-  budget.eval_interval = 10;
+  budget.eval_interval = settings.eval_interval;
   std::vector<Job> jobs;
   for (const auto& v : variants)
     for (int s = 0; s < n_seeds; ++s) {
@@ -119,26 +151,16 @@ VerdictReport run_moe_speedup(const ExperimentOptions& o) {
     speedup_csv.add_row({variants[v].name, variants[v].kind, total, active, sp.target_loss, sp.dense_steps, sp.moe_steps,
                          sp.factor, sp.ci.low, sp.ci.high, static_cast<long long>(sp.reached ? 1 : 0)});
     if (variants[v].kind == "reported") continue;
-    Verdict verdict;
-    verdict.claim = "moe-speedup";
-    verdict.case_name = fmt::format(
-        "{}: speed-up to the dense proxy's final val loss {:.4f} (dense steps / MoE steps; FFN params total x{:g}, active x{:g}; "
-        "predicted >= 1, holds when reached and the CI's high end >= 1){}",
+    const bool control = variants[v].kind == "control";
+    const auto& spec = plan.claim(control ? "speed-up control" : "speed-up");
+    const std::string name = fmt::format(
+        "{}: speed-up to the dense proxy's final val loss {:.4f} (dense steps / MoE steps; FFN params total x{:g}, active "
+        "x{:g}; claim: the whole CI above 1){}",
         variants[v].name, sp.target_loss, total, active, sp.reached ? "" : "; never reached within the run");
-    verdict.kind = variants[v].kind == "control" ? VerdictKind::control : VerdictKind::claim;
-    verdict.measured = sp.factor;
-    verdict.ci_low = sp.ci.low;
-    verdict.ci_high = sp.ci.high;
-    verdict.predicted = 1.0;
-    verdict.tolerance = 0.0;
-    // A curve that never gets down to the target within the run has no speed-up to judge: it fails.
-    // The claim is a speed-up: the whole CI above 1. A curve that never reaches the target is slower
-    // than the dense proxy over the whole run (speed-up < 1): it fails.
-    verdict.sidedness = Sidedness::at_least;
-    if (sp.reached) {
-      verdict.outcome = judge_interval(ClaimSpec{verdict.claim, "", verdict.kind, verdict.sidedness, 1.0, 0.0}, verdict.ci_low,
-                                       verdict.ci_high, &verdict.reason);
-    } else {
+    auto verdict = judge(spec, name, sp.factor, sp.ci.low, sp.ci.high);
+    if (!sp.reached) {
+      // A curve that never gets down to the target within the run is slower than the dense proxy over
+      // the whole run (speed-up < 1): it fails.
       verdict.outcome = Outcome::fails;
       verdict.reason = "never reached the dense target within the run";
     }
@@ -153,12 +175,16 @@ VerdictReport run_moe_speedup(const ExperimentOptions& o) {
 }  // namespace
 
 Experiment make_moe_speedup_experiment() {
-  return {"moe-speedup",
-          "Steps for MoEs (N, granularity) to reach the dense proxy's final loss at equal dense-tuned HPs; claim moe-speedup "
-          "(issue 6's id, not a THEORY.md 9 row): speed-up >= 1 at equal active compute; control: 1/4 active compute",
-          {"moe-speedup"},
-          "transformer_moe_speedup.py",
-          run_moe_speedup};
+  Experiment e;
+  e.name = "moe-speedup";
+  e.description =
+      "Steps for MoEs (N, granularity) to reach the dense proxy's final loss at equal dense-tuned HPs; claim: speed-up "
+      "CI above 1 at equal active compute; control: 1/4 active compute";
+  e.claims = {"moe-speedup"};
+  e.plot_script = "moe_speedup.py";
+  e.run = run_moe_speedup;
+  e.plan = moe_speedup_plan;
+  return e;
 }
 
 }  // namespace muelab::experiments::transformer
