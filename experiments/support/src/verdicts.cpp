@@ -109,12 +109,6 @@ Verdict not_measured(const ClaimSpec& spec, std::string case_name, std::string r
   return v;
 }
 
-Verdict judge_within_tolerance(std::string claim, std::string case_name, VerdictKind kind, double measured,
-                               double ci_low, double ci_high, double predicted, double tolerance) {
-  ClaimSpec spec{std::move(claim), "", kind, Sidedness::two_sided, predicted, tolerance};
-  return judge(spec, std::move(case_name), measured, ci_low, ci_high);
-}
-
 ClaimSpec as_control(ClaimSpec spec) {
   spec.kind = VerdictKind::control;
   return spec;

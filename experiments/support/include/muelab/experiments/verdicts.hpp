@@ -82,12 +82,6 @@ struct Verdict {
                                    double ci_low = std::numeric_limits<double>::quiet_NaN(),
                                    double ci_high = std::numeric_limits<double>::quiet_NaN());
 
-/// Transitional: a two-sided row judged on its CI against predicted ± tolerance (use a plan's ClaimSpec
-/// and judge() in new code; removed once every experiment declares its plan).
-[[nodiscard]] Verdict judge_within_tolerance(std::string claim, std::string case_name, VerdictKind kind,
-                                             double measured, double ci_low, double ci_high,
-                                             double predicted, double tolerance);
-
 /// The same spec with another kind (a control judged against the claim's band).
 [[nodiscard]] ClaimSpec as_control(ClaimSpec spec);
 
