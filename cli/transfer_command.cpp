@@ -83,9 +83,9 @@ int run_transfer(const TransferOptions& o) {
 
 void add_transfer_command(CLI::App& app, int& exit_status) {
   auto options = std::make_shared<TransferOptions>();
-  auto* cmd = app.add_subcommand("transfer", "Transfer tuned base hyperparameters to a target shape (THEORY.md §2-§6)");
+  auto* cmd = app.add_subcommand("transfer", "Transfer tuned base hyperparameters to a target shape (docs/theory.md §2-§6)");
   cmd->footer(
-      "Rule switches (THEORY.md [open] items), set in the target's [rule] table or with --set rule.KEY=VALUE:\n"
+      "Rule switches (docs/theory.md [open] items), set in the target's [rule] table or with --set rule.KEY=VALUE:\n"
       "  depth_alpha            CompleteP alpha in [0.5, 1]                                     (default 1)\n"
       "  head_rule              mup | cmue-literal (head also gets hidden init/LR factors)      (default mup)\n"
       "  wd_width_scaling       none | coupled (hidden WD x width, keeps eta*lambda)            (default: none for\n"
@@ -109,7 +109,7 @@ void add_transfer_command(CLI::App& app, int& exit_status) {
                   "override a config key: table.key=value (target), base.table.key=value (base); repeatable");
   cmd->add_option("--format", options->format, "output format: table, json or csv")->capture_default_str();
   cmd->add_flag("--explain", options->explain,
-                "print, per group and quantity, the chain of factors with the THEORY.md section of each");
+                "print, per group and quantity, the chain of factors with the docs/theory.md section of each");
   cmd->add_flag("--compare", options->compare, "all rule sources side by side (same as --rule all)");
   cmd->callback([options, &exit_status] { exit_status = run_transfer(*options); });
 }

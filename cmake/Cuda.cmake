@@ -1,4 +1,4 @@
-# Optional CUDA (ENGINEERING.md §1). AUTO enables it when a working nvcc is found and skips it
+# Optional CUDA (docs/development.md §1). AUTO enables it when a working nvcc is found and skips it
 # cleanly otherwise; ON makes a missing nvcc a configuration error; OFF never looks.
 set(MUELAB_HAVE_CUDA OFF)
 if(NOT MUELAB_CUDA STREQUAL "OFF")

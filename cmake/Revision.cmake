@@ -1,4 +1,4 @@
-# The git revision written next to every experiment's results (ENGINEERING.md §3).
+# The git revision written next to every experiment's results (docs/development.md §3).
 execute_process(COMMAND git describe --always --dirty --tags
                 WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
                 OUTPUT_VARIABLE MUELAB_GIT_REVISION OUTPUT_STRIP_TRAILING_WHITESPACE

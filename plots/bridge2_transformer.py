@@ -1,4 +1,4 @@
-"""bridge2-transformer figure (THEORY.md §5.2, §9): LR curves (mean ± SE over seeds, optimum with its
+"""bridge2-transformer figure (docs/theory.md §5.2, §9): LR curves (mean ± SE over seeds, optimum with its
 bootstrap CI marked) across activated experts a (N fixed) and capacity N (a fixed), the same for the WD
 curves, and the per-expert sigma0 ratio per expert group vs the prediction sqrt(a/a'), sqrt(N'/N)."""
 import os

@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh release
 muelab=build/release/cli/muelab
 echo
-echo "== Worked example of THEORY.md §5.3: dense proxy (d=128) -> 128e8a1s MoE (d=1024), 4x steps =="
+echo "== Worked example of docs/theory.md §5.3: dense proxy (d=128) -> 128e8a1s MoE (d=1024), 4x steps =="
 $muelab transfer --base experiments/configs/worked-example/base-lm.toml \
                  --target experiments/configs/worked-example/target-moe.toml --rule complete-mue
 echo

@@ -1,4 +1,4 @@
-// Euler–Maruyama on the Adam SDE (THEORY.md §7) for a d = 64 noisy quadratic with diagonal
+// Euler–Maruyama on the Adam SDE (docs/theory.md §7) for a d = 64 noisy quadratic with diagonal
 // curvature and diagonal noise, P paths × S steps, with 1 and 2 OpenMP threads (bench/sde/run.sh
 // compares it with the numpy implementation adam_sde_numpy.py of the same system).
 //

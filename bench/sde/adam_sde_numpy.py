@@ -1,4 +1,4 @@
-"""The same d = 64 Adam SDE Euler-Maruyama ensemble as adam_sde_bench.cpp (THEORY.md §7), vectorized
+"""The same d = 64 Adam SDE Euler-Maruyama ensemble as adam_sde_bench.cpp (docs/theory.md §7), vectorized
 over paths in numpy: all paths advance together, one array operation per term per step, every
 operation in place into preallocated (paths, d) arrays (out=), so the time loop allocates nothing
 and makes no temporaries. The Gaussian increments come from numpy's own generator (PCG64 +

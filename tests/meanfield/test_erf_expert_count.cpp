@@ -1,5 +1,5 @@
 // Tests of the expert-count axis of the nonlinear MoE mean-field limit (erf_expert_count.hpp;
-// README "Expert-count limit"; THEORY.md §8 "Nonlinear", §5.1): N = 1 is the dense layer in closed
+// README "Expert-count limit"; docs/theory.md §8 "Nonlinear", §5.1): N = 1 is the dense layer in closed
 // form (E2); κ = 1 with a flat router is the dense layer of width N·h (Bridge I on the N axis);
 // the velocity is minus the mean-field-time gradient of the design loss, router included; the
 // dynamics depend on the experts only through their empirical measure (replication invariance,

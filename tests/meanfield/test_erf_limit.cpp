@@ -1,4 +1,4 @@
-// Tests of the nonlinear (erf) mean-field limit (THEORY.md §8 "Nonlinear"; erf_expectations.hpp,
+// Tests of the nonlinear (erf) mean-field limit (docs/theory.md §8 "Nonlinear"; erf_expectations.hpp,
 // erf_limit.hpp): closed-form Gaussian expectations against Monte Carlo and hand values, the
 // quadrature rules, the quadrature velocity against the closed-form one and against finite
 // differences of the population loss and (top-a router) against a Monte Carlo mean of per-sample

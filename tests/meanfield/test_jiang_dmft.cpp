@@ -1,4 +1,4 @@
-// Tests of Jiang's DMFT quantities at init (THEORY.md §6): init formulas by hand, the threshold
+// Tests of Jiang's DMFT quantities at init (docs/theory.md §6): init formulas by hand, the threshold
 // prediction at κ = 1/2 by hand, and the α*/κ scaling of the residual variance in h/d.
 #include "muelab/sim/meanfield/jiang_dmft.hpp"
 #include "muelab/sim/statistics.hpp"

@@ -1,4 +1,4 @@
-// Tests of the linear mean-field limit (THEORY.md §8): the ODE against the hand-solved closed
+// Tests of the linear mean-field limit (docs/theory.md §8): the ODE against the hand-solved closed
 // form, closure of the order-parameter system at finite width, the exact GD map, the MoE analogue
 // ((M1)–(M3) in linear_network.hpp) and Bridge I, and thread-count independence of ensembles.
 #include "muelab/sim/meanfield/linear_network.hpp"

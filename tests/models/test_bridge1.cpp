@@ -1,4 +1,4 @@
-// Bridge I exactness (THEORY.md §5.1, claim `bridge1-exact`): a Dense MoE (a = N) with uniform gates
+// Bridge I exactness (docs/theory.md §5.1, claim `bridge1-exact`): a Dense MoE (a = N) with uniform gates
 // (router weights zero ⇒ every sigmoid score 1/2 ⇒ π_i = 1/N) and route scale R = N gives the same
 // outputs and the same weight gradients as the dense FFN of width N·h made of the concatenated
 // experts. Control: dropping R (route_scale = "none") must break the equality.

@@ -1,4 +1,4 @@
-// Optimizers, problems, SVAG and exact SGD moments (THEORY.md §7), each against a hand calculation
+// Optimizers, problems, SVAG and exact SGD moments (docs/theory.md §7), each against a hand calculation
 // or an exact result. Stochastic checks print their seed and use standard-error tolerances.
 #include "muelab/sim/sde/ensemble.hpp"
 #include "muelab/sim/sde/exact_moments.hpp"

@@ -1,5 +1,5 @@
 // Probing the steppers' one-step maps on linear SDEs and the exact scheme moments built from them
-// (issue 3; THEORY.md §7). Hand calculations for the probed coefficients, closed forms for the OU
+// (issue 3; docs/theory.md §7). Hand calculations for the probed coefficients, closed forms for the OU
 // moments, and a Monte Carlo cross-check of the exact scheme moments (seed printed, tolerance from
 // the standard error).
 #include "muelab/sim/sde/brownian_path.hpp"

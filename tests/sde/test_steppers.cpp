@@ -1,4 +1,4 @@
-// Steppers, Brownian paths and ensembles (THEORY.md §7). Every stochastic test prints its seed.
+// Steppers, Brownian paths and ensembles (docs/theory.md §7). Every stochastic test prints its seed.
 #include "muelab/sim/sde/brownian_path.hpp"
 #include "muelab/sim/sde/ensemble.hpp"
 #include "muelab/sim/sde/steppers.hpp"

@@ -1,4 +1,4 @@
-// The abc-symmetry of THEORY.md §2 as expressed by the engine: equivalent forms give identical
+// The abc-symmetry of docs/theory.md §2 as expressed by the engine: equivalent forms give identical
 // effective sizes and identical training trajectories of the network function.
 #include "muelab/theory/abc_symmetry.hpp"
 

@@ -49,7 +49,7 @@ std::size_t line_count(const std::string& s) {
 
 }  // namespace
 
-TEST_CASE("CLI: worked example of THEORY.md §5.3 (LM and diffusion) to 4 significant digits", "[cli][worked-example]") {
+TEST_CASE("CLI: worked example of docs/theory.md §5.3 (LM and diffusion) to 4 significant digits", "[cli][worked-example]") {
   const std::string target = source("experiments/configs/worked-example/target-moe.toml");
   SECTION("LM") {
     const auto r = run_muelab("transfer --base " + source("experiments/configs/worked-example/base-lm.toml") +
@@ -112,7 +112,7 @@ TEST_CASE("CLI: --compare, csv, --explain and --help", "[cli]") {
   CHECK(line_count(csv.out) == 1 + 6 * 10);
   const auto explain = run_muelab(args + " --explain");
   REQUIRE(explain.status == 0);
-  for (const char* section : {"THEORY.md §2", "THEORY.md §3", "THEORY.md §4", "THEORY.md §5.1", "[Bridge I]", "[batch/duration]"})
+  for (const char* section : {"docs/theory.md §2", "docs/theory.md §3", "docs/theory.md §4", "docs/theory.md §5.1", "[Bridge I]", "[batch/duration]"})
     CHECK(explain.out.find(section) != std::string::npos);
   const auto help = run_muelab("transfer --help");
   REQUIRE(help.status == 0);

@@ -1,4 +1,4 @@
-// Batch/duration rules and the SDE objects they preserve (THEORY.md §4; claim `sde-invariants`).
+// Batch/duration rules and the SDE objects they preserve (docs/theory.md §4; claim `sde-invariants`).
 #include "test_helpers.hpp"
 
 #include "muelab/theory/bridge.hpp"

@@ -1,4 +1,4 @@
-// The rule engine against hand calculations (THEORY.md §2–§6) and the base-identity claim.
+// The rule engine against hand calculations (docs/theory.md §2–§6) and the base-identity claim.
 #include "test_helpers.hpp"
 
 #include "muelab/theory/abc_symmetry.hpp"
@@ -66,7 +66,7 @@ TEST_CASE("base identity: every factor of every rule source is exactly 1 at the 
   }
 }
 
-TEST_CASE("worked example of THEORY.md §5.3 through the library", "[theory][worked-example]") {
+TEST_CASE("worked example of docs/theory.md §5.3 through the library", "[theory][worked-example]") {
   RunConfig base = dense_config(128, 128, 32);
   base.train = {256, 1024, 25000};
   base.optim = OptimConfig{OptimizerKind::adamw, 1e-3, 0.1, 1e-8, 0.9, 0.95, 0.01};

@@ -141,13 +141,13 @@ std::string format_explain(const TransferResult& r) {
     explain("eps", g.eps);
     explain("beta1", g.beta1);
     explain("beta2", g.beta2);
-    out << fmt::format("  {:<20} = {}  (lr ratio without width/Bridge I factors x sqrt(tokens {:g}/{:g}); THEORY.md §4, §5.2)\n",
+    out << fmt::format("  {:<20} = {}  (lr ratio without width/Bridge I factors x sqrt(tokens {:g}/{:g}); docs/theory.md §4, §5.2)\n",
                        "sigma0_ratio", g4(g.sigma0_ratio), g.tokens_per_step_base, g.tokens_per_step_target);
   }
   out << "\narchitecture\n";
   explain("residual_multiplier", r.architecture.residual_multiplier);
   if (r.moe)
-    out << fmt::format("  route scale R: {} on the routed sum (gates normalized: {}), {} on shared experts — THEORY.md {}\n",
+    out << fmt::format("  route scale R: {} on the routed sum (gates normalized: {}), {} on shared experts — docs/theory.md {}\n",
                        g4(r.moe->route_scale_routed), r.moe->gate_normalization, g4(r.moe->route_scale_shared),
                        r.rule == RuleSource::jiang ? "§6 [JIANG]" : "§5.1 [CMUE]");
   return out.str();

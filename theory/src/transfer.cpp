@@ -46,12 +46,12 @@ std::string accepted_rule_names() {
 std::string rule_description(RuleSource rule) {
   switch (rule) {
     case RuleSource::sp: return "standard parameterization: nothing scales (the negative control)";
-    case RuleSource::mup: return "muP for Adam/AdamW, fan-in form, width only (THEORY.md §2, [TP5])";
-    case RuleSource::completep: return "muP + CompleteP depth, alpha configurable (THEORY.md §2-§3, [CP])";
-    case RuleSource::jiang: return "Jiang et al. DMFT parameterization (THEORY.md §6, [JIANG])";
-    case RuleSource::mup_moe: return "muP for MoE: experts hidden, router output-type (THEORY.md §6, [MUPMOE])";
+    case RuleSource::mup: return "muP for Adam/AdamW, fan-in form, width only (docs/theory.md §2, [TP5])";
+    case RuleSource::completep: return "muP + CompleteP depth, alpha configurable (docs/theory.md §2-§3, [CP])";
+    case RuleSource::jiang: return "Jiang et al. DMFT parameterization (docs/theory.md §6, [JIANG])";
+    case RuleSource::mup_moe: return "muP for MoE: experts hidden, router output-type (docs/theory.md §6, [MUPMOE])";
     case RuleSource::complete_mue:
-      return "Complete-muE: Bridge I + muP width + CompleteP depth + sqrt batch/duration (THEORY.md §5, [CMUE])";
+      return "Complete-muE: Bridge I + muP width + CompleteP depth + sqrt batch/duration (docs/theory.md §5, [CMUE])";
   }
   return "";
 }
@@ -117,12 +117,12 @@ const GroupResult* TransferResult::find(ParameterGroup group) const {
 
 namespace {
 
-constexpr const char* kWidthSection = "THEORY.md §2 [TP5, CP]";
-constexpr const char* kDepthSection = "THEORY.md §3 [CP]";
-constexpr const char* kBatchSection = "THEORY.md §4 [CMUE Table 2, CDP, MALLADI]";
-constexpr const char* kBridgeSection = "THEORY.md §5.1 [CMUE]";
-constexpr const char* kJiangSection = "THEORY.md §6 [JIANG]";
-constexpr const char* kMupMoeSection = "THEORY.md §6 [MUPMOE]";
+constexpr const char* kWidthSection = "docs/theory.md §2 [TP5, CP]";
+constexpr const char* kDepthSection = "docs/theory.md §3 [CP]";
+constexpr const char* kBatchSection = "docs/theory.md §4 [CMUE Table 2, CDP, MALLADI]";
+constexpr const char* kBridgeSection = "docs/theory.md §5.1 [CMUE]";
+constexpr const char* kJiangSection = "docs/theory.md §6 [JIANG]";
+constexpr const char* kMupMoeSection = "docs/theory.md §6 [MUPMOE]";
 
 /// Switches after applying each rule source's documented defaults.
 struct ResolvedSwitches {
@@ -305,7 +305,7 @@ class Engine {
     g.lr = {optim.lr, "tuned base LR", Quantity::Mode::product, {}};
     const bool no_decay = cls == GroupClass::input_like && group != ParameterGroup::embedding && has_depth_rule();
     g.weight_decay = {no_decay ? 0.0 : optim.weight_decay,
-                      no_decay ? "no weight decay on norm gains and biases (THEORY.md §3 [CP])" : "tuned base WD (coupled)",
+                      no_decay ? "no weight decay on norm gains and biases (docs/theory.md §3 [CP])" : "tuned base WD (coupled)",
                       Quantity::Mode::product, {}};
     g.eps = {optim.eps, "tuned base eps", Quantity::Mode::product, {}};
     g.beta1 = beta_quantity(optim.beta1, "tuned base beta1");
@@ -336,23 +336,23 @@ class Engine {
     g.init_std.apply(power_factor(FactorAxis::width, symbol, fan_ratio, -0.5, kWidthSection));
     if (adaptive) g.lr.apply(power_factor(FactorAxis::width, symbol, fan_ratio, -1.0, kWidthSection));
     if (adaptive && sw_.eps_width_scaling == "completep")
-      g.eps.apply(power_factor(FactorAxis::width, symbol, fan_ratio, -1.0, "THEORY.md §2 [CP] (switch eps_width_scaling)"));
+      g.eps.apply(power_factor(FactorAxis::width, symbol, fan_ratio, -1.0, "docs/theory.md §2 [CP] (switch eps_width_scaling)"));
     if (adaptive && sw_.wd_width_scaling == "coupled")
       g.weight_decay.apply(power_factor(FactorAxis::width, symbol, fan_ratio, 1.0,
-                                        "THEORY.md §2 [WA] (switch wd_width_scaling=coupled keeps eta*lambda)"));
+                                        "docs/theory.md §2 [WA] (switch wd_width_scaling=coupled keeps eta*lambda)"));
   }
 
   /// μP for input-like (fan-in fixed) groups: Adam ×1; SGD LR ×fan_out ratio (Table 3 of [TP5]).
   void apply_input_width(GroupResult& g) const {
     if (optimizer_ == OptimizerKind::sgd)
-      g.lr.apply(power_factor(FactorAxis::width, "rho_d", ratios_.width, 1.0, "THEORY.md §2 [TP5] (SGD: LR x fan_out)"));
+      g.lr.apply(power_factor(FactorAxis::width, "rho_d", ratios_.width, 1.0, "docs/theory.md §2 [TP5] (SGD: LR x fan_out)"));
   }
 
   /// μP head in multiplier form: forward ×ρ_d^{-1}, init ×1, Adam LR ×1 (SGD ×ρ_d by the abc-symmetry).
   void apply_head_width(GroupResult& g) const {
     g.multiplier.apply(power_factor(FactorAxis::width, "rho_d", ratios_.width, -1.0, kWidthSection));
     if (optimizer_ == OptimizerKind::sgd)
-      g.lr.apply(power_factor(FactorAxis::width, "rho_d", ratios_.width, 1.0, "THEORY.md §2 [TP5] (SGD head, multiplier form)"));
+      g.lr.apply(power_factor(FactorAxis::width, "rho_d", ratios_.width, 1.0, "docs/theory.md §2 [TP5] (SGD head, multiplier form)"));
   }
 
   double fan_in_ratio(const GroupResult& g) const {
@@ -381,11 +381,11 @@ class Engine {
     g.init_std.apply(power_factor(FactorAxis::width, "r_d", rd, -1.0, kMupMoeSection));
     g.lr.apply(power_factor(FactorAxis::width, "r_d", rd, -1.0, kMupMoeSection));
     if (sw_.wd_width_scaling == "coupled")
-      g.weight_decay.apply(power_factor(FactorAxis::width, "r_d", rd, 1.0, "THEORY.md §2 [WA] (keeps eta*lambda)"));
+      g.weight_decay.apply(power_factor(FactorAxis::width, "r_d", rd, 1.0, "docs/theory.md §2 [WA] (keeps eta*lambda)"));
     if (sw_.mupmoe_router_form != "multiplier") return;
     const GroupParameterization init_form{1.0, 1.0, 1.0, 1.0, 1.0};
     const auto m = abc_reparameterize(init_form, 1.0 / rd, optimizer_);
-    const char* why = "THEORY.md §2 abc-symmetry (mupmoe_router_form=multiplier, theta=r_d^-1)";
+    const char* why = "docs/theory.md §2 abc-symmetry (mupmoe_router_form=multiplier, theta=r_d^-1)";
     g.multiplier.apply({FactorAxis::parameterization, m.multiplier, "theta", why});
     g.init_std.apply({FactorAxis::parameterization, m.init_std, "theta^-1", why});
     g.lr.apply({FactorAxis::parameterization, m.lr, "theta^-1", why});
@@ -420,7 +420,7 @@ class Engine {
       case GroupClass::output:
         apply_head_width(g);
         if (sw_.head_rule == "cmue-literal") {
-          const char* why = "THEORY.md §2 note (head_rule=cmue-literal)";
+          const char* why = "docs/theory.md §2 note (head_rule=cmue-literal)";
           g.init_std.apply(power_factor(FactorAxis::width, "rho_d", ratios_.width, -0.5, why));
           g.lr.apply(power_factor(FactorAxis::width, "rho_d", ratios_.width, -1.0, why));
         }
@@ -503,7 +503,7 @@ class Engine {
     }
     if (sw_.jiang_weight_decay == "coupled" && lr_width != 1.0)
       g.weight_decay.apply({FactorAxis::width, 1.0 / lr_width, "inverse LR width factor (jiang_weight_decay=coupled)",
-                            "THEORY.md §6 [open] + [WA]"});
+                            "docs/theory.md §6 [open] + [WA]"});
   }
 
   Architecture architecture() const {

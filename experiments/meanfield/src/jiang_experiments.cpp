@@ -1,4 +1,4 @@
-// Jiang's DMFT quantities at initialization (THEORY.md §6): residual-stream variance slopes and the
+// Jiang's DMFT quantities at initialization (docs/theory.md §6): residual-stream variance slopes and the
 // routing threshold's N^{-1/2} fluctuation. Claim ids (§9 has no Jiang-specific id): the variance
 // slopes are written under `coord-check` (log-log slopes of activation size vs d, N, a, L), the
 // threshold's fluctuation under `meanfield-convergence` (deviation from the limit vs N).

@@ -1,4 +1,4 @@
-// Experiments on the exact linear mean-field limit (THEORY.md §8, claims `meanfield-convergence`
+// Experiments on the exact linear mean-field limit (docs/theory.md §8, claims `meanfield-convergence`
 // and `bridge1-exact` of §9).
 #include "linear_experiments.hpp"
 

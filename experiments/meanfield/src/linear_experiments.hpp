@@ -1,4 +1,4 @@
-// Experiments on the exact linear mean-field limit (THEORY.md §8; claims of §9).
+// Experiments on the exact linear mean-field limit (docs/theory.md §8; claims of §9).
 #pragma once
 
 #include "muelab/experiments/registry.hpp"

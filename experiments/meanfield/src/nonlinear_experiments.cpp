@@ -1,5 +1,5 @@
 // SP/NTK (lazy) vs μP / Complete-muE (feature learning) in erf two-layer dense and sigmoid-routed MoE
-// layers (THEORY.md §8 "SP vs μP"). Verdicts under `coord-check` (log-log slope of the relative
+// layers (docs/theory.md §8 "SP vs μP"). Verdicts under `coord-check` (log-log slope of the relative
 // feature movement vs width: |slope| < 0.1 under μP/Complete-muE; the NTK/SP rows are controls).
 #include "nonlinear_experiments.hpp"
 

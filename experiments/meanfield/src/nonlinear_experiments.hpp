@@ -1,4 +1,4 @@
-// SP/NTK vs μP / Complete-muE feature movement in erf dense and MoE layers (THEORY.md §8).
+// SP/NTK vs μP / Complete-muE feature movement in erf dense and MoE layers (docs/theory.md §8).
 #pragma once
 
 #include "muelab/experiments/registry.hpp"

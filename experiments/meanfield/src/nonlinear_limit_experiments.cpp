@@ -1,4 +1,4 @@
-// Experiment `meanfield-nonlinear` (THEORY.md §8 "Nonlinear", §9 `meanfield-convergence`): erf
+// Experiment `meanfield-nonlinear` (docs/theory.md §8 "Nonlinear", §9 `meanfield-convergence`): erf
 // two-layer networks on Gaussian inputs with population gradients, a dense layer and an MoE layer
 // (N = 8 experts, a = 2 active, learned sigmoid router normalized over the active set, R = a,
 // A = d/H_act), trained by gradient flow in mean-field time from widths 2^5 … 2^12 over many seeds,

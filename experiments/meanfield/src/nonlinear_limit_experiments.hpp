@@ -1,5 +1,5 @@
 // Finite-width convergence of erf dense and sigmoid-routed MoE layers to their nonlinear mean-field
-// limit (THEORY.md §8 "Nonlinear", claim `meanfield-convergence` of §9).
+// limit (docs/theory.md §8 "Nonlinear", claim `meanfield-convergence` of §9).
 #pragma once
 
 #include "muelab/experiments/registry.hpp"

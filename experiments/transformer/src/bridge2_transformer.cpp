@@ -92,7 +92,7 @@ struct GroupNoise {
 };
 
 /// Trains `warm_steps` steps as the trainer does (AdamW, schedule, balance bias), then measures the
-/// per-expert gradient noise of every expert group on `batches` independent minibatches (THEORY.md
+/// per-expert gradient noise of every expert group on `batches` independent minibatches (docs/theory.md
 /// §4, §5.2). One thread (called inside an OpenMP loop over shapes and seeds).
 std::map<theory::ParameterGroup, GroupNoise> expert_gradient_noise(const models::cpu::TrainRun& run,
                                                                    const models::cpu::TokenSource& data,

@@ -80,7 +80,7 @@ Shape dense_proxy(std::int64_t d_model, std::int64_t n_layers) {
   s.d_model = d_model;
   s.n_layers = n_layers;
   s.ffn = "dense";
-  s.d_ffn = d_model;  // unit expansion H = d (THEORY.md §5)
+  s.d_ffn = d_model;  // unit expansion H = d (docs/theory.md §5)
   return s;
 }
 
@@ -97,7 +97,7 @@ models::cpu::TrainRun resolve(const Job& job) {
                        fmt::format("[trainer]\nseed = {}\nthreads = 1\neval_interval = {}\neval_batches = {}\n", job.seed,
                                    b.eval_interval > 0 ? b.eval_interval : b.steps, b.eval_batches);
   auto run = models::cpu::parse_train_run(target, "transformer-job", ".", job.rule_switches);
-  // The proxy: its own shape, the same budget, the tuned base hyperparameters (THEORY.md §5).
+  // The proxy: its own shape, the same budget, the tuned base hyperparameters (docs/theory.md §5).
   const std::string base_text = model_table(job.base_shape) + train_table(b) +
                                 fmt::format("[optim]\nname = \"adamw\"\nlr = {}\nweight_decay = {}\neps = 1e-8\n"
                                             "beta1 = 0.9\nbeta2 = 0.95\ninit_std = {}\n",

@@ -1,4 +1,4 @@
-// Shared pieces of the transformer experiments (THEORY.md §2–§6, §9): tiny MoE transformers on a
+// Shared pieces of the transformer experiments (docs/theory.md §2–§6, §9): tiny MoE transformers on a
 // Markov chain, trained in-process through the CPU trainer (models/cpu), one run per OpenMP thread
 // with the trainer itself on one thread, so a run's numbers never depend on the thread count.
 #pragma once
@@ -65,7 +65,7 @@ struct JobResult {
 /// Every field of a shape in one string (a key for runs that share their shape).
 [[nodiscard]] std::string shape_key(const Shape& shape);
 
-/// The unit-expansion dense proxy of a shape's width and depth (THEORY.md §5: tune once on it).
+/// The unit-expansion dense proxy of a shape's width and depth (docs/theory.md §5: tune once on it).
 [[nodiscard]] Shape dense_proxy(std::int64_t d_model, std::int64_t n_layers);
 
 /// Resolves a job through the trainer's own config loader and the transfer engine (throws the

@@ -1,4 +1,4 @@
-// Forward and hand-written backward of the toy MoE transformer (THEORY.md §2–§6). See model.hpp.
+// Forward and hand-written backward of the toy MoE transformer (docs/theory.md §2–§6). See model.hpp.
 #include "muelab/models/cpu/model.hpp"
 
 #include "muelab/models/shared/kernels.hpp"

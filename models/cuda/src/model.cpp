@@ -1,5 +1,5 @@
 // The CUDA model (see model.hpp): plain C++ that drives the launchers of kernels.hpp and cuBLAS.
-// The order of operations mirrors models/cpu/src/model.cpp step for step (THEORY.md §2–§6), so
+// The order of operations mirrors models/cpu/src/model.cpp step for step (docs/theory.md §2–§6), so
 // each stage has a CPU twin for the parity suite. Nothing here reads device memory except
 // read_loss() and read_diagnostics() (and the test accessors value/grad/logits/balance_bias).
 #include "muelab/models/cuda/model.hpp"

@@ -1,5 +1,5 @@
 // Expert-count axis of the nonlinear MoE mean-field limit (erf_expert_count.hpp; README
-// "Expert-count limit"; THEORY.md §8 "Nonlinear", §6 top-a threshold, §5.1).
+// "Expert-count limit"; docs/theory.md §8 "Nonlinear", §6 top-a threshold, §5.1).
 #include "muelab/sim/meanfield/erf_expert_count.hpp"
 
 #include <boost/numeric/odeint.hpp>

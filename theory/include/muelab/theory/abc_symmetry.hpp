@@ -1,4 +1,4 @@
-// The abc-symmetry of μP (THEORY.md §2, [TP5]): for Adam, (multiplier ×θ, init ×θ⁻¹, LR ×θ⁻¹)
+// The abc-symmetry of μP (docs/theory.md §2, [TP5]): for Adam, (multiplier ×θ, init ×θ⁻¹, LR ×θ⁻¹)
 // leaves training unchanged (exactly so when also ε ×θ and coupled weight decay ×θ, so that the
 // per-step decay ηλ is kept); for SGD the LR takes ×θ⁻². The engine uses it to express the
 // router's multiplier form under mup-moe and tests it through effective sizes.

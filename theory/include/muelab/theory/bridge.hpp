@@ -1,4 +1,4 @@
-// Bridge I (active-width μP, THEORY.md §5.1) and the token accounting behind Bridge II (§5.2).
+// Bridge I (active-width μP, docs/theory.md §5.1) and the token accounting behind Bridge II (§5.2).
 #pragma once
 
 #include "muelab/theory/config.hpp"

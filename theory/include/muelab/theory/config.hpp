@@ -57,7 +57,7 @@ struct OptimConfig {
   double init_std = 0.0;
 };
 
-/// Named switches for every [open] item of THEORY.md (and the controls the experiments need).
+/// Named switches for every [open] item of docs/theory.md (and the controls the experiments need).
 /// An unset optional means "the rule source's documented default" (see rules.hpp).
 struct RuleSwitches {
   double depth_alpha = 1.0;                           ///< CompleteP α ∈ [1/2, 1] (§3)

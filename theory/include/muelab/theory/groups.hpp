@@ -1,5 +1,5 @@
 // Parameter groups with stable names (the contract of `muelab transfer` output) and the μP
-// class of each (THEORY.md §2): input-like, hidden (fan-in d), down-projection (fan-in = the
+// class of each (docs/theory.md §2): input-like, hidden (fan-in d), down-projection (fan-in = the
 // FFN/expert width) and output.
 #pragma once
 

@@ -1,4 +1,4 @@
-// Batch-size and duration rules and the SDE objects they preserve (THEORY.md §4, §7).
+// Batch-size and duration rules and the SDE objects they preserve (docs/theory.md §4, §7).
 // With q = ρ_B/ρ_D = T/T' (target over base): Adam/AdamW η ×√q, λ ×√q, ε ×1/√q, 1−β ×q;
 // SGD (time t = kη): η ×q, λ ×1, 1−β1 ×q. One function per formula.
 #pragma once

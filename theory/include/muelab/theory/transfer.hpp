@@ -1,7 +1,7 @@
 // The transfer-rule engine: base config + tuned hyperparameters in; per-parameter-group init,
 // forward multiplier, LR, WD, ε, β1, β2 and σ0 bookkeeping out, for every rule source
-// (THEORY.md §2–§6). Every quantity is the base value times a chain of named factors, each citing
-// the THEORY.md section it implements (`--explain` prints the chain). At the base shape every
+// (docs/theory.md §2–§6). Every quantity is the base value times a chain of named factors, each citing
+// the docs/theory.md section it implements (`--explain` prints the chain). At the base shape every
 // factor of every rule source is exactly 1 (claim `base-identity`).
 #pragma once
 
@@ -32,7 +32,7 @@ struct Factor {
   FactorAxis axis = FactorAxis::width;
   double value = 1.0;
   std::string formula;  ///< e.g. "rho_d^-1/2 (fan-in 128 -> 1024)"
-  std::string source;   ///< e.g. "THEORY.md §2 [TP5]"
+  std::string source;   ///< e.g. "docs/theory.md §2 [TP5]"
 };
 
 /// base value ∘ factors. `product`: base·Πf. `complement`: 1 − (1−base)·Πf (β under 1−β ×q).

@@ -1,9 +1,9 @@
-// Coordinate-check analysis (THEORY.md §9 `coord-check`): log–log slopes of a coordinate size
+// Coordinate-check analysis (docs/theory.md §9 `coord-check`): log–log slopes of a coordinate size
 // (activation RMS, its change, logits, ...) against a model axis (d, N, m, L), one per (rule,
 // quantity, axis, step), with a bootstrap CI over seeds; judged |slope| < 0.1 for μP-type rules, SP
 // being the control (expected ≈ +0.5 or more).
 //
-// Documented exceptions (THEORY.md §9 / issue 6): the output logits and the attention logits at the
+// Documented exceptions (docs/claims.md, coord-check): the output logits and the attention logits at the
 // first step (step 0, the forward pass at initialization) are not required to be width-independent:
 // μP-type rules initialise the readout so that the output logits vanish as the width grows (≈ d^{-1/2}
 // with a 1/d readout multiplier), and a 1/d_head attention scale makes the initial attention logits

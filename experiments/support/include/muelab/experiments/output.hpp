@@ -1,7 +1,7 @@
 // Writing results without ever leaving a half-written file behind: every file is written to a
 // temporary sibling and renamed into place only when complete (developers' guide: bad input never
 // corrupts results). Also the run metadata written next to every experiment's results
-// (ENGINEERING.md §3: config, seed, git revision, machine).
+// (docs/development.md §3: config, seed, git revision, machine).
 #pragma once
 
 #include "muelab/io/atomic_file.hpp"

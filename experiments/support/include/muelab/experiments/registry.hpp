@@ -27,7 +27,7 @@ struct ExperimentOptions {
 struct Experiment {
   std::string name;          ///< stable, kebab-case, e.g. "sgd-sme-weak-order"
   std::string description;   ///< one line
-  std::vector<std::string> claims;  ///< THEORY.md §9 claim ids it writes verdicts for
+  std::vector<std::string> claims;  ///< docs/theory.md §9 claim ids it writes verdicts for
   std::string plot_script;   ///< path below plots/, run with /usr/bin/python3 PLOT OUT_DIR; may be empty
   /// Runs the experiment, writes CSVs and returns the verdicts (the driver writes verdicts.json).
   std::function<VerdictReport(const ExperimentOptions&)> run;

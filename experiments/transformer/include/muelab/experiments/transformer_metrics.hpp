@@ -1,4 +1,4 @@
-// Measurements of the tune-once experiments (THEORY.md §5: tune (η, λ, σ) once on the dense proxy,
+// Measurements of the tune-once experiments (docs/theory.md §5: tune (η, λ, σ) once on the dense proxy,
 // transfer to every MoE target): the regret of transferred hyperparameters against a target's own LR
 // sweep, the curvature of a loss-vs-log2-LR curve (which sets the regret tolerance), the slope of a
 // loss against log2 of a model axis with a bootstrap CI over seeds, and the steps an MoE needs to
@@ -19,7 +19,7 @@ namespace muelab::experiments::transformer {
 /// an end of the grid or a neighbour is not finite.
 [[nodiscard]] double curve_curvature(std::span<const double> x, std::span<const double> loss);
 
-/// Regret of transferred hyperparameters on a target (the practical test of THEORY.md §5's recipe):
+/// Regret of transferred hyperparameters on a target (the practical test of docs/theory.md §5's recipe):
 /// mean over seeds of the loss at the transferred HPs minus the best loss of the target's own LR sweep
 /// (vertex of the parabola through the seed-mean sweep's minimum, analysis::fit_lr_optimum).
 struct TransferRegret {

@@ -1,4 +1,4 @@
-// The toy decoder-only MoE transformer (THEORY.md §2–§6): forward pass and hand-written backward,
+// The toy decoder-only MoE transformer (docs/theory.md §2–§6): forward pass and hand-written backward,
 // templated on the scalar (float for training speed, double for gradient checks). The model holds
 // no scaling constants of its own: every init std, forward multiplier, route scale, gate
 // normalization, residual multiplier and attention logit scale is read from a ModelSpec, which

@@ -1,4 +1,4 @@
-// Optimizers with per-parameter-group hyperparameters from the transfer engine (THEORY.md §1–§4):
+// Optimizers with per-parameter-group hyperparameters from the transfer engine (docs/theory.md §1–§4):
 // AdamW with PyTorch-coupled weight decay (θ ← θ − ηλθ − η·m̂/(√v̂ + ε)), Adam (L2 added to the
 // gradient, as torch.optim.Adam) and SGD with momentum (buf ← β1·buf + g + λθ; θ ← θ − η·buf).
 // The schedule factor multiplies every group's η (and hence ηλ).

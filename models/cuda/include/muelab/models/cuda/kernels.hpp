@@ -1,4 +1,4 @@
-// Host-callable launchers of the CUDA backend's stages (THEORY.md §2–§6). Every pointer argument is
+// Host-callable launchers of the CUDA backend's stages (docs/theory.md §2–§6). Every pointer argument is
 // device memory; every launcher enqueues on the default stream and returns without synchronizing,
 // and none reads anything back: sizes that depend on the data (the rows each expert keeps) stay
 // on the device and are read there by the kernels that need them.

@@ -1,4 +1,4 @@
-// The toy MoE transformer on the GPU (THEORY.md §2–§6): the same model as models/cpu — same
+// The toy MoE transformer on the GPU (docs/theory.md §2–§6): the same model as models/cpu — same
 // ModelSpec, same parameter list and names, same Philox initialization (drawn by the CPU reference
 // with CounterRng(seed, parameter index) and uploaded once) — with parameters, gradients, optimizer
 // moments, activations and every scratch buffer in device memory for the whole run (allocated on

@@ -1,4 +1,4 @@
-// Grouped GEMM over expert segments whose sizes live in device memory (THEORY.md §5: the routed
+// Grouped GEMM over expert segments whose sizes live in device memory (docs/theory.md §5: the routed
 // experts' up/gate/down products). The permutation by expert (offsets[0..G], an exclusive scan of
 // the kept rows per expert) is computed on the GPU; the host never learns the per-expert row
 // counts, so every expert GEMM of a layer is ONE launch whose blocks find their expert themselves.

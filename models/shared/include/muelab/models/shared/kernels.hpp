@@ -1,5 +1,5 @@
 // One kernel body, two backends: the elementwise and per-row math of the toy MoE transformer
-// (THEORY.md §2–§6) written once as __host__ __device__ functions. The CPU reference backend
+// (docs/theory.md §2–§6) written once as __host__ __device__ functions. The CPU reference backend
 // (models/cpu) calls them in its loops and the CUDA backend (models/cuda) calls them from one
 // thread (elementwise) or one thread per row (per-row), so the CPU tests exercise the very
 // arithmetic the GPU runs. Header-only, no Eigen, no std containers: plain pointers and lengths.
@@ -19,7 +19,7 @@ namespace muelab::models::shared {
 
 using index_t = std::int64_t;
 
-// ---- activations (THEORY.md §2: FFN units) -----------------------------------------------------
+// ---- activations (docs/theory.md §2: FFN units) -----------------------------------------------------
 
 /// GELU with the exact erf form: z·Φ(z).
 template <class S>
@@ -49,7 +49,7 @@ MUELAB_HD inline S silu_derivative(S z) {
   return s * (S(1) + z * (S(1) - s));
 }
 
-// ---- LayerNorm without bias, one row (THEORY.md §2) ------------------------------------------------
+// ---- LayerNorm without bias, one row (docs/theory.md §2) ------------------------------------------------
 
 /// u = m·g ⊙ (x − μ)/√(var + eps); writes hat = (x − μ)·rstd and u, returns rstd.
 /// Sums run left to right in S, so a row gives the same bits on every backend.
@@ -121,7 +121,7 @@ MUELAB_HD inline S cross_entropy_row(const S* logits, index_t vocab, index_t tar
   return std::log(total) + mx - logits[target];
 }
 
-// ---- MoE routing (THEORY.md §5, §6) --------------------------------------------------------------------
+// ---- MoE routing (docs/theory.md §5, §6) --------------------------------------------------------------------
 
 /// Top-a selection on the key p_e + b_e (the balance bias steers selection only, §6), per_group
 /// experts inside each of `groups` contiguous groups. Ties go to the lower expert index; within a
@@ -211,7 +211,7 @@ MUELAB_HD inline double expert_load_fraction(index_t count, index_t n, index_t a
   return expert_load(count, n) / static_cast<double>(a);
 }
 
-// ---- auxiliary load-balancing loss (Switch style; THEORY.md §6) -----------------------------------------
+// ---- auxiliary load-balancing loss (Switch style; docs/theory.md §6) -----------------------------------------
 // aux = coef·N·Σ_i f_i·P_i with f_i = count_i/(n·a) held constant (no gradient through the top-a
 // choice) and P_i = (1/n) Σ_t p̂_ti, p̂_t = p_t / Σ_e p_te (a no-op for the softmax router up to
 // rounding; it matters for the sigmoid router).
@@ -260,7 +260,7 @@ MUELAB_HD inline double balance_bias_update(double bias, double rate, double loa
   return bias - rate * (load - kappa);
 }
 
-// ---- optimizers (THEORY.md §1–§4; per-group η, λ, ε, β from transfer()) -------------------------------
+// ---- optimizers (docs/theory.md §1–§4; per-group η, λ, ε, β from transfer()) -------------------------------
 
 /// Per-step constants of Adam/AdamW for one group; correction_k = 1 − β_k^step.
 struct AdamStep {

@@ -1,5 +1,5 @@
 // Closed-form Gaussian expectations of erf units and the Gaussian quadrature rules of the nonlinear
-// mean-field limit (THEORY.md §8, "Nonlinear"; derivation in sim/meanfield/README.md).
+// mean-field limit (docs/theory.md §8, "Nonlinear"; derivation in sim/meanfield/README.md).
 //
 // Activation φ(u) = erf(u/√2) (Saad–Solla / Goldt et al. convention), φ'(u) = √(2/π)·exp(−u²/2).
 // For (u, v) ~ N(0, [[q_uu, q_uv], [q_uv, q_vv]]):

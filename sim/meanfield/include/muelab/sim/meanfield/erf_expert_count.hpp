@@ -1,4 +1,4 @@
-// The expert-count axis of the nonlinear MoE mean-field limit (THEORY.md §8 "Nonlinear", §6 top-a
+// The expert-count axis of the nonlinear MoE mean-field limit (docs/theory.md §8 "Nonlinear", §6 top-a
 // threshold, §5.1 Complete-muE; derivation in sim/meanfield/README.md, "Expert-count limit").
 //
 // Same erf MoE layer as erf_limit.hpp (N1)–(N2), now with N → ∞ at FIXED expert width h and fixed

@@ -1,5 +1,5 @@
 // Mean-field limit of erf two-layer networks on Gaussian inputs, dense and MoE with a learned
-// sigmoid router (THEORY.md §8 "Nonlinear", §5.1; equations and the choice of reference in
+// sigmoid router (docs/theory.md §8 "Nonlinear", §5.1; equations and the choice of reference in
 // sim/meanfield/README.md, "Nonlinear limit").
 //
 // Model (scalar input x ~ N(0, 1), scalar output d = 1, φ(u) = erf(u/√2)). N experts, a active;

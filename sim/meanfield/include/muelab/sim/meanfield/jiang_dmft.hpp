@@ -1,4 +1,4 @@
-// Jiang et al.'s DMFT quantities at initialization (THEORY.md §6, [JIANG]), measured on a reduced
+// Jiang et al.'s DMFT quantities at initialization (docs/theory.md §6, [JIANG]), measured on a reduced
 // residual MoE stack: MoE blocks only, pre-LN, branch multiplier L^{-branch_exponent} (Jiang: 1/L),
 //   x_{ℓ+1} = x_ℓ + L^{-1} · (1/a) Σ_{i∈top-a(g)} g_i · W_down,i φ(W_up,i z_ℓ),   z_ℓ = LN(x_ℓ),
 // with sigmoid gates g_i = σ(r_iᵀ z_ℓ), router rows r_i ~ N(0, σ_r² I) (σ_r = d^{-γ}, γ = 1), expert up

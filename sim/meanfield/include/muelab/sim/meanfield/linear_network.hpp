@@ -1,4 +1,4 @@
-// Exact mean-field limit of linear two-layer networks, dense and MoE (THEORY.md §8).
+// Exact mean-field limit of linear two-layer networks, dense and MoE (docs/theory.md §8).
 //
 // Dense (§8): f(x) = (1/H) Σ_j a_j w_jᵀx/√D, x ~ N(0, I_D), teacher y = βᵀx/√D, loss
 // L = ½ E(f − y)² = ½|v − β|²/D, rescaled gradient flow θ̇_j = −H ∂L/∂θ_j. With

@@ -1,5 +1,5 @@
 // Finite-width simulations of the linear two-layer dense / fixed-router MoE networks of
-// linear_network.hpp (THEORY.md §8): every particle (a_ij, w_ij) is evolved explicitly, by gradient
+// linear_network.hpp (docs/theory.md §8): every particle (a_ij, w_ij) is evolved explicitly, by gradient
 // flow (classical RK4 through Boost.Odeint, step small enough that its O(dt⁴) error is far below the
 // O(h^{-1/2}) finite-width effect) or by small-step gradient descent. Initial particles are
 // a_ij ~ N(0, 1), w_ij ~ N(0, I_D) drawn from the counter-based RNG keyed by (path, expert, width),

@@ -1,4 +1,4 @@
-// Nonlinear two-layer networks (THEORY.md §8, "SP vs μP"): erf units on Gaussian inputs, a dense
+// Nonlinear two-layer networks (docs/theory.md §8, "SP vs μP"): erf units on Gaussian inputs, a dense
 // layer (one expert) or an MoE layer with a learned sigmoid router (top-a, gates normalized over the
 // active set), trained by full-batch gradient descent on a fixed Gaussian sample. Two scalings:
 //   mean-field / μP / Complete-muE: f = A·R·Σ_{i∈S} π_i Σ_j a_ij erf(w_ijᵀx/√D), A = 1/(a·h), R = a,
