@@ -18,7 +18,7 @@ namespace {
 
 struct ExperimentCommandOptions {
   std::vector<std::string> names;
-  bool all = false, list = false, strict = false, no_plot = false, show_plan = false;
+  bool all = false, list = false, strict = false, no_plot = false, show_plan = false, gather = false;
   std::string profile = "quick", out = "results/quick";
   std::uint64_t seed = 7;
   int threads = 0;
@@ -33,6 +33,25 @@ int run(const ExperimentCommandOptions& o) {
       for (const auto& c : e->claims) claims += (claims.empty() ? "" : ", ") + c;
       std::cout << fmt::format("{:<28} {}  [claims: {}]\n", e->name, e->description, claims);
     }
+    return 0;
+  }
+  if (o.gather) {  // REPORT.md from what is on disk (e.g. a full profile regenerated over several sittings)
+    std::vector<experiments::VerdictReport> reports;
+    try {
+      reports = experiments::gather_reports(o.out);
+    } catch (const std::exception& ex) {
+      std::cerr << fmt::format("muelab: error: experiment --gather: {}\n", ex.what());
+      return 2;
+    }
+    if (reports.empty()) {
+      std::cerr << fmt::format("muelab: error: experiment --gather: no <experiment>/verdicts.json under {}\n", o.out);
+      return 2;
+    }
+    experiments::write_report(o.out, reports, o.profile, 0.0);
+    const auto c = experiments::count_verdicts(reports);
+    std::cout << fmt::format("{} experiment(s), {} rows: {} hold, {} fail, {} inconclusive; {} as expected; report: {}\n",
+                             reports.size(), c.total, c.holds, c.fails, c.inconclusive, c.as_expected,
+                             (std::filesystem::path(o.out) / "REPORT.md").string());
     return 0;
   }
   std::vector<const experiments::Experiment*> selected;
@@ -103,6 +122,7 @@ void add_experiment_command(CLI::App& app, int& exit_status, const std::string& 
   cmd->add_flag("--no-plot", o->no_plot, "do not draw figures");
   cmd->add_flag("--plan", o->show_plan, "print the declared plans (grids, seeds, claims with tolerances) as JSON; run nothing");
   cmd->add_flag("--strict", o->strict, "exit 1 when a verdict is not as expected");
+  cmd->add_flag("--gather", o->gather, "rewrite OUT/REPORT.md from the verdicts.json files under OUT; run nothing");
   cmd->callback([o, &exit_status] { exit_status = run(*o); });
 }
 
