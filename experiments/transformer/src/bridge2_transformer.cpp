@@ -244,6 +244,12 @@ ExperimentPlan bridge2_plan(Profile profile) {
                    {"power_check", "MoE-block LR x2 per halving of a / doubling of N (LR sweeps)"}};
   plan.claims["drift"] = {"bridge2-cancellation", "drift of log2 eta* (lambda*) per halving of a / doubling of N",
                           VerdictKind::claim, Sidedness::two_sided, 0.0, s.stays_put.per_doubling};
+  for (const auto& ax : study_axes(s)) {  // the tolerance each axis' rows are judged with
+    auto spec = plan.claims["drift"];
+    spec.tolerance = s.stays_put.bound(std::abs(std::log2(ax.value(ax.points.back()) / ax.value(ax.points.front()))));
+    spec.quantity += " (" + ax.name + ")";
+    plan.claims["drift " + ax.name] = spec;
+  }
   plan.claims["per-expert-batch drift"] = {"bridge2-cancellation",
                                            "drift of log2 eta* per halving of a under the per-expert-batch hypothesis",
                                            VerdictKind::control, Sidedness::two_sided, -0.5, 0.25};

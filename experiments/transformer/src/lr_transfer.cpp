@@ -118,6 +118,14 @@ ExperimentPlan lr_transfer_plan(Profile profile) {
   // The row tolerance is min(0.25, 0.5 / doublings of the axis): fixed by the plan's axes.
   plan.claims["drift"] = {"lr-transfer", "drift of log2 lr* per doubling of the axis", VerdictKind::claim,
                           Sidedness::two_sided, 0.0, s.stays_put.per_doubling};
+  // The tolerance each axis' rows are judged with (its doublings are fixed by the plan's axis values).
+  for (const auto& axis : s.axes) {
+    auto spec = plan.claims["drift"];
+    spec.tolerance = s.stays_put.bound(std::log2(static_cast<double>(axis.values.back()) /
+                                                 static_cast<double>(axis.values.front())));
+    spec.quantity += " (" + axis.axis + ")";
+    plan.claims["drift " + axis.axis] = spec;
+  }
   plan.claims["separation"] = {"lr-transfer", "drift(complete-mue) - drift(control), paired over seeds",
                                VerdictKind::claim, Sidedness::at_least, s.separation, 0.0};
   return plan;
