@@ -1,4 +1,4 @@
-// `sgd-sme-weak-order` (THEORY.md §7, §9): on f = ½xᵀHx with constant Σ the discrete SGD moments
+// `sgd-sme-weak-order` (docs/theory.md §7, §9): on f = ½xᵀHx with constant Σ the discrete SGD moments
 // (matrix recursion) and the first- and second-order SME moments (Lyapunov ODE, dense-output
 // Dormand–Prince) are exact, so the weak error |E φ(x_K) − E φ(X_{Kη})| is computed without Monte
 // Carlo for φ = f and φ = |x|². Prediction: log-log slope in η of 1 (first order), 2 (second order).

@@ -1,4 +1,4 @@
-// `svag-rate` (THEORY.md §7, §9): SVAG runs of SGD on linear regression with genuine minibatch
+// `svag-rate` (docs/theory.md §7, §9): SVAG runs of SGD on linear regression with genuine minibatch
 // sampling converge to the SDE as ℓ grows at rate O(1/ℓ). The expected loss of each ℓ-run is exact
 // (second moments of the augmented state evolve linearly), so the distance |E L_ℓ(T) − E L_32(T)|
 // is free of Monte Carlo error. Under the 1/ℓ rate it equals C·(1/ℓ − 1/32) + O(1/ℓ²): the
