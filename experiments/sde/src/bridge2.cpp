@@ -1,11 +1,8 @@
 // The Bridge II measurement (docs/theory.md §5.2, §9 claims `sigma0-shift`, `bridge2-cancellation`).
 //
-// Toy MoE regression: N linear experts W_e ∈ R^d; a global batch of B samples per step from a finite
-// training set (sampled with replacement: genuine minibatch noise); each sample goes to a of the N
-// experts, either by the deterministic balanced assignment {(i·a + j) mod N} (every expert sees
-// exactly B·a/N samples per step) or by a learned sigmoid router (top-a, normalized gates, balancing
-// bias); output ŷ = A·R·Σ_{e∈S} π_e W_eᵀx with Complete-muE's route scale R = a and active-width
-// multiplier A = d/H_act (muelab_theory bridge.hpp); AdamW for a fixed number of steps.
+// The model is the toy MoE regression of sim/sde (toy_moe.hpp): N linear experts, a of them per
+// sample by balanced or learned sigmoid routing, Complete-muE's A·R·π on the routed sum (or the plain
+// sum for a control); AdamW (or SGD for the controls) for a fixed number of steps.
 //
 // Per expert the mean gradient is (1/N)·E[r x] for every a, while its noise std is ∝ (B a/N)^{-1/2}:
 // σ0 = η·σ_g shifts by √(a/a') (fixed N) or √(N'/N) (fixed a) at unchanged η — measured against
@@ -27,11 +24,9 @@
 #include "common.hpp"
 
 #include "muelab/experiments/grid_policy.hpp"
-
 #include "muelab/experiments/output.hpp"
-#include "muelab/sim/counter_rng.hpp"
-#include "muelab/sim/sde/ensemble.hpp"
 #include "muelab/sim/sde/optimizers.hpp"
+#include "muelab/sim/sde/toy_moe.hpp"
 #include "muelab/sim/statistics.hpp"
 #include "muelab/theory/bridge.hpp"
 
@@ -47,255 +42,15 @@
 #include <tuple>
 
 namespace muelab::experiments::sde {
-using sim::CounterRng;
+using sim::sde::MoeShape;
+using sim::sde::Parameterization;
+using sim::sde::Routing;
+using sim::sde::ToyMoe;
+using sim::sde::ToyProblem;
 
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-/// How samples reach experts: the deterministic balanced assignment (sample at batch position i goes
-/// to experts {(i·a + j) mod N}, every expert sees exactly B·a/N samples per step, gates 1/a), or a
-/// learned sigmoid router (scores σ(r_eᵀx), top-a selection with an auxiliary-loss-free balancing
-/// bias, gates normalized over the active set, docs/theory.md §5.1 "Gating").
-enum class Routing { balanced, learned_sigmoid };
-/// Complete-muE (A = d/H_act on the block, route scale R = a on the normalized routed sum) or a plain
-/// MoE without them: the routed sum Σ_{e∈S} W_eᵀx with unit gates (no A, no R, no normalization).
-enum class Parameterization { complete_mue, plain_sum };
-
-struct MoeShape {
-  int experts = 8;  ///< N
-  int active = 8;   ///< a
-  int batch = 32;   ///< B
-  Routing routing = Routing::balanced;
-  Parameterization parameterization = Parameterization::complete_mue;
-};
-
-struct ToyProblem {
-  int dimension = 16;
-  int train_samples = 32;  ///< small finite set, sampled with replacement: genuine minibatch noise
-  double label_noise = 1.0;
-  long long steps = 300;
-  int test_samples = 1024;  ///< held-out inputs for the learned-router loss (no closed form there)
-};
-
-/// Per-expert factor on W_eᵀx for the balanced router: A·R·π with π = 1/a from the theory library
-/// (Bridge I/II), or 1 for the plain sum.
-double expert_output_weight(const MoeShape& shape, int dimension) {
-  if (shape.parameterization == Parameterization::plain_sum) return 1.0;
-  theory::ModelConfig model;
-  model.d_model = dimension;
-  model.ffn = theory::FfnKind::moe;
-  model.n_experts = shape.experts;
-  model.n_active = shape.active;
-  model.d_expert = dimension;
-  model.n_layers = 1;
-  const double multiplier = theory::active_width_output_multiplier(model);
-  const double route_scale = theory::complete_mue_route_scale(model, true);
-  return multiplier * route_scale / static_cast<double>(shape.active);
-}
-
-class ToyMoe {
- public:
-  static constexpr double kBalanceRate = 0.01;  ///< balancing-bias step (auxiliary-loss-free balancing)
-
-  ToyMoe(const ToyProblem& problem, const MoeShape& shape, std::uint64_t seed)
-      : problem_(problem), shape_(shape), rng_(seed, 61), weight_(expert_output_weight(shape, problem.dimension)) {
-    if ((shape.batch * shape.active) % shape.experts != 0)
-      throw std::invalid_argument("bridge2: B·a must be a multiple of N for balanced routing");
-    const int d = problem.dimension;
-    teacher_.resize(d);
-    rng_.fill_normal(teacher_, 0, 0, 0);  // teacher and data depend on the seed only, not on (a, N)
-    teacher_ /= std::sqrt(static_cast<double>(d));  // |w*|² ≈ 1, comparable to the label noise
-    inputs_.resize(problem.train_samples, d);
-    targets_.resize(problem.train_samples);
-    Eigen::VectorXd row(d);
-    for (int i = 0; i < problem.train_samples; ++i) {
-      rng_.fill_normal(row, 1, static_cast<std::uint64_t>(i), 0);
-      inputs_.row(i) = row.transpose();
-      targets_[i] = row.dot(teacher_) + problem.label_noise * rng_.normal(2, static_cast<std::uint64_t>(i), 0, 0);
-    }
-    if (shape.routing == Routing::learned_sigmoid) {
-      test_inputs_.resize(problem.test_samples, d);
-      for (int i = 0; i < problem.test_samples; ++i) {
-        rng_.fill_normal(row, 4, static_cast<std::uint64_t>(i), 0);
-        test_inputs_.row(i) = row.transpose();
-      }
-    }
-  }
-
-  [[nodiscard]] Eigen::Index expert_parameter_count() const { return shape_.experts * problem_.dimension; }
-  /// Expert weights (N × d), then for the learned router the router weights (N × d).
-  [[nodiscard]] Eigen::Index parameter_count() const {
-    return (shape_.routing == Routing::learned_sigmoid ? 2 : 1) * expert_parameter_count();
-  }
-
-  /// Initial parameters: experts zero; router N(0, 1/d) (seeded, shared by all (a, N) of a seed).
-  [[nodiscard]] Eigen::VectorXd initial_parameters() const {
-    Eigen::VectorXd flat = Eigen::VectorXd::Zero(parameter_count());
-    if (shape_.routing == Routing::learned_sigmoid) {
-      Eigen::VectorXd router(expert_parameter_count());
-      rng_.fill_normal(router, 5, 0, 0);
-      flat.tail(expert_parameter_count()) = router / std::sqrt(static_cast<double>(problem_.dimension));
-    }
-    return flat;
-  }
-
-  /// Minibatch gradient at step `step` (draw `draw`). For the learned router `bias` is the balancing
-  /// bias (selection only) and `load` receives the tokens per expert of this batch.
-  void gradient(const Eigen::VectorXd& flat, std::uint64_t step, std::uint64_t draw, Eigen::VectorXd& out,
-                const Eigen::VectorXd* bias = nullptr, Eigen::VectorXd* load = nullptr) const {
-    const int d = problem_.dimension;
-    const int n_experts = shape_.experts;
-    Eigen::Map<const Eigen::MatrixXd> w(flat.data(), d, n_experts);
-    out.setZero(flat.size());
-    Eigen::Map<Eigen::MatrixXd> g(out.data(), d, n_experts);
-    if (load != nullptr) load->setZero(n_experts);
-    Eigen::VectorXd combined(d);
-    for (int i = 0; i < shape_.batch; ++i) {
-      const auto sample = static_cast<Eigen::Index>(
-          rng_.below(static_cast<std::uint64_t>(problem_.train_samples), 3, step, draw, static_cast<std::uint64_t>(i)));
-      const auto x = inputs_.row(sample).transpose();
-      if (shape_.routing == Routing::balanced) {
-        combined.setZero();
-        for (int j = 0; j < shape_.active; ++j) combined += w.col((i * shape_.active + j) % n_experts);
-        const double residual = weight_ * x.dot(combined) - targets_[sample];
-        for (int j = 0; j < shape_.active; ++j) g.col((i * shape_.active + j) % n_experts) += (residual * weight_) * x;
-      } else {
-        Eigen::Map<const Eigen::MatrixXd> router(flat.data() + expert_parameter_count(), d, n_experts);
-        Eigen::Map<Eigen::MatrixXd> g_router(out.data() + expert_parameter_count(), d, n_experts);
-        route(router, x, bias);
-        const double prediction = learned_prediction(w, x);
-        const double residual = prediction - targets_[sample];
-        // ŷ = c Σ_S π_e o_e, π_e = s_e/Σ_S s: ∂ŷ/∂W_e = c π_e x; ∂ŷ/∂r_e = c (o_e − ō)/Σ_S s · s_e(1 − s_e) x.
-        const double mean_output = prediction / route_factor();
-        for (int e : selected_) {
-          const auto ue = static_cast<std::size_t>(e);
-          g.col(e) += (residual * route_factor() * scores_[ue] / score_sum_) * x;
-          g_router.col(e) += (residual * route_factor() * (outputs_[ue] - mean_output) / score_sum_ * scores_[ue] *
-                              (1.0 - scores_[ue])) * x;
-          if (load != nullptr) (*load)[e] += 1.0;
-        }
-      }
-    }
-    out /= static_cast<double>(shape_.batch);
-  }
-
-  /// Population loss E ½(ŷ − y)² for x ~ N(0, I): exact for the balanced router (averaged over batch
-  /// positions), on the held-out inputs for the learned router.
-  [[nodiscard]] double population_loss(const Eigen::VectorXd& flat, const Eigen::VectorXd* bias = nullptr) const {
-    const int d = problem_.dimension;
-    Eigen::Map<const Eigen::MatrixXd> w(flat.data(), d, shape_.experts);
-    const double noise = 0.5 * problem_.label_noise * problem_.label_noise;
-    double total = 0.0;
-    if (shape_.routing == Routing::balanced) {
-      Eigen::VectorXd combined(d);
-      for (int i = 0; i < shape_.batch; ++i) {
-        combined.setZero();
-        for (int j = 0; j < shape_.active; ++j) combined += w.col((i * shape_.active + j) % shape_.experts);
-        total += 0.5 * (weight_ * combined - teacher_).squaredNorm() + noise;
-      }
-      return total / shape_.batch;
-    }
-    Eigen::Map<const Eigen::MatrixXd> router(flat.data() + expert_parameter_count(), d, shape_.experts);
-    for (Eigen::Index i = 0; i < test_inputs_.rows(); ++i) {
-      const Eigen::VectorXd x = test_inputs_.row(i).transpose();
-      route(router, x, bias);
-      const double error = learned_prediction(w, x) - x.dot(teacher_);
-      total += 0.5 * error * error + noise;
-    }
-    return total / static_cast<double>(test_inputs_.rows());
-  }
-
-  /// Trains for `steps` steps from initial_parameters(); returns the population loss (∞ on divergence).
-  [[nodiscard]] double train(const sim::sde::OptimizerHyperparameters& hyper, long long steps) const {
-    Eigen::VectorXd w = initial_parameters(), g;
-    sim::sde::DiscreteOptimizer optimizer(hyper, parameter_count());
-    Eigen::VectorXd bias = Eigen::VectorXd::Zero(shape_.experts), load;
-    const bool learned = shape_.routing == Routing::learned_sigmoid;
-    const double target_load = static_cast<double>(shape_.batch * shape_.active) / shape_.experts;
-    for (long long k = 0; k < steps; ++k) {
-      gradient(w, static_cast<std::uint64_t>(k), 0, g, learned ? &bias : nullptr, learned ? &load : nullptr);
-      optimizer.step(w, g);
-      if (learned)  // balancing bias: raise under-loaded experts, lower over-loaded ones
-        for (int e = 0; e < shape_.experts; ++e)
-          bias[e] += kBalanceRate * (load[e] < target_load ? 1.0 : (load[e] > target_load ? -1.0 : 0.0));
-      if (!w.allFinite()) return std::numeric_limits<double>::infinity();
-    }
-    return population_loss(w, learned ? &bias : nullptr);
-  }
-
-  /// Per-expert gradient-noise std √(tr Cov g_e), averaged over experts, at parameters `flat`, from
-  /// `batches` independent minibatches; with a standard error over batches (delta method).
-  [[nodiscard]] std::pair<double, double> expert_noise_std(const Eigen::VectorXd& flat, std::uint64_t batches,
-                                                           double* signal_norm) const {
-    Eigen::MatrixXd samples(parameter_count(), static_cast<Eigen::Index>(batches));
-    Eigen::VectorXd g;
-    for (std::uint64_t b = 0; b < batches; ++b) {
-      gradient(flat, 1000000 + b, 7, g);
-      samples.col(static_cast<Eigen::Index>(b)) = g;
-    }
-    const Eigen::VectorXd mean = samples.rowwise().mean();
-    std::vector<double> per_batch(batches);
-    for (std::uint64_t b = 0; b < batches; ++b)
-      per_batch[b] = (samples.col(static_cast<Eigen::Index>(b)) - mean).squaredNorm() / shape_.experts *
-                     static_cast<double>(batches) / static_cast<double>(batches - 1);
-    const auto variance = sim::mean_with_standard_error(per_batch);
-    // The expert's gradient is a sum over its own B·a/N tokens divided by the global B; Adam is
-    // invariant to that scale, so σ_g is the noise of the gradient averaged over the expert's own
-    // tokens (§4: σ_g ∝ (tokens per step seen by the group)^{-1/2}). The expert gradient is
-    // (B·a/N)/B · (1/a) · (own-token average) = own-token average / N: multiply by N.
-    const double own_token_scale = static_cast<double>(shape_.experts);
-    if (signal_norm != nullptr)
-      *signal_norm = own_token_scale * mean.norm() / std::sqrt(static_cast<double>(shape_.experts));
-    return {own_token_scale * std::sqrt(variance.mean),
-            own_token_scale * 0.5 * variance.standard_error / std::sqrt(variance.mean)};
-  }
-
- private:
-  /// A·R for the learned router (π carries the normalization).
-  [[nodiscard]] double route_factor() const { return weight_ * static_cast<double>(shape_.active); }
-
-  /// Learned router: scores σ(r_eᵀx), the a experts with the largest σ + bias (ties by index).
-  template <class Router, class Input>
-  void route(const Router& router, const Input& x, const Eigen::VectorXd* bias) const {
-    const auto n = static_cast<std::size_t>(shape_.experts);
-    scores_.resize(n);
-    order_.resize(n);
-    for (std::size_t e = 0; e < n; ++e) {
-      scores_[e] = 1.0 / (1.0 + std::exp(-router.col(static_cast<Eigen::Index>(e)).dot(x)));
-      order_[e] = static_cast<int>(e);
-    }
-    auto key = [&](int e) { return scores_[static_cast<std::size_t>(e)] + (bias ? (*bias)[e] : 0.0); };
-    std::partial_sort(order_.begin(), order_.begin() + shape_.active, order_.end(),
-                      [&](int l, int r) { return key(l) > key(r) || (key(l) == key(r) && l < r); });
-    selected_.assign(order_.begin(), order_.begin() + shape_.active);
-    score_sum_ = 0.0;
-    for (int e : selected_) score_sum_ += scores_[static_cast<std::size_t>(e)];
-  }
-  template <class Weights, class Input>
-  double learned_prediction(const Weights& w, const Input& x) const {
-    outputs_.assign(static_cast<std::size_t>(shape_.experts), 0.0);
-    double sum = 0.0;
-    for (int e : selected_) {
-      const auto ue = static_cast<std::size_t>(e);
-      outputs_[ue] = w.col(e).dot(x);
-      sum += scores_[ue] / score_sum_ * outputs_[ue];
-    }
-    return route_factor() * sum;
-  }
-
-  ToyProblem problem_;
-  MoeShape shape_;
-  CounterRng rng_;
-  double weight_;
-  Eigen::VectorXd teacher_;
-  Eigen::MatrixXd inputs_;
-  Eigen::VectorXd targets_;
-  Eigen::MatrixXd test_inputs_;
-  mutable std::vector<double> scores_, outputs_;
-  mutable std::vector<int> order_, selected_;
-  mutable double score_sum_ = 1.0;
-};
 
 /// Vertex of a quadratic fitted to (log2 x, log loss) on the finite points within ±`half` grid
 /// points of the minimum of `curve`; NaN when that minimum is not interior under the edge policy
@@ -562,7 +317,7 @@ int train_sweeps(std::vector<Sweep>& sweeps, const Bridge2MoeSettings& s, const 
     const ToyMoe moe(sweep.large_data() ? large_data : problem, sweep.shape, base_seed * 1000 + seed);
     sim::sde::OptimizerHyperparameters hyper{sweep.sgd() ? sim::sde::OptimizerName::sgd : sim::sde::OptimizerName::adamw,
                                              std::exp2(log2_value), s.beta1, s.beta2, s.eps, 0.0};
-    if (sweep.knob == "lr") return moe.train(hyper, problem.steps);
+    if (sweep.knob == "lr") return moe.train(hyper, s.steps);
     hyper.lr = std::exp2(s.wd_lr_log2);
     hyper.weight_decay = std::exp2(log2_value);
     return moe.train(hyper, s.wd_steps);
@@ -739,14 +494,14 @@ void add_drift_row(CsvTable& table, const std::string& knob, const std::string& 
 /// bridge2-cancellation (docs/theory.md §9) for AdamW with balanced routing: no first-order change of
 /// η*, λ*; the drift tracks the σ0 shift, so measured drift − σ0-only drift = 0 on both axes. The raw
 /// drift and its direction are in the case text. Plus the per-expert-batch rule's control.
-void judge_adamw(DriftJudge& dj, const ExperimentPlan& plan, const Bridge2MoeSettings& s, long long lr_steps,
-                 CsvTable& table, VerdictReport& report) {
+void judge_adamw(DriftJudge& dj, const ExperimentPlan& plan, const Bridge2MoeSettings& s, CsvTable& table,
+                 VerdictReport& report) {
   const auto any = [](const MoeShape&) { return true; };
   const auto at_base_n = [&](const MoeShape& m) { return m.experts == s.base_experts; };
   const auto at_capacity_a = [&](const MoeShape& m) { return m.active == s.capacity_active; };
   for (const std::string knob : {"lr", "wd"}) {
     const std::string symbol = knob == "lr" ? "eta*" : "lambda*";
-    const std::string regime = knob == "lr" ? fmt::format("{} steps", lr_steps)
+    const std::string regime = knob == "lr" ? fmt::format("{} steps", s.steps)
                                             : fmt::format("eta = 2^{}, {} steps", s.wd_lr_log2, s.wd_steps);
     const auto adam_a = dj.select("adamw", knob, at_base_n);
     // a: tokens B·a/N from 32 (a = 8) to 4 (a = 1); N at a = 2: tokens 8 (N = 8) to 2 (N = 32).
@@ -858,8 +613,7 @@ Experiment make_bridge2_experiment() {
   e.run = [](const ExperimentOptions& options) {
     const auto s = bridge2_moe_settings(options.profile);
     const auto plan = bridge2_moe_plan(options.profile);
-    ToyProblem problem;
-    problem.steps = s.steps;
+    const ToyProblem problem;
     ToyProblem large_data = problem;
     large_data.train_samples = s.large_train_samples;
     // WD regime (docs/theory.md §4: the AdamW EMA timescale 1/(ηλT) as a fraction of the run): a long
@@ -883,7 +637,7 @@ Experiment make_bridge2_experiment() {
     CsvTable drifts({"knob", "axis", "family", "measured", "ci_low", "ci_high", "sigma0_only_drift",
                        "sigma0_only_ci_low", "sigma0_only_ci_high", "residual", "residual_ci_low", "residual_ci_high"});
     DriftJudge dj(sweeps, s, options.seed);
-    judge_adamw(dj, plan, s, problem.steps, drifts, report);
+    judge_adamw(dj, plan, s, drifts, report);
     judge_learned_router(dj, plan, s, drifts, report);
     judge_sgd_controls(dj, plan, s, drifts, report);
     drifts.write(options.out_dir / "bridge2_drifts.csv");
