@@ -128,7 +128,7 @@ Experiment make_adam_sde_weak_order_experiment() {
       "Weak error of the Adam SDE against discrete Adam vs the learning rate (coupled paths, warmed-up moments; "
       "skewed noise, control sigma0 = 0.001)";
   e.claims = {"adam-sde-weak-order"};
-  e.plot_script = "sde_adam_sde_weak_order.py";
+  e.plot_script = "adam_sde_weak_order.py";
   e.plan = adam_sde_weak_order_plan;
   e.run = [](const ExperimentOptions& options) {
     const auto settings = adam_weak_settings(options.profile);

@@ -35,7 +35,7 @@ Experiment make_sgd_sme_weak_order_experiment() {
   e.name = "sgd-sme-weak-order";
   e.description = "Exact weak error of the first- and second-order SGD SMEs on a noisy quadratic vs the learning rate";
   e.claims = {"sgd-sme-weak-order"};
-  e.plot_script = "sde_sgd_sme_weak_order.py";
+  e.plot_script = "sgd_sme_weak_order.py";
   e.plan = sgd_sme_weak_order_plan;
   e.run = [](const ExperimentOptions& options) {
     const auto plan = sgd_sme_weak_order_plan(options.profile);

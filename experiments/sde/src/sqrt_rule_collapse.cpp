@@ -79,7 +79,7 @@ Experiment make_sqrt_rule_collapse_experiment() {
   e.name = "sqrt-rule-collapse";
   e.description = "Loss vs SDE time across batch x kappa: Adam square-root rule and SGD linear rule collapse";
   e.claims = {"sqrt-rule-collapse"};
-  e.plot_script = "sde_sqrt_rule_collapse.py";
+  e.plot_script = "sqrt_rule_collapse.py";
   e.plan = sqrt_rule_collapse_plan;
   e.run = [](const ExperimentOptions& options) {
     const auto settings = sqrt_rule_settings(options.profile);

@@ -54,7 +54,7 @@ Experiment make_svag_rate_experiment() {
   e.name = "svag-rate";
   e.description = "SVAG-SGD distance to l = 32 vs l on linear regression with minibatch noise (exact moments)";
   e.claims = {"svag-rate"};
-  e.plot_script = "sde_svag_rate.py";
+  e.plot_script = "svag_rate.py";
   e.plan = svag_rate_plan;
   e.run = [](const ExperimentOptions& options) {
     const auto settings = svag_rate_settings(options.profile);

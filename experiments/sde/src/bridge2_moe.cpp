@@ -603,12 +603,12 @@ void judge_sgd_controls(DriftJudge& dj, const ExperimentPlan& plan, const Bridge
 
 }  // namespace
 
-Experiment make_bridge2_experiment() {
+Experiment make_bridge2_moe_experiment() {
   Experiment e;
   e.name = "bridge2-moe";
   e.description = "Bridge II on a toy MoE: sigma0 shift and LR/WD optimum vs active experts a and capacity N";
   e.claims = {"sigma0-shift", "bridge2-cancellation"};
-  e.plot_script = "sde_bridge2.py";
+  e.plot_script = "bridge2_moe.py";
   e.plan = bridge2_moe_plan;
   e.run = [](const ExperimentOptions& options) {
     const auto s = bridge2_moe_settings(options.profile);

@@ -103,7 +103,7 @@ ExperimentPlan stepper_order_plan(Profile profile) {
 
 }  // namespace
 
-Experiment make_stepper_order_experiment() {
+Experiment make_sde_stepper_order_experiment() {
   Experiment e;
   e.name = "sde-stepper-order";
   e.description =

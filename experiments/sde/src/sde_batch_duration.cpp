@@ -59,7 +59,7 @@ ExperimentPlan batch_duration_plan(Profile profile) {
 
 }  // namespace
 
-Experiment make_batch_duration_experiment() {
+Experiment make_sde_batch_duration_experiment() {
   Experiment e;
   e.name = "sde-batch-duration";
   e.description = "Batch/duration rows of docs/theory.md 4: SDE objects at fixed tokens, sigma0 at fixed steps, iso-horizon";
