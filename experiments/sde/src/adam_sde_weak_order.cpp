@@ -104,8 +104,8 @@ struct AdamWeakSettings {
 };
 
 AdamWeakSettings adam_weak_settings(Profile profile) {
-  return {by_profile(profile, 5, 5, 6), by_profile<std::uint64_t>(profile, 600, 12000, 20000),
-          by_profile<std::uint64_t>(profile, 200, 3000, 5000), by_profile<std::uint64_t>(profile, 200, 2000, 3000)};
+  return {by_profile(profile, 5, 5, 6), by_profile<std::uint64_t>(profile, 300, 12000, 20000),
+          by_profile<std::uint64_t>(profile, 100, 3000, 5000), by_profile<std::uint64_t>(profile, 100, 2000, 3000)};
 }
 
 ExperimentPlan adam_sde_weak_order_plan(Profile profile) {

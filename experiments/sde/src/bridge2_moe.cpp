@@ -634,8 +634,8 @@ Experiment make_bridge2_moe_experiment() {
     sweep_table(sweeps).write(options.out_dir / "bridge2_sweeps.csv");
     optima_table(sweeps, s, options.seed).write(options.out_dir / "bridge2_optima.csv");
 
-    CsvTable drifts({"knob", "axis", "family", "measured", "ci_low", "ci_high", "sigma0_only_drift",
-                       "sigma0_only_ci_low", "sigma0_only_ci_high", "residual", "residual_ci_low", "residual_ci_high"});
+    CsvTable drifts({"knob", "axis", "family", "measured", "ci_low", "ci_high", "sigma0_only_drift", "sigma0_only_ci_low",
+                     "sigma0_only_ci_high", "residual", "residual_ci_low", "residual_ci_high"});
     DriftJudge dj(sweeps, s, options.seed);
     judge_adamw(dj, plan, s, drifts, report);
     judge_learned_router(dj, plan, s, drifts, report);

@@ -74,8 +74,6 @@ double exact_weak_error(const std::string& process, const ScalarOu& scalar, cons
          sim::sde::ornstein_uhlenbeck_moments(rates, noise, horizon, initial).expected_squared_norm();
 }
 
-
-
 /// What one profile runs (docs/claims.md, "Plans"): Monte Carlo paths of the strong-order test and the
 /// finest dt level 2^-k of the exact weak-order fits.
 struct StepperOrderSettings {
