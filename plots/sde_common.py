@@ -1,4 +1,6 @@
-"""Shared helpers for the plots/sde_*.py figures: CSV reading and figure saving (PNG + PDF)."""
+"""Shared helpers for the figures of the SDE family (sde-stepper-order, sgd-sme-weak-order,
+adam-sde-weak-order, sqrt-rule-collapse, svag-rate, sde-batch-duration, bridge2-moe; one script each,
+named after the experiment id): CSV reading and figure saving (PNG + PDF)."""
 import csv
 import os
 import sys

@@ -1,5 +1,5 @@
 // The fast Adam-SDE Euler–Maruyama ensemble (sim/sde/include/muelab/sim/sde/adam_sde_ensemble.hpp,
-// THEORY.md §7): the same system and scheme as AdamSde + EulerMaruyama, step for step; the u
+// docs/theory.md §7): the same system and scheme as AdamSde + EulerMaruyama, step for step; the u
 // recursion against its closed form; bit-identical results for 1 and 2 threads and for every SIMD
 // variant. Every stochastic test prints its seed.
 #include "muelab/sim/sde/adam_sde_ensemble.hpp"

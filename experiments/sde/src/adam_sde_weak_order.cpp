@@ -1,4 +1,4 @@
-// `adam-sde-weak-order` (THEORY.md §7, §9; [MALLADI]): discrete Adam with η against the Adam SDE with
+// `adam-sde-weak-order` (docs/theory.md §7, §9; [MALLADI]): discrete Adam with η against the Adam SDE with
 // fixed objects (σ0, ε0, c1, c2, horizon) — β_i = 1 − c_iη², ε = ε0/η, discrete gradient-noise std
 // σ = σ0/η (Malladi's scaling), K = T/η² steps. f = ½Σh_i x_i², noise σ Σ̂^{1/2} z, Σ̂ diagonal.
 //
@@ -21,7 +21,7 @@
 //     c1σ0η√ŝ z and the second-moment fluctuation (in units ũ = η²v) c2η²σ0²ŝ(z² − 1); the SDE has
 //     the first and drops the second. Their covariance c1c2η³σ0³ŝ^{3/2}E z³ per step accumulates over
 //     1/((c1+c2)η²) steps into Cov(m, ũ) = O(η)·E z³, which shifts the X drift −m/√ũ by
-//     +Cov(m, ũ)/(2ũ^{3/2}) = O(η): the first-order weak error (slope 1, THEORY's claim) has a
+//     +Cov(m, ũ)/(2ũ^{3/2}) = O(η): the first-order weak error (slope 1, the claim of docs/theory.md §9) has a
 //     coefficient ∝ E z³. With skewed noise z = Exp(1) − 1 (E z³ = 2; quantile-coupled to the path,
 //     z = −log(1 − Φ(ΔW/η)) − 1) this is the generic case of the theorem: CLAIM rows, slope 1.
 //     With Gaussian noise (E z³ = 0) the O(η) coefficient vanishes and the remaining error is
@@ -104,8 +104,8 @@ struct AdamWeakSettings {
 };
 
 AdamWeakSettings adam_weak_settings(Profile profile) {
-  return {by_profile(profile, 5, 5, 6), by_profile<std::uint64_t>(profile, 600, 12000, 20000),
-          by_profile<std::uint64_t>(profile, 200, 3000, 5000), by_profile<std::uint64_t>(profile, 200, 2000, 3000)};
+  return {by_profile(profile, 5, 5, 6), by_profile<std::uint64_t>(profile, 300, 12000, 20000),
+          by_profile<std::uint64_t>(profile, 100, 3000, 5000), by_profile<std::uint64_t>(profile, 100, 2000, 3000)};
 }
 
 ExperimentPlan adam_sde_weak_order_plan(Profile profile) {
@@ -128,7 +128,7 @@ Experiment make_adam_sde_weak_order_experiment() {
       "Weak error of the Adam SDE against discrete Adam vs the learning rate (coupled paths, warmed-up moments; "
       "skewed noise, control sigma0 = 0.001)";
   e.claims = {"adam-sde-weak-order"};
-  e.plot_script = "sde_adam_sde_weak_order.py";
+  e.plot_script = "adam_sde_weak_order.py";
   e.plan = adam_sde_weak_order_plan;
   e.run = [](const ExperimentOptions& options) {
     const auto settings = adam_weak_settings(options.profile);

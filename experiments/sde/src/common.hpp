@@ -16,12 +16,12 @@ namespace muelab::experiments::sde {
                                     const std::vector<double>& y);
 
 /// Experiments defined in this library (one function each).
-Experiment make_stepper_order_experiment();
+Experiment make_sde_stepper_order_experiment();
 Experiment make_sgd_sme_weak_order_experiment();
 Experiment make_adam_sde_weak_order_experiment();
 Experiment make_sqrt_rule_collapse_experiment();
 Experiment make_svag_rate_experiment();
-Experiment make_batch_duration_experiment();
-Experiment make_bridge2_experiment();
+Experiment make_sde_batch_duration_experiment();
+Experiment make_bridge2_moe_experiment();
 
 }  // namespace muelab::experiments::sde

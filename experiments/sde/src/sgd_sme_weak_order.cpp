@@ -1,4 +1,4 @@
-// `sgd-sme-weak-order` (THEORY.md §7, §9): on f = ½xᵀHx with constant Σ the discrete SGD moments
+// `sgd-sme-weak-order` (docs/theory.md §7, §9): on f = ½xᵀHx with constant Σ the discrete SGD moments
 // (matrix recursion) and the first- and second-order SME moments (Lyapunov ODE, dense-output
 // Dormand–Prince) are exact, so the weak error |E φ(x_K) − E φ(X_{Kη})| is computed without Monte
 // Carlo for φ = f and φ = |x|². Prediction: log-log slope in η of 1 (first order), 2 (second order).
@@ -35,7 +35,7 @@ Experiment make_sgd_sme_weak_order_experiment() {
   e.name = "sgd-sme-weak-order";
   e.description = "Exact weak error of the first- and second-order SGD SMEs on a noisy quadratic vs the learning rate";
   e.claims = {"sgd-sme-weak-order"};
-  e.plot_script = "sde_sgd_sme_weak_order.py";
+  e.plot_script = "sgd_sme_weak_order.py";
   e.plan = sgd_sme_weak_order_plan;
   e.run = [](const ExperimentOptions& options) {
     const auto plan = sgd_sme_weak_order_plan(options.profile);

@@ -1,4 +1,4 @@
-// `svag-rate` (THEORY.md §7, §9): SVAG runs of SGD on linear regression with genuine minibatch
+// `svag-rate` (docs/theory.md §7, §9): SVAG runs of SGD on linear regression with genuine minibatch
 // sampling converge to the SDE as ℓ grows at rate O(1/ℓ). The expected loss of each ℓ-run is exact
 // (second moments of the augmented state evolve linearly), so the distance |E L_ℓ(T) − E L_32(T)|
 // is free of Monte Carlo error. Under the 1/ℓ rate it equals C·(1/ℓ − 1/32) + O(1/ℓ²): the
@@ -54,7 +54,7 @@ Experiment make_svag_rate_experiment() {
   e.name = "svag-rate";
   e.description = "SVAG-SGD distance to l = 32 vs l on linear regression with minibatch noise (exact moments)";
   e.claims = {"svag-rate"};
-  e.plot_script = "sde_svag_rate.py";
+  e.plot_script = "svag_rate.py";
   e.plan = svag_rate_plan;
   e.run = [](const ExperimentOptions& options) {
     const auto settings = svag_rate_settings(options.profile);

@@ -1,4 +1,4 @@
-// The Adam-SDE Euler–Maruyama ensemble hot loop (see adam_sde_ensemble.hpp; THEORY.md §7), compiled
+// The Adam-SDE Euler–Maruyama ensemble hot loop (see adam_sde_ensemble.hpp; docs/theory.md §7), compiled
 // three times (x86-64-v4 / v3 / baseline) and dispatched at run time. This file is compiled with
 // -O3 -ffp-contract=off -fno-math-errno (sim/sde/CMakeLists.txt): vectorized, no FMA contraction
 // (so every variant gives the same bits), and sqrt without the errno branch.
@@ -38,7 +38,7 @@ struct BlockState {
   std::size_t paths;
 };
 
-/// Per-step scalars of the drift (THEORY.md §7): −√γ2/γ1 and ε0√γ2. At t = 0 (γ1 = 0, m = 0) the
+/// Per-step scalars of the drift (docs/theory.md §7): −√γ2/γ1 and ε0√γ2. At t = 0 (γ1 = 0, m = 0) the
 /// bias-corrected term is absent, as in AdamSde::drift: `has_momentum_term` is false.
 struct StepScalars {
   double minus_ratio;
@@ -54,7 +54,7 @@ inline StepScalars step_scalars(const AdamSdeParameters& p, double t) {
   return {has_momentum_term ? -(sqrt_gamma2 / gamma1) : 0.0, p.eps0 * sqrt_gamma2, has_momentum_term};
 }
 
-/// One Euler–Maruyama step of one path (THEORY.md §7 drift and diffusion, see the header).
+/// One Euler–Maruyama step of one path (docs/theory.md §7 drift and diffusion, see the header).
 /// Restrict-qualified parameters and scalars by value: GCC then vectorizes the loop without
 /// run-time alias checks (7 streams exceed its check budget).
 template <bool kMomentumTerm>

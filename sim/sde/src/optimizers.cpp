@@ -62,7 +62,7 @@ SvagSchedule svag_schedule(const OptimizerHyperparameters& hyper, long long step
     schedule.hyper.beta1 = 1.0 - (1.0 - hyper.beta1) / ell;
     schedule.hyper.beta2 = 1.0 - (1.0 - hyper.beta2) / ell;
     schedule.hyper.eps = hyper.eps * std::sqrt(ell);
-    // AdamW keeps λ̃ = λ/η invariant: λ ×1/√ℓ (THEORY.md §7, square-root rule for λ).
+    // AdamW keeps λ̃ = λ/η invariant: λ ×1/√ℓ (docs/theory.md §7, square-root rule for λ).
     schedule.hyper.weight_decay = hyper.weight_decay / std::sqrt(ell);
   }
   return schedule;

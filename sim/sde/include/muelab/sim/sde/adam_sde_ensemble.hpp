@@ -1,4 +1,4 @@
-// The fast path for Euler–Maruyama ensembles of the Adam SDE (THEORY.md §7) on a noisy quadratic
+// The fast path for Euler–Maruyama ensembles of the Adam SDE (docs/theory.md §7) on a noisy quadratic
 // with diagonal curvature and diagonal noise — the system of the d = 64 benchmark (bench/sde).
 // Same system and same scheme as AdamSde + EulerMaruyama<…, general_noise> (the tests check it
 // step by step against them), but written for the machine:
@@ -10,7 +10,7 @@
 //  * runtime dispatch: an AVX-512 (x86-64-v4), an AVX2 (x86-64-v3) and a baseline x86-64 build of
 //    the same loop; all are compiled without FMA contraction, so they give the same bits.
 //
-// Euler–Maruyama on dX = a dt + G dW with state (X, m, u) (THEORY.md §7):
+// Euler–Maruyama on dX = a dt + G dW with state (X, m, u) (docs/theory.md §7):
 //   a_X = −(√γ2/γ1) m / (η√max(u,0) + ε0√γ2) − λ̃X,  a_m = c1(h⊙X − m),  a_u = c2(diag Σ_B − u),
 //   G dW = (0, c1 η diag(Σ_B)^{1/2} dW, 0),  γ_i = 1 − e^{−c_i t}  (a_X = −λ̃X at t = 0).
 #pragma once

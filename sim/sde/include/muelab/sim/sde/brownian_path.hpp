@@ -1,4 +1,4 @@
-// A Brownian path that can be re-queried at coarser steps (THEORY.md §7: "a Brownian path that can
+// A Brownian path that can be re-queried at coarser steps (docs/theory.md §7: "a Brownian path that can
 // be re-queried at a coarser dt, needed for strong-order tests"). The path is defined by its fine
 // increments ΔW_j ~ N(0, fine_dt·I), j = 0, 1, ..., each drawn from the counter-based RNG keyed by
 // (path, j): the increment over coarse step k with stride s is Σ_{j=ks}^{ks+s-1} ΔW_j, so the same

@@ -1,8 +1,8 @@
-// Exact, Monte-Carlo-free references for SGD on quadratics (THEORY.md §7): with f = ½xᵀHx and
+// Exact, Monte-Carlo-free references for SGD on quadratics (docs/theory.md §7): with f = ½xᵀHx and
 // constant minibatch covariance Σ_B, both the discrete recursion x' = (I − ηH)x − ηξ and the SMEs
 // are linear-Gaussian, so their means and covariances follow matrix recursions / Lyapunov ODEs.
 // Also the exact second moments of (SVAG-)SGD on linear regression with genuine minibatch sampling,
-// and (issue 3) the exact moments of Ornstein–Uhlenbeck processes and of the steppers' own one-step
+// and the exact moments of Ornstein–Uhlenbeck processes and of the steppers' own one-step
 // maps on them (probed from the stepper code, stepper_probe.hpp), so stepper weak errors are exact.
 #pragma once
 
@@ -34,7 +34,7 @@ struct GaussianMoments {
 
 /// Exact E[loss] after each of `steps` steps of SGD with SVAG parameter ℓ (ℓ = 1: plain SGD) on a
 /// linear regression with minibatches of B samples drawn with replacement: the second moment of the
-/// augmented state z = (w, 1) evolves linearly, S' = E[M S Mᵀ] (THEORY.md §7 SVAG). Returns the
+/// augmented state z = (w, 1) evolves linearly, S' = E[M S Mᵀ] (docs/theory.md §7 SVAG). Returns the
 /// expected full-data loss at steps 0..steps.
 [[nodiscard]] Eigen::VectorXd linear_regression_sgd_expected_loss(const LinearRegression& model, double lr,
                                                                   long long steps, double ell,

@@ -1,4 +1,4 @@
-// SDE models of optimizers (THEORY.md §7), written as systems for the steppers of steppers.hpp
+// SDE models of optimizers (docs/theory.md §7), written as systems for the steppers of steppers.hpp
 // (general noise: drift(x, out, t), noise_dimension(), diffusion_times(x, dW, out, t)).
 //
 //  * SGD, time t = kη. First-order SME: dX = −∇f dt + √η Σ_B^{1/2} dW.
@@ -44,7 +44,7 @@ class SgdSme {
   mutable Eigen::VectorXd gradient_, hessian_gradient_;
 };
 
-/// The SDE objects of one discrete Adam/AdamW configuration (THEORY.md §4, §7).
+/// The SDE objects of one discrete Adam/AdamW configuration (docs/theory.md §4, §7).
 struct AdamSdeParameters {
   double lr = 0.0;           ///< η: sets σ0 = η·σ_g (noise enters as η Σ_B^{1/2})
   double c1 = 0.0;           ///< (1−β1)/η²

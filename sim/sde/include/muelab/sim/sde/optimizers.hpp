@@ -1,5 +1,5 @@
 // Discrete optimizers (SGD, momentum SGD, Adam, AdamW with PyTorch-coupled weight decay
-// θ ← θ − ηλθ − η·update, THEORY.md §1) and the SVAG gradient oracle (THEORY.md §7).
+// θ ← θ − ηλθ − η·update, docs/theory.md §1) and the SVAG gradient oracle (docs/theory.md §7).
 #pragma once
 
 #include "muelab/sim/sde/problems.hpp"
@@ -36,7 +36,7 @@ class DiscreteOptimizer {
   long long steps_ = 0;
 };
 
-/// SVAG (THEORY.md §7): g̃ = ((1+√(2ℓ−1))/2) g1 + ((1−√(2ℓ−1))/2) g2 from two independent
+/// SVAG (docs/theory.md §7): g̃ = ((1+√(2ℓ−1))/2) g1 + ((1−√(2ℓ−1))/2) g2 from two independent
 /// minibatch gradients: same mean, ℓ× the covariance.
 struct SvagWeights {
   double first = 1.0;

@@ -1,4 +1,4 @@
-// Test problems with a stochastic gradient g = ∇f(x) + ξ, Cov ξ = Σ(x)/B (THEORY.md §7):
+// Test problems with a stochastic gradient g = ∇f(x) + ξ, Cov ξ = Σ(x)/B (docs/theory.md §7):
 //  * NoisyQuadratic: f = ½ xᵀ diag(h) x, exact gradient plus Gaussian or non-Gaussian noise with a
 //    given covariance Σ (constant), divided by the batch size B;
 //  * LinearRegression: f = (1/2n) Σ_i (x_iᵀw − y_i)² on a finite data set, minibatch gradients from
@@ -35,7 +35,7 @@ class GradientModel {
                                std::uint64_t step, std::uint64_t draw, Eigen::VectorXd& out) const = 0;
   [[nodiscard]] virtual double batch_size() const = 0;
 
-  /// Noise-dominance diagnostic |E g|² / tr Cov g (THEORY.md §7): the SDE needs it ≪ 1.
+  /// Noise-dominance diagnostic |E g|² / tr Cov g (docs/theory.md §7): the SDE needs it ≪ 1.
   [[nodiscard]] double noise_dominance(const Eigen::VectorXd& x) const;
 };
 

@@ -1,4 +1,4 @@
-// Probing a stochastic stepper's one-step map (issue 3: exact weak errors of the steppers, THEORY.md §7).
+// Probing a stochastic stepper's one-step map (exact weak errors of the steppers, docs/theory.md §7).
 //
 // Applied to a linear SDE, Euler–Maruyama and Platen's weak order-2 scheme are polynomial maps of
 // (state, Brownian increment): with additive noise the step is affine, x' = c + A·x + B·ΔW (Platen's

@@ -1,4 +1,4 @@
-// Stochastic steppers on Boost.Odeint's Stepper concept (THEORY.md §7: odeint ships no SDE stepper).
+// Stochastic steppers on Boost.Odeint's Stepper concept (docs/theory.md §7: odeint ships no SDE stepper).
 // Each stepper exposes state_type/deriv_type/value_type/time_type/order_type, stepper_category =
 // stepper_tag, order() and do_step(system, x, t, dt), so odeint's integrate_n_steps /
 // integrate_const drive it. The Brownian increments come from a noise source bound at construction

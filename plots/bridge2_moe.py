@@ -1,4 +1,4 @@
-"""Bridge II figures (THEORY.md §5.2, §9): (1) per-expert sigma0 ratio measured vs predicted sqrt(a/a')
+"""Bridge II figures (docs/theory.md §5.2, §9): (1) per-expert sigma0 ratio measured vs predicted sqrt(a/a')
 and sqrt(N'/N); (2)-(4) shift of the LR and WD optimum (bootstrap 95% CI over seeds, relative to the
 base shape) vs a and N for AdamW (balanced and learned router), the sigma0-only families (dense
 routing at the same per-expert tokens: the drift the SDE predicts from sigma0 alone), the

@@ -1,11 +1,11 @@
-// Strong and weak order of the steppers (THEORY.md §7; issue 3 asks for this experiment, claim id
-// "stepper-order") on Ornstein–Uhlenbeck-type processes with exact moments:
+// Strong and weak order of the steppers (docs/theory.md §7; claim id "stepper-order", docs/claims.md)
+// on Ornstein–Uhlenbeck-type processes with exact moments:
 //  * additive OU dX = −θX dt + σ dW: E X_T = e^{−θT}x0, E X_T² = e^{−2θT}x0² + σ²(1 − e^{−2θT})/(2θ);
 //  * geometric OU dX = −θX dt + σX dW: E X_T² = x0² e^{(σ²−2θ)T} (and X_T = x0 exp((−θ − σ²/2)T + σW_T)
 //    pathwise, for the strong order);
 //  * 2-d additive OU with a full noise matrix G (general-noise form of both schemes):
 //    C_T = e^{−ΛT}C0e^{−ΛT} + ∫ e^{−Λs}GGᵀe^{−Λs} ds, elementwise (GGᵀ)_ij(1 − e^{−(λi+λj)T})/(λi+λj).
-// Weak errors are EXACT (issue 3): on these linear SDEs one step of Euler–Maruyama or Platen's weak-2
+// Weak errors are EXACT: on these linear SDEs one step of Euler–Maruyama or Platen's weak-2
 // scheme is affine in (x, ΔW) (additive noise) or x·q(ΔW) with q quadratic (geometric noise). The
 // actual stepper classes are driven with a probing noise source (stepper_probe.hpp) to read off the
 // one-step map, and the scheme's E X_T² follows from the mean/covariance recursion
@@ -74,8 +74,6 @@ double exact_weak_error(const std::string& process, const ScalarOu& scalar, cons
          sim::sde::ornstein_uhlenbeck_moments(rates, noise, horizon, initial).expected_squared_norm();
 }
 
-
-
 /// What one profile runs (docs/claims.md, "Plans"): Monte Carlo paths of the strong-order test and the
 /// finest dt level 2^-k of the exact weak-order fits.
 struct StepperOrderSettings {
@@ -103,7 +101,7 @@ ExperimentPlan stepper_order_plan(Profile profile) {
 
 }  // namespace
 
-Experiment make_stepper_order_experiment() {
+Experiment make_sde_stepper_order_experiment() {
   Experiment e;
   e.name = "sde-stepper-order";
   e.description =

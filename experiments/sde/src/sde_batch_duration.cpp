@@ -1,4 +1,4 @@
-// The batch/duration rows of THEORY.md §4 (claim `sde-invariants`), measured:
+// The batch/duration rows of docs/theory.md §4 (claim `sde-invariants`), measured:
 //  1. batch ×κ at fixed tokens (q = κ, square-root rule): the six SDE objects before/after from
 //     muelab_theory's sde_objects — horizon, λ̃, c1, c2, ε0 invariant to 1e-12 relative (σ0 too, as
 //     data are fixed); control: the LR-only rule breaks c_i and ε0.
@@ -59,7 +59,7 @@ ExperimentPlan batch_duration_plan(Profile profile) {
 
 }  // namespace
 
-Experiment make_batch_duration_experiment() {
+Experiment make_sde_batch_duration_experiment() {
   Experiment e;
   e.name = "sde-batch-duration";
   e.description = "Batch/duration rows of docs/theory.md 4: SDE objects at fixed tokens, sigma0 at fixed steps, iso-horizon";

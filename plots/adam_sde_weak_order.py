@@ -1,5 +1,5 @@
 """Weak error of the Adam SDE vs discrete Adam (coupled paths, warmed-up moment estimates; mean +- SE)
-vs eta, with THEORY.md's slope 1. Left: skewed gradient noise Exp(1)-1 (E z^3 = 2, the generic case:
+vs eta, with the slope 1 of docs/theory.md §7. Left: skewed gradient noise Exp(1)-1 (E z^3 = 2, the generic case:
 claim rows) and the control sigma0 = 0.001 (gradient-dominated on every eta: the error stops
 vanishing). Right: Gaussian noise, where the O(eta) coefficient (proportional to E z^3) vanishes and
 the small remaining error is reported, not judged (slope 2 drawn for reference)."""
