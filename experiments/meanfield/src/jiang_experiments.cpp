@@ -137,9 +137,6 @@ VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options) {
   }
 
   VerdictReport report;
-  report.experiment = "meanfield-jiang-dmft";
-  report.profile = to_string(options.profile);
-  report.seed = options.seed;
   CsvTable variance_rows({"sweep", "size", "d", "h", "N", "a", "L", "branch_exponent", "down_init", "seed",
                           "accumulated_variance", "alpha_star_over_kappa"});
   CsvTable fits({"sweep", "slope", "ci_low", "ci_high", "fit_standard_error", "predicted", "kind"});
@@ -181,14 +178,14 @@ VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options) {
                                static_cast<long long>(seed), values[j], alpha_over_kappa});
       }
     }
-    const auto slope = power_law_slope_over_seeds(sweep.sizes, samples, options.seed + 200 + s);
-    fits.add_row({sweep.name, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error, sweep.predicted_slope,
-                  std::string(sweep.kind == VerdictKind::claim ? "claim" : "control")});
     const std::string key = sweep.predicted_slope == 0.0 ? "variance flat in d"
                             : sweep.kind == VerdictKind::claim ? "variance slope -1"
                                                                : "variance slope -1 control";
-    report.verdicts.push_back(judge(plan.claim(key), fmt::format("{} ({} seeds)", sweep.case_name, seeds), slope.slope,
-                                    slope.ci_low, slope.ci_high));
+    const auto [slope, verdict] = judge_power_law_slope(plan.claim(key), fmt::format("{} ({} seeds)", sweep.case_name, seeds),
+                                                        sweep.sizes, samples, options.seed + 200 + s);
+    fits.add_row({sweep.name, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error, sweep.predicted_slope,
+                  std::string(sweep.kind == VerdictKind::claim ? "claim" : "control")});
+    report.verdicts.push_back(verdict);
   }
 
   // Routing threshold: the a-th largest score per token; its fluctuation over tokens vs N. The claim
@@ -240,18 +237,16 @@ VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options) {
     fits.add_row({"logit threshold sd, " + series, logit_slope.slope, logit_slope.ci_low, logit_slope.ci_high,
                   logit_slope.fit_standard_error, -0.5, kind});
     if (fixed_kappa) {
-      report.verdicts.push_back(judge(
+      report.verdicts.push_back(slope_verdict(
           plan.claim("threshold"),
           fmt::format("routing threshold (a-th largest sigmoid gate) at kappa = 1/4: sd over tokens vs N ({} seeds)", seeds),
-          gate_slope.slope, gate_slope.ci_low, gate_slope.ci_high));
-      report.verdicts.push_back(judge(
+          gate_slope));
+      report.verdicts.push_back(slope_verdict(
           plan.claim("threshold"),
-          fmt::format("routing threshold on the logit at kappa = 1/4: sd over tokens vs N ({} seeds)", seeds),
-          logit_slope.slope, logit_slope.ci_low, logit_slope.ci_high));
+          fmt::format("routing threshold on the logit at kappa = 1/4: sd over tokens vs N ({} seeds)", seeds), logit_slope));
     } else {
-      report.verdicts.push_back(judge(plan.claim("threshold control"),
-                                      "control: a = 4 fixed (kappa -> 0): logit threshold sd vs N", logit_slope.slope,
-                                      logit_slope.ci_low, logit_slope.ci_high));
+      report.verdicts.push_back(slope_verdict(plan.claim("threshold control"),
+                                              "control: a = 4 fixed (kappa -> 0): logit threshold sd vs N", logit_slope));
     }
   }
   variance_rows.write(options.out_dir / "jiang_residual_variance.csv");

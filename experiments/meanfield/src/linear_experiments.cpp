@@ -156,9 +156,6 @@ VerdictReport run_meanfield_convergence(const ExperimentOptions& options) {
   }
 
   VerdictReport report;
-  report.experiment = "meanfield-convergence";
-  report.profile = to_string(options.profile);
-  report.seed = options.seed;
   CsvTable deviations({"case", "width", "seed", "loss_deviation", "order_parameter_deviation"});
   CsvTable summary({"case", "width", "mean_loss_deviation", "se_loss_deviation", "mean_order_parameter_deviation",
                     "se_order_parameter_deviation"});
@@ -202,13 +199,14 @@ VerdictReport run_meanfield_convergence(const ExperimentOptions& options) {
     for (const auto& [quantity, samples] :
          {std::pair{std::string("loss"), ensemble.loss_deviation},
           std::pair{std::string("order parameters"), ensemble.order_parameter_deviation}}) {
-      const auto slope = power_law_slope_over_seeds(sizes, samples, options.seed + 100 + case_index);
-      fits.add_row({c.name, quantity, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error, -0.5});
-      report.verdicts.push_back(judge(
+      const auto [slope, verdict] = judge_power_law_slope(
           plan.claim("slope"),
           fmt::format("{}: max_t deviation of {} from the limit vs width, log-log slope ({} seeds)", c.name, quantity,
                       c.seeds),
-          slope.slope, slope.ci_low, slope.ci_high));
+          sizes, samples, options.seed + 100 + case_index);
+      fits.add_row({c.name, quantity, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error,
+                    plan.claim("slope").predicted});
+      report.verdicts.push_back(verdict);
     }
     ++case_index;
   }
@@ -229,9 +227,6 @@ VerdictReport run_meanfield_bridge1(const ExperimentOptions& options) {
   const auto no_route_scale = routed_layer(teacher, n_experts, n_experts, 1, false);
 
   VerdictReport report;
-  report.experiment = "meanfield-bridge1";
-  report.profile = to_string(options.profile);
-  report.seed = options.seed;
 
   // 1. The limits (h → ∞), Dormand–Prince at rel. tol. 1e-9. The Dense MoE's aggregated order
   //    parameters (V, mean C_i, mean c_i) are compared with the dense layer's (v, C, c).
@@ -338,14 +333,14 @@ VerdictReport run_meanfield_bridge1(const ExperimentOptions& options) {
                     "over {} widths × {} seeds",
                     expert_widths.size(), seeds),
         worst_gap);
-  const auto slope = power_law_slope_over_seeds(sizes, deviation_by_width, options.seed + 7);
-  report.verdicts.push_back(judge(plan.claim("slope"),
-                                  "Dense MoE R=N: deviation of the loss from the common limit vs H_act, log-log slope",
-                                  slope.slope, slope.ci_low, slope.ci_high));
-  const auto control_slope = power_law_slope_over_seeds(sizes, control_by_width, options.seed + 8);
-  report.verdicts.push_back(judge(plan.claim("slope control"),
-                                  "control: Dense MoE R=1: deviation from the dense limit vs H_act, log-log slope",
-                                  control_slope.slope, control_slope.ci_low, control_slope.ci_high));
+  report.verdicts.push_back(judge_power_law_slope(plan.claim("slope"),
+                                                  "Dense MoE R=N: deviation of the loss from the common limit vs H_act, log-log slope",
+                                                  sizes, deviation_by_width, options.seed + 7)
+                                .verdict);
+  report.verdicts.push_back(judge_power_law_slope(plan.claim("slope control"),
+                                                  "control: Dense MoE R=1: deviation from the dense limit vs H_act, log-log slope",
+                                                  sizes, control_by_width, options.seed + 8)
+                                .verdict);
   limits.write(options.out_dir / "bridge1_limits.csv");
   finite.write(options.out_dir / "bridge1_finite_width.csv");
   return report;

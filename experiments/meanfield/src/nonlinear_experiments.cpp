@@ -57,9 +57,6 @@ VerdictReport run_meanfield_feature_learning(const ExperimentOptions& options) {
                                    {"MoE N=4 a=2 learned sigmoid router, Complete-muE", 4, 2, WidthScaling::mean_field},
                                    {"MoE N=4 a=2 learned sigmoid router, SP/NTK", 4, 2, WidthScaling::ntk}};
   VerdictReport report;
-  report.experiment = "meanfield-feature-learning";
-  report.profile = to_string(options.profile);
-  report.seed = options.seed;
   CsvTable movement({"case", "expert_width", "seed", "relative_feature_movement", "final_loss"});
   CsvTable curves({"case", "expert_width", "step", "mean_loss"});
   CsvTable fits({"case", "slope", "ci_low", "ci_high", "fit_standard_error", "predicted", "kind"});
@@ -96,15 +93,15 @@ VerdictReport run_meanfield_feature_learning(const ExperimentOptions& options) {
       for (std::size_t k = 0; k < mean_curve.size(); ++k)
         curves.add_row({kase.name, static_cast<long long>(widths[w]), static_cast<long long>(k), mean_curve[k]});
     }
-    const auto slope = power_law_slope_over_seeds(sizes, samples, options.seed + 400 + c);
     const bool lazy = kase.scaling == WidthScaling::ntk;
-    fits.add_row({kase.name, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error, lazy ? -0.5 : 0.0,
-                  std::string(lazy ? "control" : "claim")});
-    report.verdicts.push_back(judge(
+    const auto [slope, verdict] = judge_power_law_slope(
         plan.claim(lazy ? "lazy control" : "flat"),
         fmt::format("{}: relative feature movement vs width h, log-log slope ({} seeds{})", kase.name, seeds,
                     lazy ? "; lazy: theory -1/2" : ""),
-        slope.slope, slope.ci_low, slope.ci_high));
+        sizes, samples, options.seed + 400 + c);
+    fits.add_row({kase.name, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error, lazy ? -0.5 : 0.0,
+                  std::string(lazy ? "control" : "claim")});
+    report.verdicts.push_back(verdict);
   }
   movement.write(options.out_dir / "feature_movement.csv");
   curves.write(options.out_dir / "feature_learning_loss.csv");

@@ -163,8 +163,8 @@ ClaimSpec convergence_spec(VerdictKind kind) {
 /// The expert-count axis (claim `meanfield-convergence`, N rows): finite-N runs at fixed h and κ
 /// against the N → ∞ limit; writes nonlinear_expert_count_{deviation,summary,trajectories,reference}.csv
 /// and appends its slope fits (axis "expert count") to `fits`.
-void run_expert_count_axis(const ExperimentOptions& options, VerdictReport& report, CsvTable& fits) {
-  const auto settings = nonlinear_settings(options.profile);
+void run_expert_count_axis(const ExperimentOptions& options, const NonlinearSettings& settings, const ExperimentPlan& plan,
+                           VerdictReport& report, CsvTable& fits) {
   const auto spec = expert_count_layer(true);
   const auto counts = powers_of_two(4, settings.count_last);
   const int seeds = settings.count_seeds;
@@ -241,10 +241,11 @@ void run_expert_count_axis(const ExperimentOptions& options, VerdictReport& repo
   auto fit_and_judge = [&](const std::string& case_name, const std::string& quantity,
                            const std::vector<std::vector<double>>& values, VerdictKind kind, std::uint64_t salt,
                            const std::string& what) {
-    const auto slope = power_law_slope_over_seeds(sizes, values, options.seed + salt);
+    const auto& claim = plan.claim(kind == VerdictKind::claim ? "slope" : "slope control");
+    const auto [slope, verdict] = judge_power_law_slope(claim, what, sizes, values, options.seed + salt);
     fits.add_row({case_name, std::string("expert count"), quantity, slope.slope, slope.ci_low, slope.ci_high,
-                  slope.fit_standard_error, -0.5, std::string(kind == VerdictKind::claim ? "claim" : "control")});
-    report.verdicts.push_back(judge(convergence_spec(kind), what, slope.slope, slope.ci_low, slope.ci_high));
+                  slope.fit_standard_error, claim.predicted, std::string(kind == VerdictKind::claim ? "claim" : "control")});
+    report.verdicts.push_back(verdict);
   };
   fit_and_judge(name, "loss", loss_deviation, VerdictKind::claim, 700,
                 fmt::format("{}: max_t |L_N − L_∞| vs expert count N ({}…{}) at fixed h={} and κ=a/N=1/4, log-log slope ({} seeds)",
@@ -286,6 +287,7 @@ ExperimentPlan meanfield_nonlinear_plan(Profile profile) {
 
 VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options) {
   const auto settings = nonlinear_settings(options.profile);
+  const auto plan = meanfield_nonlinear_plan(options.profile);
   const int samples = 25;
   const std::vector<NonlinearCase> cases = {
       // RK4 steps: step error < 3e-6 (dense) / 5e-6 (MoE) in the order parameters, against deviations
@@ -296,9 +298,6 @@ VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options) {
        settings.moe_seeds, 12.0, 0.5, settings.moe_nodes, settings.moe_check_nodes}};
 
   VerdictReport report;
-  report.experiment = "meanfield-nonlinear";
-  report.profile = to_string(options.profile);
-  report.seed = options.seed;
   CsvTable deviations({"case", "width", "seed", "loss_deviation", "order_parameter_deviation"});
   CsvTable summary({"case", "width", "mean_loss_deviation", "se_loss_deviation", "mean_order_parameter_deviation",
                     "se_order_parameter_deviation"});
@@ -317,10 +316,11 @@ VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options) {
   auto fit_and_judge = [&](const std::string& name, const std::string& quantity, const std::vector<double>& sizes,
                            const std::vector<std::vector<double>>& values, VerdictKind kind, std::uint64_t salt,
                            const std::string& what) {
-    const auto slope = power_law_slope_over_seeds(sizes, values, options.seed + salt);
-    fits.add_row({name, std::string("width"), quantity, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error, -0.5,
-                  std::string(kind == VerdictKind::claim ? "claim" : "control")});
-    report.verdicts.push_back(judge(convergence_spec(kind), what, slope.slope, slope.ci_low, slope.ci_high));
+    const auto& spec = plan.claim(kind == VerdictKind::claim ? "slope" : "slope control");
+    const auto [slope, verdict] = judge_power_law_slope(spec, what, sizes, values, options.seed + salt);
+    fits.add_row({name, std::string("width"), quantity, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error,
+                  spec.predicted, std::string(kind == VerdictKind::claim ? "claim" : "control")});
+    report.verdicts.push_back(verdict);
   };
 
   std::uint64_t case_index = 0;
@@ -385,7 +385,7 @@ VerdictReport run_meanfield_nonlinear(const ExperimentOptions& options) {
     }
     ++case_index;
   }
-  run_expert_count_axis(options, report, fits);
+  run_expert_count_axis(options, settings, plan, report, fits);
   deviations.write(options.out_dir / "nonlinear_deviation.csv");
   summary.write(options.out_dir / "nonlinear_summary.csv");
   trajectories.write(options.out_dir / "nonlinear_trajectories.csv");
