@@ -1,4 +1,4 @@
-"""Figure of the `meanfield-jiang-dmft` experiment (THEORY.md §6): residual-stream variance at init
+"""Figure of the `meanfield-jiang-dmft` experiment (docs/theory.md §6): residual-stream variance at init
 vs L, a (fixed kappa), h/d and d (mean ± SE over seeds) with Jiang's alpha*/kappa prediction (slope -1,
 flat in d) and the controls (branch 1/sqrt(L), fan-in expert down init); routing-threshold spread vs N
 with the order-statistic prediction sqrt(kappa(1-kappa)/N)/density. Usage: meanfield_jiang_dmft.py OUT_DIR"""

@@ -1,4 +1,4 @@
-// Jiang's DMFT quantities at initialization (THEORY.md §6).
+// Jiang's DMFT quantities at initialization (docs/theory.md §6).
 #pragma once
 
 #include "muelab/experiments/registry.hpp"
