@@ -7,8 +7,7 @@
 // 2. The top-a routing threshold becomes the (1−κ) quantile of the gate score, its spread over
 //    tokens shrinking as N^{-1/2} at fixed κ: claim `meanfield-convergence` (deviation from the limit
 //    vs N, slope −1/2). Control: a fixed (κ → 0), where the logit threshold does not converge that way.
-#include "jiang_experiments.hpp"
-
+#include "common.hpp"
 #include "muelab/experiments/output.hpp"
 #include "muelab/sim/meanfield/jiang_dmft.hpp"
 #include "muelab/sim/statistics.hpp"
@@ -251,8 +250,6 @@ void judge_thresholds(const ThresholdSeries& series, bool fixed_kappa, const Jia
   }
 }
 
-}  // namespace
-
 ExperimentPlan meanfield_jiang_dmft_plan(Profile profile) {
   const auto s = jiang_settings(profile);
   ExperimentPlan plan;
@@ -306,6 +303,20 @@ VerdictReport run_meanfield_jiang_dmft(const ExperimentOptions& options) {
   threshold_rows.write(options.out_dir / "jiang_routing_threshold.csv");
   fits.write(options.out_dir / "jiang_fits.csv");
   return report;
+}
+
+}  // namespace
+
+Experiment make_meanfield_jiang_dmft_experiment() {
+  Experiment e;
+  e.name = "meanfield-jiang-dmft";
+  e.description = "Jiang's DMFT order parameters at init: residual variance ~ alpha*/kappa (slopes in L, a, h/d, d), "
+                  "routing threshold ~ N^-1/2; fan-in down init as control";
+  e.claims = {"jiang-dmft-scaling", "meanfield-convergence"};
+  e.plot_script = "meanfield_jiang_dmft.py";
+  e.plan = meanfield_jiang_dmft_plan;
+  e.run = run_meanfield_jiang_dmft;
+  return e;
 }
 
 }  // namespace muelab::experiments::meanfield
