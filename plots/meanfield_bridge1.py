@@ -1,4 +1,4 @@
-"""Figure of the `meanfield-bridge1` experiment (THEORY.md §5.1, §8): the limit loss of a Dense MoE
+"""Figure of the `meanfield-bridge1` experiment (docs/theory.md §5.1, §8): the limit loss of a Dense MoE
 (a = N, uniform gates, R = N, A = d/H_act) overlaid on the dense layer of width H_act, with the
 control R = 1 separating; and the finite-width rate panel: deviation of Dense MoE runs from the
 common limit vs H_act (±SE over seeds), R = N converging as H_act^(-1/2), R = 1 not converging.

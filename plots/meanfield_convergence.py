@@ -1,4 +1,4 @@
-"""Figure of the `meanfield-convergence` experiment (THEORY.md §8): finite-width loss trajectories
+"""Figure of the `meanfield-convergence` experiment (docs/theory.md §8): finite-width loss trajectories
 overlaid on the exact mean-field limit (Dormand-Prince, and the hand-solved closed form for the
 dense flow), and the convergence-rate panels: mean deviation from the limit vs width (±SE over seeds)
 with the fitted slope and the predicted width^(-1/2). Usage: meanfield_convergence.py OUT_DIR"""

@@ -1,4 +1,4 @@
-"""Figure of the `meanfield-feature-learning` experiment (THEORY.md §8): relative feature movement vs
+"""Figure of the `meanfield-feature-learning` experiment (docs/theory.md §8): relative feature movement vs
 width (mean ± SE over seeds) for erf dense and sigmoid-routed MoE layers under muP/Complete-muE
 (theory: flat, Theta(1)) and SP/NTK (theory: width^-1/2, lazy), and the seed-mean training loss
 curves per width. Usage: meanfield_feature_learning.py OUT_DIR"""

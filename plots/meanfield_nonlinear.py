@@ -1,4 +1,4 @@
-"""Figure of the `meanfield-nonlinear` experiment (THEORY.md §8 "Nonlinear"): erf dense and
+"""Figure of the `meanfield-nonlinear` experiment (docs/theory.md §8 "Nonlinear"): erf dense and
 sigmoid-routed MoE layers trained by population gradient flow. Top: finite-width loss trajectories
 (seed 0, one colour per width) with the mean-field reference (Gauss-Hermite node ODE, Dormand-Prince
 rel tol 1e-9) overlaid; the MoE panel also shows the limit with the route scale dropped (R=1,
