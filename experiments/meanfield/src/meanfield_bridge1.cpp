@@ -48,7 +48,7 @@ ExperimentPlan meanfield_bridge1_plan(Profile profile) {
   plan.settings = {{"n_experts", s.n_experts}, {"expert_widths", fmt::format("2^{}..2^{}", s.first_exponent, s.last_exponent)},
                    {"seeds", s.seeds}, {"horizon", s.horizon}, {"limit_samples", s.limit_samples},
                    {"limit_rel_tol", s.limit_rel_tol}, {"finite_samples", s.finite_samples}, {"rk4_step", s.rk4_step},
-                   {"bootstrap_resamples", 1000}};
+                   {"bootstrap_resamples", kBootstrapResamples}};
   // Two independent Dormand–Prince solves at rel. tol. 1e-9 agree to ~1e-8.
   plan.claims["limit gap"] = {"bridge1-exact", "max_t gap between the Dense-MoE and dense limits", VerdictKind::claim,
                               Sidedness::at_most, 0.0, 1e-7};

@@ -45,7 +45,7 @@ ExperimentPlan meanfield_convergence_plan(Profile profile) {
   plan.settings = {{"dense_widths", fmt::format("2^{}..2^{}", s.first_exponent, s.dense_last_exponent)},
                    {"moe_expert_widths", fmt::format("2^{}..2^{}", s.first_exponent, s.moe_last_exponent)},
                    {"dense_seeds", s.dense_seeds}, {"moe_seeds", s.moe_seeds},
-                   {"moe", {{"N", s.moe_experts}, {"a", s.moe_active}}}, {"bootstrap_resamples", 1000}};
+                   {"moe", {{"N", s.moe_experts}, {"a", s.moe_active}}}, {"bootstrap_resamples", kBootstrapResamples}};
   plan.claims["slope"] = {"meanfield-convergence", "log-log slope of the deviation from the limit against width",
                           VerdictKind::claim, Sidedness::two_sided, -0.5, 0.1};
   return plan;

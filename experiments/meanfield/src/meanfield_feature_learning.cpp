@@ -40,7 +40,7 @@ ExperimentPlan meanfield_feature_learning_plan(Profile profile) {
   const auto s = feature_learning_settings(profile);
   ExperimentPlan plan;
   plan.settings = {{"seeds", s.seeds}, {"steps", s.steps}, {"expert_widths", s.widths},
-                   {"learning_rate", s.learning_rate}, {"samples", s.samples}, {"bootstrap_resamples", 1000}};
+                   {"learning_rate", s.learning_rate}, {"samples", s.samples}, {"bootstrap_resamples", kBootstrapResamples}};
   plan.claims["flat"] = {"coord-check", "log-log slope of the relative feature movement against width",
                          VerdictKind::claim, Sidedness::two_sided, 0.0, 0.1};
   plan.claims["lazy control"] = as_control(plan.claims["flat"]);
@@ -113,7 +113,8 @@ Verdict judge_case(const FeatureCase& kase, const std::vector<int>& widths, cons
   const auto& claim = plan.claim(kase.lazy() ? "lazy control" : "flat");
   auto [slope, verdict] = judge_power_law_slope(
       claim,
-      fmt::format("{}: relative feature movement vs width h, log-log slope ({} seeds{})", kase.name, runs.front().size(),
+      fmt::format("{}: relative feature movement vs width h, log-log slope ({} seeds{})", kase.name,
+                  samples.empty() ? std::size_t{0} : samples.front().size(),
                   kase.lazy() ? "; lazy: theory -1/2" : ""),
       sizes, samples, bootstrap_seed);
   fits.add_row({kase.name, slope.slope, slope.ci_low, slope.ci_high, slope.fit_standard_error,

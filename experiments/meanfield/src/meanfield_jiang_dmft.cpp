@@ -259,7 +259,7 @@ ExperimentPlan meanfield_jiang_dmft_plan(Profile profile) {
                    {"base_stack", {{"d", s.base.model_width}, {"h", s.base.expert_width}, {"N", s.base.n_experts},
                                    {"a", s.base.n_active}, {"L", s.base.n_blocks}}},
                    {"router_width", s.router_width}, {"threshold_kappa", s.threshold_kappa},
-                   {"threshold_control_active", s.control_active}, {"bootstrap_resamples", 1000}};
+                   {"threshold_control_active", s.control_active}, {"bootstrap_resamples", kBootstrapResamples}};
   // jiang-dmft-scaling (docs/claims.md): the residual variance at init scales as α*/κ = d/(a·h·L).
   plan.claims["variance slope -1"] = {"jiang-dmft-scaling",
                                       "log-log slope of the accumulated residual variance at init against L, a (fixed κ) or h/d",

@@ -77,7 +77,7 @@ ExperimentPlan meanfield_nonlinear_plan(Profile profile) {
                                           {"seeds", s.count_seeds}, {"expert_width", s.count_expert_width},
                                           {"kappa", s.count_kappa}, {"reference_multiple", s.count_reference_multiple},
                                           {"reference_draws", s.count_reference_draws}, {"rk4_step", s.count_rk4_step}}},
-                   {"time_samples", s.samples}, {"bootstrap_resamples", 1000}};
+                   {"time_samples", s.samples}, {"bootstrap_resamples", kBootstrapResamples}};
   plan.claims["slope"] = {"meanfield-convergence",
                           "log-log slope of the deviation from the limit against width or expert count",
                           VerdictKind::claim, Sidedness::two_sided, -0.5, 0.1};

@@ -52,7 +52,7 @@ SlopeEstimate power_law_slope_over_seeds(const std::vector<double>& sizes,
   const auto fit = slope_of(all);
   const auto interval =
       sim::bootstrap_ci95(seeds, [&](std::span<const std::size_t> chosen) { return slope_of(chosen).slope; },
-                          bootstrap_seed, 1000);
+                          bootstrap_seed, kBootstrapResamples);
   estimate.slope = fit.slope;
   estimate.ci_low = interval.low;
   estimate.ci_high = interval.high;
