@@ -2,18 +2,42 @@
 
 #include "muelab/sim/statistics.hpp"
 
-#include <stdexcept>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <span>
 
 namespace muelab::experiments::meanfield {
+
+namespace {
+
+/// Why these samples give no slope with an interval (empty when they do).
+std::string slope_input_problem(const std::vector<double>& sizes, const std::vector<std::vector<double>>& samples) {
+  if (sizes.size() != samples.size()) return fmt::format("{} sizes but {} sample rows", sizes.size(), samples.size());
+  if (sizes.size() < 3) return fmt::format("{} sizes: a slope with an interval needs at least 3", sizes.size());
+  const std::size_t seeds = samples.front().size();
+  if (seeds < kMinimumSeedsForInterval)
+    return fmt::format("{} seeds: a bootstrap interval over seeds needs at least {}", seeds, kMinimumSeedsForInterval);
+  for (std::size_t k = 0; k < sizes.size(); ++k) {
+    if (samples[k].size() != seeds) return "unequal seed counts across sizes";
+    if (!(sizes[k] > 0.0) || !std::isfinite(sizes[k])) return fmt::format("size {} is not positive", sizes[k]);
+    for (double value : samples[k])
+      if (!(value > 0.0) || !std::isfinite(value))
+        return fmt::format("a value at size {} is zero, negative or not finite: no log-log slope", sizes[k]);
+  }
+  return "";
+}
+
+}  // namespace
 
 SlopeEstimate power_law_slope_over_seeds(const std::vector<double>& sizes,
                                          const std::vector<std::vector<double>>& samples,
                                          std::uint64_t bootstrap_seed) {
-  if (sizes.size() != samples.size() || sizes.size() < 3)
-    throw std::invalid_argument("power_law_slope_over_seeds: need >= 3 sizes with samples");
+  SlopeEstimate estimate;
+  estimate.problem = slope_input_problem(sizes, samples);
+  if (!estimate.measured()) return estimate;
   const std::size_t seeds = samples.front().size();
-  for (const auto& row : samples)
-    if (row.size() != seeds) throw std::invalid_argument("power_law_slope_over_seeds: ragged samples");
+  // Every value is positive, so every resampled mean is too.
   auto slope_of = [&](std::span<const std::size_t> chosen) {
     std::vector<double> means;
     for (const auto& row : samples) {
@@ -28,8 +52,24 @@ SlopeEstimate power_law_slope_over_seeds(const std::vector<double>& sizes,
   const auto fit = slope_of(all);
   const auto interval =
       sim::bootstrap_ci95(seeds, [&](std::span<const std::size_t> chosen) { return slope_of(chosen).slope; },
-                          bootstrap_seed, 1000);
-  return {fit.slope, interval.low, interval.high, fit.slope_standard_error};
+                          bootstrap_seed, kBootstrapResamples);
+  estimate.slope = fit.slope;
+  estimate.ci_low = interval.low;
+  estimate.ci_high = interval.high;
+  estimate.fit_standard_error = fit.slope_standard_error;
+  return estimate;
+}
+
+Verdict slope_verdict(const ClaimSpec& spec, std::string case_name, const SlopeEstimate& estimate) {
+  if (!estimate.measured()) return not_measured(spec, std::move(case_name), estimate.problem);
+  return judge(spec, std::move(case_name), estimate.slope, estimate.ci_low, estimate.ci_high);
+}
+
+JudgedSlope judge_power_law_slope(const ClaimSpec& spec, std::string case_name, const std::vector<double>& sizes,
+                                  const std::vector<std::vector<double>>& samples, std::uint64_t bootstrap_seed) {
+  auto estimate = power_law_slope_over_seeds(sizes, samples, bootstrap_seed);
+  auto verdict = slope_verdict(spec, std::move(case_name), estimate);
+  return {std::move(estimate), std::move(verdict)};
 }
 
 }  // namespace muelab::experiments::meanfield
