@@ -91,8 +91,9 @@ nlohmann::json to_json(const ProxyCalibrationSettings& s) {
 }
 
 Budget proxy_calibration_budget(std::int64_t steps) {
-  Budget b;  // batch 8 x 32 tokens, warmup 10, Markov data, 4 validation batches at the end
+  Budget b;  // batch 8 x 32 tokens, warmup 10, Markov data
   b.steps = steps;
+  b.eval_batches = 4;  // validation loss at the end only, on 4 batches (as fixed-hp-scaling and moe-speedup had)
   return b;
 }
 

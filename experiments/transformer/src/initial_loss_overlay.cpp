@@ -164,64 +164,71 @@ Widening widening(const std::vector<std::vector<std::vector<double>>>& curves, s
   return w;
 }
 
+/// One setting's table rows (seed-mean curves, each variant's widening with its CI) and its verdict: the
+/// largest widening over the setting's variants, bootstrap CI over seeds.
+Verdict overlay_verdict(const OverlaySettings& s, const ExperimentPlan& plan, const std::vector<Variant>& variants,
+                        const Setting& setting, const std::vector<std::vector<std::vector<double>>>& c,
+                        const DenseCalibration& calibration, std::uint64_t seed, CsvTable& curves_csv, CsvTable& gaps) {
+  const auto& spec = plan.claim(setting.control ? "widening control" : "widening");
+  if (setting.variants.empty()) return not_measured(spec, setting.name, "no MoE variant in this setting");
+  std::vector<std::size_t> all(static_cast<std::size_t>(s.seeds));
+  for (std::size_t k = 0; k < all.size(); ++k) all[k] = k;
+  std::vector<std::size_t> shown = {0};
+  shown.insert(shown.end(), setting.variants.begin(), setting.variants.end());
+  for (const auto v : shown)
+    for (std::size_t t = 0; t < static_cast<std::size_t>(s.steps); ++t) {
+      std::vector<double> column;
+      for (const auto& seed_curve : c[v]) column.push_back(seed_curve[t]);
+      const auto e = sim::mean_with_standard_error(column);
+      curves_csv.add_row({setting.name, variants[v].name, static_cast<long long>(t), e.mean, e.standard_error});
+    }
+  double worst = -std::numeric_limits<double>::infinity();
+  std::size_t worst_v = setting.variants.front();
+  for (const auto v : setting.variants) {
+    const auto w = widening(c, v, all);
+    const auto ci = sim::bootstrap_ci95(all.size(), [&](std::span<const std::size_t> rows) { return widening(c, v, rows).value(); },
+                                        seed + 17 * v);
+    gaps.add_row({setting.name, variants[v].name, w.early, w.late, w.value(), ci.low, ci.high});
+    if (w.value() > worst) {
+      worst = w.value();
+      worst_v = v;
+    }
+  }
+  const auto ci = sim::bootstrap_ci95(
+      all.size(),
+      [&](std::span<const std::size_t> rows) {
+        double m = -std::numeric_limits<double>::infinity();
+        for (const auto v : setting.variants) m = std::max(m, widening(c, v, rows).value());
+        return m;
+      },
+      seed + 991);
+  const auto name = fmt::format(
+      "{}: largest widening of |loss(MoE) - loss(dense)| (last vs first quarter of {} steps, nats; worst: {}{}) at "
+      "dense-tuned lr {:.3g}",
+      setting.name, s.steps, variants[worst_v].name,
+      setting.control ? fmt::format("; variants with a >= {}", s.control_min_active) : "", calibration.tuned.lr);
+  return lr_at_edge(calibration) ? not_measured(spec, name, kProxyEdgeReason, worst, ci.low, ci.high)
+                                 : judge(spec, name, worst, ci.low, ci.high);
+}
+
 VerdictReport run_initial_loss_overlay(const ExperimentOptions& o) {
   const auto s = overlay_settings(o.profile);
   const auto plan = initial_loss_overlay_plan(o.profile);
   // 1. The dense proxy's LR, tuned once (the shared calibration).
   const auto calibration = calibrate_proxy_lr("initial-loss-overlay", s.width, s.layers, s.steps, o);
   write_calibration(calibration, o.out_dir);
-  const double lr_star = calibration.tuned.lr;
-  note(fmt::format("  dense-tuned LR {:.3g}", lr_star));
+  note(fmt::format("  dense-tuned LR {:.3g}", calibration.tuned.lr));
   // 2. The variants at the dense-tuned HPs.
   const auto variants = overlay_variants(s);
   const auto settings = transfer_settings(s, variants);
-  const auto curves = measure_overlay(s, variants, settings, lr_star, o);
-
+  const auto curves = measure_overlay(s, variants, settings, calibration.tuned.lr, o);
+  // 3. Tables and verdicts.
   CsvTable curves_csv({"setting", "variant", "step", "mean_loss", "standard_error"});
   CsvTable gaps({"setting", "variant", "early_gap", "late_gap", "widening", "ci_low", "ci_high"});
   VerdictReport report;
-  std::vector<std::size_t> all(static_cast<std::size_t>(s.seeds));
-  for (std::size_t k = 0; k < all.size(); ++k) all[k] = k;
-  for (std::size_t st = 0; st < settings.size(); ++st) {
-    const auto& c = curves[st];
-    std::vector<std::size_t> shown = {0};
-    shown.insert(shown.end(), settings[st].variants.begin(), settings[st].variants.end());
-    for (const auto v : shown)
-      for (std::size_t t = 0; t < static_cast<std::size_t>(s.steps); ++t) {
-        std::vector<double> column;
-        for (const auto& seed_curve : c[v]) column.push_back(seed_curve[t]);
-        const auto e = sim::mean_with_standard_error(column);
-        curves_csv.add_row({settings[st].name, variants[v].name, static_cast<long long>(t), e.mean, e.standard_error});
-      }
-    double worst = -std::numeric_limits<double>::infinity();
-    std::size_t worst_v = settings[st].variants.front();
-    for (const auto v : settings[st].variants) {
-      const auto w = widening(c, v, all);
-      const auto ci = sim::bootstrap_ci95(all.size(), [&](std::span<const std::size_t> rows) { return widening(c, v, rows).value(); },
-                                          o.seed + 17 * v);
-      gaps.add_row({settings[st].name, variants[v].name, w.early, w.late, w.value(), ci.low, ci.high});
-      if (w.value() > worst) {
-        worst = w.value();
-        worst_v = v;
-      }
-    }
-    const auto ci = sim::bootstrap_ci95(
-        all.size(),
-        [&](std::span<const std::size_t> rows) {
-          double m = -std::numeric_limits<double>::infinity();
-          for (const auto v : settings[st].variants) m = std::max(m, widening(c, v, rows).value());
-          return m;
-        },
-        o.seed + 991);
-    const auto& spec = plan.claim(settings[st].control ? "widening control" : "widening");
-    const auto name = fmt::format(
-        "{}: largest widening of |loss(MoE) - loss(dense)| (last vs first quarter of {} steps, nats; worst: {}{}) at "
-        "dense-tuned lr {:.3g}",
-        settings[st].name, s.steps, variants[worst_v].name,
-        settings[st].control ? fmt::format("; variants with a >= {}", s.control_min_active) : "", lr_star);
-    report.verdicts.push_back(lr_at_edge(calibration) ? not_measured(spec, name, kProxyEdgeReason, worst, ci.low, ci.high)
-                                                      : judge(spec, name, worst, ci.low, ci.high));
-  }
+  for (std::size_t st = 0; st < settings.size(); ++st)
+    report.verdicts.push_back(
+        overlay_verdict(s, plan, variants, settings[st], curves[st], calibration, o.seed, curves_csv, gaps));
   curves_csv.write(o.out_dir / "curves.csv");
   gaps.write(o.out_dir / "gaps.csv");
   return report;
