@@ -73,6 +73,7 @@ ExperimentPlan initial_loss_overlay_plan(Profile profile) {
   std::vector<std::string> names;
   for (const auto& v : overlay_variants(s)) names.push_back(v.name);
   plan.settings = {{"steps", s.steps}, {"seeds", s.seeds}, {"variants", names},
+                   {"proxy", fmt::format("dense d={}, L={}, H=d", s.width, s.layers)},
                    {"proxy_calibration", to_json(proxy_calibration_settings(profile))},
                    {"control", "route scale removed (rule.route_scale=none, R = 1)"},
                    {"control_variants", fmt::format("MoE variants with a >= {}", s.control_min_active)}};
