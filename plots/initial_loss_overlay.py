@@ -19,6 +19,8 @@ def main(out_dir):
         for k, v in enumerate(variants):
             pts = [(int(r["step"]), num(r["mean_loss"]), num(r["standard_error"])) for r in rows
                    if r["setting"] == setting and r["variant"] == v]
+            if not pts:  # the R = 1 control runs only the variants with a >= 2
+                continue
             xs = [p[0] for p in pts]
             ys = [p[1] for p in pts]
             es = [p[2] for p in pts]

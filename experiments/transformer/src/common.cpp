@@ -1,18 +1,18 @@
 #include "common.hpp"
 
+#include "muelab/io/csv.hpp"
 #include "muelab/theory/config_loader.hpp"
 #include "muelab/theory/transfer.hpp"
 
 #include <fmt/format.h>
 
 #include <cmath>
-#include <fstream>
+#include <exception>
 #include <iostream>
 #include <limits>
 #include <memory>
 #include <mutex>
 #include <omp.h>
-#include <sstream>
 
 namespace muelab::experiments::transformer {
 
@@ -33,15 +33,6 @@ std::string model_table(const Shape& s) {
 
 std::string train_table(const Budget& b) {
   return fmt::format("[train]\nbatch_size = {}\nseq_len = {}\nsteps = {}\n", b.batch_size, b.seq_len, b.steps);
-}
-
-std::vector<std::string> split_csv(const std::string& line) {
-  std::vector<std::string> cells(1);
-  for (const char c : line) {
-    if (c == ',') cells.emplace_back();
-    else if (c != '\r') cells.back() += c;
-  }
-  return cells;
 }
 
 bool in_ffn_or_moe_block(theory::ParameterGroup group) {
@@ -113,58 +104,71 @@ std::vector<JobResult> run_jobs(const std::vector<Job>& jobs, const std::filesys
   std::vector<models::cpu::TrainRun> runs;
   runs.reserve(jobs.size());
   for (const auto& j : jobs) runs.push_back(resolve(j));  // every config checked before any training
+  return train_resolved(runs, scratch, threads, log_columns);
+}
+
+namespace {
+
+/// The per-step columns of a finished run's log.csv: train_loss always, `log_columns` when asked.
+void read_log(const std::filesystem::path& file, const std::vector<std::string>& log_columns, JobResult& out) {
+  const auto log = io::read_csv(file);
+  const auto loss_col = log.column("train_loss");
+  std::vector<std::pair<std::string, std::size_t>> keep;
+  for (const auto& want : log_columns) keep.emplace_back(want, log.column(want));
+  const auto value = [](const std::string& cell) {
+    return cell.empty() ? std::numeric_limits<double>::quiet_NaN() : std::stod(cell);
+  };
+  for (const auto& cells : log.rows) {
+    out.train_loss.push_back(value(cells[loss_col]));
+    if (keep.empty()) continue;
+    std::map<std::string, double> row;
+    for (const auto& [name, c] : keep) row[name] = value(cells[c]);
+    out.log.push_back(std::move(row));
+  }
+}
+
+}  // namespace
+
+std::vector<JobResult> train_resolved(const std::vector<models::cpu::TrainRun>& runs, const std::filesystem::path& scratch,
+                                      int threads, const std::vector<std::string>& log_columns) {
+  if (runs.empty()) return {};
   std::unique_ptr<models::cpu::TokenSource> data = models::cpu::make_token_source(runs.front().data);
   for (const auto& r : runs)
     if (r.data.source != runs.front().data.source || r.data.path != runs.front().data.path ||
         r.data.markov_states != runs.front().data.markov_states ||
         r.data.markov_temperature != runs.front().data.markov_temperature)
-      throw std::invalid_argument("run_jobs: every job must share one data source");
-  std::vector<JobResult> results(jobs.size());
+      throw std::invalid_argument("train_resolved: every run must share one data source");
+  std::vector<JobResult> results(runs.size());
   std::filesystem::create_directories(scratch);
-  const auto n = static_cast<std::ptrdiff_t>(jobs.size());
+  const auto n = static_cast<std::ptrdiff_t>(runs.size());
   std::mutex progress;
   std::size_t done = 0;
+  std::exception_ptr failure;
   const int team = threads > 0 ? threads : 0;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(team > 0 ? team : omp_get_max_threads())
   for (std::ptrdiff_t i = 0; i < n; ++i) {
     const auto k = static_cast<std::size_t>(i);
     const auto dir = scratch / fmt::format("run{:05d}", k);
     auto& out = results[k];
-    out.summary = models::cpu::train(runs[k], *data, dir);
-    out.loss = out.summary.status == "ok" && std::isfinite(out.summary.final_validation_loss)
-                   ? out.summary.final_validation_loss
-                   : std::numeric_limits<double>::infinity();
-    std::ifstream log(dir / "log.csv");
-    std::string line;
-    std::getline(log, line);
-    const auto header = split_csv(line);
-    std::size_t loss_col = 0;
-    std::vector<std::pair<std::string, std::size_t>> keep;
-    for (std::size_t c = 0; c < header.size(); ++c) {
-      if (header[c] == "train_loss") loss_col = c;
-      for (const auto& want : log_columns)
-        if (header[c] == want) keep.emplace_back(want, c);
-    }
-    while (std::getline(log, line)) {
-      const auto cells = split_csv(line);
-      const auto value = [&](std::size_t c) {
-        return c < cells.size() && !cells[c].empty() ? std::stod(cells[c]) : std::numeric_limits<double>::quiet_NaN();
-      };
-      out.train_loss.push_back(value(loss_col));
-      if (!keep.empty()) {
-        std::map<std::string, double> row;
-        for (const auto& [name, c] : keep) row[name] = value(c);
-        out.log.push_back(std::move(row));
-      }
+    try {  // an exception must not leave the OpenMP region: kept and rethrown after the loop
+      out.summary = models::cpu::train(runs[k], *data, dir);
+      out.loss = out.summary.status == "ok" && std::isfinite(out.summary.final_validation_loss)
+                     ? out.summary.final_validation_loss
+                     : std::numeric_limits<double>::infinity();
+      read_log(dir / "log.csv", log_columns, out);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(progress);
+      if (!failure) failure = std::current_exception();
     }
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
     std::lock_guard<std::mutex> lock(progress);
     ++done;
-    if (done % 20 == 0 || done == jobs.size()) note(fmt::format("  {}/{} runs", done, jobs.size()));
+    if (done % 20 == 0 || done == runs.size()) note(fmt::format("  {}/{} runs", done, runs.size()));
   }
   std::error_code ec;
   std::filesystem::remove_all(scratch, ec);
+  if (failure) std::rethrow_exception(failure);
   return results;
 }
 

@@ -77,6 +77,15 @@ struct JobResult {
 [[nodiscard]] std::vector<JobResult> run_jobs(const std::vector<Job>& jobs, const std::filesystem::path& scratch,
                                               int threads, const std::vector<std::string>& log_columns = {});
 
+/// Trains runs already resolved by resolve() (each job resolved once: callers that need the resolved
+/// transfer themselves, for a fingerprint or an init-time measurement, pass it on instead of resolving
+/// again). OpenMP over runs, trainer on 1 thread, in `scratch` (removed afterwards); `log_columns` are
+/// log.csv columns kept per step, read back with the project's CSV reader (io/csv.hpp). Every run must
+/// share one data source.
+[[nodiscard]] std::vector<JobResult> train_resolved(const std::vector<models::cpu::TrainRun>& runs,
+                                                    const std::filesystem::path& scratch, int threads,
+                                                    const std::vector<std::string>& log_columns = {});
+
 /// log2-spaced grid: centre·2^(k·step) for k = -half..half.
 [[nodiscard]] std::vector<double> log2_grid(double centre, int half, double step);
 

@@ -14,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 
 namespace muelab::experiments::transformer {
@@ -26,6 +27,10 @@ struct CoordCheckSettings {
   int seeds = 3;
   std::int64_t steps = 10;
   std::size_t resamples = 1000;
+  std::int64_t layers = 2, proxy_width = 32;
+  double base_lr = 1e-2;
+  std::vector<std::string> rules = {"sp", "mup", "jiang", "complete-mue"};
+  std::vector<std::string> control_rules = {"sp"};  ///< SP's coordinates grow with width (docs/theory.md §2)
 };
 
 CoordCheckSettings coord_check_settings(Profile profile) {
@@ -40,88 +45,104 @@ CoordCheckSettings coord_check_settings(Profile profile) {
 ExperimentPlan coord_check_plan(Profile profile) {
   const auto s = coord_check_settings(profile);
   ExperimentPlan plan;
-  plan.settings = {{"widths", s.widths}, {"seeds", s.seeds}, {"adamw_steps", s.steps}, {"base_lr", 1e-2},
-                   {"rules", {"sp", "mup", "jiang", "complete-mue"}}, {"control_rules", {"sp"}},
+  plan.settings = {{"widths", s.widths}, {"seeds", s.seeds}, {"adamw_steps", s.steps}, {"base_lr", s.base_lr},
+                   {"n_layers", s.layers}, {"proxy", fmt::format("dense d={}, H=d", s.proxy_width)},
+                   {"target", "MoE N=4 a=1 h=d"}, {"rules", s.rules}, {"control_rules", s.control_rules},
                    {"bootstrap_resamples", s.resamples}};
   plan.claims["slope"] = analysis::coord_check_spec("coord-check", 0.1);
   plan.claims["slope control"] = as_control(plan.claims["slope"]);
   return plan;
 }
 
-VerdictReport run_coord_check(const ExperimentOptions& o) {
-  const auto settings = coord_check_settings(o.profile);
-  const auto plan = coord_check_plan(o.profile);
-  const std::vector<std::int64_t> widths = settings.widths;
-  const std::vector<std::string> rules = {"sp", "mup", "jiang", "complete-mue"};
-  const int n_seeds = settings.seeds;
+/// One training run per (rule, width, seed), in that order.
+std::vector<Job> coord_jobs(const CoordCheckSettings& s, std::uint64_t seed) {
   Budget budget;
-  budget.steps = settings.steps;
+  budget.steps = s.steps;
   budget.warmup = 0;
   budget.eval_batches = 1;
-  const std::int64_t L = 2;
   std::vector<Job> jobs;
-  for (const auto& rule : rules)
-    for (const auto d : widths)
-      for (int s = 0; s < n_seeds; ++s) {
+  for (const auto& rule : s.rules)
+    for (const auto d : s.widths)
+      for (int k = 0; k < s.seeds; ++k) {
         Job j;
         j.shape.d_model = d;
         j.shape.d_expert = d;
-        j.shape.n_layers = L;
-        j.base_shape = dense_proxy(32, L);
-        j.base.lr = 1e-2;
+        j.shape.n_layers = s.layers;
+        j.base_shape = dense_proxy(s.proxy_width, s.layers);
+        j.base.lr = s.base_lr;
         j.rule = rule;
         j.budget = budget;
-        j.seed = o.seed * 1000 + static_cast<std::uint64_t>(s) + 1;
+        j.seed = seed * 1000 + static_cast<std::uint64_t>(k) + 1;
         jobs.push_back(j);
       }
-  note(fmt::format("coord-check ({}): {} training runs", to_string(o.profile), jobs.size()));
-  const std::string column = fmt::format("act_rms_l{}", L - 1);
-  const auto results = run_jobs(jobs, o.out_dir / "scratch", o.threads, {column});
+  return jobs;
+}
 
-  // Output logits at the first step (the forward pass at init): RMS of the model's logits on the first
-  // training batch (a documented exception of the coord check: reported, not judged).
-  std::vector<double> init_logits_rms(jobs.size());
-  {
-    const auto first_run = resolve(jobs.front());
-    const auto data = models::cpu::make_token_source(first_run.data);
-    for (std::size_t k = 0; k < jobs.size(); ++k) {
-      const auto run = resolve(jobs[k]);
-      const auto& tr = run.target.train;
-      models::cpu::Model<float> model(
-          models::cpu::make_model_spec(run.transfer, run.target.model, data->vocab_size(), tr.seq_len, run.architecture));
-      model.initialize(run.trainer.seed);
-      const auto batch = data->train_batch(run.trainer.seed, 0, tr.batch_size, tr.seq_len);
-      (void)model.forward(batch.tokens, batch.targets, tr.batch_size);
-      const auto& logits = model.logits();
-      init_logits_rms[k] = std::sqrt(static_cast<double>(logits.squaredNorm()) / static_cast<double>(logits.size()));
-    }
-  }
+/// RMS of the output logits on the first training batch at init (a documented exception of the coord
+/// check: reported, not judged).
+double init_logits_rms(const models::cpu::TrainRun& run, const models::cpu::TokenSource& data) {
+  const auto& tr = run.target.train;
+  models::cpu::Model<float> model(
+      models::cpu::make_model_spec(run.transfer, run.target.model, data.vocab_size(), tr.seq_len, run.architecture));
+  model.initialize(run.trainer.seed);
+  const auto batch = data.train_batch(run.trainer.seed, 0, tr.batch_size, tr.seq_len);
+  (void)model.forward(batch.tokens, batch.targets, tr.batch_size);
+  const auto& logits = model.logits();
+  return std::sqrt(static_cast<double>(logits.squaredNorm()) / static_cast<double>(logits.size()));
+}
+
+struct CoordRuns {
+  std::vector<JobResult> trained;
+  std::vector<double> init_logits_rms;
+};
+
+/// Every job resolved once; the same resolved runs are trained and give the logits at init.
+CoordRuns measure_coord(const std::vector<Job>& jobs, const std::string& column, const ExperimentOptions& o) {
+  std::vector<models::cpu::TrainRun> runs;
+  for (const auto& j : jobs) runs.push_back(resolve(j));
+  CoordRuns out;
+  out.trained = train_resolved(runs, o.out_dir / "scratch", o.threads, {column});
+  const auto data = models::cpu::make_token_source(runs.front().data);
+  for (const auto& run : runs) out.init_logits_rms.push_back(init_logits_rms(run, *data));
+  return out;
+}
+
+VerdictReport run_coord_check(const ExperimentOptions& o) {
+  const auto settings = coord_check_settings(o.profile);
+  const auto plan = coord_check_plan(o.profile);
+  const auto jobs = coord_jobs(settings, o.seed);
+  note(fmt::format("coord-check ({}): {} training runs", to_string(o.profile), jobs.size()));
+  const std::string column = fmt::format("act_rms_l{}", settings.layers - 1);
+  const auto runs = measure_coord(jobs, column, o);
 
   CsvTable sizes({"rule", "d_model", "seed", "step", "act_rms"});
   std::vector<analysis::CoordMeasurement> measurements;
   std::size_t i = 0;
-  for (std::size_t r = 0; r < rules.size(); ++r)
-    for (std::size_t w = 0; w < widths.size(); ++w)
-      for (int s = 0; s < n_seeds; ++s, ++i) {
-        const auto& log = results[i].log;
+  for (const auto& rule : settings.rules)
+    for (const auto width : settings.widths)
+      for (int s = 0; s < settings.seeds; ++s, ++i) {
+        const auto& log = runs.trained[i].log;
+        if (log.empty()) continue;  // no step logged: nothing to measure (the slope drops this seed)
         for (std::size_t t = 0; t < log.size(); ++t)
-          sizes.add_row({rules[r], static_cast<long long>(widths[w]), static_cast<long long>(s), static_cast<long long>(t),
+          sizes.add_row({rule, static_cast<long long>(width), static_cast<long long>(s), static_cast<long long>(t),
                          log[t].at(column)});
         const double first = log.front().at(column), last = log.back().at(column);
         const auto last_step = static_cast<std::int64_t>(log.size()) - 1;
-        const auto d = static_cast<double>(widths[w]);
+        const auto d = static_cast<double>(width);
         const std::string seed = std::to_string(s);
-        measurements.push_back({rules[r], "residual_rms", "d_model", last_step, d, seed, last});
-        measurements.push_back({rules[r], "residual_rms_change", "d_model", last_step, d, seed, std::abs(last - first)});
-        measurements.push_back({rules[r], "output_logits_rms", "d_model", 0, d, seed, init_logits_rms[i]});
+        measurements.push_back({rule, "residual_rms", "d_model", last_step, d, seed, last});
+        measurements.push_back({rule, "residual_rms_change", "d_model", last_step, d, seed, std::abs(last - first)});
+        measurements.push_back({rule, "output_logits_rms", "d_model", 0, d, seed, runs.init_logits_rms[i]});
       }
   CsvTable coord({"rule", "quantity", "step", "axis", "axis_value", "seed", "value"});
   for (const auto& m : measurements) coord.add_row({m.rule, m.quantity, static_cast<long long>(m.step), m.axis, m.axis_value, m.seed, m.value});
   // Slopes, CIs, exceptions and verdicts by the shared analysis (the same code as `muelab analyze`).
   const auto slopes = analysis::analyze_coord_measurements(measurements, o.seed, settings.resamples);
+  const auto is_control = [&](const std::string& rule) {
+    return std::find(settings.control_rules.begin(), settings.control_rules.end(), rule) != settings.control_rules.end();
+  };
   VerdictReport report;
-  report.verdicts =
-      analysis::coord_slope_verdicts(slopes, [](const std::string& rule) { return rule == "sp"; }, plan.claim("slope"));
+  report.verdicts = analysis::coord_slope_verdicts(slopes, is_control, plan.claim("slope"));
   for (const auto& sl : slopes)
     if (sl.exception)
       note(fmt::format("coord-check: {} {} step {}: slope {:+.3f} [{:+.3f}, {:+.3f}] ({})", sl.rule, sl.quantity, sl.step,

@@ -1,13 +1,15 @@
 // Tune once on the dense proxy (docs/theory.md §5): LR sweep, then weight-decay and init-std sweeps at
 // the best LR, each under the edge policy and its optimum by the quadratic in log2 of the knob
-// (analysis::fit_lr_optimum) with a bootstrap CI over seeds. Shared by tune-dense-once,
-// initial-loss-overlay, fixed-hp-scaling and moe-speedup.
+// (analysis::fit_lr_optimum) with a bootstrap CI over seeds. The LR stage is one shared calibration
+// (calibrate_proxy_lr) for tune-dense-once, initial-loss-overlay, fixed-hp-scaling and moe-speedup.
 #pragma once
 
 #include "common.hpp"
 
 #include "muelab/analysis/lr_analysis.hpp"
 #include "muelab/experiments/grid_policy.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <string>
 #include <vector>
@@ -41,15 +43,37 @@ struct DenseCalibration {
 /// (knob, value, log2_value, ci_low, ci_high (log2), loss, at_edge).
 void write_calibration(const DenseCalibration& calibration, const std::filesystem::path& out_dir);
 
-/// Seeds of the proxy's LR calibration.
-inline constexpr int kProxyCalibrationSeeds = 3;
+/// The one LR calibration of the dense proxy (docs/theory.md §5: tune once on it), declared per profile
+/// (docs/claims.md, "Plans"): every experiment that needs the proxy's tuned LR (initial-loss-overlay,
+/// tune-dense-once, fixed-hp-scaling, moe-speedup) gets it from calibrate_proxy_lr with these settings,
+/// so the same step count gives the same LR everywhere. Weight decay 0 and init std 0.02 (README,
+/// "Weight decay": every LR sweep runs at weight decay 0); the edge policy extends the grid.
+struct ProxyCalibrationSettings {
+  std::vector<double> lrs;  ///< base LR grid
+  int seeds = 3;
+  EdgePolicy edge;
+  BaseHyperparameters start{4e-3, 0.0, 0.02};
+};
+[[nodiscard]] ProxyCalibrationSettings proxy_calibration_settings(Profile profile);
+/// The settings as JSON, for a plan's `settings` (plan.json).
+[[nodiscard]] nlohmann::json to_json(const ProxyCalibrationSettings& settings);
 
-/// The one LR-only calibration of the dense proxy, shared by initial-loss-overlay, fixed-hp-scaling and
-/// moe-speedup: the dense unit-expansion proxy (d0, L0) swept over 4e-3·2^{-2..2} (plus the edge
-/// policy's points) with kProxyCalibrationSeeds seeds at WD 0 and init std 0.02, written to
-/// `options.out_dir` by write_calibration; the same budget gives the same LR in every experiment.
-/// `experiment` names the progress line.
+/// The budget every proxy calibration trains with: only the step count comes from the experiment
+/// (an experiment's own evaluation settings never change the calibrated LR).
+[[nodiscard]] Budget proxy_calibration_budget(std::int64_t steps);
+
+/// calibrate_dense_proxy of the unit-expansion proxy (d0, L0) over the LR only, with
+/// proxy_calibration_settings(options.profile) and proxy_calibration_budget(steps). `experiment` names
+/// the progress line. The caller writes it (write_calibration).
 [[nodiscard]] DenseCalibration calibrate_proxy_lr(const std::string& experiment, std::int64_t d0, std::int64_t L0,
-                                                  const Budget& budget, const ExperimentOptions& options);
+                                                  std::int64_t steps, const ExperimentOptions& options);
+
+/// Whether the calibration's LR optimum is still at its grid edge after the edge policy: the tuned LR
+/// is then only a bound, and a quantity measured at it is not measured (docs/claims.md, "Optima at a
+/// grid edge").
+[[nodiscard]] bool lr_at_edge(const DenseCalibration& calibration);
+
+/// The reason of a row measured at an edge calibration.
+inline constexpr const char* kProxyEdgeReason = "optimum at grid edge (the dense proxy's LR calibration)";
 
 }  // namespace muelab::experiments::transformer

@@ -10,12 +10,19 @@
 
 namespace muelab::experiments::transformer {
 
-std::string run_fingerprint(const Job& job) {
-  auto fingerprint = theory::to_json(resolve(job).transfer);
+namespace {
+
+/// run_fingerprint of a job already resolved into `run` (resolved once, then trained from the same value).
+std::string fingerprint_of(const Job& job, const models::cpu::TrainRun& run) {
+  auto fingerprint = theory::to_json(run.transfer);
   for (const char* k : {"rule", "sde", "ratios", "global"}) fingerprint.erase(k);
   return fmt::format("{}|{}|{}|{}|{}|{}", fingerprint.dump(), shape_key(job.shape), job.seed, job.base.lr,
                      job.base.weight_decay, job.budget.steps);
 }
+
+}  // namespace
+
+std::string run_fingerprint(const Job& job) { return fingerprint_of(job, resolve(job)); }
 
 EdgeSweepResult sweep_curves_until_interior(const std::vector<std::vector<double>>& initial_grids, int seeds,
                                             const std::function<Job(std::size_t, double, int)>& job_at,
@@ -30,19 +37,20 @@ EdgeSweepResult sweep_curves_until_interior(const std::vector<std::vector<double
   out.runs.resize(out.curves.size());
   std::map<std::string, double> trained;  // fingerprint -> final validation loss
   const auto evaluate = [&](const GridRequests& requests) {
-    std::vector<Job> fresh;
+    std::vector<models::cpu::TrainRun> fresh;  // each job resolved once: fingerprinted, then trained
     std::vector<std::string> keys, fresh_keys;
     for (const auto& [curve, x] : requests)
       for (int seed = 0; seed < seeds; ++seed) {
         const auto job = job_at(curve, x, seed);
-        keys.push_back(run_fingerprint(job));
+        auto run = resolve(job);
+        keys.push_back(fingerprint_of(job, run));
         if (trained.count(keys.back()) || std::find(fresh_keys.begin(), fresh_keys.end(), keys.back()) != fresh_keys.end())
           continue;
-        fresh.push_back(job);
+        fresh.push_back(std::move(run));
         fresh_keys.push_back(keys.back());
       }
     note(fmt::format("{}: {} grid points, {} runs ({} new)", label, requests.size(), keys.size(), fresh.size()));
-    const auto results = fresh.empty() ? std::vector<JobResult>{} : run_jobs(fresh, scratch, threads);
+    const auto results = train_resolved(fresh, scratch, threads);
     for (std::size_t i = 0; i < fresh.size(); ++i) trained[fresh_keys[i]] = results[i].loss;
     out.requested += keys.size();
     out.trained += fresh.size();

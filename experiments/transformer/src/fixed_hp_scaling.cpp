@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <map>
 
 namespace muelab::experiments::transformer {
 
@@ -35,8 +36,10 @@ struct AxisPoint {
 struct FixedHpSettings {
   std::int64_t steps = 100;
   int seeds = 3;
+  std::int64_t width = 32, layers = 2;  ///< the dense proxy (H = d) and the base MoE (N = 4, a = 1, h = d)
   std::int64_t n_for_a = 8;
   std::vector<std::int64_t> actives, capacities, granularities, depths;
+  std::vector<std::string> control_axes = {"n_active", "granularity"};  ///< where a grows: R = 1 must hurt
 };
 
 FixedHpSettings fixed_hp_settings(Profile profile) {
@@ -56,122 +59,137 @@ ExperimentPlan fixed_hp_scaling_plan(Profile profile) {
   ExperimentPlan plan;
   plan.settings = {{"steps", s.steps}, {"seeds", s.seeds}, {"N_of_a_axis", s.n_for_a}, {"actives", s.actives},
                    {"capacities", s.capacities}, {"granularities", s.granularities}, {"depths", s.depths},
-                   {"proxy_calibration", "shared LR calibration (4e-3 x 2^-2..2, edge policy, weight decay 0)"},
-                   {"control", "route scale removed (R=1) on a and granularity"}};
+                   {"proxy", fmt::format("dense d={}, L={}, H=d", s.width, s.layers)},
+                   {"proxy_calibration", to_json(proxy_calibration_settings(profile))},
+                   {"control", "route scale removed (rule.route_scale=none, R = 1)"}, {"control_axes", s.control_axes}};
   plan.claims["improvement"] = {"fixed-hp-scaling", "slope of the final loss against log2 of the axis (nats per doubling)",
                                 VerdictKind::claim, Sidedness::at_most, 0.0, 0.0};
   plan.claims["improvement control"] = as_control(plan.claims["improvement"]);
   return plan;
 }
 
-VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
-  const auto settings_of_profile = fixed_hp_settings(o.profile);
-  const auto plan = fixed_hp_scaling_plan(o.profile);
-  const auto start = std::chrono::steady_clock::now();
-  Budget budget;
-  budget.steps = settings_of_profile.steps;
-  budget.eval_batches = 4;
-  const std::int64_t d0 = 32, L0 = 2;
-  const int n_seeds = settings_of_profile.seeds;
-
-  const auto calibration = calibrate_proxy_lr("fixed-hp-scaling", d0, L0, budget, o);
-
+std::vector<AxisPoint> axis_points(const FixedHpSettings& s) {
   Shape moe;  // N = 4, a = 1, h = d
-  moe.d_model = d0;
-  moe.n_layers = L0;
-  moe.d_expert = d0;
+  moe.d_model = s.width;
+  moe.n_layers = s.layers;
+  moe.d_expert = s.width;
   std::vector<AxisPoint> points;
-  const std::int64_t n_for_a = settings_of_profile.n_for_a;
-  for (const std::int64_t a : settings_of_profile.actives) {
-    Shape s = moe;
-    s.n_experts = n_for_a;
-    s.n_active = a;
-    points.push_back({"n_active", static_cast<double>(a), s});
+  for (const std::int64_t a : s.actives) {
+    Shape v = moe;
+    v.n_experts = s.n_for_a;
+    v.n_active = a;
+    points.push_back({"n_active", static_cast<double>(a), v});
   }
-  for (const std::int64_t n : settings_of_profile.capacities) {
-    Shape s = moe;
-    s.n_experts = n;
-    points.push_back({"n_experts", static_cast<double>(n), s});
+  for (const std::int64_t n : s.capacities) {
+    Shape v = moe;
+    v.n_experts = n;
+    points.push_back({"n_experts", static_cast<double>(n), v});
   }
-  for (const std::int64_t m : settings_of_profile.granularities) {
-    Shape s = moe;  // (N, a, h) -> (mN, ma, h/m)
-    s.n_experts = 4 * m;
-    s.n_active = m;
-    s.d_expert = d0 / m;
-    points.push_back({"granularity", static_cast<double>(m), s});
+  for (const std::int64_t m : s.granularities) {
+    Shape v = moe;  // (N, a, h) -> (mN, ma, h/m)
+    v.n_experts = 4 * m;
+    v.n_active = m;
+    v.d_expert = s.width / m;
+    points.push_back({"granularity", static_cast<double>(m), v});
   }
-  for (const std::int64_t L : settings_of_profile.depths) {
-    Shape s = moe;
-    s.n_layers = L;
-    points.push_back({"n_layers", static_cast<double>(L), s});
+  for (const std::int64_t L : s.depths) {
+    Shape v = moe;
+    v.n_layers = L;
+    points.push_back({"n_layers", static_cast<double>(L), v});
   }
-  struct Setting {
-    std::string name;
-    std::vector<std::string> switches;
-    std::vector<std::string> axes;  ///< where it runs
-  };
-  const std::vector<Setting> settings = {
-      {"complete-mue", {}, {"n_active", "n_experts", "granularity", "n_layers"}},
-      {"control: route scale removed (R=1)", {"rule.route_scale=none"}, {"n_active", "granularity"}}};
+  return points;
+}
 
-  // One job per distinct (setting, shape, seed): the base shape sits on several axes.
+struct Setting {
+  std::string name;
+  std::vector<std::string> switches;
+  std::vector<std::string> axes;  ///< where it runs
+};
+
+/// The final loss of one distinct (setting, shape, seed): the base shape sits on several axes and is
+/// trained once per setting.
+struct ScalingRuns {
   std::vector<Job> jobs;
-  std::map<std::string, std::size_t> job_of;
-  const auto key_of = [&](std::size_t setting, const Shape& s, int seed) {
-    return fmt::format("{}|{}|{}", setting, shape_key(s), seed);
-  };
+  std::vector<JobResult> results;
+  std::map<std::string, std::size_t> index;
+  [[nodiscard]] static std::string key(std::size_t setting, const Shape& shape, int seed) {
+    return fmt::format("{}|{}|{}", setting, shape_key(shape), seed);
+  }
+  [[nodiscard]] std::size_t at(std::size_t setting, const Shape& shape, int seed) const { return index.at(key(setting, shape, seed)); }
+};
+
+ScalingRuns measure_scaling(const FixedHpSettings& s, const std::vector<Setting>& settings, const std::vector<AxisPoint>& points,
+                            const BaseHyperparameters& tuned, const ExperimentOptions& o) {
+  Budget budget;
+  budget.steps = s.steps;
+  budget.eval_batches = 4;
+  ScalingRuns out;
   for (std::size_t st = 0; st < settings.size(); ++st)
     for (const auto& p : points) {
       if (std::find(settings[st].axes.begin(), settings[st].axes.end(), p.axis) == settings[st].axes.end()) continue;
-      for (int s = 0; s < n_seeds; ++s) {
-        const auto key = key_of(st, p.shape, s);
-        if (job_of.count(key)) continue;
+      for (int k = 0; k < s.seeds; ++k) {
+        const auto key = ScalingRuns::key(st, p.shape, k);
+        if (out.index.count(key)) continue;
         Job j;
         j.shape = p.shape;
-        j.base_shape = dense_proxy(d0, L0);
-        j.base = calibration.tuned;
+        j.base_shape = dense_proxy(s.width, s.layers);
+        j.base = tuned;
         j.rule_switches = settings[st].switches;
         j.budget = budget;
-        j.seed = o.seed * 1000 + static_cast<std::uint64_t>(s) + 1;
-        job_of[key] = jobs.size();
-        jobs.push_back(j);
+        j.seed = o.seed * 1000 + static_cast<std::uint64_t>(k) + 1;
+        out.index[key] = out.jobs.size();
+        out.jobs.push_back(j);
       }
     }
-  note(fmt::format("  {} runs at the dense-tuned HPs (lr {:.4g})", jobs.size(), calibration.tuned.lr));
-  const auto results = run_jobs(jobs, o.out_dir / "scratch", o.threads);
+  note(fmt::format("  {} runs at the dense-tuned HPs (lr {:.4g})", out.jobs.size(), tuned.lr));
+  out.results = run_jobs(out.jobs, o.out_dir / "scratch", o.threads);
+  return out;
+}
+
+VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
+  const auto s = fixed_hp_settings(o.profile);
+  const auto plan = fixed_hp_scaling_plan(o.profile);
+  const auto start = std::chrono::steady_clock::now();
+  const auto calibration = calibrate_proxy_lr("fixed-hp-scaling", s.width, s.layers, s.steps, o);
+  write_calibration(calibration, o.out_dir);
+  const auto points = axis_points(s);
+  const std::vector<Setting> settings = {{"complete-mue", {}, {"n_active", "n_experts", "granularity", "n_layers"}},
+                                         {"control: route scale removed (R=1)", {"rule.route_scale=none"}, s.control_axes}};
+  const auto runs = measure_scaling(s, settings, points, calibration.tuned, o);
 
   CsvTable runs_csv({"setting", "axis", "axis_value", "seed", "status", "final_validation_loss"});
   CsvTable points_csv({"setting", "axis", "axis_value", "mean_loss", "standard_error"});
-  CsvTable slopes_csv({"setting", "axis", "kind", "slope", "ci_low", "ci_high", "holds"});
+  CsvTable slopes_csv({"setting", "axis", "kind", "slope", "ci_low", "ci_high", "verdict"});
   VerdictReport report;
   std::uint64_t k = 0;
   for (std::size_t st = 0; st < settings.size(); ++st)
     for (const auto& axis : settings[st].axes) {
       std::vector<double> values;
-      std::vector<std::vector<double>> loss(static_cast<std::size_t>(n_seeds));
+      std::vector<std::vector<double>> loss(static_cast<std::size_t>(s.seeds));
       for (const auto& p : points) {
         if (p.axis != axis) continue;
         values.push_back(p.value);
         std::vector<double> column;
-        for (int s = 0; s < n_seeds; ++s) {
-          const auto i = job_of.at(key_of(st, p.shape, s));
-          loss[static_cast<std::size_t>(s)].push_back(results[i].loss);
-          column.push_back(results[i].loss);
-          runs_csv.add_row({settings[st].name, axis, p.value, static_cast<long long>(jobs[i].seed), results[i].summary.status,
-                            results[i].loss});
+        for (int seed = 0; seed < s.seeds; ++seed) {
+          const auto i = runs.at(st, p.shape, seed);
+          loss[static_cast<std::size_t>(seed)].push_back(runs.results[i].loss);
+          column.push_back(runs.results[i].loss);
+          runs_csv.add_row({settings[st].name, axis, p.value, static_cast<long long>(runs.jobs[i].seed),
+                            runs.results[i].summary.status, runs.results[i].loss});
         }
         const auto e = sim::mean_with_standard_error(column);
         points_csv.add_row({settings[st].name, axis, p.value, e.mean, e.standard_error});
       }
       const auto slope = slope_against_log2_axis(values, loss, o.seed + 71 * (++k));
       const bool control = st > 0;
-      const auto v = judge(plan.claim(control ? "improvement control" : "improvement"),
-                           fmt::format("{}: slope of final val loss vs log2 {} ({:g}..{:g}) at fixed dense-tuned HPs "
-                                       "(nats per doubling; improvement: the whole CI below 0)",
-                                       settings[st].name, axis, values.front(), values.back()),
-                           slope.slope, slope.ci.low, slope.ci.high);
+      const auto& spec = plan.claim(control ? "improvement control" : "improvement");
+      const auto name = fmt::format("{}: slope of final val loss vs log2 {} ({:g}..{:g}) at fixed dense-tuned HPs "
+                                    "(nats per doubling; improvement: the whole CI below 0)",
+                                    settings[st].name, axis, values.front(), values.back());
+      const auto v = lr_at_edge(calibration) ? not_measured(spec, name, kProxyEdgeReason, slope.slope, slope.ci.low, slope.ci.high)
+                                             : judge(spec, name, slope.slope, slope.ci.low, slope.ci.high);
       slopes_csv.add_row({settings[st].name, axis, control ? "control" : "claim", slope.slope, slope.ci.low, slope.ci.high,
-                          static_cast<long long>(v.holds() ? 1 : 0)});
+                          to_string(v.outcome)});
       report.verdicts.push_back(v);
     }
   runs_csv.write(o.out_dir / "runs.csv");

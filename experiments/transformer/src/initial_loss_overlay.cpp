@@ -3,8 +3,9 @@
 // granularity 2) run at those HPs transferred by complete-mue. Claim: every variant's loss curve tracks
 // the dense curve with no widening gap; measured = the largest widening (mean |ΔL| over the last quarter
 // of steps minus the first quarter, seed-mean curves), bootstrap CI over seeds, at most 0.05 nats.
-// Control: route scale removed (R = 1), judged only over the variants with a ≥ 2 — at a = 1, R = a = 1
-// and the control is the claim itself, so it could not fail there.
+// Control: route scale removed (R = 1), run and judged only on the variants with a ≥ 2 — at a = 1,
+// R = a = 1 and the control is the claim itself, so it could not fail there. The dense proxy's curves
+// are trained once and shared by the claim and the control (paired seeds).
 #include "common.hpp"
 #include "dense_calibration.hpp"
 
@@ -13,7 +14,11 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <span>
+#include <tuple>
 
 namespace muelab::experiments::transformer {
 
@@ -23,155 +28,209 @@ namespace {
 struct OverlaySettings {
   std::int64_t steps = 100;
   int seeds = 3;
+  std::int64_t width = 32, layers = 2;     ///< the dense proxy (H = d) and every variant's d, L
+  std::int64_t n_experts = 8;              ///< N of the a-variants (h = d)
+  std::vector<std::int64_t> actives = {1, 2, 4};
+  std::int64_t control_min_active = 2;     ///< the R = 1 control differs from the claim only where a ≥ 2
 };
 
 OverlaySettings overlay_settings(Profile profile) {
-  return {by_profile<std::int64_t>(profile, 12, 100, 200), by_profile(profile, 2, 3, 5)};
+  OverlaySettings s;
+  s.steps = by_profile<std::int64_t>(profile, 12, 100, 200);
+  s.seeds = by_profile(profile, 2, 3, 5);
+  return s;
+}
+
+struct Variant {
+  std::string name;
+  Shape shape;
+};
+
+/// The dense proxy first, then the MoE variants: N = 8 with a = 1, 2, 4 (h = d) and N = 16, a = 4, h = d/2.
+std::vector<Variant> overlay_variants(const OverlaySettings& s) {
+  std::vector<Variant> variants = {{"dense proxy", dense_proxy(s.width, s.layers)}};
+  Shape moe;
+  moe.d_model = s.width;
+  moe.n_layers = s.layers;
+  moe.d_expert = s.width;
+  for (const std::int64_t a : s.actives) {
+    Shape v = moe;
+    v.n_experts = s.n_experts;
+    v.n_active = a;
+    variants.push_back({fmt::format("MoE N={} a={}", s.n_experts, a), v});
+  }
+  Shape fine = moe;
+  fine.n_experts = 16;
+  fine.n_active = 4;
+  fine.d_expert = s.width / 2;
+  variants.push_back({"MoE N=16 a=4 h=d/2", fine});
+  return variants;
 }
 
 ExperimentPlan initial_loss_overlay_plan(Profile profile) {
   const auto s = overlay_settings(profile);
   ExperimentPlan plan;
-  plan.settings = {{"steps", s.steps}, {"seeds", s.seeds}, {"proxy", "dense d=32, L=2, H=d"},
-                   {"proxy_calibration", "shared LR calibration (4e-3 x 2^-2..2, edge policy)"},
-                   {"variants", {"N=8 a=1", "N=8 a=2", "N=8 a=4", "N=16 a=4 h=d/2"}},
-                   {"control_variants", "a >= 2 only"}};
+  std::vector<std::string> names;
+  for (const auto& v : overlay_variants(s)) names.push_back(v.name);
+  plan.settings = {{"steps", s.steps}, {"seeds", s.seeds}, {"variants", names},
+                   {"proxy", fmt::format("dense d={}, L={}, H=d", s.width, s.layers)},
+                   {"proxy_calibration", to_json(proxy_calibration_settings(profile))},
+                   {"control", "route scale removed (rule.route_scale=none, R = 1)"},
+                   {"control_variants", fmt::format("MoE variants with a >= {}", s.control_min_active)}};
   plan.claims["widening"] = {"initial-loss-overlay", "largest widening of |loss(MoE) - loss(dense)| (nats)",
                              VerdictKind::claim, Sidedness::at_most, 0.0, 0.05};
   plan.claims["widening control"] = as_control(plan.claims["widening"]);
   return plan;
 }
 
-VerdictReport run_initial_loss_overlay(const ExperimentOptions& o) {
-  const auto settings_of_profile = overlay_settings(o.profile);
-  const auto plan = initial_loss_overlay_plan(o.profile);
-  Budget budget;
-  budget.steps = settings_of_profile.steps;
-  budget.eval_batches = 1;
-  const int n_seeds = settings_of_profile.seeds;
-  const std::int64_t d0 = 32, L = 2;
-  // 1. The dense proxy's LR, tuned once (the shared calibration).
-  const auto calibration = calibrate_proxy_lr("initial-loss-overlay", d0, L, budget, o);
-  const double lr_star = calibration.tuned.lr;
-  note(fmt::format("  dense-tuned LR {:.3g}", lr_star));
+/// A transfer setting: the claim (complete-mue) or the control, and the variants it runs.
+struct Setting {
+  std::string name;
+  std::vector<std::string> switches;
+  std::vector<std::size_t> variants;  ///< MoE variants (indices into overlay_variants; 0 is the dense proxy)
+  bool control = false;
+};
 
-  // 2. Variants at the dense-tuned HPs.
-  struct Variant {
-    std::string name;
-    Shape shape;
-  };
-  std::vector<Variant> variants = {{"dense proxy", dense_proxy(d0, L)}};
-  // The control can only fail where R = a differs from 1.
-  const auto in_control = [](const Variant& v) { return v.shape.ffn == "moe" && v.shape.n_active >= 2; };
-  for (const std::int64_t a : {1, 2, 4}) {
-    Shape s;
-    s.d_model = d0;
-    s.n_layers = L;
-    s.n_experts = 8;
-    s.n_active = a;
-    s.d_expert = d0;
-    variants.push_back({fmt::format("MoE N=8 a={}", a), s});
+std::vector<Setting> transfer_settings(const OverlaySettings& s, const std::vector<Variant>& variants) {
+  Setting claim{"complete-mue", {}, {}, false};
+  Setting control{"control: route scale removed (R=1)", {"rule.route_scale=none"}, {}, true};
+  for (std::size_t v = 1; v < variants.size(); ++v) {
+    claim.variants.push_back(v);
+    if (variants[v].shape.n_active >= s.control_min_active) control.variants.push_back(v);
   }
-  {
-    Shape s;
-    s.d_model = d0;
-    s.n_layers = L;
-    s.n_experts = 16;
-    s.n_active = 4;
-    s.d_expert = d0 / 2;
-    variants.push_back({"MoE N=16 a=4 h=d/2", s});
-  }
-  const std::vector<std::pair<std::string, std::vector<std::string>>> settings = {
-      {"complete-mue", {}}, {"control: route scale removed (R=1)", {"rule.route_scale=none"}}};
+  return {claim, control};
+}
+
+/// curves[setting][variant][seed][step]; the dense proxy's curves (variant 0) are trained once and
+/// shared by both settings (paired seeds).
+using Curves = std::vector<std::vector<std::vector<std::vector<double>>>>;
+
+Curves measure_overlay(const OverlaySettings& s, const std::vector<Variant>& variants, const std::vector<Setting>& settings,
+                       double lr, const ExperimentOptions& o) {
+  Budget budget;
+  budget.steps = s.steps;
+  budget.eval_batches = 1;
   std::vector<Job> jobs;
-  for (const auto& setting : settings)
-    for (const auto& v : variants)
-      for (int s = 0; s < n_seeds; ++s) {
-        Job j;
-        j.shape = v.shape;
-        j.base_shape = dense_proxy(d0, L);
-        j.base.lr = lr_star;
-        j.rule_switches = v.shape.ffn == "moe" ? setting.second : std::vector<std::string>{};
-        j.budget = budget;
-        j.seed = o.seed * 1000 + static_cast<std::uint64_t>(s) + 1;
-        jobs.push_back(j);
-      }
+  std::vector<std::tuple<std::size_t, std::size_t, int>> where;  // (setting, variant, seed)
+  const auto add = [&](std::size_t st, std::size_t v) {
+    for (int k = 0; k < s.seeds; ++k) {
+      Job j;
+      j.shape = variants[v].shape;
+      j.base_shape = dense_proxy(s.width, s.layers);
+      j.base.lr = lr;
+      j.rule_switches = v == 0 ? std::vector<std::string>{} : settings[st].switches;
+      j.budget = budget;
+      j.seed = o.seed * 1000 + static_cast<std::uint64_t>(k) + 1;
+      jobs.push_back(j);
+      where.emplace_back(st, v, k);
+    }
+  };
+  add(0, 0);
+  for (std::size_t st = 0; st < settings.size(); ++st)
+    for (const auto v : settings[st].variants) add(st, v);
   note(fmt::format("  {} overlay runs", jobs.size()));
   const auto results = run_jobs(jobs, o.out_dir / "scratch", o.threads);
+  Curves curves(settings.size(), std::vector<std::vector<std::vector<double>>>(
+                                     variants.size(), std::vector<std::vector<double>>(static_cast<std::size_t>(s.seeds))));
+  for (std::size_t i = 0; i < jobs.size(); ++i) {
+    const auto [st, v, k] = where[i];
+    auto curve = results[i].train_loss;
+    curve.resize(static_cast<std::size_t>(s.steps), std::numeric_limits<double>::infinity());
+    for (std::size_t target = 0; target < settings.size(); ++target)
+      if (target == st || v == 0) curves[target][v][static_cast<std::size_t>(k)] = curve;
+  }
+  return curves;
+}
 
-  CsvTable curves({"setting", "variant", "step", "mean_loss", "standard_error"});
+/// Widening of variant v over resampled seeds `rows` (paired: the same seeds for the dense and the
+/// MoE curve): mean |ΔL| over the last quarter of steps minus the first quarter.
+struct Widening {
+  double early = 0.0, late = 0.0;
+  [[nodiscard]] double value() const { return late - early; }
+};
+Widening widening(const std::vector<std::vector<std::vector<double>>>& curves, std::size_t v,
+                  std::span<const std::size_t> rows) {
+  const std::size_t steps = curves[0][0].size(), quarter = std::max<std::size_t>(1, steps / 4);
+  Widening w;
+  for (std::size_t t = 0; t < steps; ++t) {
+    double dense = 0.0, moe = 0.0;
+    for (const auto r : rows) {
+      dense += curves[0][r][t];
+      moe += curves[v][r][t];
+    }
+    const double gap = std::abs(moe - dense) / static_cast<double>(rows.size());
+    if (t < quarter) w.early += gap / static_cast<double>(quarter);
+    if (t + quarter >= steps) w.late += gap / static_cast<double>(quarter);
+  }
+  return w;
+}
+
+/// One setting's table rows (seed-mean curves, each variant's widening with its CI) and its verdict: the
+/// largest widening over the setting's variants, bootstrap CI over seeds.
+Verdict overlay_verdict(const OverlaySettings& s, const ExperimentPlan& plan, const std::vector<Variant>& variants,
+                        const Setting& setting, const std::vector<std::vector<std::vector<double>>>& c,
+                        const DenseCalibration& calibration, std::uint64_t seed, CsvTable& curves_csv, CsvTable& gaps) {
+  const auto& spec = plan.claim(setting.control ? "widening control" : "widening");
+  if (setting.variants.empty()) return not_measured(spec, setting.name, "no MoE variant in this setting");
+  std::vector<std::size_t> all(static_cast<std::size_t>(s.seeds));
+  for (std::size_t k = 0; k < all.size(); ++k) all[k] = k;
+  std::vector<std::size_t> shown = {0};
+  shown.insert(shown.end(), setting.variants.begin(), setting.variants.end());
+  for (const auto v : shown)
+    for (std::size_t t = 0; t < static_cast<std::size_t>(s.steps); ++t) {
+      std::vector<double> column;
+      for (const auto& seed_curve : c[v]) column.push_back(seed_curve[t]);
+      const auto e = sim::mean_with_standard_error(column);
+      curves_csv.add_row({setting.name, variants[v].name, static_cast<long long>(t), e.mean, e.standard_error});
+    }
+  double worst = -std::numeric_limits<double>::infinity();
+  std::size_t worst_v = setting.variants.front();
+  for (const auto v : setting.variants) {
+    const auto w = widening(c, v, all);
+    const auto ci = sim::bootstrap_ci95(all.size(), [&](std::span<const std::size_t> rows) { return widening(c, v, rows).value(); },
+                                        seed + 17 * v);
+    gaps.add_row({setting.name, variants[v].name, w.early, w.late, w.value(), ci.low, ci.high});
+    if (w.value() > worst) {
+      worst = w.value();
+      worst_v = v;
+    }
+  }
+  const auto ci = sim::bootstrap_ci95(
+      all.size(),
+      [&](std::span<const std::size_t> rows) {
+        double m = -std::numeric_limits<double>::infinity();
+        for (const auto v : setting.variants) m = std::max(m, widening(c, v, rows).value());
+        return m;
+      },
+      seed + 991);
+  const auto name = fmt::format(
+      "{}: largest widening of |loss(MoE) - loss(dense)| (last vs first quarter of {} steps, nats; worst: {}{}) at "
+      "dense-tuned lr {:.3g}",
+      setting.name, s.steps, variants[worst_v].name,
+      setting.control ? fmt::format("; variants with a >= {}", s.control_min_active) : "", calibration.tuned.lr);
+  return lr_at_edge(calibration) ? not_measured(spec, name, kProxyEdgeReason, worst, ci.low, ci.high)
+                                 : judge(spec, name, worst, ci.low, ci.high);
+}
+
+VerdictReport run_initial_loss_overlay(const ExperimentOptions& o) {
+  const auto s = overlay_settings(o.profile);
+  const auto plan = initial_loss_overlay_plan(o.profile);
+  // 1. The dense proxy's LR, tuned once (the shared calibration).
+  const auto calibration = calibrate_proxy_lr("initial-loss-overlay", s.width, s.layers, s.steps, o);
+  write_calibration(calibration, o.out_dir);
+  note(fmt::format("  dense-tuned LR {:.3g}", calibration.tuned.lr));
+  // 2. The variants at the dense-tuned HPs.
+  const auto variants = overlay_variants(s);
+  const auto settings = transfer_settings(s, variants);
+  const auto curves = measure_overlay(s, variants, settings, calibration.tuned.lr, o);
+  // 3. Tables and verdicts.
+  CsvTable curves_csv({"setting", "variant", "step", "mean_loss", "standard_error"});
   CsvTable gaps({"setting", "variant", "early_gap", "late_gap", "widening", "ci_low", "ci_high"});
   VerdictReport report;
-  const auto steps = static_cast<std::size_t>(budget.steps);
-  const std::size_t quarter = steps / 4;
-  std::size_t i = 0;
-  for (const auto& setting : settings) {
-    // losses[v][s][t]
-    std::vector<std::vector<std::vector<double>>> losses(variants.size());
-    for (std::size_t v = 0; v < variants.size(); ++v)
-      for (int s = 0; s < n_seeds; ++s, ++i) {
-        auto curve = results[i].train_loss;
-        curve.resize(steps, std::numeric_limits<double>::infinity());
-        losses[v].push_back(curve);
-      }
-    for (std::size_t v = 0; v < variants.size(); ++v)
-      for (std::size_t t = 0; t < steps; ++t) {
-        std::vector<double> column;
-        for (const auto& seed_curve : losses[v]) column.push_back(seed_curve[t]);
-        const auto e = sim::mean_with_standard_error(column);
-        curves.add_row({setting.first, variants[v].name, static_cast<long long>(t), e.mean, e.standard_error});
-      }
-    // widening(v) on resampled seeds (paired: the same seeds for the dense and the MoE curve).
-    const auto widening = [&](std::size_t v, std::span<const std::size_t> rows, double* early_out, double* late_out) {
-      double early = 0.0, late = 0.0;
-      for (std::size_t t = 0; t < steps; ++t) {
-        double dense = 0.0, moe = 0.0;
-        for (const auto r : rows) {
-          dense += losses[0][r][t];
-          moe += losses[v][r][t];
-        }
-        const double gap = std::abs(moe - dense) / static_cast<double>(rows.size());
-        if (t < quarter) early += gap / static_cast<double>(quarter);
-        if (t >= steps - quarter) late += gap / static_cast<double>(quarter);
-      }
-      if (early_out) *early_out = early;
-      if (late_out) *late_out = late;
-      return late - early;
-    };
-    std::vector<std::size_t> all(static_cast<std::size_t>(n_seeds));
-    for (std::size_t s = 0; s < all.size(); ++s) all[s] = s;
-    const bool control = setting.first.starts_with("control");
-    const auto judged = [&](std::size_t v) { return !control || in_control(variants[v]); };
-    double worst = -1e300;
-    std::size_t worst_v = 1;
-    for (std::size_t v = 1; v < variants.size(); ++v) {
-      double early = 0, late = 0;
-      const double w = widening(v, all, &early, &late);
-      const auto ci = sim::bootstrap_ci95(all.size(), [&](std::span<const std::size_t> rows) { return widening(v, rows, nullptr, nullptr); },
-                                          o.seed + 17 * v);
-      gaps.add_row({setting.first, variants[v].name, early, late, w, ci.low, ci.high});
-      if (judged(v) && w > worst) {
-        worst = w;
-        worst_v = v;
-      }
-    }
-    const auto ci = sim::bootstrap_ci95(
-        all.size(),
-        [&](std::span<const std::size_t> rows) {
-          double m = -1e300;
-          for (std::size_t v = 1; v < variants.size(); ++v)
-            if (judged(v)) m = std::max(m, widening(v, rows, nullptr, nullptr));
-          return m;
-        },
-        o.seed + 991);
-    report.verdicts.push_back(judge(
-        plan.claim(control ? "widening control" : "widening"),
-        fmt::format("{}: largest widening of |loss(MoE) - loss(dense)| (last vs first quarter of {} steps, nats; worst: "
-                    "{}{}) at dense-tuned lr {:.3g}",
-                    setting.first, steps, variants[worst_v].name, control ? "; variants with a >= 2" : "", lr_star),
-        worst, ci.low, ci.high));
-  }
-  curves.write(o.out_dir / "curves.csv");
+  for (std::size_t st = 0; st < settings.size(); ++st)
+    report.verdicts.push_back(
+        overlay_verdict(s, plan, variants, settings[st], curves[st], calibration, o.seed, curves_csv, gaps));
+  curves_csv.write(o.out_dir / "curves.csv");
   gaps.write(o.out_dir / "gaps.csv");
   return report;
 }

@@ -2,7 +2,7 @@
 // on the dense proxy, transferred by complete-mue, docs/theory.md §5), how many steps an MoE needs to reach
 // the dense proxy's final validation loss. Speed-up = dense steps / MoE steps (seed-mean validation
 // curves evaluated every few steps, crossing by linear interpolation), paired bootstrap CI over seeds.
-// Claim: a speed-up, the whole CI above 1 (a curve that never reaches the target fails) for MoEs with more total parameters at
+// Claim: a speed-up, the whole CI above 1 (a curve that never reaches the target counts as 0) for MoEs with more total parameters at
 // equal active compute (a·h = H = d: N = 4, 8, 16 experts of width d with a = 1, and granularity 2, 4).
 // Control: an MoE with the dense model's total parameters but a quarter of its active compute
 // (N = 4, a = 1, h = d/4): it has no extra capacity to buy speed, so it must be slower (speed-up < 1).
@@ -32,7 +32,9 @@ struct Variant {
 struct SpeedupSettings {
   std::int64_t steps = 100, eval_interval = 10;
   int seeds = 3;
-  std::vector<std::int64_t> capacities;
+  std::int64_t width = 32, layers = 2;      ///< the dense proxy (H = d) and every variant's d, L
+  std::vector<std::int64_t> capacities;     ///< N of the a = 1, h = d claims
+  std::vector<std::int64_t> granularities = {2, 4};  ///< m of the (4m, m, d/m) claims
   bool report_two_active = false;  ///< also tabulate N=8 a=2 (2x active compute), not judged
 };
 
@@ -50,8 +52,10 @@ ExperimentPlan moe_speedup_plan(Profile profile) {
   const auto s = speedup_settings(profile);
   ExperimentPlan plan;
   plan.settings = {{"steps", s.steps}, {"eval_interval", s.eval_interval}, {"seeds", s.seeds},
-                   {"capacities_a1_h_d", s.capacities}, {"granularities", {2, 4}},
-                   {"proxy_calibration", "shared LR calibration (4e-3 x 2^-2..2, edge policy, weight decay 0)"},
+                   {"capacities_a1_h_d", s.capacities}, {"granularities", s.granularities},
+                   {"report_two_active", s.report_two_active},
+                   {"proxy", fmt::format("dense d={}, L={}, H=d", s.width, s.layers)},
+                   {"proxy_calibration", to_json(proxy_calibration_settings(profile))},
                    {"control", "N=4 a=1 h=d/4 (1/4 active compute)"}};
   plan.claims["speed-up"] = {"moe-speedup", "dense steps / MoE steps to the dense proxy's final val loss",
                              VerdictKind::claim, Sidedness::at_least, 1.0, 0.0};
@@ -59,83 +63,98 @@ ExperimentPlan moe_speedup_plan(Profile profile) {
   return plan;
 }
 
-VerdictReport run_moe_speedup(const ExperimentOptions& o) {
-  const auto settings = speedup_settings(o.profile);
-  const auto plan = moe_speedup_plan(o.profile);
-  const auto start = std::chrono::steady_clock::now();
-  Budget budget;
-  budget.steps = settings.steps;
-  budget.eval_batches = 4;
-  const std::int64_t d0 = 32, L0 = 2;
-  const int n_seeds = settings.seeds;
-
-  const auto calibration = calibrate_proxy_lr("moe-speedup", d0, L0, budget, o);
-
+/// The dense proxy first, then the claims, the reported 2x-active variant (full only) and the control.
+std::vector<Variant> speedup_variants(const SpeedupSettings& s) {
   Shape moe;
-  moe.d_model = d0;
-  moe.n_layers = L0;
-  moe.d_expert = d0;
-  std::vector<Variant> variants = {{"dense proxy (H=d)", dense_proxy(d0, L0), "dense"}};
-  for (const std::int64_t n : settings.capacities) {
-    Shape s = moe;
-    s.n_experts = n;
-    variants.push_back({fmt::format("N={} a=1 h=d", n), s, "claim"});
+  moe.d_model = s.width;
+  moe.n_layers = s.layers;
+  moe.d_expert = s.width;
+  std::vector<Variant> variants = {{"dense proxy (H=d)", dense_proxy(s.width, s.layers), "dense"}};
+  for (const std::int64_t n : s.capacities) {
+    Shape v = moe;
+    v.n_experts = n;
+    variants.push_back({fmt::format("N={} a=1 h=d", n), v, "claim"});
   }
-  for (const std::int64_t m : {2, 4}) {
-    Shape s = moe;
-    s.n_experts = 4 * m;
-    s.n_active = m;
-    s.d_expert = d0 / m;
-    variants.push_back({fmt::format("granularity m={} (N={} a={} h=d/{})", m, 4 * m, m, m), s, "claim"});
+  for (const std::int64_t m : s.granularities) {
+    Shape v = moe;
+    v.n_experts = 4 * m;
+    v.n_active = m;
+    v.d_expert = s.width / m;
+    variants.push_back({fmt::format("granularity m={} (N={} a={} h=d/{})", m, 4 * m, m, m), v, "claim"});
   }
-  if (settings.report_two_active) {
-    Shape s = moe;
-    s.n_experts = 8;
-    s.n_active = 2;
-    variants.push_back({"N=8 a=2 h=d (2x active compute)", s, "reported"});
+  if (s.report_two_active) {
+    Shape v = moe;
+    v.n_experts = 8;
+    v.n_active = 2;
+    variants.push_back({"N=8 a=2 h=d (2x active compute)", v, "reported"});
   }
-  {
-    Shape s = moe;
-    s.d_expert = d0 / 4;
-    variants.push_back({"control: N=4 a=1 h=d/4 (dense's total params, 1/4 active)", s, "control"});
-  }
-  budget.eval_interval = settings.eval_interval;
+  Shape control = moe;
+  control.d_expert = s.width / 4;
+  variants.push_back({"control: N=4 a=1 h=d/4 (dense's total params, 1/4 active)", control, "control"});
+  return variants;
+}
+
+/// The evaluation steps (steps done) and the validation curves curves[variant][seed][evaluation]
+/// (+inf after a divergence).
+struct SpeedupCurves {
+  std::vector<double> steps;
+  std::vector<std::vector<std::vector<double>>> curves;
+};
+
+SpeedupCurves measure_speedup(const SpeedupSettings& s, const std::vector<Variant>& variants, const BaseHyperparameters& tuned,
+                              const ExperimentOptions& o) {
+  Budget budget;
+  budget.steps = s.steps;
+  budget.eval_batches = 4;
+  budget.eval_interval = s.eval_interval;
   std::vector<Job> jobs;
   for (const auto& v : variants)
-    for (int s = 0; s < n_seeds; ++s) {
+    for (int k = 0; k < s.seeds; ++k) {
       Job j;
       j.shape = v.shape;
-      j.base_shape = dense_proxy(d0, L0);
-      j.base = calibration.tuned;
+      j.base_shape = dense_proxy(s.width, s.layers);
+      j.base = tuned;
       j.budget = budget;
-      j.seed = o.seed * 1000 + static_cast<std::uint64_t>(s) + 1;
+      j.seed = o.seed * 1000 + static_cast<std::uint64_t>(k) + 1;
       jobs.push_back(j);
     }
-  note(fmt::format("  {} runs at the dense-tuned HPs (lr {:.4g})", jobs.size(), calibration.tuned.lr));
+  note(fmt::format("  {} runs at the dense-tuned HPs (lr {:.4g})", jobs.size(), tuned.lr));
   const auto results = run_jobs(jobs, o.out_dir / "scratch", o.threads, {"val_loss"});
-
-  // Evaluation steps (steps done) and curves[v][s][t].
-  std::vector<double> steps;
-  for (std::int64_t t = budget.eval_interval; t <= budget.steps; t += budget.eval_interval) steps.push_back(static_cast<double>(t));
-  if (steps.empty() || steps.back() != static_cast<double>(budget.steps)) steps.push_back(static_cast<double>(budget.steps));
-  std::vector<std::vector<std::vector<double>>> curves(variants.size());
+  SpeedupCurves out;
+  for (std::int64_t t = budget.eval_interval; t <= budget.steps; t += budget.eval_interval) out.steps.push_back(static_cast<double>(t));
+  if (out.steps.empty() || out.steps.back() != static_cast<double>(budget.steps)) out.steps.push_back(static_cast<double>(budget.steps));
+  out.curves.resize(variants.size());
   std::size_t i = 0;
   for (std::size_t v = 0; v < variants.size(); ++v)
-    for (int s = 0; s < n_seeds; ++s, ++i) {
+    for (int k = 0; k < s.seeds; ++k, ++i) {
       std::vector<double> curve;
-      for (const double t : steps) {
+      const auto& log = results[i].log;
+      for (const double t : out.steps) {
         const auto row = static_cast<std::size_t>(t) - 1;
-        const auto& log = results[i].log;
         curve.push_back(row < log.size() && std::isfinite(log[row].at("val_loss")) ? log[row].at("val_loss")
                                                                                      : std::numeric_limits<double>::infinity());
       }
-      curves[v].push_back(curve);
+      out.curves[v].push_back(curve);
     }
+  return out;
+}
+
+VerdictReport run_moe_speedup(const ExperimentOptions& o) {
+  const auto s = speedup_settings(o.profile);
+  const auto plan = moe_speedup_plan(o.profile);
+  const auto start = std::chrono::steady_clock::now();
+  const auto calibration = calibrate_proxy_lr("moe-speedup", s.width, s.layers, s.steps, o);
+  write_calibration(calibration, o.out_dir);
+  const auto variants = speedup_variants(s);
+  const auto measured = measure_speedup(s, variants, calibration.tuned, o);
+  const auto& steps = measured.steps;
+  const auto& curves = measured.curves;
 
   CsvTable curves_csv({"variant", "kind", "step", "mean_loss", "standard_error"});
   CsvTable speedup_csv({"variant", "kind", "total_ffn_params_ratio", "active_ffn_params_ratio", "target_loss", "dense_steps",
                         "moe_steps", "speedup", "ci_low", "ci_high", "reached"});
   VerdictReport report;
+  const auto d0 = static_cast<double>(s.width);
   for (std::size_t v = 0; v < variants.size(); ++v) {
     for (std::size_t t = 0; t < steps.size(); ++t) {
       std::vector<double> column;
@@ -144,27 +163,23 @@ VerdictReport run_moe_speedup(const ExperimentOptions& o) {
       curves_csv.add_row({variants[v].name, variants[v].kind, steps[t], e.mean, e.standard_error});
     }
     if (v == 0) continue;
-    const auto& s = variants[v].shape;
-    const double total = static_cast<double>(s.n_experts * s.d_expert) / static_cast<double>(d0);
-    const double active = static_cast<double>(s.n_active * s.d_expert) / static_cast<double>(d0);
+    const auto& shape = variants[v].shape;
+    const double total = static_cast<double>(shape.n_experts * shape.d_expert) / d0;
+    const double active = static_cast<double>(shape.n_active * shape.d_expert) / d0;
     const auto sp = moe_speedup(steps, curves[0], curves[v], o.seed + 89 * v);
     speedup_csv.add_row({variants[v].name, variants[v].kind, total, active, sp.target_loss, sp.dense_steps, sp.moe_steps,
                          sp.factor, sp.ci.low, sp.ci.high, static_cast<long long>(sp.reached ? 1 : 0)});
     if (variants[v].kind == "reported") continue;
-    const bool control = variants[v].kind == "control";
-    const auto& spec = plan.claim(control ? "speed-up control" : "speed-up");
+    const auto& spec = plan.claim(variants[v].kind == "control" ? "speed-up control" : "speed-up");
+    // A curve that never reaches the target counts as speed-up 0 in the point and in every resample
+    // that misses it: its true speed-up is below dense steps / run steps ≤ 1, so the judged CI errs
+    // only towards "not above 1".
     const std::string name = fmt::format(
         "{}: speed-up to the dense proxy's final val loss {:.4f} (dense steps / MoE steps; FFN params total x{:g}, active "
         "x{:g}; claim: the whole CI above 1){}",
-        variants[v].name, sp.target_loss, total, active, sp.reached ? "" : "; never reached within the run");
-    auto verdict = judge(spec, name, sp.factor, sp.ci.low, sp.ci.high);
-    if (!sp.reached) {
-      // A curve that never gets down to the target within the run is slower than the dense proxy over
-      // the whole run (speed-up < 1): it fails.
-      verdict.outcome = Outcome::fails;
-      verdict.reason = "never reached the dense target within the run";
-    }
-    report.verdicts.push_back(verdict);
+        variants[v].name, sp.target_loss, total, active, sp.reached ? "" : "; seed-mean curve never reached it within the run");
+    report.verdicts.push_back(lr_at_edge(calibration) ? not_measured(spec, name, kProxyEdgeReason, sp.factor, sp.ci.low, sp.ci.high)
+                                                      : judge(spec, name, sp.factor, sp.ci.low, sp.ci.high));
   }
   curves_csv.write(o.out_dir / "curves.csv");
   speedup_csv.write(o.out_dir / "speedup.csv");

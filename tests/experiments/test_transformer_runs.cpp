@@ -1,0 +1,81 @@
+// Tests of the transformer experiments' shared run machinery (experiments/transformer/src: common and
+// dense_calibration) on tiny runs: a job is resolved once and trained from that value, the per-step
+// log comes back in memory with the asked columns, a bad column is an exception (not a crash inside
+// the OpenMP loop), and the one proxy LR calibration is declared per profile with >= 5 seeds in full.
+#include "common.hpp"
+#include "dense_calibration.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <unistd.h>
+
+using namespace muelab;
+using namespace muelab::experiments;
+using namespace muelab::experiments::transformer;
+
+namespace {
+
+Job tiny_job(std::uint64_t seed) {
+  Job j;
+  j.shape = dense_proxy(16, 1);
+  j.base_shape = dense_proxy(16, 1);
+  j.budget.batch_size = 2;
+  j.budget.seq_len = 8;
+  j.budget.steps = 3;
+  j.budget.warmup = 0;
+  j.budget.eval_batches = 1;
+  j.seed = seed;
+  return j;
+}
+
+std::filesystem::path scratch(const std::string& name) {
+  return std::filesystem::temp_directory_path() / ("muelab-test-" + name + "-" + std::to_string(::getpid()));
+}
+
+}  // namespace
+
+TEST_CASE("train_resolved trains resolved runs and keeps the per-step log in memory", "[transformer_runs]") {
+  const std::vector<models::cpu::TrainRun> runs = {resolve(tiny_job(1)), resolve(tiny_job(2))};
+  const auto dir = scratch("train-resolved");
+  const auto results = train_resolved(runs, dir, 1, {"act_rms_l0"});
+  REQUIRE(results.size() == 2);
+  for (const auto& r : results) {
+    CHECK(r.summary.status == "ok");
+    CHECK(std::isfinite(r.loss));
+    REQUIRE(r.train_loss.size() == 3);  // one row per step
+    REQUIRE(r.log.size() == 3);
+    for (const auto& row : r.log) CHECK(std::isfinite(row.at("act_rms_l0")));
+  }
+  CHECK(results[0].train_loss != results[1].train_loss);  // different seeds
+  CHECK_FALSE(std::filesystem::exists(dir));              // scratch removed
+  // run_jobs is resolve + train_resolved: the same job gives the same numbers.
+  const auto again = run_jobs({tiny_job(1)}, scratch("run-jobs"), 1);
+  CHECK(again.front().train_loss == results.front().train_loss);
+  CHECK(again.front().loss == results.front().loss);
+  CHECK(train_resolved({}, scratch("empty"), 1).empty());
+}
+
+TEST_CASE("train_resolved: a log column that does not exist is an exception after the loop", "[transformer_runs]") {
+  const std::vector<models::cpu::TrainRun> runs = {resolve(tiny_job(1)), resolve(tiny_job(2))};
+  const auto dir = scratch("bad-column");
+  CHECK_THROWS(train_resolved(runs, dir, 2, {"no_such_column"}));
+  CHECK_FALSE(std::filesystem::exists(dir));
+}
+
+TEST_CASE("the proxy LR calibration is declared per profile", "[transformer_runs]") {
+  for (const auto profile : {Profile::smoke, Profile::quick, Profile::full}) {
+    const auto s = proxy_calibration_settings(profile);
+    CHECK(s.lrs.size() >= 3);
+    CHECK(std::is_sorted(s.lrs.begin(), s.lrs.end()));
+    CHECK(s.start.weight_decay == 0.0);  // every LR sweep at weight decay 0
+    CHECK(to_json(s).at("seeds") == s.seeds);
+  }
+  CHECK(proxy_calibration_settings(Profile::full).seeds >= 5);  // full: >= 5 paired seeds on every LR sweep
+  CHECK(proxy_calibration_settings(Profile::quick).seeds == 3);
+  // Only the step count comes from the experiment.
+  CHECK(proxy_calibration_budget(100).steps == 100);
+  CHECK(proxy_calibration_budget(100).eval_batches == proxy_calibration_budget(200).eval_batches);
+}
