@@ -1,6 +1,7 @@
 // Forward and hand-written backward of the toy MoE transformer (docs/theory.md §2–§6). See model.hpp.
 #include "muelab/models/cpu/model.hpp"
 
+#include "muelab/models/cpu/vector_kernels.hpp"
 #include "muelab/models/shared/kernels.hpp"
 #include "muelab/sim/counter_rng.hpp"
 
@@ -79,11 +80,7 @@ Matrix<Scalar> layer_norm_backward(const Matrix<Scalar>& du, const Matrix<Scalar
   return dx;
 }
 
-using shared::gelu;
-using shared::gelu_derivative;
 using shared::sigmoid;
-using shared::silu;
-using shared::silu_derivative;
 
 double rms(const auto& m) {
   return m.size() == 0 ? 0.0 : std::sqrt(static_cast<double>(m.squaredNorm()) / static_cast<double>(m.size()));
@@ -176,11 +173,12 @@ void Model<Scalar>::ffn_unit_forward(ExpertCache& c, int up, int gate, int down,
   const Scalar m_up = sc<Scalar>(spec_.mult(up_g));
   const Scalar m_down = sc<Scalar>(spec_.mult(down_g));
   matmul(c.z_up, c.x, false, parameters_[static_cast<std::size_t>(up)].value, false, m_up);
+  c.act.resize(c.z_up.rows(), c.z_up.cols());
   if (gate >= 0) {  // SwiGLU: act = silu(z_gate) ⊙ z_up
     matmul(c.z_gate, c.x, false, parameters_[static_cast<std::size_t>(gate)].value, false, sc<Scalar>(spec_.mult(gate_g)));
-    c.act = c.z_gate.unaryExpr([](Scalar z) { return silu(z); }).cwiseProduct(c.z_up);
+    vk::swiglu_forward(c.z_gate.data(), c.z_up.data(), c.act.data(), c.act.size());
   } else {
-    c.act = c.z_up.unaryExpr([](Scalar z) { return gelu(z); });
+    vk::gelu_forward(c.z_up.data(), c.act.data(), c.act.size());
   }
   matmul(c.y, c.act, false, parameters_[static_cast<std::size_t>(down)].value, false, m_down);
 }
@@ -195,19 +193,18 @@ Matrix<Scalar> Model<Scalar>::ffn_unit_backward(ExpertCache& c, const Matrix<Sca
   matmul(p_down.grad, c.act, true, dy, false, m_down, Scalar(1));
   Matrix<Scalar> dact;
   matmul(dact, dy, false, p_down.value, true, m_down);
-  Matrix<Scalar> dz_up;
+  Matrix<Scalar> dz_up(dact.rows(), dact.cols());
   Matrix<Scalar> dx;
   if (gate >= 0) {
     auto& p_gate = parameters_[static_cast<std::size_t>(gate)];
     const Scalar m_gate = sc<Scalar>(spec_.mult(gate_g));
-    dz_up = dact.cwiseProduct(c.z_gate.unaryExpr([](Scalar z) { return silu(z); }));
-    const Matrix<Scalar> dz_gate =
-        dact.cwiseProduct(c.z_up).cwiseProduct(c.z_gate.unaryExpr([](Scalar z) { return silu_derivative(z); }));
+    Matrix<Scalar> dz_gate(dact.rows(), dact.cols());
+    vk::swiglu_backward(c.z_gate.data(), c.z_up.data(), dact.data(), dz_gate.data(), dz_up.data(), dact.size());
     matmul(p_gate.grad, c.x, true, dz_gate, false, m_gate, Scalar(1));
     matmul(dx, dz_gate, false, p_gate.value, true, m_gate);
     matmul(dx, dz_up, false, p_up.value, true, m_up, Scalar(1));
   } else {
-    dz_up = dact.cwiseProduct(c.z_up.unaryExpr([](Scalar z) { return gelu_derivative(z); }));
+    vk::gelu_backward(c.z_up.data(), dact.data(), dz_up.data(), dact.size());
     matmul(dx, dz_up, false, p_up.value, true, m_up);
   }
   matmul(p_up.grad, c.x, true, dz_up, false, m_up, Scalar(1));
@@ -226,26 +223,15 @@ void Model<Scalar>::attention_forward(const BlockIndex& bi, BlockCache& c) {
          sc<Scalar>(spec_.mult(ParameterGroup::attn_qkv)));
   c.probs.resize(batch_ * H * T, T);
   c.heads.resize(batch_ * T, d);
-  using Strided = Eigen::Map<const Matrix<Scalar>, 0, Eigen::OuterStride<>>;
-  using StridedOut = Eigen::Map<Matrix<Scalar>, 0, Eigen::OuterStride<>>;
+  const vk::HeadShape shape{T, dh, 3 * d, d};
   const auto pairs = batch_ * H;
 #pragma omp parallel for schedule(static)
-  for (std::int64_t bh = 0; bh < pairs; ++bh) {
+  for (std::int64_t bh = 0; bh < pairs; ++bh) {  // one causal head per (sequence, head)
     const auto b = bh / H;
     const auto h = bh % H;
     const Scalar* base = c.qkv.data() + b * T * 3 * d + h * dh;
-    const Strided q(base, T, dh, Eigen::OuterStride<>(3 * d));
-    const Strided k(base + d, T, dh, Eigen::OuterStride<>(3 * d));
-    const Strided v(base + 2 * d, T, dh, Eigen::OuterStride<>(3 * d));
-    auto p = c.probs.middleRows(bh * T, T);
-    p.noalias() = scale * (q * k.transpose());
-    for (std::int64_t i = 0; i < T; ++i) {  // causal softmax over keys 0..i
-      auto row = p.row(i);
-      shared::softmax_row(row.data(), i + 1, row.data());
-      row.tail(T - i - 1).setZero();
-    }
-    StridedOut o(c.heads.data() + b * T * d + h * dh, T, dh, Eigen::OuterStride<>(d));
-    o.noalias() = p * v;
+    vk::attention_head_forward(base, base + d, base + 2 * d, c.heads.data() + b * T * d + h * dh,
+                               c.probs.data() + bh * T * T, shape, scale);
   }
 }
 
@@ -257,30 +243,16 @@ Matrix<Scalar> Model<Scalar>::attention_backward(const BlockIndex& bi, BlockCach
   const auto dh = spec_.model.d_head;
   const Scalar scale = sc<Scalar>(spec_.attention_logit_scale);
   Matrix<Scalar> dqkv(batch_ * T, 3 * d);
-  using Strided = Eigen::Map<const Matrix<Scalar>, 0, Eigen::OuterStride<>>;
-  using StridedOut = Eigen::Map<Matrix<Scalar>, 0, Eigen::OuterStride<>>;
+  const vk::HeadShape shape{T, dh, 3 * d, d};
   const auto pairs = batch_ * H;
 #pragma omp parallel for schedule(static)
   for (std::int64_t bh = 0; bh < pairs; ++bh) {
     const auto b = bh / H;
     const auto h = bh % H;
     const Scalar* base = c.qkv.data() + b * T * 3 * d + h * dh;
-    const Strided q(base, T, dh, Eigen::OuterStride<>(3 * d));
-    const Strided k(base + d, T, dh, Eigen::OuterStride<>(3 * d));
-    const Strided v(base + 2 * d, T, dh, Eigen::OuterStride<>(3 * d));
-    const Strided dout(d_heads.data() + b * T * d + h * dh, T, dh, Eigen::OuterStride<>(d));
-    const auto p = c.probs.middleRows(bh * T, T);
     Scalar* dbase = dqkv.data() + b * T * 3 * d + h * dh;
-    StridedOut dq(dbase, T, dh, Eigen::OuterStride<>(3 * d));
-    StridedOut dk(dbase + d, T, dh, Eigen::OuterStride<>(3 * d));
-    StridedOut dv(dbase + 2 * d, T, dh, Eigen::OuterStride<>(3 * d));
-    dv.noalias() = p.transpose() * dout;
-    Matrix<Scalar> dp = dout * v.transpose();
-    // softmax backward: dS = P ⊙ (dP − rowsum(dP ⊙ P)); masked entries have P = 0.
-    Matrix<Scalar> ds(T, T);
-    for (std::int64_t i = 0; i < T; ++i) shared::softmax_row_backward(p.row(i).data(), dp.row(i).data(), T, scale, ds.row(i).data());
-    dq.noalias() = ds * k;
-    dk.noalias() = ds.transpose() * q;
+    vk::attention_head_backward(base, base + d, base + 2 * d, d_heads.data() + b * T * d + h * dh,
+                                c.probs.data() + bh * T * T, dbase, dbase + d, dbase + 2 * d, shape, scale);
   }
   Matrix<Scalar> du;
   auto& p_qkv = parameters_[static_cast<std::size_t>(bi.qkv)];
@@ -499,10 +471,7 @@ ForwardStats Model<Scalar>::forward(const std::vector<std::int32_t>& tokens, con
   matmul(logits_, final_u_, false, parameters_[static_cast<std::size_t>(head_)].value, false,
          sc<Scalar>(spec_.mult(ParameterGroup::head)));
   probs_.resize(n, spec_.vocab_size);
-  double ce = 0.0;
-  for (std::int64_t i = 0; i < n; ++i)
-    ce += static_cast<double>(shared::cross_entropy_row(logits_.row(i).data(), spec_.vocab_size,
-                                                        targets[static_cast<std::size_t>(i)], probs_.row(i).data()));
+  const double ce = vk::cross_entropy_rows(logits_.data(), n, spec_.vocab_size, targets.data(), probs_.data());
   stats.ce_loss = ce / static_cast<double>(n);
   stats.loss = stats.ce_loss + aux_total;
   stats.load = last_load_;
