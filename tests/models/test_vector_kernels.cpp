@@ -120,7 +120,7 @@ TEST_CASE("vector kernels: activations, float against double, same bits on every
 TEST_CASE("vector kernels: attention head, float against double, same bits on every ISA build", "[models][vk]") {
   const std::uint64_t seed = 12;
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
-  const vk::index_t T = 37, dh = 12, ld = 3 * 24, ld_o = 24;  // one head of d = 24, odd T on purpose
+  const vk::index_t T = GENERATE(37, 40), dh = 12, ld = 3 * 24, ld_o = 24;  // one head of d = 24; both key-loop paths (T % 8)
   const auto qkv_d = normals(seed, static_cast<std::size_t>(T * ld), 1.0);
   const auto dout_d = normals(seed + 1, static_cast<std::size_t>(T * ld_o), 1.0);
   const vk::HeadShape shape{T, dh, ld, ld_o};
@@ -210,4 +210,48 @@ TEST_CASE("vector kernels: cross-entropy rows against the shared row kernel", "[
     CHECK(s == sums.front());
     CHECK(s == Approx(sum_ref).epsilon(1e-6));
   }
+}
+
+TEST_CASE("vector kernels: LayerNorm rows and the Adam update give the shared kernels' bits", "[models][vk]") {
+  const std::uint64_t seed = 14;
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  namespace sh = muelab::models::shared;
+  const vk::index_t rows = 7, d = 40;
+  const auto x = cast<float>(normals(seed, static_cast<std::size_t>(rows * d), 2.0));
+  const auto du = cast<float>(normals(seed + 1, static_cast<std::size_t>(rows * d), 1.0));
+  const auto gain = cast<float>(normals(seed + 2, static_cast<std::size_t>(d), 1.0));
+  std::vector<float> hat_ref(x.size()), u_ref(x.size()), rstd_ref(static_cast<std::size_t>(rows)), dx_ref(x.size());
+  for (vk::index_t r = 0; r < rows; ++r) {
+    rstd_ref[static_cast<std::size_t>(r)] =
+        sh::layer_norm_row_forward(x.data() + r * d, gain.data(), 1.5f, 1e-5f, d, hat_ref.data() + r * d, u_ref.data() + r * d);
+    sh::layer_norm_row_backward(du.data() + r * d, hat_ref.data() + r * d, rstd_ref[static_cast<std::size_t>(r)], gain.data(),
+                                1.5f, d, dx_ref.data() + r * d, false);
+  }
+  const auto theta0 = cast<float>(normals(seed + 3, 10001, 0.1)), grad = cast<float>(normals(seed + 4, 10001, 1.0));
+  const auto m0 = cast<float>(normals(seed + 5, 10001, 0.1));
+  auto v0 = cast<float>(normals(seed + 6, 10001, 0.1));
+  for (auto& v : v0) v = v * v;
+  const sh::AdamStep h{1e-2, 0.1, 1e-8, 0.9, 0.95, 1.0 - std::pow(0.9, 3.0), 1.0 - std::pow(0.95, 3.0), true};
+  auto theta_ref = theta0, m_ref = m0, v_ref = v0;
+  double sum_ref = 0.0;
+  for (std::size_t i = 0; i < theta_ref.size(); ++i) {
+    const double delta = sh::adam_element(theta_ref[i], m_ref[i], v_ref[i], grad[i], h);
+    sum_ref += delta * delta;
+  }
+  for_each_isa([&](vk::Isa isa) {
+    INFO("build " << vk::isa_name(isa));
+    std::vector<float> hat(x.size()), u(x.size()), rstd(static_cast<std::size_t>(rows)), dx(x.size());
+    vk::layer_norm_rows_forward(x.data(), gain.data(), 1.5f, 1e-5f, rows, d, hat.data(), rstd.data(), u.data());
+    vk::layer_norm_rows_backward(du.data(), hat.data(), rstd.data(), gain.data(), 1.5f, rows, d, dx.data());
+    CHECK(same_bits(hat, hat_ref));
+    CHECK(same_bits(u, u_ref));
+    CHECK(same_bits(rstd, rstd_ref));
+    CHECK(same_bits(dx, dx_ref));
+    auto theta = theta0, m = m0, v = v0;
+    const double sum = vk::adam_update(theta.data(), m.data(), v.data(), grad.data(), static_cast<vk::index_t>(theta.size()), h);
+    CHECK(same_bits(theta, theta_ref));
+    CHECK(same_bits(m, m_ref));
+    CHECK(same_bits(v, v_ref));
+    CHECK(sum == sum_ref);
+  });
 }

@@ -62,9 +62,7 @@ void layer_norm_forward(const Matrix<Scalar>& x, const Matrix<Scalar>& gain, Sca
   hat.resize(n, d);
   u.resize(n, d);
   rstd.resize(n);
-  for (Eigen::Index i = 0; i < n; ++i)
-    rstd(i) = shared::layer_norm_row_forward(x.row(i).data(), gain.data(), multiplier, eps, d, hat.row(i).data(),
-                                             u.row(i).data());
+  vk::layer_norm_rows_forward(x.data(), gain.data(), multiplier, eps, n, d, hat.data(), rstd.data(), u.data());
 }
 
 template <class Scalar>
@@ -74,9 +72,7 @@ Matrix<Scalar> layer_norm_backward(const Matrix<Scalar>& du, const Matrix<Scalar
   const auto d = du.cols();
   Matrix<Scalar> dx(n, d);
   if (dgain) dgain->row(0) += multiplier * (du.cwiseProduct(hat)).colwise().sum();
-  for (Eigen::Index i = 0; i < n; ++i)
-    shared::layer_norm_row_backward(du.row(i).data(), hat.row(i).data(), rstd(i), gain.data(), multiplier, d,
-                                    dx.row(i).data(), false);
+  vk::layer_norm_rows_backward(du.data(), hat.data(), rstd.data(), gain.data(), multiplier, n, d, dx.data());
   return dx;
 }
 

@@ -145,70 +145,159 @@ void transpose_head(const S* src, index_t T, index_t dh, index_t ld, S* dst) {
     for (index_t c = 0; c < dh; ++c) dst[c * T + j] = src[j * ld + c];
 }
 
+/// Keys computed for query row i: i + 1 rounded up to a multiple of 8 (at most T), so the vector
+/// loops over keys have whole-vector trip counts; the extra entries are never read.
+inline index_t padded_keys(index_t keys, index_t T) { return std::min(T, (keys + 7) / 8 * 8); }
+
+/// out[j] = Σ_c a[c]·bt[c·T + j] for j < keys (c = 0..dh−1 in order, as a plain dot product).
+/// When T is a multiple of 8, eight j at a time with the partial sums in a register.
 template <class S>
-void attention_forward_body(const S* q, const S* k, const S* v, S* o, S* p, const HeadShape& s, S scale) {
-  const index_t T = s.seq_len, dh = s.head_dim, ld = s.ld_qkv;
-  S* kt = scratch<S>(static_cast<std::size_t>(dh * T));
+void row_times_transposed(const S* __restrict a, const S* __restrict bt, index_t dh, index_t T, index_t keys,
+                          S* __restrict out) {
+  if (T % 8 == 0) {
+    const index_t padded = padded_keys(keys, T);
+    for (index_t j0 = 0; j0 < padded; j0 += 8) {
+      S sum[8] = {};
+      for (index_t c = 0; c < dh; ++c) {
+        const S ac = a[c];
+        const S* __restrict b = bt + c * T + j0;
+        for (int jj = 0; jj < 8; ++jj) sum[jj] += ac * b[jj];
+      }
+      for (int jj = 0; jj < 8; ++jj) out[j0 + jj] = sum[jj];
+    }
+    return;
+  }
+  for (index_t j = 0; j < keys; ++j) out[j] = S(0);
+  for (index_t c = 0; c < dh; ++c) {
+    const S ac = a[c];
+    const S* __restrict b = bt + c * T;
+    for (index_t j = 0; j < keys; ++j) out[j] += ac * b[j];
+  }
+}
+
+/// DH > 0: the head dimension as a compile-time constant (the per-row accumulators live in
+/// registers); DH = 0: any head dimension.
+template <class S, int DH>
+void attention_forward_body(const S* __restrict q, const S* __restrict k, const S* __restrict v, S* __restrict o,
+                            S* __restrict p, const HeadShape& s, S scale) {
+  const index_t T = s.seq_len, dh = DH > 0 ? DH : s.head_dim, ld = s.ld_qkv;
+  S* __restrict kt = scratch<S>(static_cast<std::size_t>(dh * T + dh));
+  S local_acc[DH > 0 ? DH : 1];  // registers when DH is a constant
+  S* __restrict acc = DH > 0 ? local_acc : kt + dh * T;
   transpose_head(k, T, dh, ld, kt);
   for (index_t i = 0; i < T; ++i) {
-    S* row = p + i * T;
+    S* __restrict row = p + i * T;
     const index_t keys = i + 1;
-    for (index_t j = 0; j < keys; ++j) row[j] = S(0);
-    for (index_t c = 0; c < dh; ++c) {  // row[j] = Σ_c q_ic k_jc, c in order
-      const S qc = q[i * ld + c];
-      const S* ktc = kt + c * T;
-      for (index_t j = 0; j < keys; ++j) row[j] += qc * ktc[j];
-    }
+    row_times_transposed(q + i * ld, kt, dh, T, keys, row);  // row[j] = Σ_c q_ic k_jc
     for (index_t j = 0; j < keys; ++j) row[j] *= scale;
     softmax_in_place(row, keys);
     for (index_t j = keys; j < T; ++j) row[j] = S(0);
-    S* out = o + i * s.ld_o;
-    for (index_t c = 0; c < dh; ++c) out[c] = S(0);
+    for (index_t c = 0; c < dh; ++c) acc[c] = S(0);
     for (index_t j = 0; j < keys; ++j) {  // out = Σ_j p_ij v_j, j in order
       const S pj = row[j];
-      const S* vj = v + j * ld;
-      for (index_t c = 0; c < dh; ++c) out[c] += pj * vj[c];
+      const S* __restrict vj = v + j * ld;
+#pragma GCC unroll 1
+      for (index_t c = 0; c < dh; ++c) acc[c] += pj * vj[c];
     }
+    for (index_t c = 0; c < dh; ++c) o[i * s.ld_o + c] = acc[c];
+  }
+}
+
+template <class S, int DH>
+void attention_backward_body(const S* __restrict q, const S* __restrict k, const S* __restrict v,
+                             const S* __restrict dout, const S* __restrict p, S* __restrict dq, S* __restrict dk,
+                             S* __restrict dv, const HeadShape& s, S scale) {
+  const index_t T = s.seq_len, dh = DH > 0 ? DH : s.head_dim, ld = s.ld_qkv;
+  S* __restrict vt = scratch<S>(static_cast<std::size_t>(dh * T + T + dh));
+  S* __restrict ds = vt + dh * T;
+  S local_acc[DH > 0 ? DH : 1];
+  S* __restrict acc = DH > 0 ? local_acc : ds + T;
+  transpose_head(v, T, dh, ld, vt);
+  for (index_t j = 0; j < T; ++j)
+    for (index_t c = 0; c < dh; ++c) dk[j * ld + c] = dv[j * ld + c] = S(0);
+  for (index_t i = 0; i < T; ++i) {
+    const S* __restrict prow = p + i * T;
+    const S* __restrict douti = dout + i * s.ld_o;
+    const index_t keys = i + 1;
+    for (index_t j = 0; j < keys; ++j) {  // dv_j += p_ij dout_i
+      const S pj = prow[j];
+      S* __restrict dvj = dv + j * ld;
+#pragma GCC unroll 1
+      for (index_t c = 0; c < dh; ++c) dvj[c] += pj * douti[c];
+    }
+    row_times_transposed(douti, vt, dh, T, keys, ds);  // dp_ij = Σ_c dout_ic v_jc
+    S dot(0);  // softmax backward: ds = scale·p ⊙ (dp − Σ dp⊙p)
+    for (index_t j = 0; j < keys; ++j) dot += ds[j] * prow[j];
+    for (index_t j = 0; j < keys; ++j) ds[j] = scale * (prow[j] * (ds[j] - dot));
+    const S* __restrict qi = q + i * ld;
+    for (index_t c = 0; c < dh; ++c) acc[c] = S(0);
+    for (index_t j = 0; j < keys; ++j) {  // dq_i = Σ_j ds_ij k_j, dk_j += ds_ij q_i
+      const S dsj = ds[j];
+      const S* __restrict kj = k + j * ld;
+      S* __restrict dkj = dk + j * ld;
+#pragma GCC unroll 1
+      for (index_t c = 0; c < dh; ++c) acc[c] += dsj * kj[c];
+#pragma GCC unroll 1
+      for (index_t c = 0; c < dh; ++c) dkj[c] += dsj * qi[c];
+    }
+    for (index_t c = 0; c < dh; ++c) dq[i * ld + c] = acc[c];
+  }
+}
+
+/// The head dimension as a compile-time constant where it is one of the usual ones.
+template <class S>
+void attention_forward_any(const S* q, const S* k, const S* v, S* o, S* p, const HeadShape& s, S scale) {
+  switch (s.head_dim) {
+    case 8: return attention_forward_body<S, 8>(q, k, v, o, p, s, scale);
+    case 16: return attention_forward_body<S, 16>(q, k, v, o, p, s, scale);
+    case 32: return attention_forward_body<S, 32>(q, k, v, o, p, s, scale);
+    case 64: return attention_forward_body<S, 64>(q, k, v, o, p, s, scale);
+    default: return attention_forward_body<S, 0>(q, k, v, o, p, s, scale);
   }
 }
 
 template <class S>
-void attention_backward_body(const S* q, const S* k, const S* v, const S* dout, const S* p, S* dq, S* dk, S* dv,
-                             const HeadShape& s, S scale) {
-  const index_t T = s.seq_len, dh = s.head_dim, ld = s.ld_qkv;
-  S* vt = scratch<S>(static_cast<std::size_t>(dh * T + T));
-  S* ds = vt + dh * T;
-  transpose_head(v, T, dh, ld, vt);
-  for (index_t j = 0; j < T; ++j)
-    for (index_t c = 0; c < dh; ++c) dq[j * ld + c] = dk[j * ld + c] = dv[j * ld + c] = S(0);
-  for (index_t i = 0; i < T; ++i) {
-    const S* prow = p + i * T;
-    const S* douti = dout + i * s.ld_o;
-    const index_t keys = i + 1;
-    for (index_t j = 0; j < keys; ++j) {  // dv_j += p_ij dout_i
-      const S pj = prow[j];
-      S* dvj = dv + j * ld;
-      for (index_t c = 0; c < dh; ++c) dvj[c] += pj * douti[c];
-    }
-    for (index_t j = 0; j < keys; ++j) ds[j] = S(0);
-    for (index_t c = 0; c < dh; ++c) {  // dp_ij = Σ_c dout_ic v_jc
-      const S dc = douti[c];
-      const S* vtc = vt + c * T;
-      for (index_t j = 0; j < keys; ++j) ds[j] += dc * vtc[j];
-    }
-    S dot(0);  // softmax backward: ds = scale·p ⊙ (dp − Σ dp⊙p)
-    for (index_t j = 0; j < keys; ++j) dot += ds[j] * prow[j];
-    for (index_t j = 0; j < keys; ++j) ds[j] = scale * (prow[j] * (ds[j] - dot));
-    S* dqi = dq + i * ld;
-    const S* qi = q + i * ld;
-    for (index_t j = 0; j < keys; ++j) {  // dq_i += ds_ij k_j, dk_j += ds_ij q_i
-      const S dsj = ds[j];
-      const S* kj = k + j * ld;
-      S* dkj = dk + j * ld;
-      for (index_t c = 0; c < dh; ++c) dqi[c] += dsj * kj[c];
-      for (index_t c = 0; c < dh; ++c) dkj[c] += dsj * qi[c];
-    }
+void attention_backward_any(const S* q, const S* k, const S* v, const S* dout, const S* p, S* dq, S* dk, S* dv,
+                            const HeadShape& s, S scale) {
+  switch (s.head_dim) {
+    case 8: return attention_backward_body<S, 8>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    case 16: return attention_backward_body<S, 16>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    case 32: return attention_backward_body<S, 32>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    case 64: return attention_backward_body<S, 64>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    default: return attention_backward_body<S, 0>(q, k, v, dout, p, dq, dk, dv, s, scale);
   }
+}
+
+// ---- LayerNorm rows, Adam ----------------------------------------------------------------------------------
+template <class S>
+void layer_norm_forward_body(const S* x, const S* gain, S multiplier, S eps, index_t rows, index_t d, S* hat, S* rstd,
+                             S* u) {
+  for (index_t r = 0; r < rows; ++r)
+    rstd[r] = shared::layer_norm_row_forward(x + r * d, gain, multiplier, eps, d, hat + r * d, u + r * d);
+}
+
+template <class S>
+void layer_norm_backward_body(const S* du, const S* hat, const S* rstd, const S* gain, S multiplier, index_t rows,
+                              index_t d, S* dx) {
+  for (index_t r = 0; r < rows; ++r)
+    shared::layer_norm_row_backward(du + r * d, hat + r * d, rstd[r], gain, multiplier, d, dx + r * d, false);
+}
+
+/// The element updates vectorize; the Σ Δθ² stays in index order (a second, scalar pass over a
+/// per-thread buffer of the Δθ).
+template <class S>
+double adam_update_body(S* __restrict theta, S* __restrict m, S* __restrict v, const S* __restrict grad, index_t n,
+                        const shared::AdamStep& h) {
+  constexpr index_t kChunk = 4096;
+  double* __restrict delta = scratch<double>(kChunk);
+  double sum = 0.0;
+  for (index_t start = 0; start < n; start += kChunk) {
+    const index_t len = std::min(kChunk, n - start);
+    for (index_t i = 0; i < len; ++i)
+      delta[i] = shared::adam_element(theta[start + i], m[start + i], v[start + i], grad[start + i], h);
+    for (index_t i = 0; i < len; ++i) sum += delta[i] * delta[i];
+  }
+  return sum;
 }
 
 // ---- the float builds ---------------------------------------------------------------------------------
@@ -227,16 +316,28 @@ void attention_backward_body(const S* q, const S* k, const S* v, const S* dout, 
   }                                                                                                                   \
   __VA_ARGS__ void attention_forward(const float* q, const float* k, const float* v, float* o, float* p,              \
                                     const HeadShape& s, float scale) {                                                \
-    attention_forward_body(q, k, v, o, p, s, scale);                                                                  \
+    attention_forward_any(q, k, v, o, p, s, scale);                                                                  \
   }                                                                                                                   \
   __VA_ARGS__ void attention_backward(const float* q, const float* k, const float* v, const float* dout,              \
                                      const float* p, float* dq, float* dk, float* dv, const HeadShape& s,             \
                                      float scale) {                                                                   \
-    attention_backward_body(q, k, v, dout, p, dq, dk, dv, s, scale);                                                  \
+    attention_backward_any(q, k, v, dout, p, dq, dk, dv, s, scale);                                                  \
   }                                                                                                                   \
   __VA_ARGS__ double cross_entropy(const float* logits, index_t rows, index_t vocab, const std::int32_t* targets,     \
                                   float* probs) {                                                                     \
     return cross_entropy_rows_body(logits, rows, vocab, targets, probs);                                              \
+  }                                                                                                                   \
+  __VA_ARGS__ void layer_norm_forward(const float* x, const float* gain, float multiplier, float eps, index_t rows,   \
+                                      index_t d, float* hat, float* rstd, float* u) {                                 \
+    layer_norm_forward_body(x, gain, multiplier, eps, rows, d, hat, rstd, u);                                         \
+  }                                                                                                                   \
+  __VA_ARGS__ void layer_norm_backward(const float* du, const float* hat, const float* rstd, const float* gain,       \
+                                       float multiplier, index_t rows, index_t d, float* dx) {                        \
+    layer_norm_backward_body(du, hat, rstd, gain, multiplier, rows, d, dx);                                           \
+  }                                                                                                                   \
+  __VA_ARGS__ double adam(float* theta, float* m, float* v, const float* grad, index_t n,                            \
+                          const shared::AdamStep& h) {                                                                \
+    return adam_update_body(theta, m, v, grad, n, h);                                                                 \
   }                                                                                                                   \
   }
 
@@ -253,12 +354,15 @@ struct FloatKernels {
   decltype(&build_baseline::attention_forward) attention_forward;
   decltype(&build_baseline::attention_backward) attention_backward;
   decltype(&build_baseline::cross_entropy) cross_entropy;
+  decltype(&build_baseline::layer_norm_forward) layer_norm_forward;
+  decltype(&build_baseline::layer_norm_backward) layer_norm_backward;
+  decltype(&build_baseline::adam) adam;
 };
 
 #define MUELAB_VK_TABLE(ns)                                                                                    \
   FloatKernels {                                                                                              \
     ns::gelu_forward, ns::gelu_backward, ns::swiglu_forward, ns::swiglu_backward, ns::attention_forward,      \
-        ns::attention_backward, ns::cross_entropy                                                             \
+        ns::attention_backward, ns::cross_entropy, ns::layer_norm_forward, ns::layer_norm_backward, ns::adam     \
   }
 
 FloatKernels table_for(Isa isa) {
@@ -339,7 +443,7 @@ void attention_head_forward(const float* q, const float* k, const float* v, floa
 }
 void attention_head_forward(const double* q, const double* k, const double* v, double* o, double* p,
                             const HeadShape& s, double scale) {
-  attention_forward_body(q, k, v, o, p, s, scale);
+  attention_forward_any(q, k, v, o, p, s, scale);
 }
 void attention_head_backward(const float* q, const float* k, const float* v, const float* dout, const float* p,
                              float* dq, float* dk, float* dv, const HeadShape& s, float scale) {
@@ -347,7 +451,7 @@ void attention_head_backward(const float* q, const float* k, const float* v, con
 }
 void attention_head_backward(const double* q, const double* k, const double* v, const double* dout, const double* p,
                              double* dq, double* dk, double* dv, const HeadShape& s, double scale) {
-  attention_backward_body(q, k, v, dout, p, dq, dk, dv, s, scale);
+  attention_backward_any(q, k, v, dout, p, dq, dk, dv, s, scale);
 }
 double cross_entropy_rows(const float* logits, index_t rows, index_t vocab, const std::int32_t* targets, float* probs) {
   return kernels().cross_entropy(logits, rows, vocab, targets, probs);
@@ -355,6 +459,29 @@ double cross_entropy_rows(const float* logits, index_t rows, index_t vocab, cons
 double cross_entropy_rows(const double* logits, index_t rows, index_t vocab, const std::int32_t* targets,
                           double* probs) {
   return cross_entropy_rows_body(logits, rows, vocab, targets, probs);
+}
+
+void layer_norm_rows_forward(const float* x, const float* gain, float multiplier, float eps, index_t rows, index_t d,
+                             float* hat, float* rstd, float* u) {
+  kernels().layer_norm_forward(x, gain, multiplier, eps, rows, d, hat, rstd, u);
+}
+void layer_norm_rows_forward(const double* x, const double* gain, double multiplier, double eps, index_t rows,
+                             index_t d, double* hat, double* rstd, double* u) {
+  layer_norm_forward_body(x, gain, multiplier, eps, rows, d, hat, rstd, u);
+}
+void layer_norm_rows_backward(const float* du, const float* hat, const float* rstd, const float* gain, float multiplier,
+                              index_t rows, index_t d, float* dx) {
+  kernels().layer_norm_backward(du, hat, rstd, gain, multiplier, rows, d, dx);
+}
+void layer_norm_rows_backward(const double* du, const double* hat, const double* rstd, const double* gain,
+                              double multiplier, index_t rows, index_t d, double* dx) {
+  layer_norm_backward_body(du, hat, rstd, gain, multiplier, rows, d, dx);
+}
+double adam_update(float* theta, float* m, float* v, const float* grad, index_t n, const shared::AdamStep& h) {
+  return kernels().adam(theta, m, v, grad, n, h);
+}
+double adam_update(double* theta, double* m, double* v, const double* grad, index_t n, const shared::AdamStep& h) {
+  return adam_update_body(theta, m, v, grad, n, h);
 }
 
 }  // namespace muelab::models::cpu::vk

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "muelab/models/cpu/model.hpp"
+#include "muelab/models/cpu/vector_kernels.hpp"
 #include "muelab/models/shared/kernels.hpp"
 
 #include <cmath>
@@ -56,10 +57,7 @@ class Optimizer {
         const double step = static_cast<double>(steps_);
         const shared::AdamStep constants{lr, wd, h.eps, h.beta1, h.beta2, 1.0 - std::pow(h.beta1, step),
                                          1.0 - std::pow(h.beta2, step), kind_ == theory::OptimizerKind::adamw};
-        for (Eigen::Index k = 0; k < n; ++k) {
-          const double delta = shared::adam_element(theta[k], m[k], v[k], g[k], constants);
-          sum += delta * delta;
-        }
+        sum = vk::adam_update(theta, m, v, g, n, constants);
       }
       auto& s = sums[p.group];
       s.first += sum;

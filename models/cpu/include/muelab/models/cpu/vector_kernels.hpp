@@ -1,6 +1,8 @@
 // Hot loops of the CPU trainer, built once per instruction set and chosen at run time
 // (docs/development.md §1, "Per-ISA kernels"): FFN activations, one attention head (forward and
-// backward, causal) and the softmax / cross-entropy rows of the loss.
+// backward, causal), LayerNorm rows, the softmax / cross-entropy rows of the loss and the Adam(W)
+// update. LayerNorm rows and the Adam update are exactly the shared kernels' arithmetic
+// (models/shared), so they give the bits of the CUDA backend's per-row and per-element code.
 //
 // Float kernels exist in three builds (AVX-512, AVX2+FMA, baseline x86-64); the first one the CPU
 // supports is used. Every build gives the same bits: the loops keep a fixed order of operations
@@ -12,6 +14,8 @@
 // 2 ulp of exp on [-87, 88]; fast_erf within 5e-7 absolute of erf (the rational approximation
 // Eigen and TensorFlow use for float erf).
 #pragma once
+
+#include "muelab/models/shared/kernels.hpp"
 
 #include <cstdint>
 #include <string>
@@ -71,5 +75,20 @@ void attention_head_backward(const double* q, const double* k, const double* v, 
 double cross_entropy_rows(const float* logits, index_t rows, index_t vocab, const std::int32_t* targets, float* probs);
 double cross_entropy_rows(const double* logits, index_t rows, index_t vocab, const std::int32_t* targets,
                           double* probs);
+
+// ---- LayerNorm rows and the optimizer (the shared kernels, vectorized where their order allows) ----------
+/// Rows × d: shared::layer_norm_row_forward on every row (rstd: one per row).
+void layer_norm_rows_forward(const float* x, const float* gain, float multiplier, float eps, index_t rows, index_t d,
+                             float* hat, float* rstd, float* u);
+void layer_norm_rows_forward(const double* x, const double* gain, double multiplier, double eps, index_t rows,
+                             index_t d, double* hat, double* rstd, double* u);
+/// Rows × d: shared::layer_norm_row_backward (dx overwritten).
+void layer_norm_rows_backward(const float* du, const float* hat, const float* rstd, const float* gain, float multiplier,
+                              index_t rows, index_t d, float* dx);
+void layer_norm_rows_backward(const double* du, const double* hat, const double* rstd, const double* gain,
+                              double multiplier, index_t rows, index_t d, double* dx);
+/// shared::adam_element on n entries; returns Σ Δθ² (summed in index order).
+double adam_update(float* theta, float* m, float* v, const float* grad, index_t n, const shared::AdamStep& h);
+double adam_update(double* theta, double* m, double* v, const double* grad, index_t n, const shared::AdamStep& h);
 
 }  // namespace muelab::models::cpu::vk
