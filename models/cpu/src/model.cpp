@@ -296,7 +296,11 @@ void Model<Scalar>::moe_forward(std::size_t l, BlockCache& c) {
                             ? static_cast<std::int64_t>(std::ceil(spec_.options.capacity_factor * static_cast<double>(n * a) /
                                                                   static_cast<double>(N)))
                             : n * a;
-  c.experts.assign(static_cast<std::size_t>(N), ExpertCache{});
+  c.experts.resize(static_cast<std::size_t>(N));  // buffers kept across steps; row lists refilled below
+  for (auto& ec : c.experts) {
+    ec.rows.clear();
+    ec.slots.clear();
+  }
   for (Eigen::Index t = 0; t < n; ++t)
     for (std::int64_t j = 0; j < a; ++j) {
       const auto e = c.choice[static_cast<std::size_t>(t * a + j)];
@@ -332,7 +336,7 @@ void Model<Scalar>::moe_forward(std::size_t l, BlockCache& c) {
       c.ffn_out.row(t) += (route * c.gate[static_cast<std::size_t>(t * a + ec.slots[static_cast<std::size_t>(r)])]) * ec.y.row(r);
     }
   }
-  c.shared.assign(static_cast<std::size_t>(m.n_shared), ExpertCache{});
+  c.shared.resize(static_cast<std::size_t>(m.n_shared));
   const Scalar route_shared = sc<Scalar>(spec_.route_scale_shared);
   for (std::int64_t s = 0; s < m.n_shared; ++s) {
     auto& ec = c.shared[static_cast<std::size_t>(s)];
@@ -428,7 +432,7 @@ ForwardStats Model<Scalar>::forward(const std::vector<std::int32_t>& tokens, con
   const auto& pos = parameters_[static_cast<std::size_t>(position_embedding_)].value;
   Matrix<Scalar> x(n, d);
   for (std::int64_t i = 0; i < n; ++i) x.row(i) = m_emb * (tok.row(tokens[static_cast<std::size_t>(i)]) + pos.row(i % T));
-  caches_.assign(static_cast<std::size_t>(m.n_layers), BlockCache{});
+  caches_.resize(static_cast<std::size_t>(m.n_layers));  // buffers kept across steps (no per-step allocation)
   double aux_total = 0.0;
   for (std::size_t l = 0; l < blocks_.size(); ++l) {
     const auto& bi = blocks_[l];
