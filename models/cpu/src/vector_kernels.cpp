@@ -283,18 +283,35 @@ void layer_norm_backward_body(const S* du, const S* hat, const S* rstd, const S*
     shared::layer_norm_row_backward(du + r * d, hat + r * d, rstd[r], gain, multiplier, d, dx + r * d, false);
 }
 
-/// The element updates vectorize; the Σ Δθ² stays in index order (a second, scalar pass over a
-/// per-thread buffer of the Δθ).
+/// shared::adam_element, chunk by chunk: the state is widened to double in per-thread buffers (the
+/// element update in double then vectorizes; adam_element<float> computes in double too and rounds
+/// only what it stores, so the bits are the same), and Σ Δθ² stays in index order.
 template <class S>
 double adam_update_body(S* __restrict theta, S* __restrict m, S* __restrict v, const S* __restrict grad, index_t n,
                         const shared::AdamStep& h) {
-  constexpr index_t kChunk = 4096;
-  double* __restrict delta = scratch<double>(kChunk);
+  constexpr index_t kChunk = 2048;
+  double* __restrict buffer = scratch<double>(5 * kChunk);
+  double* __restrict td = buffer;
+  double* __restrict md = buffer + kChunk;
+  double* __restrict vd = buffer + 2 * kChunk;
+  double* __restrict gd = buffer + 3 * kChunk;
+  double* __restrict delta = buffer + 4 * kChunk;
+  const shared::AdamStep local = h;  // a local copy: no store in the loop can alias it
   double sum = 0.0;
   for (index_t start = 0; start < n; start += kChunk) {
     const index_t len = std::min(kChunk, n - start);
-    for (index_t i = 0; i < len; ++i)
-      delta[i] = shared::adam_element(theta[start + i], m[start + i], v[start + i], grad[start + i], h);
+    for (index_t i = 0; i < len; ++i) {
+      td[i] = static_cast<double>(theta[start + i]);
+      md[i] = static_cast<double>(m[start + i]);
+      vd[i] = static_cast<double>(v[start + i]);
+      gd[i] = static_cast<double>(grad[start + i]);
+    }
+    for (index_t i = 0; i < len; ++i) delta[i] = shared::adam_element(td[i], md[i], vd[i], gd[i], local);
+    for (index_t i = 0; i < len; ++i) {
+      theta[start + i] = static_cast<S>(td[i]);
+      m[start + i] = static_cast<S>(md[i]);
+      v[start + i] = static_cast<S>(vd[i]);
+    }
     for (index_t i = 0; i < len; ++i) sum += delta[i] * delta[i];
   }
   return sum;
