@@ -8,6 +8,7 @@
 #include <sstream>
 
 namespace mc = muelab::models::cpu;
+namespace core = muelab::models;  // run config, data, schedule (models/core)
 
 namespace {
 
@@ -56,7 +57,7 @@ std::filesystem::path scratch(const std::string& name) {
 
 std::string config_error(const std::vector<std::string>& overrides) {
   try {
-    (void)mc::parse_train_run(kRun, "run.toml", ".", overrides);
+    (void)core::parse_train_run(kRun, "run.toml", ".", overrides);
   } catch (const muelab::theory::ConfigError& e) {
     return e.what();
   }
@@ -69,8 +70,8 @@ TEST_CASE("trainer: same seed gives an identical log.csv for 1 and 2 threads", "
   for (const std::string dtype : {"float", "double"}) {
     std::vector<std::string> logs;
     for (const int threads : {1, 2}) {
-      const auto run = mc::parse_train_run(kRun, "run.toml", ".", {"trainer.threads=" + std::to_string(threads), "trainer.dtype=\"" + dtype + "\""});
-      const auto data = mc::make_token_source(run.data);
+      const auto run = core::parse_train_run(kRun, "run.toml", ".", {"trainer.threads=" + std::to_string(threads), "trainer.dtype=\"" + dtype + "\""});
+      const auto data = core::make_token_source(run.data);
       const auto out = scratch("determinism_" + dtype + std::to_string(threads));
       const auto summary = mc::train(run, *data, out);
       CHECK(summary.status == "ok");
@@ -83,8 +84,8 @@ TEST_CASE("trainer: same seed gives an identical log.csv for 1 and 2 threads", "
 }
 
 TEST_CASE("trainer: loss falls toward the Markov entropy floor", "[models][trainer]") {
-  const auto run = mc::parse_train_run(kRun, "run.toml", ".", {"train.steps=150", "trainer.eval_interval=150"});
-  const auto data = mc::make_token_source(run.data);
+  const auto run = core::parse_train_run(kRun, "run.toml", ".", {"train.steps=150", "trainer.eval_interval=150"});
+  const auto data = core::make_token_source(run.data);
   const auto summary = mc::train(run, *data, scratch("markov_fall"));
   std::cout << "markov: entropy floor " << data->entropy_floor() << ", log 16 = " << std::log(16.0)
             << ", final validation loss " << summary.final_validation_loss << "\n";
@@ -96,8 +97,8 @@ TEST_CASE("trainer: loss falls toward the Markov entropy floor", "[models][train
 }
 
 TEST_CASE("trainer: a NaN/Inf ends the run as diverged and keeps the log", "[models][trainer]") {
-  const auto run = mc::parse_train_run(kRun, "run.toml", ".", {"transfer.lr=1e6", "transfer.init_std=10.0", "schedule.kind=\"constant\"", "schedule.warmup_steps=0"});
-  const auto data = mc::make_token_source(run.data);
+  const auto run = core::parse_train_run(kRun, "run.toml", ".", {"transfer.lr=1e6", "transfer.init_std=10.0", "schedule.kind=\"constant\"", "schedule.warmup_steps=0"});
+  const auto data = core::make_token_source(run.data);
   const auto out = scratch("diverged");
   const auto summary = mc::train(run, *data, out);
   std::cout << "divergence: status " << summary.status << " at step " << summary.diverged_step << "\n";
@@ -125,28 +126,28 @@ TEST_CASE("trainer: bad configs give one-line errors naming the field and accept
 }
 
 TEST_CASE("trainer: missing fortunes text is a clean DataError naming data.path", "[models][trainer]") {
-  mc::DataOptions data;
+  core::DataOptions data;
   data.path = "/nonexistent/fortunes";
   try {
-    (void)mc::make_token_source(data);
+    (void)core::make_token_source(data);
     FAIL("no error");
-  } catch (const mc::DataError& e) {
+  } catch (const core::DataError& e) {
     CHECK(std::string(e.what()).find("data.path") == 0);
   }
 }
 
 TEST_CASE("schedules: warmup, cosine and WSD against hand values", "[models][schedule]") {
-  mc::Schedule s;
+  core::Schedule s;
   s.warmup_steps = 10;
   s.total_steps = 110;
   s.min_factor = 0.1;
   CHECK(s.factor(0) == Approx(0.1));
   CHECK(s.factor(9) == Approx(1.0));
   CHECK(s.factor(60) == Approx(1.0));
-  s.kind = mc::Schedule::Kind::cosine;
+  s.kind = core::Schedule::Kind::cosine;
   CHECK(s.factor(60) == Approx(0.55));  // halfway: 0.1 + 0.9·(1 + cos π/2)/2
   CHECK(s.factor(110) == Approx(0.1));
-  s.kind = mc::Schedule::Kind::wsd;
+  s.kind = core::Schedule::Kind::wsd;
   s.decay_fraction = 0.2;
   CHECK(s.factor(80) == Approx(1.0));
   CHECK(s.factor(100) == Approx(0.55));  // halfway through the last 20 steps
@@ -154,7 +155,7 @@ TEST_CASE("schedules: warmup, cosine and WSD against hand values", "[models][sch
 }
 
 TEST_CASE("fortunes preprocessing: symbol map", "[models][data]") {
-  const auto codes = mc::encode_text("A\tb\n\x01~");
+  const auto codes = core::encode_text("A\tb\n\x01~");
   REQUIRE(codes.size() == 5);
   CHECK(codes[0] == 'A' - 31);
   CHECK(codes[1] == 1);  // tab -> space

@@ -3,7 +3,6 @@
 
 #include "muelab/models/cpu/vector_kernels.hpp"
 #include "muelab/models/shared/kernels.hpp"
-#include "muelab/sim/counter_rng.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -11,40 +10,6 @@
 #include <stdexcept>
 
 namespace muelab::models::cpu {
-
-double ModelSpec::mult(ParameterGroup g) const {
-  const auto it = multiplier.find(g);
-  if (it == multiplier.end()) throw std::logic_error("no multiplier for group " + theory::group_name(g));
-  return it->second;
-}
-double ModelSpec::init(ParameterGroup g) const {
-  const auto it = init_std.find(g);
-  if (it == init_std.end()) throw std::logic_error("no init std for group " + theory::group_name(g));
-  return it->second;
-}
-
-ModelSpec make_model_spec(const theory::TransferResult& transfer, const theory::ModelConfig& model,
-                          std::int64_t vocab_size, std::int64_t seq_len, const ArchitectureOptions& options) {
-  if (model.bias) throw std::invalid_argument("model.bias: the CPU trainer supports false only (accepted: false)");
-  ModelSpec s;
-  s.model = model;
-  s.vocab_size = vocab_size;
-  s.seq_len = seq_len;
-  s.options = options;
-  for (const auto& g : transfer.groups) {
-    s.init_std[g.group] = g.init_std.value();
-    s.multiplier[g.group] = g.multiplier.value();
-  }
-  // The norm group exists in every model; it is trained only when the switch says so.
-  s.residual_multiplier = transfer.architecture.residual_multiplier.value();
-  s.attention_logit_scale = transfer.architecture.attention_logit_scale;
-  if (transfer.moe) {
-    s.route_scale_routed = transfer.moe->route_scale_routed;
-    s.route_scale_shared = transfer.moe->route_scale_shared;
-    s.normalize_gates = transfer.moe->gate_normalization != "none";
-  }
-  return s;
-}
 
 namespace {
 
@@ -85,72 +50,33 @@ double rms(const auto& m) {
 }  // namespace
 
 template <class Scalar>
-int Model<Scalar>::add(std::string name, ParameterGroup group, std::int64_t rows, std::int64_t cols, bool trainable) {
-  Parameter<Scalar> p;
-  p.name = std::move(name);
-  p.group = group;
-  p.trainable = trainable;
-  p.value = Matrix<Scalar>::Zero(rows, cols);
-  p.grad = Matrix<Scalar>::Zero(rows, cols);
-  parameters_.push_back(std::move(p));
-  return static_cast<int>(parameters_.size() - 1);
-}
-
-template <class Scalar>
-Model<Scalar>::Model(ModelSpec spec) : spec_(std::move(spec)) {
-  const auto& m = spec_.model;
-  const auto d = m.d_model;
-  const bool gains = spec_.options.norm_gains_trainable;
-  token_embedding_ = add("token_embedding", ParameterGroup::embedding, spec_.vocab_size, d);
-  position_embedding_ = add("position_embedding", ParameterGroup::embedding, spec_.seq_len, d);
-  for (std::int64_t l = 0; l < m.n_layers; ++l) {
-    const std::string p = "blocks." + std::to_string(l) + ".";
-    BlockIndex b;
-    b.ln1 = add(p + "norm1.gain", ParameterGroup::norm, 1, d, gains);
-    b.qkv = add(p + "attn.qkv", ParameterGroup::attn_qkv, d, 3 * d);
-    b.out = add(p + "attn.out", ParameterGroup::attn_out, d, d);
-    b.ln2 = add(p + "norm2.gain", ParameterGroup::norm, 1, d, gains);
-    if (!m.is_moe()) {
-      b.up = add(p + "ffn.up", ParameterGroup::ffn_up, d, m.d_ffn);
-      if (m.has_gate()) b.gate = add(p + "ffn.gate", ParameterGroup::ffn_gate, d, m.d_ffn);
-      b.down = add(p + "ffn.down", ParameterGroup::ffn_down, m.d_ffn, d);
-    } else {
-      b.router = add(p + "router", ParameterGroup::router, d, m.n_experts);
-      for (std::int64_t e = 0; e < m.n_experts; ++e) {
-        const std::string q = p + "experts." + std::to_string(e) + ".";
-        b.expert_up.push_back(add(q + "up", ParameterGroup::expert_up, d, m.d_expert));
-        if (m.has_gate()) b.expert_gate.push_back(add(q + "gate", ParameterGroup::expert_gate, d, m.d_expert));
-        b.expert_down.push_back(add(q + "down", ParameterGroup::expert_down, m.d_expert, d));
-      }
-      for (std::int64_t e = 0; e < m.n_shared; ++e) {
-        const std::string q = p + "shared." + std::to_string(e) + ".";
-        b.shared_up.push_back(add(q + "up", ParameterGroup::shared_up, d, m.d_shared));
-        if (m.has_gate()) b.shared_gate.push_back(add(q + "gate", ParameterGroup::shared_gate, d, m.d_shared));
-        b.shared_down.push_back(add(q + "down", ParameterGroup::shared_down, m.d_shared, d));
-      }
-    }
-    blocks_.push_back(std::move(b));
-    balance_bias_.emplace_back(m.is_moe() ? static_cast<std::size_t>(m.n_experts) : 0U, 0.0);
-  }
-  final_norm_ = add("final_norm.gain", ParameterGroup::norm, 1, d, gains);
-  head_ = add("head", ParameterGroup::head, d, spec_.vocab_size);
-  for (auto& p : parameters_)
+Model<Scalar>::Model(ModelSpec spec) : spec_(std::move(spec)), layout_(make_parameter_layout(spec_)) {
+  for (const auto& info : layout_.parameters) {
+    Parameter<Scalar> p;
+    p.name = info.name;
+    p.group = info.group;
+    p.trainable = info.trainable;
+    p.value = Matrix<Scalar>::Zero(info.rows, info.cols);
+    p.grad = Matrix<Scalar>::Zero(info.rows, info.cols);
     if (p.group == ParameterGroup::norm) p.value.setOnes();
+    parameters_.push_back(std::move(p));
+  }
+  token_embedding_ = layout_.token_embedding;
+  position_embedding_ = layout_.position_embedding;
+  final_norm_ = layout_.final_norm;
+  head_ = layout_.head;
+  blocks_ = layout_.blocks;
+  const auto& m = spec_.model;
+  balance_bias_.assign(static_cast<std::size_t>(m.n_layers),
+                       std::vector<double>(m.is_moe() ? static_cast<std::size_t>(m.n_experts) : 0U, 0.0));
 }
 
 template <class Scalar>
 void Model<Scalar>::initialize(std::uint64_t seed) {
   for (std::size_t i = 0; i < parameters_.size(); ++i) {
+    const auto values = initial_values(spec_, layout_, i, seed);
     auto& p = parameters_[i];
-    if (p.group == ParameterGroup::norm) {
-      p.value.setOnes();
-      continue;
-    }
-    const double std = spec_.init(p.group);
-    const sim::CounterRng rng(seed, 0x6d6f64656c000000ULL + i);  // stream: "model" + parameter index
-    std::vector<double> draws(static_cast<std::size_t>(p.value.size()));
-    rng.fill_normal(draws, 0, 0, 0);
-    for (Eigen::Index k = 0; k < p.value.size(); ++k) p.value.data()[k] = sc<Scalar>(std * draws[static_cast<std::size_t>(k)]);
+    for (Eigen::Index k = 0; k < p.value.size(); ++k) p.value.data()[k] = sc<Scalar>(values[static_cast<std::size_t>(k)]);
   }
   for (auto& b : balance_bias_) std::fill(b.begin(), b.end(), 0.0);
 }

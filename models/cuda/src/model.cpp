@@ -91,27 +91,25 @@ struct Model<T>::Impl {
 
 template <class T>
 Model<T>::Model(ModelSpec spec) : spec_(std::move(spec)), impl_(std::make_unique<Impl>()) {
-  const cpu::Model<T> layout(spec_);  // the CPU reference's parameter list: names, groups, shapes
-  std::map<std::string, int> index;
-  for (const auto& p : layout.parameters()) {
+  const auto layout = make_parameter_layout(spec_);  // models/core: names, groups, shapes, block indices
+  for (const auto& p : layout.parameters) {
     DeviceParameter<T> d;
     d.name = p.name;
     d.group = p.group;
     d.trainable = p.trainable;
-    d.rows = p.value.rows();
-    d.cols = p.value.cols();
+    d.rows = p.rows;
+    d.cols = p.cols;
     d.value = DeviceArray<T>(static_cast<std::size_t>(d.rows * d.cols));
     d.grad = DeviceArray<T>(static_cast<std::size_t>(d.rows * d.cols));
     d.grad.zero();
-    index[p.name] = static_cast<int>(parameters_.size());
     parameters_.push_back(std::move(d));
   }
   const auto& m = spec_.model;
   auto& I = *impl_;
-  I.token_embedding = index.at("token_embedding");
-  I.position_embedding = index.at("position_embedding");
-  I.final_norm = index.at("final_norm.gain");
-  I.head = index.at("head");
+  I.token_embedding = layout.token_embedding;
+  I.position_embedding = layout.position_embedding;
+  I.final_norm = layout.final_norm;
+  I.head = layout.head;
   const auto pointers = [&](const std::vector<int>& ids, bool grads) {
     std::vector<T*> table;
     for (const int i : ids) {
@@ -121,30 +119,23 @@ Model<T>::Model(ModelSpec spec) : spec_(std::move(spec)), impl_(std::make_unique
     return DeviceArray<T*>(table);
   };
   for (std::int64_t l = 0; l < m.n_layers; ++l) {
-    const std::string p = "blocks." + std::to_string(l) + ".";
+    const auto& bl = layout.blocks[static_cast<std::size_t>(l)];
     typename Impl::Block b;
-    b.ln1 = index.at(p + "norm1.gain");
-    b.qkv = index.at(p + "attn.qkv");
-    b.out = index.at(p + "attn.out");
-    b.ln2 = index.at(p + "norm2.gain");
-    if (!m.is_moe()) {
-      b.up = index.at(p + "ffn.up");
-      if (m.has_gate()) b.gate = index.at(p + "ffn.gate");
-      b.down = index.at(p + "ffn.down");
-    } else {
-      b.router = index.at(p + "router");
-      for (std::int64_t e = 0; e < m.n_experts; ++e) {
-        const std::string q = p + "experts." + std::to_string(e) + ".";
-        b.expert_up.push_back(index.at(q + "up"));
-        if (m.has_gate()) b.expert_gate.push_back(index.at(q + "gate"));
-        b.expert_down.push_back(index.at(q + "down"));
-      }
-      for (std::int64_t s = 0; s < m.n_shared; ++s) {
-        const std::string q = p + "shared." + std::to_string(s) + ".";
-        b.shared_up.push_back(index.at(q + "up"));
-        if (m.has_gate()) b.shared_gate.push_back(index.at(q + "gate"));
-        b.shared_down.push_back(index.at(q + "down"));
-      }
+    b.ln1 = bl.ln1;
+    b.qkv = bl.qkv;
+    b.out = bl.out;
+    b.ln2 = bl.ln2;
+    b.up = bl.up;
+    b.gate = bl.gate;
+    b.down = bl.down;
+    b.router = bl.router;
+    b.expert_up = bl.expert_up;
+    b.expert_gate = bl.expert_gate;
+    b.expert_down = bl.expert_down;
+    b.shared_up = bl.shared_up;
+    b.shared_gate = bl.shared_gate;
+    b.shared_down = bl.shared_down;
+    if (m.is_moe()) {
       typename Impl::ExpertTables t;
       t.up = pointers(b.expert_up, false);
       t.gate = pointers(b.expert_gate, false);
@@ -182,7 +173,11 @@ Model<T>::Model(ModelSpec spec) : spec_(std::move(spec)), impl_(std::make_unique
   initial[kStepOk] = 1.0;
   I.diagnostics = DeviceArray<double>(initial);
   I.host = PinnedDoubles(static_cast<std::size_t>(slots));
-  load_from(layout);  // gains = 1, weights 0 until initialize()
+  for (std::size_t i = 0; i < parameters_.size(); ++i) {  // gains = 1, weights 0 until initialize()
+    const auto& info = layout.parameters[i];
+    parameters_[i].value.upload(std::vector<T>(static_cast<std::size_t>(info.rows * info.cols),
+                                               info.group == ParameterGroup::norm ? T(1) : T(0)));
+  }
 }
 
 template <class T>
@@ -190,9 +185,15 @@ Model<T>::~Model() = default;
 
 template <class T>
 void Model<T>::initialize(std::uint64_t seed) {
-  cpu::Model<T> host(spec_);
-  host.initialize(seed);  // CounterRng(seed, "model" + parameter index): the CPU's Philox streams
-  load_from(host);
+  const auto layout = make_parameter_layout(spec_);
+  for (std::size_t i = 0; i < parameters_.size(); ++i) {  // CounterRng(seed, "model" + parameter index)
+    const auto values = initial_values(spec_, layout, i, seed);
+    std::vector<T> cast(values.size());
+    for (std::size_t k = 0; k < values.size(); ++k) cast[k] = static_cast<T>(values[k]);
+    parameters_[i].value.upload(cast);
+  }
+  for (auto& bias : impl_->bias)
+    if (bias.size() > 0) bias.upload(std::vector<double>(bias.size(), 0.0));
 }
 
 template <class T>

@@ -17,16 +17,16 @@ namespace muelab::models::cuda {
 namespace {
 
 template <class T>
-cpu::TrainSummary train_impl(const cpu::TrainRun& run, const cpu::TokenSource& data, const std::filesystem::path& out_dir,
+models::TrainSummary train_impl(const models::TrainRun& run, const models::TokenSource& data, const std::filesystem::path& out_dir,
                              const std::string& device) {
   const auto& m = run.target.model;
   const auto& tr = run.target.train;
-  Model<T> model(cpu::make_model_spec(run.transfer, m, data.vocab_size(), tr.seq_len, run.architecture));
+  Model<T> model(models::make_model_spec(run.transfer, m, data.vocab_size(), tr.seq_len, run.architecture));
   model.initialize(run.trainer.seed);
-  const auto hyper = cpu::group_hyperparameters(run.transfer);
+  const auto hyper = models::group_hyperparameters(run.transfer);
 
-  cpu::TrainingRecorder recorder(run, out_dir);
-  const auto validation_loss = [&] { return cpu::mean_validation_loss(model, data, run); };
+  models::TrainingRecorder recorder(run, out_dir);
+  const auto validation_loss = [&] { return models::mean_validation_loss(model, data, run); };
 
   for (std::int64_t step = 0; step < tr.steps; ++step) {
     const auto batch = data.train_batch(run.trainer.seed, step, tr.batch_size, tr.seq_len);
@@ -63,7 +63,7 @@ cpu::TrainSummary train_impl(const cpu::TrainRun& run, const cpu::TokenSource& d
 
 }  // namespace
 
-cpu::TrainSummary train(const cpu::TrainRun& run, const cpu::TokenSource& data, const std::filesystem::path& out_dir) {
+models::TrainSummary train(const models::TrainRun& run, const models::TokenSource& data, const std::filesystem::path& out_dir) {
   const auto status = query_device();
   if (!status.usable) throw CudaError(status.message);
   return run.trainer.double_precision ? train_impl<double>(run, data, out_dir, status.message)

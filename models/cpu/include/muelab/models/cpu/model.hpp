@@ -5,6 +5,9 @@
 // `make_model_spec` fills from `muelab::theory::transfer(base, target, rule)`.
 #pragma once
 
+#include "muelab/models/core/layout.hpp"
+#include "muelab/models/core/recorder.hpp"
+#include "muelab/models/core/spec.hpp"
 #include "muelab/models/cpu/blas.hpp"
 #include "muelab/theory/config.hpp"
 #include "muelab/theory/groups.hpp"
@@ -20,39 +23,9 @@ namespace muelab::models::cpu {
 
 using theory::ParameterGroup;
 
-/// Trainer switches that are not part of the theory's [model] schema ([trainer] table).
-struct ArchitectureOptions {
-  bool norm_gains_trainable = false;  ///< untrainable by default (trainable gains break transfer)
-  double norm_eps = 1e-5;             ///< LayerNorm variance epsilon (numerical guard, not a scale)
-  double capacity_factor = 0.0;       ///< 0: dropless; > 0: each expert keeps ceil(cf·n·a/N) tokens
-  double aux_loss_coef = 0.0;         ///< Switch-style balance loss coef·N·Σ f_i P_i (0: off)
-  double bias_rate = 0.0;             ///< η_bias of the non-gradient balance bias (§6, [JIANG])
-};
-
-/// Everything the forward pass needs, fully resolved.
-struct ModelSpec {
-  theory::ModelConfig model;
-  std::int64_t vocab_size = 0;
-  std::int64_t seq_len = 0;
-  ArchitectureOptions options;
-  std::map<ParameterGroup, double> init_std;     ///< per group, from transfer()
-  std::map<ParameterGroup, double> multiplier;   ///< per group, from transfer() (down groups carry A)
-  double residual_multiplier = 1.0;              ///< branch multiplier (§3)
-  double attention_logit_scale = 0.0;            ///< 1/d_head or 1/√d_head (§2)
-  double route_scale_routed = 1.0;               ///< R on the routed sum (§5.1)
-  double route_scale_shared = 1.0;               ///< R on the shared branch
-  bool normalize_gates = true;                   ///< Σ_active π = 1 ("active-set") or raw gates ("none")
-
-  [[nodiscard]] std::int64_t n_heads() const { return model.d_model / model.d_head; }
-  [[nodiscard]] double mult(ParameterGroup g) const;
-  [[nodiscard]] double init(ParameterGroup g) const;
-};
-
-/// Builds the spec from the engine's answer. Throws std::invalid_argument naming the field when the
-/// trainer cannot build the model (e.g. model.bias = true).
-[[nodiscard]] ModelSpec make_model_spec(const theory::TransferResult& transfer, const theory::ModelConfig& model,
-                                        std::int64_t vocab_size, std::int64_t seq_len,
-                                        const ArchitectureOptions& options);
+using models::ArchitectureOptions;
+using models::make_model_spec;
+using models::ModelSpec;
 
 template <class Scalar>
 struct Parameter {
@@ -63,13 +36,7 @@ struct Parameter {
   Matrix<Scalar> grad;
 };
 
-/// Diagnostics of one forward pass.
-struct ForwardStats {
-  double loss = 0.0;        ///< cross-entropy + auxiliary balance losses
-  double ce_loss = 0.0;     ///< cross-entropy only
-  std::vector<double> residual_rms;         ///< per block, RMS of the residual stream after it
-  std::vector<std::vector<double>> load;    ///< per MoE block, per expert: tokens choosing it / n
-};
+using models::ForwardStats;
 
 template <class Scalar>
 class Model {
@@ -115,11 +82,7 @@ class Model {
   };
 
  private:
-  struct BlockIndex {
-    int ln1 = -1, qkv = -1, out = -1, ln2 = -1, up = -1, gate = -1, down = -1, router = -1;
-    std::vector<int> expert_up, expert_gate, expert_down, shared_up, shared_gate, shared_down;
-  };
-  int add(std::string name, ParameterGroup group, std::int64_t rows, std::int64_t cols, bool trainable = true);
+  using BlockIndex = BlockLayout;
   void ffn_unit_forward(ExpertCache& c, int up, int gate, int down, ParameterGroup up_g, ParameterGroup gate_g,
                         ParameterGroup down_g);
   Matrix<Scalar> ffn_unit_backward(ExpertCache& c, const Matrix<Scalar>& dy, int up, int gate, int down,
@@ -130,6 +93,7 @@ class Model {
   Matrix<Scalar> attention_backward(const BlockIndex& bi, BlockCache& c, const Matrix<Scalar>& d_attn_out);
 
   ModelSpec spec_;
+  ParameterLayout layout_;  ///< names, groups, shapes and per-block indices (models/core)
   std::vector<Parameter<Scalar>> parameters_;
   int token_embedding_ = -1, position_embedding_ = -1, final_norm_ = -1, head_ = -1;
   std::vector<BlockIndex> blocks_;

@@ -4,6 +4,7 @@
 // The schedule factor multiplies every group's η (and hence ηλ).
 #pragma once
 
+#include "muelab/models/core/schedule.hpp"
 #include "muelab/models/cpu/model.hpp"
 #include "muelab/models/cpu/vector_kernels.hpp"
 #include "muelab/models/shared/kernels.hpp"
@@ -13,12 +14,9 @@
 
 namespace muelab::models::cpu {
 
-struct GroupHyperparameters {
-  double lr = 0.0, weight_decay = 0.0, eps = 0.0, beta1 = 0.0, beta2 = 0.0;
-};
-
-/// Reads every group's LR, WD, ε, β1, β2 from the engine's answer.
-[[nodiscard]] std::map<ParameterGroup, GroupHyperparameters> group_hyperparameters(const theory::TransferResult& t);
+using models::group_hyperparameters;
+using models::GroupHyperparameters;
+using models::Schedule;
 
 template <class Scalar>
 class Optimizer {
@@ -73,19 +71,6 @@ class Optimizer {
   std::map<ParameterGroup, GroupHyperparameters> groups_;
   std::vector<Matrix<Scalar>> first_, second_;
   std::int64_t steps_ = 0;
-};
-
-/// Learning-rate schedule factor in [min_factor, 1]: linear warmup, then constant, cosine decay to
-/// min_factor, or warmup-stable-decay (WSD: constant, then a linear decay over the last
-/// decay_fraction of the run).
-struct Schedule {
-  enum class Kind { constant, cosine, wsd };
-  Kind kind = Kind::constant;
-  std::int64_t warmup_steps = 0;
-  std::int64_t total_steps = 1;
-  double min_factor = 0.0;
-  double decay_fraction = 0.2;
-  [[nodiscard]] double factor(std::int64_t step) const;  ///< step counts from 0
 };
 
 }  // namespace muelab::models::cpu

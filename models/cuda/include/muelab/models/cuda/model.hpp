@@ -1,6 +1,6 @@
 // The toy MoE transformer on the GPU (docs/theory.md §2–§6): the same model as models/cpu — same
-// ModelSpec, same parameter list and names, same Philox initialization (drawn by the CPU reference
-// with CounterRng(seed, parameter index) and uploaded once) — with parameters, gradients, optimizer
+// ModelSpec, same parameter layout and names (models/core), same Philox initialization
+// (core's initial_values: CounterRng(seed, parameter index), uploaded once) — with parameters, gradients, optimizer
 // moments, activations and every scratch buffer in device memory for the whole run (allocated on
 // the first step, reused after). Forward, hand-written backward, AdamW/Adam/SGD with per-group
 // hyperparameters, Jiang's balance bias and the auxiliary balance loss.
@@ -13,8 +13,11 @@
 // (forward() = enqueue_forward() + read_loss(), for the validation loss and tests.)
 #pragma once
 
-#include "muelab/models/cpu/model.hpp"
-#include "muelab/models/cpu/optimizer.hpp"
+#include "muelab/models/core/layout.hpp"
+#include "muelab/models/core/recorder.hpp"
+#include "muelab/models/core/schedule.hpp"
+#include "muelab/models/core/spec.hpp"
+#include "muelab/models/cpu/model.hpp"  // load_from: the parity tests copy a CPU model's weights
 #include "muelab/models/cuda/kernels.hpp"
 
 #include <map>
@@ -24,9 +27,9 @@
 
 namespace muelab::models::cuda {
 
-using cpu::ForwardStats;
-using cpu::GroupHyperparameters;
-using cpu::ModelSpec;
+using models::ForwardStats;
+using models::GroupHyperparameters;
+using models::ModelSpec;
 using theory::ParameterGroup;
 
 template <class T>
@@ -53,7 +56,7 @@ class Model {
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;
 
-  /// The CPU reference's initialization (same Philox streams), uploaded.
+  /// The initialization every backend uses (models::initial_values), uploaded.
   void initialize(std::uint64_t seed);
   /// Copies every parameter value (and the balance biases) from a CPU model with the same spec.
   void load_from(const cpu::Model<T>& host);

@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-namespace muelab::models::cpu {
+namespace muelab::models {
 
 struct TokenBatch {
   std::vector<std::int32_t> tokens, targets;  ///< batch × seq_len
@@ -54,4 +54,4 @@ class DataError : public std::runtime_error {
 [[nodiscard]] std::vector<std::int32_t> encode_text(const std::string& text);
 inline constexpr std::int64_t kFortunesVocabulary = 96;
 
-}  // namespace muelab::models::cpu
+}  // namespace muelab::models

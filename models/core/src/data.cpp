@@ -1,4 +1,4 @@
-#include "muelab/models/cpu/data.hpp"
+#include "muelab/models/core/data.hpp"
 
 #include "muelab/sim/counter_rng.hpp"
 
@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-namespace muelab::models::cpu {
+namespace muelab::models {
 
 namespace {
 
@@ -191,4 +191,4 @@ std::unique_ptr<TokenSource> make_markov_source(std::int64_t states, double temp
   return std::make_unique<MarkovChain>(states, temperature, chain_seed);
 }
 
-}  // namespace muelab::models::cpu
+}  // namespace muelab::models

@@ -1,16 +1,17 @@
 // Run-config parsing for the trainer: [model]/[train]/[optim]/[rule] via theory's loader, the
 // trainer's own tables ([transfer], [data], [schedule], [trainer]) here.
-#include "muelab/models/cpu/trainer.hpp"
+#include "muelab/models/core/run_config.hpp"
 
 #include "muelab/io/toml_document.hpp"
 
 #include <toml++/toml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <set>
 #include <sstream>
 
-namespace muelab::models::cpu {
+namespace muelab::models {
 
 using theory::ConfigError;
 
@@ -197,4 +198,4 @@ std::unique_ptr<TokenSource> make_token_source(const DataOptions& data) {
   return make_fortunes_source(data.path, data.validation_every);
 }
 
-}  // namespace muelab::models::cpu
+}  // namespace muelab::models

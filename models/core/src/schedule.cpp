@@ -1,9 +1,10 @@
-#include "muelab/models/cpu/optimizer.hpp"
+#include "muelab/models/core/schedule.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <numbers>
 
-namespace muelab::models::cpu {
+namespace muelab::models {
 
 std::map<ParameterGroup, GroupHyperparameters> group_hyperparameters(const theory::TransferResult& t) {
   std::map<ParameterGroup, GroupHyperparameters> out;
@@ -29,4 +30,4 @@ double Schedule::factor(std::int64_t step) const {
   return 1.0;
 }
 
-}  // namespace muelab::models::cpu
+}  // namespace muelab::models
