@@ -1,8 +1,10 @@
-# The git revision written next to every experiment's results (docs/development.md §3).
-execute_process(COMMAND git describe --always --dirty --tags
-                WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
-                OUTPUT_VARIABLE MUELAB_GIT_REVISION OUTPUT_STRIP_TRAILING_WHITESPACE
-                ERROR_QUIET RESULT_VARIABLE _muelab_git_result)
-if(NOT _muelab_git_result EQUAL 0 OR MUELAB_GIT_REVISION STREQUAL "")
-  set(MUELAB_GIT_REVISION "unknown")
-endif()
+# The git revision written next to every experiment's results (docs/development.md §3). It is read
+# at BUILD time, not at configure time: a build after a commit (or an edit) without re-running cmake
+# must not label its results with the older revision. The target muelab_revision rewrites
+# ${MUELAB_REVISION_HEADER} on every build, but only when the revision changed (no needless rebuilds).
+set(MUELAB_REVISION_HEADER ${CMAKE_BINARY_DIR}/generated/muelab/revision.hpp)
+add_custom_target(muelab_revision
+  COMMAND ${CMAKE_COMMAND} -DSOURCE_DIR=${PROJECT_SOURCE_DIR} -DOUTPUT=${MUELAB_REVISION_HEADER}
+          -P ${PROJECT_SOURCE_DIR}/cmake/WriteRevision.cmake
+  BYPRODUCTS ${MUELAB_REVISION_HEADER}
+  COMMENT "git revision -> ${MUELAB_REVISION_HEADER}")

@@ -12,9 +12,7 @@
 #include <stdexcept>
 #include <thread>
 
-#ifndef MUELAB_GIT_REVISION
-#define MUELAB_GIT_REVISION "unknown"
-#endif
+#include "muelab/revision.hpp"  // MUELAB_GIT_REVISION, regenerated at build time (cmake/Revision.cmake)
 #ifndef MUELAB_SOURCE_DIR
 #define MUELAB_SOURCE_DIR "."
 #endif
