@@ -10,9 +10,10 @@
 // a paired bootstrap CI over seeds, is judged against 0 ± min(0.25, 0.5/doublings) octave. The drift is
 // the raw measured drift (no σ0-only correction is subtracted here); its sign is reported.
 //
-// Power check (docs/claims.md, "Power checks"; must fail): the same LR sweeps with the MoE block's LR
-// multiplied by 2 per halving of a / per doubling of N after the rule. An axis on which it does not
-// fail cannot tell the rule from a wrong one: its claim row is "not informative".
+// Power check (docs/claims.md, "Power checks"; must fail): the same LR and WD sweeps with the MoE
+// block's LR multiplied by 2 per halving of a / per doubling of N after the rule (under AdamW's coupled
+// decay that doubles the block's η·λ as well). An axis on which it does not fail cannot tell the rule
+// from a wrong one: its claim row (LR or WD) is "not informative".
 //
 // σ0 shift, per expert group (expert.up, expert.gate when present, expert.down): at the same
 // parameters (at init and after a few training steps) the gradient of every expert matrix is taken on
@@ -241,7 +242,7 @@ ExperimentPlan bridge2_plan(Profile profile) {
                    {"edge_extra_points_cap", s.edge.max_extra_points}, {"noise_batches", s.noise_batches},
                    {"warm_steps", s.warm_steps}, {"bootstrap_resamples", s.resamples},
                    {"stays_put_per_doubling", s.stays_put.per_doubling}, {"stays_put_total", s.stays_put.total},
-                   {"power_check", "MoE-block LR x2 per halving of a / doubling of N (LR sweeps)"}};
+                   {"power_check", "MoE-block LR x2 per halving of a / doubling of N (LR and WD sweeps)"}};
   plan.claims["drift"] = {"bridge2-cancellation", "drift of log2 eta* (lambda*) per halving of a / doubling of N",
                           VerdictKind::claim, Sidedness::two_sided, 0.0, s.stays_put.per_doubling};
   for (const auto& ax : study_axes(s)) {  // the tolerance each axis' rows are judged with
@@ -315,7 +316,9 @@ Bridge2Measured measure_sweeps(const Bridge2Settings& s, const ExperimentOptions
   const auto wd_grid = log2_of(log2_grid(s.wd_centre, s.wd_half, s.wd_step));
   for (const bool power : {false, true})
     for (const std::string knob : {"lr", "wd"}) {
-      if (power && knob == "wd") continue;  // the power check perturbs the LR rule
+      // The power check perturbs the MoE block's LR on the LR and on the WD sweeps: with AdamW's
+      // coupled decay a 2x MoE-block LR doubles that block's η·λ too, so λ* should move if the task
+      // is sensitive to it (docs/claims.md, "Power checks").
       for (std::size_t a = 0; a < m.axes.size(); ++a)
         for (const auto& p : m.axes[a].points) {
           m.curves.push_back({knob, a, p, power});
@@ -554,7 +557,11 @@ VerdictReport run_bridge2_transformer(const ExperimentOptions& o) {
     std::vector<Verdict> claims = {lr_row};
     analysis::mark_not_informative(claims, power_row);
     report.verdicts.insert(report.verdicts.end(), {claims.front(), power_row});
-    report.verdicts.push_back(judge_drift(s, plan, m, "wd", a, false, o.seed + 101 * (++salt), t, nullptr));
+    const auto wd_row = judge_drift(s, plan, m, "wd", a, false, o.seed + 101 * (++salt), t, nullptr);
+    const auto wd_power_row = judge_drift(s, plan, m, "wd", a, true, o.seed + 101 * (++salt), t, nullptr);
+    std::vector<Verdict> wd_claims = {wd_row};
+    analysis::mark_not_informative(wd_claims, wd_power_row);
+    report.verdicts.insert(report.verdicts.end(), {wd_claims.front(), wd_power_row});
     if (m.axes[a].name == "n_active") {  // control (i): the per-expert-batch hypothesis' drift
       const std::string name = fmt::format(
           "control: per-expert-batch rule eta ~ sqrt(a'/a) predicts -0.5 octave per halving of a (N = {}); measured "
