@@ -198,13 +198,13 @@ namespace vector_math {
 }
 
 /// (hi·2^32 + lo) >> 11, + ½, × 2^-53: a uniform in the open interval (0, 1) with 53 random bits
-/// (the same map as CounterRng::to_open_unit). The 53-bit integer is split into its top bit and
-/// its low 52 bits, each converted exactly.
+/// (the same map as CounterRng::to_open_unit). The 53-bit integer hi·2^21 + (lo >> 11) is built in
+/// double from two exact 32-bit conversions (cvtdq2pd on every target; hi is biased by 2^31 to fit
+/// a signed int): every step is exact, so the result is the same double as the 64-bit integer route.
 [[gnu::always_inline]] inline double open_unit_from_words(std::uint32_t hi, std::uint32_t lo) {
-  const std::uint64_t bits53 = ((std::uint64_t{hi} << 32) | lo) >> 11;
-  const double top = small_integer_to_double(bits53 >> 52) * 0x1.0p52;
-  const double low = small_integer_to_double(bits53 & 0x000fffffffffffffull);
-  return ((top + low) + 0.5) * 0x1.0p-53;
+  const double high = static_cast<double>(static_cast<std::int32_t>(hi ^ 0x80000000u)) + 0x1.0p31;
+  const double low = static_cast<double>(static_cast<std::int32_t>(lo >> 11));
+  return ((high * 0x1.0p21 + low) + 0.5) * 0x1.0p-53;
 }
 
 /// Natural log of a positive normal double, branch-free (fdlibm/musl e_log.c: x = 2^k (1 + f) with
