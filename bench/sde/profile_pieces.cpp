@@ -1,8 +1,9 @@
 // Where the time of one d = 64 Adam-SDE path-step goes: each piece of the fast path
 // (sim/sde/src/adam_sde_ensemble.cpp) timed alone in CPU nanoseconds per path-step (64 normals =
-// 32 Philox4x32 blocks), AVX-512 build. Each piece is a non-inlined function over the same arrays
+// 32 Philox4x32 blocks), in the best of the AVX-512 and AVX2 variants this CPU runs (the pieces are
+// pieces.inc, compiled once per variant). Each piece is a non-inlined function over the same arrays
 // the ensemble uses; the thread's CPU clock is read around N calls (so time given to other processes
-// on the shared machine is not counted). Prints one line per piece; "skipped" without AVX-512.
+// on the shared machine is not counted). Prints one line per piece; "skipped" without AVX2.
 // Usage: bench_sde_pieces [calls]
 #include "muelab/sim/batched_normal_rng.hpp"
 
@@ -25,8 +26,6 @@ double thread_cpu_seconds() {
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define AVX512_PIECE [[gnu::noinline, gnu::flatten, gnu::target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,bmi2")]]
-
 struct Arrays {
   alignas(64) std::uint32_t w0[kPairs], w1[kPairs], w2[kPairs], w3[kPairs];
   alignas(64) double u1[kPairs], u2[kPairs], radius[kPairs], sine[kPairs], cosine[kPairs];
@@ -34,54 +33,20 @@ struct Arrays {
       g[kDimension];
 };
 
-AVX512_PIECE void philox(Arrays& a, std::uint32_t step) {
-  for (std::size_t i = 0; i < kPairs; ++i) {
-    a.w0[i] = static_cast<std::uint32_t>(i);
-    a.w1[i] = step;
-    a.w2[i] = 7;
-    a.w3[i] = 1;
-  }
-  philox4x32::bijection_avx512(a.w0, a.w1, a.w2, a.w3, kPairs, 12345, 0);
-}
-AVX512_PIECE void to_uniforms(Arrays& a) {
-  for (std::size_t i = 0; i < kPairs; ++i) {
-    a.u1[i] = vector_math::open_unit_from_words(a.w0[i], a.w1[i]);
-    a.u2[i] = vector_math::open_unit_from_words(a.w2[i], a.w3[i]);
-  }
-}
-AVX512_PIECE void log_sqrt(Arrays& a) {
-  for (std::size_t i = 0; i < kPairs; ++i) a.radius[i] = std::sqrt(-2.0 * vector_math::log_positive(a.u1[i]));
-}
-AVX512_PIECE void sincos(Arrays& a) {
-  for (std::size_t i = 0; i < kPairs; ++i) {
-    double s = 0.0, c = 0.0;
-    vector_math::sincos_two_pi(a.u2[i], s, c);
-    a.sine[i] = s;
-    a.cosine[i] = c;
-  }
-}
-AVX512_PIECE void combine(Arrays& a) {
-  for (std::size_t i = 0; i < kPairs; ++i) {
-    a.dw[i] = a.radius[i] * a.cosine[i];
-    a.dw[kPairs + i] = a.radius[i] * a.sine[i];
-  }
-}
-AVX512_PIECE void whole_fill(Arrays& a, const BatchedNormalRng& rng, std::uint32_t step) {
-  rng.fill_normal<philox4x32::bijection_avx512>(a.dw, kDimension, 7, step, 0.03);
-}
-// The Euler–Maruyama update of (x, m, u) for one path (as euler_maruyama_step<true>).
-AVX512_PIECE void update(Arrays& a) {
-  const double dt = 1e-3, lr = 0.05, wd = 0.0, c1 = 4.0, c2 = 0.4, minus_ratio = -1.3, eps_term = 1e-10;
-  for (std::size_t i = 0; i < kDimension; ++i) {
-    const double preconditioner = lr * std::sqrt(std::max(a.u[i], 0.0)) + eps_term;
-    const double drift_x = minus_ratio * (a.m[i] / preconditioner) - wd * a.x[i];
-    const double drift_m = c1 * (a.h[i] * a.x[i] - a.m[i]);
-    const double drift_u = c2 * (a.v[i] - a.u[i]);
-    a.x[i] += dt * drift_x;
-    a.m[i] += dt * drift_m + a.g[i] * a.dw[i];
-    a.u[i] += dt * drift_u;
-  }
-}
+namespace avx512 {
+#define MUELAB_PIECE [[gnu::noinline, gnu::flatten, gnu::target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,bmi2")]]
+#define MUELAB_PIECE_BIJECTION philox4x32::bijection_avx512
+#include "pieces.inc"
+#undef MUELAB_PIECE
+#undef MUELAB_PIECE_BIJECTION
+}  // namespace avx512
+namespace avx2 {
+#define MUELAB_PIECE [[gnu::noinline, gnu::flatten, gnu::target("avx2,fma,bmi2")]]
+#define MUELAB_PIECE_BIJECTION philox4x32::bijection_avx2
+#include "pieces.inc"
+#undef MUELAB_PIECE
+#undef MUELAB_PIECE_BIJECTION
+}  // namespace avx2
 
 template <class Piece>
 double nanoseconds_per_call(long calls, Piece&& piece) {
@@ -89,6 +54,25 @@ double nanoseconds_per_call(long calls, Piece&& piece) {
   for (long n = 0; n < calls; ++n) piece(n);
   return (thread_cpu_seconds() - start) / static_cast<double>(calls) * 1e9;
 }
+// Times every piece of the variant whose namespace is in scope and prints one line per piece.
+#define MUELAB_TIME_PIECES(level)                                                                                   \
+  do {                                                                                                              \
+    const double t_philox = nanoseconds_per_call(calls, [&](long n) { philox(a, static_cast<std::uint32_t>(n)); sink += a.w0[n & 31]; }); \
+    const double t_uniform = nanoseconds_per_call(calls, [&](long n) { to_uniforms(a); a.w0[n & 31] += 1; sink += a.u1[n & 31]; }); \
+    const double t_log = nanoseconds_per_call(calls, [&](long n) { log_sqrt(a); sink += a.radius[n & 31]; });      \
+    const double t_sincos = nanoseconds_per_call(calls, [&](long n) { sincos(a); sink += a.sine[n & 31]; });       \
+    const double t_combine = nanoseconds_per_call(calls, [&](long n) { combine(a); sink += a.dw[n & 63]; });       \
+    const double t_fill = nanoseconds_per_call(calls, [&](long n) { whole_fill(a, rng, static_cast<std::uint32_t>(n)); sink += a.dw[n & 63]; }); \
+    const double t_update = nanoseconds_per_call(calls, [&](long n) { update(a); sink += a.x[n & 63]; });          \
+    std::printf("simd=%s\n", level);                                                                               \
+    std::printf("piece philox4x32_10_32_blocks cpu_ns=%.1f\n", t_philox);                                          \
+    std::printf("piece words_to_uniforms cpu_ns=%.1f\n", t_uniform);                                               \
+    std::printf("piece log_sqrt_32 cpu_ns=%.1f\n", t_log);                                                         \
+    std::printf("piece sincos_32 cpu_ns=%.1f\n", t_sincos);                                                        \
+    std::printf("piece combine cpu_ns=%.1f\n", t_combine);                                                         \
+    std::printf("piece fill_normal_64_total cpu_ns=%.1f\n", t_fill);                                               \
+    std::printf("piece euler_maruyama_update_64 cpu_ns=%.1f\n", t_update);                                         \
+  } while (false)
 #endif
 
 }  // namespace
@@ -100,11 +84,6 @@ int main(int argc, char** argv) {
     return 2;
   }
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq") ||
-      !__builtin_cpu_supports("avx512vl") || !__builtin_cpu_supports("avx512bw")) {
-    std::printf("skipped: this CPU has no AVX-512\n");
-    return 0;
-  }
   static Arrays a;
   std::fill(std::begin(a.x), std::end(a.x), 1.0);
   std::fill(std::begin(a.u), std::end(a.u), 0.5);
@@ -113,20 +92,16 @@ int main(int argc, char** argv) {
   std::fill(std::begin(a.g), std::end(a.g), 0.1);
   const BatchedNormalRng rng(12345, 1);
   double sink = 0.0;
-  const double t_philox = nanoseconds_per_call(calls, [&](long n) { philox(a, static_cast<std::uint32_t>(n)); sink += a.w0[n & 31]; });
-  const double t_uniform = nanoseconds_per_call(calls, [&](long n) { to_uniforms(a); a.w0[n & 31] += 1; sink += a.u1[n & 31]; });
-  const double t_log = nanoseconds_per_call(calls, [&](long n) { log_sqrt(a); sink += a.radius[n & 31]; });
-  const double t_sincos = nanoseconds_per_call(calls, [&](long n) { sincos(a); sink += a.sine[n & 31]; });
-  const double t_combine = nanoseconds_per_call(calls, [&](long n) { combine(a); sink += a.dw[n & 63]; });
-  const double t_fill = nanoseconds_per_call(calls, [&](long n) { whole_fill(a, rng, static_cast<std::uint32_t>(n)); sink += a.dw[n & 63]; });
-  const double t_update = nanoseconds_per_call(calls, [&](long n) { update(a); sink += a.x[n & 63]; });
-  std::printf("piece philox4x32_10_32_blocks cpu_ns=%.1f\n", t_philox);
-  std::printf("piece words_to_uniforms cpu_ns=%.1f\n", t_uniform);
-  std::printf("piece log_sqrt_32 cpu_ns=%.1f\n", t_log);
-  std::printf("piece sincos_32 cpu_ns=%.1f\n", t_sincos);
-  std::printf("piece combine cpu_ns=%.1f\n", t_combine);
-  std::printf("piece fill_normal_64_total cpu_ns=%.1f\n", t_fill);
-  std::printf("piece euler_maruyama_update_64 cpu_ns=%.1f\n", t_update);
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw")) {
+    using namespace avx512;
+    MUELAB_TIME_PIECES("avx512");
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) {
+    using namespace avx2;
+    MUELAB_TIME_PIECES("avx2");
+  } else {
+    std::printf("skipped: this CPU has neither AVX-512 nor AVX2\n");
+  }
   std::printf("sink=%.3g\n", sink);
 #else
   std::printf("skipped: not an x86-64 build\n");

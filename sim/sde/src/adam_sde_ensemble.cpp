@@ -29,7 +29,9 @@ struct KernelInput {
   const BatchedNormalRng* rng;
 };
 
-/// State of one block of paths: x, m, u and the increment dW, each `dimension` long, per path.
+/// State of one block of paths: x, m, u, each `dimension` long, per path; `dw` is the block's scratch
+/// for one path's increment (`dimension` long): generated and consumed at once, so the normals stay
+/// in L1 and never travel through a paths × dimension array.
 struct BlockState {
   double* x;
   double* m;
@@ -90,7 +92,7 @@ template <philox4x32::BijectionFunction kBijection>
       double* x = s.x + p * d;
       double* m = s.m + p * d;
       double* u = s.u + p * d;
-      double* dw = s.dw + p * d;
+      double* dw = s.dw;
       // adam_sde_increment, with this variant's Philox.
       in.rng->fill_normal<kBijection>(dw, d, static_cast<std::uint32_t>(first_path + p), static_cast<std::uint32_t>(k),
                                       std::sqrt(dt));
@@ -224,7 +226,7 @@ AdamSdeEnsembleState run_adam_sde_ensemble(const DiagonalAdamSde& system, const 
   const KernelInput input{system.curvature.data(), system.batch_variance.data(), diffusion.data(), d,
                           system.parameters,       dt,                          steps,            &rng};
   // Row-major path × component storage; each block owns kPathsPerBlock consecutive rows.
-  std::vector<double> x(paths * d), m(paths * d, 0.0), u(paths * d, 0.0), dw(paths * d, 0.0);
+  std::vector<double> x(paths * d), m(paths * d, 0.0), u(paths * d, 0.0);
   for (std::uint64_t p = 0; p < paths; ++p)
     for (std::size_t i = 0; i < d; ++i) x[p * d + i] = x0[static_cast<Eigen::Index>(i)];
   const auto blocks = static_cast<long long>((paths + kPathsPerBlock - 1) / kPathsPerBlock);
@@ -232,7 +234,8 @@ AdamSdeEnsembleState run_adam_sde_ensemble(const DiagonalAdamSde& system, const 
   for (long long block = 0; block < blocks; ++block) {
     const auto first = static_cast<std::uint64_t>(block) * kPathsPerBlock;
     const std::size_t offset = first * d;
-    BlockState state{x.data() + offset, m.data() + offset, u.data() + offset, dw.data() + offset,
+    std::vector<double> dw(d);  // this block's increment scratch (see BlockState)
+    BlockState state{x.data() + offset, m.data() + offset, u.data() + offset, dw.data(),
                      static_cast<std::size_t>(std::min<std::uint64_t>(kPathsPerBlock, paths - first))};
     switch (variant) {
 #ifdef MUELAB_HAVE_X86_VARIANTS
