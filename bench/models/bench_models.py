@@ -150,9 +150,12 @@ def torch_step_seconds(case, threads, best):
 
 
 def muelab_step_seconds(binary, case, threads):
-    out = subprocess.run([binary, "--only", case[0], "--threads", str(threads), "--steps", str(STEPS), "--warmup",
-                          str(WARMUP)], check=True, capture_output=True, text=True).stdout
-    return float(re.search(r"us_per_step=([0-9.]+)", out).group(1)) * 1e-6
+    run = subprocess.run([binary, "--only", case[0], "--threads", str(threads), "--steps", str(STEPS), "--warmup",
+                          str(WARMUP)], capture_output=True, text=True)
+    found = re.search(r" us_per_step=([0-9.]+)", run.stdout)
+    if run.returncode != 0 or not found:
+        sys.exit(f"error: {binary} --only {case[0]} failed (exit {run.returncode}): {run.stderr.strip()}")
+    return float(found.group(1)) * 1e-6
 
 
 def load_per_core():

@@ -11,9 +11,11 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <ctime>
 #include <iostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -88,14 +90,15 @@ void run_case(const Case& c, int threads, int steps, int warmup, const std::stri
     const auto t2 = Clock::now();
     model.backward();
     const auto t3 = Clock::now();
-    double grad_sq = 0.0;
+    double grad_sq = 0.0;  // the trainer's gradient norm, part of its step (models/cpu/src/trainer.cpp)
     for (const auto& p : model.parameters()) grad_sq += static_cast<double>(p.grad.squaredNorm());
+    if (!std::isfinite(grad_sq)) throw std::runtime_error(c.name + ": non-finite gradient at step " + std::to_string(step));
     (void)optimizer.step(model.parameters(), 1.0);
     const auto t4 = Clock::now();
     const double c1 = process_cpu_us();
     if (step == 0) first = stats.loss;
     last = stats.loss;
-    if (step < warmup || grad_sq < 0.0) continue;
+    if (step < warmup) continue;
     const auto us = [](auto a, auto b) { return 1e6 * std::chrono::duration<double>(b - a).count(); };
     dat.push_back(us(t0, t1));
     fwd.push_back(us(t1, t2));
@@ -126,9 +129,20 @@ int main(int argc, char** argv) {
       }
       return argv[++i];
     };
-    if (arg == "--threads") threads = std::stoi(value());
-    else if (arg == "--steps") steps = std::stoi(value());
-    else if (arg == "--warmup") warmup = std::stoi(value());
+    const auto integer = [&]() -> int {
+      const auto text = value();
+      try {
+        std::size_t used = 0;
+        const int v = std::stoi(text, &used);
+        if (used == text.size()) return v;
+      } catch (const std::exception&) {
+      }
+      std::cerr << "bench_models_step: error: " << arg << ": \"" << text << "\" is not an integer\n";
+      std::exit(2);
+    };
+    if (arg == "--threads") threads = integer();
+    else if (arg == "--steps") steps = integer();
+    else if (arg == "--warmup") warmup = integer();
     else if (arg == "--only") only = value();
     else if (arg == "--data") data_dir = value();
     else {
@@ -141,7 +155,18 @@ int main(int argc, char** argv) {
     std::cerr << "bench_models_step: error: --threads and --steps must be >= 1, --warmup >= 0\n";
     return 2;
   }
-  for (const auto& c : cases())
-    if (only.empty() || c.name == only) run_case(c, threads, steps, warmup, data_dir);
+  if (!only.empty() && std::none_of(cases().begin(), cases().end(), [&](const Case& c) { return c.name == only; })) {
+    std::string accepted;
+    for (const auto& c : cases()) accepted += (accepted.empty() ? "" : ", ") + c.name;
+    std::cerr << "bench_models_step: error: --only: unknown case \"" << only << "\" (accepted: " << accepted << ")\n";
+    return 2;
+  }
+  try {
+    for (const auto& c : cases())
+      if (only.empty() || c.name == only) run_case(c, threads, steps, warmup, data_dir);
+  } catch (const std::exception& e) {  // a missing data directory, a diverged step
+    std::cerr << "bench_models_step: error: " << e.what() << "\n";
+    return 1;
+  }
   return 0;
 }

@@ -61,11 +61,6 @@ Model<Scalar>::Model(ModelSpec spec) : spec_(std::move(spec)), layout_(make_para
     if (p.group == ParameterGroup::norm) p.value.setOnes();
     parameters_.push_back(std::move(p));
   }
-  token_embedding_ = layout_.token_embedding;
-  position_embedding_ = layout_.position_embedding;
-  final_norm_ = layout_.final_norm;
-  head_ = layout_.head;
-  blocks_ = layout_.blocks;
   const auto& m = spec_.model;
   balance_bias_.assign(static_cast<std::size_t>(m.n_layers),
                        std::vector<double>(m.is_moe() ? static_cast<std::size_t>(m.n_experts) : 0U, 0.0));
@@ -135,7 +130,7 @@ Matrix<Scalar> Model<Scalar>::ffn_unit_backward(ExpertCache& c, const Matrix<Sca
 
 // ---- attention ------------------------------------------------------------------------------------
 template <class Scalar>
-void Model<Scalar>::attention_forward(const BlockIndex& bi, BlockCache& c) {
+void Model<Scalar>::attention_forward(const BlockLayout& bi, BlockCache& c) {
   const auto d = spec_.model.d_model;
   const auto T = spec_.seq_len;
   const auto H = spec_.n_heads();
@@ -158,7 +153,7 @@ void Model<Scalar>::attention_forward(const BlockIndex& bi, BlockCache& c) {
 }
 
 template <class Scalar>
-Matrix<Scalar> Model<Scalar>::attention_backward(const BlockIndex& bi, BlockCache& c, const Matrix<Scalar>& d_heads) {
+Matrix<Scalar> Model<Scalar>::attention_backward(const BlockLayout& bi, BlockCache& c, const Matrix<Scalar>& d_heads) {
   const auto d = spec_.model.d_model;
   const auto T = spec_.seq_len;
   const auto H = spec_.n_heads();
@@ -188,7 +183,7 @@ Matrix<Scalar> Model<Scalar>::attention_backward(const BlockIndex& bi, BlockCach
 template <class Scalar>
 void Model<Scalar>::moe_forward(std::size_t l, BlockCache& c) {
   const auto& m = spec_.model;
-  const auto& bi = blocks_[l];
+  const auto& bi = layout_.blocks[l];
   const auto n = c.u2.rows();
   const auto d = m.d_model;
   const auto N = m.n_experts;
@@ -277,7 +272,7 @@ void Model<Scalar>::moe_forward(std::size_t l, BlockCache& c) {
 template <class Scalar>
 Matrix<Scalar> Model<Scalar>::moe_backward(std::size_t l, BlockCache& c, const Matrix<Scalar>& df) {
   const auto& m = spec_.model;
-  const auto& bi = blocks_[l];
+  const auto& bi = layout_.blocks[l];
   const auto n = c.u2.rows();
   const auto N = m.n_experts;
   const auto a = m.n_active;
@@ -354,14 +349,14 @@ ForwardStats Model<Scalar>::forward(const std::vector<std::int32_t>& tokens, con
   const Scalar m_norm = sc<Scalar>(spec_.mult(ParameterGroup::norm));
   const Scalar eps = sc<Scalar>(spec_.options.norm_eps);
   const Scalar residual = sc<Scalar>(spec_.residual_multiplier);
-  const auto& tok = parameters_[static_cast<std::size_t>(token_embedding_)].value;
-  const auto& pos = parameters_[static_cast<std::size_t>(position_embedding_)].value;
+  const auto& tok = parameters_[static_cast<std::size_t>(layout_.token_embedding)].value;
+  const auto& pos = parameters_[static_cast<std::size_t>(layout_.position_embedding)].value;
   Matrix<Scalar> x(n, d);
   for (std::int64_t i = 0; i < n; ++i) x.row(i) = m_emb * (tok.row(tokens[static_cast<std::size_t>(i)]) + pos.row(i % T));
   caches_.resize(static_cast<std::size_t>(m.n_layers));  // buffers kept across steps (no per-step allocation)
   double aux_total = 0.0;
-  for (std::size_t l = 0; l < blocks_.size(); ++l) {
-    const auto& bi = blocks_[l];
+  for (std::size_t l = 0; l < layout_.blocks.size(); ++l) {
+    const auto& bi = layout_.blocks[l];
     auto& c = caches_[l];
     layer_norm_forward(x, parameters_[static_cast<std::size_t>(bi.ln1)].value, m_norm, eps, c.ln1_hat, c.ln1_rstd, c.u1);
     attention_forward(bi, c);
@@ -392,9 +387,9 @@ ForwardStats Model<Scalar>::forward(const std::vector<std::int32_t>& tokens, con
     x += residual * c.ffn_out;
     stats.residual_rms.push_back(rms(x));
   }
-  layer_norm_forward(x, parameters_[static_cast<std::size_t>(final_norm_)].value, m_norm, eps, final_hat_, final_rstd_,
+  layer_norm_forward(x, parameters_[static_cast<std::size_t>(layout_.final_norm)].value, m_norm, eps, final_hat_, final_rstd_,
                      final_u_);
-  matmul(logits_, final_u_, false, parameters_[static_cast<std::size_t>(head_)].value, false,
+  matmul(logits_, final_u_, false, parameters_[static_cast<std::size_t>(layout_.head)].value, false,
          sc<Scalar>(spec_.mult(ParameterGroup::head)));
   probs_.resize(n, spec_.vocab_size);
   const double ce = vk::cross_entropy_rows(logits_.data(), n, spec_.vocab_size, targets.data(), probs_.data());
@@ -419,15 +414,15 @@ void Model<Scalar>::backward() {
   Matrix<Scalar> dlogits = probs_;
   for (std::int64_t i = 0; i < n; ++i) dlogits(i, targets_[static_cast<std::size_t>(i)]) -= Scalar(1);
   dlogits /= static_cast<Scalar>(n);
-  auto& head = parameters_[static_cast<std::size_t>(head_)];
+  auto& head = parameters_[static_cast<std::size_t>(layout_.head)];
   const Scalar m_head = sc<Scalar>(spec_.mult(ParameterGroup::head));
   matmul(head.grad, final_u_, true, dlogits, false, m_head, Scalar(1));
   Matrix<Scalar> du;
   matmul(du, dlogits, false, head.value, true, m_head);
-  Matrix<Scalar> dx = layer_norm_backward(du, final_hat_, final_rstd_, parameters_[static_cast<std::size_t>(final_norm_)].value,
-                                          m_norm, grad_of(final_norm_));
-  for (std::size_t li = blocks_.size(); li-- > 0;) {
-    const auto& bi = blocks_[li];
+  Matrix<Scalar> dx = layer_norm_backward(du, final_hat_, final_rstd_, parameters_[static_cast<std::size_t>(layout_.final_norm)].value,
+                                          m_norm, grad_of(layout_.final_norm));
+  for (std::size_t li = layout_.blocks.size(); li-- > 0;) {
+    const auto& bi = layout_.blocks[li];
     auto& c = caches_[li];
     const Matrix<Scalar> df = residual * dx;  // x_out = x_mid + r·f
     Matrix<Scalar> du2;
@@ -450,8 +445,8 @@ void Model<Scalar>::backward() {
                               grad_of(bi.ln1));
   }
   const Scalar m_emb = sc<Scalar>(spec_.mult(ParameterGroup::embedding));
-  auto& tok = parameters_[static_cast<std::size_t>(token_embedding_)];
-  auto& pos = parameters_[static_cast<std::size_t>(position_embedding_)];
+  auto& tok = parameters_[static_cast<std::size_t>(layout_.token_embedding)];
+  auto& pos = parameters_[static_cast<std::size_t>(layout_.position_embedding)];
   for (std::int64_t i = 0; i < n; ++i) {  // sequential scatter-add: deterministic
     tok.grad.row(tokens_[static_cast<std::size_t>(i)]) += m_emb * dx.row(i);
     pos.grad.row(i % T) += m_emb * dx.row(i);

@@ -39,10 +39,8 @@ struct UnitCache {
 
 template <class T>
 struct Model<T>::Impl {
-  struct Block {
-    int ln1 = -1, qkv = -1, out = -1, ln2 = -1, up = -1, gate = -1, down = -1, router = -1;
-    std::vector<int> expert_up, expert_gate, expert_down, shared_up, shared_gate, shared_down;
-  };
+  ParameterLayout layout;       ///< models/core: names, groups, shapes, per-block indices (built once)
+  using Block = BlockLayout;    ///< one block's parameter indices
   /// Device tables of the routed experts' weight and gradient pointers (grouped GEMM operands);
   /// the parameter buffers never move, so they are built once.
   struct ExpertTables {
@@ -91,7 +89,8 @@ struct Model<T>::Impl {
 
 template <class T>
 Model<T>::Model(ModelSpec spec) : spec_(std::move(spec)), impl_(std::make_unique<Impl>()) {
-  const auto layout = make_parameter_layout(spec_);  // models/core: names, groups, shapes, block indices
+  impl_->layout = make_parameter_layout(spec_);
+  const auto& layout = impl_->layout;
   for (const auto& p : layout.parameters) {
     DeviceParameter<T> d;
     d.name = p.name;
@@ -119,22 +118,7 @@ Model<T>::Model(ModelSpec spec) : spec_(std::move(spec)), impl_(std::make_unique
     return DeviceArray<T*>(table);
   };
   for (std::int64_t l = 0; l < m.n_layers; ++l) {
-    const auto& bl = layout.blocks[static_cast<std::size_t>(l)];
-    typename Impl::Block b;
-    b.ln1 = bl.ln1;
-    b.qkv = bl.qkv;
-    b.out = bl.out;
-    b.ln2 = bl.ln2;
-    b.up = bl.up;
-    b.gate = bl.gate;
-    b.down = bl.down;
-    b.router = bl.router;
-    b.expert_up = bl.expert_up;
-    b.expert_gate = bl.expert_gate;
-    b.expert_down = bl.expert_down;
-    b.shared_up = bl.shared_up;
-    b.shared_gate = bl.shared_gate;
-    b.shared_down = bl.shared_down;
+    const auto& b = layout.blocks[static_cast<std::size_t>(l)];
     if (m.is_moe()) {
       typename Impl::ExpertTables t;
       t.up = pointers(b.expert_up, false);
@@ -145,7 +129,7 @@ Model<T>::Model(ModelSpec spec) : spec_(std::move(spec)), impl_(std::make_unique
       t.down_grad = pointers(b.expert_down, true);
       I.experts.push_back(std::move(t));
     }
-    I.blocks.push_back(std::move(b));
+    I.blocks.push_back(b);
     I.bias.emplace_back(std::vector<double>(m.is_moe() ? static_cast<std::size_t>(m.n_experts) : 0U, 0.0));
   }
   // gradient-norm tables: the trainable parameters in parameter order (the CPU's order)
@@ -185,9 +169,8 @@ Model<T>::~Model() = default;
 
 template <class T>
 void Model<T>::initialize(std::uint64_t seed) {
-  const auto layout = make_parameter_layout(spec_);
   for (std::size_t i = 0; i < parameters_.size(); ++i) {  // CounterRng(seed, "model" + parameter index)
-    const auto values = initial_values(spec_, layout, i, seed);
+    const auto values = initial_values(spec_, impl_->layout, i, seed);
     std::vector<T> cast(values.size());
     for (std::size_t k = 0; k < values.size(); ++k) cast[k] = static_cast<T>(values[k]);
     parameters_[i].value.upload(cast);

@@ -82,21 +82,18 @@ class Model {
   };
 
  private:
-  using BlockIndex = BlockLayout;
   void ffn_unit_forward(ExpertCache& c, int up, int gate, int down, ParameterGroup up_g, ParameterGroup gate_g,
                         ParameterGroup down_g);
   Matrix<Scalar> ffn_unit_backward(ExpertCache& c, const Matrix<Scalar>& dy, int up, int gate, int down,
                                    ParameterGroup up_g, ParameterGroup gate_g, ParameterGroup down_g);
   void moe_forward(std::size_t l, BlockCache& c);
   Matrix<Scalar> moe_backward(std::size_t l, BlockCache& c, const Matrix<Scalar>& df);
-  void attention_forward(const BlockIndex& bi, BlockCache& c);
-  Matrix<Scalar> attention_backward(const BlockIndex& bi, BlockCache& c, const Matrix<Scalar>& d_attn_out);
+  void attention_forward(const BlockLayout& bi, BlockCache& c);
+  Matrix<Scalar> attention_backward(const BlockLayout& bi, BlockCache& c, const Matrix<Scalar>& d_attn_out);
 
   ModelSpec spec_;
-  ParameterLayout layout_;  ///< names, groups, shapes and per-block indices (models/core)
+  ParameterLayout layout_;  ///< names, groups, shapes, the embeddings'/head's and each block's indices (models/core)
   std::vector<Parameter<Scalar>> parameters_;
-  int token_embedding_ = -1, position_embedding_ = -1, final_norm_ = -1, head_ = -1;
-  std::vector<BlockIndex> blocks_;
   std::vector<std::vector<double>> balance_bias_;
   // caches of the last forward
   std::int64_t batch_ = 0;
