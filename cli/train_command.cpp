@@ -31,6 +31,10 @@ void add_train_command(CLI::App& app, int& exit_status) {
       const auto run = mc::load_train_run(options->config, options->overrides);
       const auto data = mc::make_token_source(run.data);  // before creating any output
       std::cerr << "muelab train: " << data->description() << "\n";
+      const double floor = data->loss_floor(run.target.train.seq_len);
+      if (floor >= 0.0)
+        std::cerr << "muelab train: exact loss floor at seq_len " << run.target.train.seq_len << ": " << floor
+                  << " nats/token (losses are also reported as excess over it)\n";
       // Backend selection: "auto" falls back to the CPU with a one-line notice; "cuda" without a
       // usable device is a clean error (exit 2), never a crash.
       [[maybe_unused]] bool use_cuda = false;
@@ -64,7 +68,9 @@ void add_train_command(CLI::App& app, int& exit_status) {
       std::cout << "status " << summary.status;
       if (summary.status == "diverged") std::cout << " at step " << summary.diverged_step;
       std::cout << ", final train loss " << summary.final_train_loss << ", final validation loss "
-                << summary.final_validation_loss << ", " << summary.tokens_per_s << " tokens/s, "
+                << summary.final_validation_loss;
+      if (floor >= 0.0) std::cout << " (excess over the floor " << summary.final_validation_loss - floor << ")";
+      std::cout << ", " << summary.tokens_per_s << " tokens/s, "
                 << summary.wall_time_s << " s\n";
       exit_status = summary.status == "ok" ? 0 : 3;
     } catch (const muelab::theory::ConfigError& e) {

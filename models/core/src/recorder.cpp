@@ -56,6 +56,12 @@ std::string summary_json_text(const TrainRun& run, const TrainSummary& summary, 
   j["dtype"] = run.trainer.double_precision ? "double" : "float";
   j["data"] = data.description();
   if (data.entropy_floor() >= 0.0) j["entropy_floor"] = data.entropy_floor();
+  // The exact floor of the sequence-averaged loss (docs/theory.md §9) and the final loss above it.
+  const double floor = data.loss_floor(run.target.train.seq_len);
+  if (floor >= 0.0) {
+    j["loss_floor"] = floor;
+    j["final_excess_loss"] = finite_or_null(summary.final_validation_loss - floor);
+  }
   j["device"] = device;
   return j.dump(2) + "\n";
 }

@@ -152,12 +152,21 @@ TrainRun parse_train_run(const std::string& toml_text, const std::string& source
   if (run.target.model.bias) throw ConfigError(source, "model.bias", "the CPU trainer supports false only (accepted: false)");
 
   Reader data(doc, "data", source);
-  run.data.source = data.text("source", "fortunes", {"fortunes", "markov"});
+  run.data.source = data.text("source", "fortunes", {"fortunes", "markov", "markov-k"});
   run.data.path = data.text("path", run.data.path, {});
   run.data.validation_every = data.integer("validation_every", 10, 2);
   run.data.markov_states = data.integer("markov_states", 32, 2);
   run.data.markov_temperature = data.number("markov_temperature", 1.0, 1e-3, 1e3);
   run.data.markov_seed = static_cast<std::uint64_t>(data.integer("markov_seed", 7, 0));
+  run.data.markov_order = data.integer("markov_order", 2, 1);
+  if (run.data.source == "markov-k") {
+    double table = 1.0;
+    for (std::int64_t i = 0; i <= run.data.markov_order; ++i) table *= static_cast<double>(run.data.markov_states);
+    if (table > static_cast<double>(kMarkovKMaxTable))
+      data.fail("markov_order", "markov_states^(markov_order + 1) = " + std::to_string(static_cast<long long>(table)) +
+                                    " exceeds the table limit " + std::to_string(kMarkovKMaxTable) +
+                                    " (accepted: a smaller order or fewer states)");
+  }
   data.reject_unknown();
 
   Reader schedule(doc, "schedule", source);
@@ -193,8 +202,15 @@ TrainRun load_train_run(const std::filesystem::path& file, const std::vector<std
   return parse_train_run(text.str(), file.string(), file.parent_path(), overrides);
 }
 
+bool DataOptions::same_source(const DataOptions& o) const {
+  return source == o.source && path == o.path && validation_every == o.validation_every && markov_states == o.markov_states &&
+         markov_temperature == o.markov_temperature && markov_seed == o.markov_seed && markov_order == o.markov_order;
+}
+
 std::unique_ptr<TokenSource> make_token_source(const DataOptions& data) {
   if (data.source == "markov") return make_markov_source(data.markov_states, data.markov_temperature, data.markov_seed);
+  if (data.source == "markov-k")
+    return make_markov_k_source(data.markov_states, data.markov_order, data.markov_temperature, data.markov_seed);
   return make_fortunes_source(data.path, data.validation_every);
 }
 

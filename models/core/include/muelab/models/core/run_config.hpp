@@ -27,12 +27,15 @@ struct TrainerOptions {
 };
 
 struct DataOptions {
-  std::string source = "fortunes";  ///< "fortunes" | "markov"
+  std::string source = "fortunes";  ///< "fortunes" | "markov" | "markov-k"
   std::string path = "/usr/share/games/fortunes";
   std::int64_t validation_every = 10;
   std::int64_t markov_states = 32;
   double markov_temperature = 1.0;
   std::uint64_t markov_seed = 7;
+  std::int64_t markov_order = 2;  ///< k of "markov-k" (states^(k+1) ≤ kMarkovKMaxTable)
+  /// Whether two runs read the same token stream (same source and the same parameters of it).
+  [[nodiscard]] bool same_source(const DataOptions& other) const;
 };
 
 struct TrainRun {
