@@ -35,6 +35,23 @@ std::string train_table(const Budget& b) {
   return fmt::format("[train]\nbatch_size = {}\nseq_len = {}\nsteps = {}\n", b.batch_size, b.seq_len, b.steps);
 }
 
+std::string data_table(const Budget& b) {
+  if (b.data_source == "markov")
+    return fmt::format("[data]\nsource = \"markov\"\nmarkov_states = {}\nmarkov_temperature = {}\n", b.markov_states,
+                       b.markov_temperature);
+  if (b.data_source == "markov-k")
+    return fmt::format("[data]\nsource = \"markov-k\"\nmarkov_states = {}\nmarkov_order = {}\nmarkov_temperature = {}\n"
+                       "markov_seed = {}\n",
+                       b.markov_states, b.markov_order, b.markov_temperature, b.markov_seed);
+  return "[data]\nsource = \"fortunes\"\n";
+}
+
+std::string schedule_table(const Budget& b) {
+  std::string t = fmt::format("[schedule]\nkind = \"{}\"\nwarmup_steps = {}\n", b.schedule, b.warmup);
+  if (b.schedule == "wsd") t += fmt::format("decay_fraction = {}\n", b.decay_fraction);
+  return t;
+}
+
 bool in_ffn_or_moe_block(theory::ParameterGroup group) {
   using theory::ParameterGroup;
   switch (group) {
@@ -80,11 +97,7 @@ models::cpu::TrainRun resolve(const Job& job) {
   std::string target = model_table(job.shape) + train_table(b) +
                        fmt::format("[transfer]\nrule = \"{}\"\nlr = {}\ninit_std = {}\nweight_decay = {}\n", job.rule,
                                    job.base.lr, job.base.init_std, job.base.weight_decay) +
-                       (b.data_source == "markov"
-                            ? fmt::format("[data]\nsource = \"markov\"\nmarkov_states = {}\nmarkov_temperature = {}\n",
-                                          b.markov_states, b.markov_temperature)
-                            : std::string("[data]\nsource = \"fortunes\"\n")) +
-                       fmt::format("[schedule]\nkind = \"constant\"\nwarmup_steps = {}\n", b.warmup) +
+                       data_table(b) + schedule_table(b) +
                        fmt::format("[trainer]\nseed = {}\nthreads = 1\neval_interval = {}\neval_batches = {}\n", job.seed,
                                    b.eval_interval > 0 ? b.eval_interval : b.steps, b.eval_batches);
   auto run = models::cpu::parse_train_run(target, "transformer-job", ".", job.rule_switches);
@@ -134,9 +147,7 @@ std::vector<JobResult> train_resolved(const std::vector<models::cpu::TrainRun>& 
   if (runs.empty()) return {};
   std::unique_ptr<models::cpu::TokenSource> data = models::cpu::make_token_source(runs.front().data);
   for (const auto& r : runs)
-    if (r.data.source != runs.front().data.source || r.data.path != runs.front().data.path ||
-        r.data.markov_states != runs.front().data.markov_states ||
-        r.data.markov_temperature != runs.front().data.markov_temperature)
+    if (!r.data.same_source(runs.front().data))
       throw std::invalid_argument("train_resolved: every run must share one data source");
   std::vector<JobResult> results(runs.size());
   std::filesystem::create_directories(scratch);

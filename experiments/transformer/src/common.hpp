@@ -29,9 +29,16 @@ struct Budget {
   /// "fortunes" (character-level English text from Debian's fortunes package: next-character
   /// prediction needs context and nonlinear features, so FFN/MoE capacity matters) or "markov" (a
   /// first-order chain: a bigram table suffices and the FFN barely matters).
+  /// "markov-k": the capacity-bound order-k chain (docs/theory.md §9), whose V^k × V table exceeds
+  /// what a d = 32, H = d FFN holds.
   std::string data_source = "markov";
   std::int64_t markov_states = 32;
   double markov_temperature = 0.5;
+  std::int64_t markov_order = 2;  ///< "markov-k" only
+  std::uint64_t markov_seed = 7;
+  /// LR schedule after the warm-up: "constant", "cosine" or "wsd" (decay over the last decay_fraction).
+  std::string schedule = "constant";
+  double decay_fraction = 0.2;
   std::int64_t eval_interval = 0;  ///< validation loss every this many steps (val_loss column); 0: only at the end
 };
 

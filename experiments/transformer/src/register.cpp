@@ -9,6 +9,7 @@ Experiment make_bridge2_transformer_experiment();
 Experiment make_tune_dense_once_experiment();
 Experiment make_fixed_hp_scaling_experiment();
 Experiment make_moe_speedup_experiment();
+Experiment make_capacity_gate_experiment();
 }  // namespace transformer
 
 void register_transformer_experiments(Registry& registry) {
@@ -19,6 +20,7 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_tune_dense_once_experiment());
   registry.add(transformer::make_fixed_hp_scaling_experiment());
   registry.add(transformer::make_moe_speedup_experiment());
+  registry.add(transformer::make_capacity_gate_experiment());
 }
 
 }  // namespace muelab::experiments

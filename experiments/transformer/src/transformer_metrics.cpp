@@ -95,6 +95,36 @@ SlopeWithInterval slope_against_log2_axis(std::span<const double> axis, const st
   return {slope_of(rows), sim::bootstrap_ci95(rows.size(), slope_of, seed, resamples)};
 }
 
+PairedDifference paired_difference(std::span<const double> first, std::span<const double> second, std::uint64_t seed,
+                                   std::size_t resamples) {
+  if (first.size() != second.size() || first.size() < 2)
+    throw std::invalid_argument("paired_difference: the two arms need the same seeds, at least two");
+  PairedDifference out;
+  out.seeds = first.size();
+  std::vector<double> d;
+  for (std::size_t s = 0; s < first.size(); ++s) d.push_back(first[s] - second[s]);
+  for (const double v : d)
+    if (!std::isfinite(v)) {
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      out.mean = out.standard_error = out.separation = nan;
+      out.ci = {nan, nan};
+      return out;
+    }
+  const auto e = sim::mean_with_standard_error(d);
+  out.mean = e.mean;
+  out.standard_error = e.standard_error;
+  out.separation = e.standard_error > 0.0 ? e.mean / e.standard_error
+                   : e.mean == 0.0        ? 0.0
+                                          : std::copysign(std::numeric_limits<double>::infinity(), e.mean);
+  const auto mean_of = [&](std::span<const std::size_t> rows) {
+    double total = 0.0;
+    for (const auto r : rows) total += d[r];
+    return total / static_cast<double>(rows.size());
+  };
+  out.ci = sim::bootstrap_ci95(d.size(), mean_of, seed, resamples);
+  return out;
+}
+
 double steps_to_reach(std::span<const double> steps, std::span<const double> loss, double target) {
   if (steps.size() != loss.size()) throw std::invalid_argument("steps_to_reach: steps and loss differ in length");
   bool have_previous = false;
