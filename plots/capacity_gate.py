@@ -1,7 +1,7 @@
 """capacity-gate figure. Left: the dense proxy's LR calibration on the capacity-bound task (order-2
 Markov chain), mean ± SE over seeds, tuned LR starred. Middle: final validation loss above the task's
 exact floor for every arm at the tuned HPs (mean ± SE over paired seeds; the first-order task's arms
-hatched). Right: the judged paired differences with their 95% CIs against their bounds (dashed), coloured
+orange). Right: the judged paired differences with their 95% CIs against their bounds (dashed), coloured
 by verdict; the control (first-order task) must fall below its bound."""
 import json
 import math
@@ -21,7 +21,7 @@ def main(out_dir):
     rows = read_csv(os.path.join(out_dir, "gate.csv"))
     with open(os.path.join(out_dir, "gate.json")) as f:
         gate = json.load(f)
-    fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=(15, 4.2), gridspec_kw={"width_ratios": [1, 1.4, 1.4]})
+    fig, (a0, a1, a2) = plt.subplots(1, 3, figsize=(16, 4.6), gridspec_kw={"width_ratios": [1, 1, 1]})
 
     pts = sorted((num(r["log2_value"]), num(r["mean_loss"]), num(r["standard_error"])) for r in calibration)
     a0.errorbar([p[0] for p in pts], [p[1] for p in pts], yerr=[p[2] for p in pts], marker="o", capsize=2)
@@ -39,7 +39,6 @@ def main(out_dir):
     bars = a1.barh(range(len(names)), excess, xerr=se, capsize=2, color="tab:blue")
     for bar, r in zip(bars, arms):
         if r["task"] != "markov-k":
-            bar.set_hatch("//")
             bar.set_color("tab:orange")
     a1.set_yticks(range(len(names)))
     a1.set_yticklabels(names, fontsize=7)
@@ -61,8 +60,8 @@ def main(out_dir):
     a2.set_yticks(range(len(rows)))
     a2.set_yticklabels([f"{r['row']} ({r['kind']}: {r['verdict']})" for r in rows], fontsize=7)
     a2.invert_yaxis()
-    a2.set_xlabel("paired loss difference (nats), 95% CI; dashed: bound")
-    a2.set_title("gate: " + ("capacity-bound" if gate["capacity_bound"] else "NOT capacity-bound"), fontsize=9)
+    a2.set_xlabel("paired difference (nats), 95% CI")
+    a2.set_title("bounds dashed; gate: " + ("capacity-bound" if gate["capacity_bound"] else "NOT capacity-bound"), fontsize=9)
     save(fig, out_dir, "capacity_gate")
 
 
