@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <unistd.h>
 
 using namespace muelab;
@@ -78,4 +79,48 @@ TEST_CASE("the proxy LR calibration is declared per profile", "[transformer_runs
   // Only the step count comes from the experiment.
   CHECK(proxy_calibration_budget(100).steps == 100);
   CHECK(proxy_calibration_budget(100).eval_batches == proxy_calibration_budget(200).eval_batches);
+}
+
+TEST_CASE("capacity gate: gate.json decides whether MoE-axis rows are verdicts", "[transformer_runs]") {
+  const auto dir = std::filesystem::temp_directory_path() / ("muelab_gate_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir / "capacity-gate");
+  const auto out = dir / "lr-transfer-capacity";
+  CHECK(capacity_gate_file(out) == dir / "capacity-gate" / "gate.json");
+  const auto rows = [] {
+    std::vector<Verdict> v(2);
+    v[0].outcome = Outcome::holds;
+    v[1].kind = VerdictKind::control;
+    v[1].outcome = Outcome::fails;
+    return v;
+  };
+  // No gate.json yet: not capacity-bound, the reason names the file, every row becomes inconclusive.
+  auto missing = read_capacity_gate(capacity_gate_file(out));
+  CHECK_FALSE(missing.capacity_bound);
+  CHECK(missing.reason.find("gate.json") != std::string::npos);
+  auto r = rows();
+  CHECK(mark_task_not_capacity_bound(r, missing) == 2);
+  CHECK(r[0].inconclusive());
+  CHECK(r[1].inconclusive());
+  CHECK(r[0].reason.rfind("task not capacity-bound: ", 0) == 0);
+  const auto write = [&](const std::string& text) {
+    std::ofstream f(capacity_gate_file(out));
+    f << text;
+  };
+  write(R"({"capacity_bound": false, "reasons": ["expert capacity is fails"]})");
+  const auto failed = read_capacity_gate(capacity_gate_file(out));
+  CHECK_FALSE(failed.capacity_bound);
+  CHECK(failed.reason == "expert capacity is fails");
+  write(R"({"capacity_bound": true, "reasons": []})");
+  const auto passed = read_capacity_gate(capacity_gate_file(out));
+  CHECK(passed.capacity_bound);
+  r = rows();
+  CHECK(mark_task_not_capacity_bound(r, passed) == 0);
+  CHECK(r[0].holds());
+  CHECK(r[1].fails());
+  write("{ not json");
+  const auto broken = read_capacity_gate(capacity_gate_file(out));
+  CHECK_FALSE(broken.capacity_bound);
+  CHECK(broken.reason.find("unreadable") != std::string::npos);
+  std::filesystem::remove_all(dir);
 }

@@ -45,33 +45,16 @@ struct GateSettings {
   Budget budget;               ///< markov-k task, warm-up then WSD
   Budget control_budget;       ///< the same on the first-order chain
   int seeds = 4;
-  BaseHyperparameters start{1e-2, 0.1, 0.02};
+  BaseHyperparameters start{1e-2, kCapacityTaskWeightDecay, 0.02};
   std::vector<double> calibration_lrs;
   int calibration_seeds = 2;
   EdgePolicy edge;
   double min_dense_separation = 5.0, min_expert_separation = 3.0;  ///< in standard errors
 };
 
-Budget capacity_task_budget(Profile profile) {
-  Budget b;
-  b.batch_size = by_profile<std::int64_t>(profile, 8, 16, 16);
-  b.seq_len = by_profile<std::int64_t>(profile, 32, 64, 64);
-  b.steps = by_profile<std::int64_t>(profile, 30, 1000, 1500);
-  b.warmup = by_profile<std::int64_t>(profile, 3, 70, 100);
-  b.eval_batches = by_profile<std::int64_t>(profile, 2, 8, 16);
-  b.data_source = "markov-k";
-  b.markov_states = 32;
-  b.markov_order = 2;
-  b.markov_temperature = 0.3;
-  b.markov_seed = 7;
-  b.schedule = "wsd";
-  b.decay_fraction = 0.2;
-  return b;
-}
-
 GateSettings gate_settings(Profile profile) {
   GateSettings s;
-  s.budget = capacity_task_budget(profile);
+  s.budget = capacity_bound_budget(profile);
   s.control_budget = s.budget;
   s.control_budget.data_source = "markov";  // first-order chain, same V and temperature
   s.seeds = by_profile(profile, 2, 2, 6);

@@ -5,9 +5,11 @@
 #include "muelab/theory/transfer.hpp"
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <exception>
+#include <fstream>
 #include <iostream>
 #include <limits>
 #include <memory>
@@ -190,5 +192,56 @@ std::vector<double> log2_grid(double centre, int half, double step) {
 }
 
 void note(const std::string& line) { std::cerr << line << "\n" << std::flush; }
+
+Budget capacity_bound_budget(Profile profile) {
+  Budget b;
+  b.batch_size = by_profile<std::int64_t>(profile, 8, 16, 16);
+  b.seq_len = by_profile<std::int64_t>(profile, 32, 64, 64);
+  b.steps = by_profile<std::int64_t>(profile, 30, 1000, 1500);
+  b.warmup = by_profile<std::int64_t>(profile, 3, 70, 100);
+  b.eval_batches = by_profile<std::int64_t>(profile, 2, 8, 16);
+  b.data_source = "markov-k";
+  b.markov_states = 32;
+  b.markov_order = 2;
+  b.markov_temperature = 0.3;
+  b.markov_seed = 7;
+  b.schedule = "wsd";
+  b.decay_fraction = 0.2;
+  return b;
+}
+
+CapacityGateStatus read_capacity_gate(const std::filesystem::path& gate_json) {
+  CapacityGateStatus status;
+  std::ifstream in(gate_json);
+  if (!in) {
+    status.reason = "no capacity-gate result at " + gate_json.string() + " (run `muelab experiment capacity-gate` first)";
+    return status;
+  }
+  try {
+    const auto j = nlohmann::json::parse(in);
+    status.capacity_bound = j.at("capacity_bound").get<bool>();
+    if (!status.capacity_bound) {
+      const auto& reasons = j.at("reasons");
+      status.reason = reasons.empty() ? "the gate did not pass" : reasons.front().get<std::string>();
+    }
+  } catch (const std::exception& e) {
+    status.capacity_bound = false;
+    status.reason = "unreadable capacity-gate result " + gate_json.string() + ": " + e.what();
+  }
+  return status;
+}
+
+std::filesystem::path capacity_gate_file(const std::filesystem::path& experiment_out_dir) {
+  return experiment_out_dir.parent_path() / "capacity-gate" / "gate.json";
+}
+
+std::size_t mark_task_not_capacity_bound(std::vector<Verdict>& rows, const CapacityGateStatus& gate) {
+  if (gate.capacity_bound) return 0;
+  for (auto& row : rows) {
+    row.outcome = Outcome::inconclusive;
+    row.reason = "task not capacity-bound: " + gate.reason;
+  }
+  return rows.size();
+}
 
 }  // namespace muelab::experiments::transformer

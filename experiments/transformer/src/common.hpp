@@ -3,7 +3,9 @@
 // with the trainer itself on one thread, so a run's numbers never depend on the thread count.
 #pragma once
 
+#include "muelab/experiments/plan.hpp"
 #include "muelab/experiments/registry.hpp"
+#include "muelab/experiments/verdicts.hpp"
 #include "muelab/models/cpu/trainer.hpp"
 
 #include <cstdint>
@@ -98,5 +100,33 @@ struct JobResult {
 
 /// One line to stderr (progress of the long loops).
 void note(const std::string& line);
+
+/// The capacity-bound task (docs/theory.md §9, "The capacity-bound task"): the order-2 Markov chain on
+/// 32 states (τ = 0.3, seed 7), 16 × 64 tokens per step, warm-up then WSD over the last 20%; 30 / 1000 /
+/// 1500 steps in the smoke / quick / full profiles. Shared by `capacity-gate` and the MoE-axis
+/// experiments that run on it, so they train on exactly the task the gate judged.
+[[nodiscard]] Budget capacity_bound_budget(Profile profile);
+
+/// The proxy's weight decay on the capacity-bound task: ηλT ≈ 1.5 at η = 1e-2 and T = 1500, inside
+/// the 0.3–10 range where λ* can be interior (docs/claims.md `capacity-gate`).
+inline constexpr double kCapacityTaskWeightDecay = 0.1;
+
+/// What `capacity-gate` decided (its gate.json): whether the task is capacity-bound, and if not why.
+struct CapacityGateStatus {
+  bool capacity_bound = false;
+  std::string reason;  ///< empty when capacity-bound
+};
+
+/// Reads `gate_json` (written by `capacity-gate`). A missing or unreadable file is "not capacity-bound"
+/// with the reason naming the file, never an exception: the MoE-axis rows then say why they are not judged.
+[[nodiscard]] CapacityGateStatus read_capacity_gate(const std::filesystem::path& gate_json);
+
+/// Where the MoE-axis experiments look for the gate: `capacity-gate/gate.json` beside their own folder
+/// (the same profile's results).
+[[nodiscard]] std::filesystem::path capacity_gate_file(const std::filesystem::path& experiment_out_dir);
+
+/// When the gate has not passed, every row becomes inconclusive with the reason "task not
+/// capacity-bound: …" instead of a verdict (docs/claims.md `capacity-gate`). Returns the rows changed.
+std::size_t mark_task_not_capacity_bound(std::vector<Verdict>& rows, const CapacityGateStatus& gate);
 
 }  // namespace muelab::experiments::transformer

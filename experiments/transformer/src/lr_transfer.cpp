@@ -9,6 +9,11 @@
 // (docs/claims.md, "Power checks"): Complete-muE with the MoE block's LR multiplied by 2 per doubling
 // of the axis. Discrimination rows: drift(rule) − drift(control), paired, must exceed the band.
 // Also writes the rule-source comparison table (rule_sources.csv / .md).
+//
+// lr-transfer-capacity: the same measurement on the capacity-bound task (docs/theory.md §9, the task
+// `capacity-gate` judges), along the MoE axes N and granularity, with the power check as the control.
+// Its rows are verdicts only where the gate passed; otherwise every row is inconclusive, "task not
+// capacity-bound" (docs/claims.md `capacity-gate`).
 #include "common.hpp"
 #include "edge_sweep.hpp"
 
@@ -48,7 +53,10 @@ struct RuleCase {
 };
 
 struct LrTransferSettings {
+  std::string name = "lr-transfer";
   Budget budget;
+  double base_weight_decay = BaseHyperparameters{}.weight_decay;
+  bool needs_capacity_gate = false;       ///< rows are verdicts only where capacity-gate passed
   std::vector<AxisSweep> axes;
   std::vector<RuleCase> rules;
   double lr_centre = 4e-3, grid_step = 1.0;
@@ -95,6 +103,27 @@ LrTransferSettings lr_transfer_settings(Profile profile) {
   return s;
 }
 
+/// lr-transfer-capacity: the capacity-bound task, MoE axes N and granularity (a = 1 at m = 1: the
+/// normalized gate is 1 there and the router gets no gradient), complete-mue against the power check.
+LrTransferSettings lr_transfer_capacity_settings(Profile profile) {
+  LrTransferSettings s;
+  s.name = "lr-transfer-capacity";
+  s.budget = capacity_bound_budget(profile);
+  s.base_weight_decay = kCapacityTaskWeightDecay;
+  s.needs_capacity_gate = true;
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_experts", {4, 8}}}, {{"n_experts", {4, 16}}},
+                                              {{"n_experts", {4, 8, 16}}, {"granularity", {1, 2, 4}}});
+  s.rules = {{"complete-mue", "complete-mue", {}, true, {}, false, false},
+             {kPowerLabel, "complete-mue", {}, false, {}, false, true}};
+  s.lr_centre = 1e-2;  // the dense proxy's optimum on this task (capacity-gate's calibration: 1.3e-2)
+  s.grid_step = by_profile(profile, 1.0, 1.0, 0.5);
+  s.grid_half = by_profile(profile, 1, 1, 3);
+  s.seeds = by_profile(profile, 2, 2, 5);
+  s.resamples = by_profile<std::size_t>(profile, 200, 1000, 2000);
+  s.edge.max_extra_points = by_profile(profile, 1, 2, 4);
+  return s;
+}
+
 nlohmann::json settings_json(const LrTransferSettings& s) {
   nlohmann::json axes = nlohmann::json::object(), rules = nlohmann::json::array();
   for (const auto& a : s.axes) axes[a.axis] = a.values;
@@ -103,7 +132,10 @@ nlohmann::json settings_json(const LrTransferSettings& s) {
                      {"control_axes", r.control_axes}, {"power_check", r.power_check}});
   return {{"steps", s.budget.steps}, {"batch_size", s.budget.batch_size}, {"seq_len", s.budget.seq_len},
           {"warmup", s.budget.warmup}, {"eval_batches", s.budget.eval_batches}, {"data", s.budget.data_source},
-          {"weight_decay", BaseHyperparameters{}.weight_decay}, {"base_shape", "dense d=32, L=2, H=d"},
+          {"schedule", s.budget.schedule}, {"decay_fraction", s.budget.decay_fraction},
+          {"markov_order", s.budget.markov_order}, {"markov_temperature", s.budget.markov_temperature},
+          {"weight_decay", s.base_weight_decay}, {"base_shape", "dense d=32, L=2, H=d"},
+          {"needs_capacity_gate", s.needs_capacity_gate},
           {"axes", axes}, {"rules", rules}, {"lr_centre", s.lr_centre}, {"lr_grid_step_log2", s.grid_step},
           {"lr_grid_points", 2 * s.grid_half + 1}, {"seeds", s.seeds}, {"bootstrap_resamples", s.resamples},
           {"edge_extra_points_cap", s.edge.max_extra_points}, {"edge_step_log2", s.edge.step_log2},
@@ -111,8 +143,7 @@ nlohmann::json settings_json(const LrTransferSettings& s) {
           {"discrimination_separation", s.separation}};
 }
 
-ExperimentPlan lr_transfer_plan(Profile profile) {
-  const auto s = lr_transfer_settings(profile);
+ExperimentPlan plan_for(const LrTransferSettings& s) {
   ExperimentPlan plan;
   plan.settings = settings_json(s);
   // The row tolerance is min(0.25, 0.5 / doublings of the axis): fixed by the plan's axes.
@@ -180,6 +211,7 @@ Job job_for(const LrTransferSettings& s, const CurveKey& k, double lr, int seed_
   j.shape = shape_at(axis.axis, k.value);
   j.base_shape = dense_proxy(kBaseWidth, kBaseDepth);
   j.base.lr = lr;
+  j.base.weight_decay = s.base_weight_decay;
   j.rule = rule.rule;
   j.rule_switches = rule.switches;
   j.budget = s.budget;
@@ -204,7 +236,7 @@ Measured measure(const LrTransferSettings& s, const ExperimentOptions& o) {
     }
   m.sweep = sweep_curves_until_interior(
       grids, s.seeds, [&](std::size_t c, double x, int seed) { return job_for(s, m.keys[c], std::exp2(x), seed, o.seed); },
-      s.edge, o.out_dir / "scratch", o.threads, "lr-transfer");
+      s.edge, o.out_dir / "scratch", o.threads, s.name);
   return m;
 }
 
@@ -320,11 +352,11 @@ std::vector<Verdict> judge_axis(const LrTransferSettings& s, const ExperimentPla
 void write_rule_sources(const LrTransferSettings& s, Profile profile, const Tables& t, const std::filesystem::path& dir) {
   std::string text = fmt::format(
       "# Rule-source comparison: drift of log2 lr* per doubling of each axis\n\n"
-      "Profile {}, {} steps, batch {}x{}, LR grid step {} (log2) + edge policy, {} seeds. Cell: drift [95% paired "
+      "Profile {}, data {}, {} steps, batch {}x{}, LR grid step {} (log2) + edge policy, {} seeds. Cell: drift [95% paired "
       "bootstrap CI]; ✓ holds / ✗ fails / ? inconclusive against 0 ± min(0.25, 0.5/doublings); (edge) = some optimum "
       "still at the grid edge (not fitted). Only complete-mue rows are claims; sp, jiang fan-in down and the power "
       "check are controls; the other rule sources are tabulated.\n\n| axis |",
-      to_string(profile), s.budget.steps, s.budget.batch_size, s.budget.seq_len, s.grid_step, s.seeds);
+      to_string(profile), s.budget.data_source, s.budget.steps, s.budget.batch_size, s.budget.seq_len, s.grid_step, s.seeds);
   for (const auto& r : s.rules) text += " " + r.label + " |";
   text += "\n|---|";
   for (std::size_t r = 0; r < s.rules.size(); ++r) text += "---|";
@@ -341,12 +373,11 @@ void write_rule_sources(const LrTransferSettings& s, Profile profile, const Tabl
   write_file_atomically(dir / "rule_sources.md", text);
 }
 
-VerdictReport run_lr_transfer(const ExperimentOptions& o) {
+VerdictReport run_with(const LrTransferSettings& s, const ExperimentOptions& o) {
   const auto start = std::chrono::steady_clock::now();
-  const auto s = lr_transfer_settings(o.profile);
-  const auto plan = lr_transfer_plan(o.profile);
+  const auto plan = plan_for(s);
   const auto m = measure(s, o);
-  note(fmt::format("lr-transfer ({}): {} runs requested, {} trained", to_string(o.profile), m.sweep.requested,
+  note(fmt::format("{} ({}): {} runs requested, {} trained", s.name, to_string(o.profile), m.sweep.requested,
                    m.sweep.trained));
   Tables t;
   table_curves(s, m, t);
@@ -360,7 +391,11 @@ VerdictReport run_lr_transfer(const ExperimentOptions& o) {
   t.optima.write(o.out_dir / "optima.csv");
   t.drifts.write(o.out_dir / "rule_sources.csv");
   write_rule_sources(s, o.profile, t, o.out_dir);
-  note(fmt::format("lr-transfer: {:.0f} s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
+  if (s.needs_capacity_gate) {
+    const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
+    if (mark_task_not_capacity_bound(report.verdicts, gate) > 0) note(s.name + ": rows not judged, task not capacity-bound: " + gate.reason);
+  }
+  note(fmt::format("{}: {:.0f} s", s.name, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
   return report;
 }
 
@@ -375,8 +410,21 @@ Experiment make_lr_transfer_experiment() {
       "check and discrimination rows; rule-source table";
   e.claims = {"lr-transfer"};
   e.plot_script = "lr_transfer.py";
-  e.run = run_lr_transfer;
-  e.plan = lr_transfer_plan;
+  e.run = [](const ExperimentOptions& o) { return run_with(lr_transfer_settings(o.profile), o); };
+  e.plan = [](Profile p) { return plan_for(lr_transfer_settings(p)); };
+  return e;
+}
+
+Experiment make_lr_transfer_capacity_experiment() {
+  Experiment e;
+  e.name = "lr-transfer-capacity";
+  e.description =
+      "LR sweeps on the capacity-bound task (order-2 Markov chain) along N and granularity (quick: N only): optimum "
+      "drift per doubling for complete-mue against the power check; judged only where capacity-gate passed";
+  e.claims = {"lr-transfer"};
+  e.plot_script = "lr_transfer.py";
+  e.run = [](const ExperimentOptions& o) { return run_with(lr_transfer_capacity_settings(o.profile), o); };
+  e.plan = [](Profile p) { return plan_for(lr_transfer_capacity_settings(p)); };
   return e;
 }
 

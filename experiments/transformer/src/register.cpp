@@ -10,9 +10,13 @@ Experiment make_tune_dense_once_experiment();
 Experiment make_fixed_hp_scaling_experiment();
 Experiment make_moe_speedup_experiment();
 Experiment make_capacity_gate_experiment();
+Experiment make_lr_transfer_capacity_experiment();
 }  // namespace transformer
 
 void register_transformer_experiments(Registry& registry) {
+  // capacity-gate first: lr-transfer-capacity reads its gate.json (docs/claims.md `capacity-gate`).
+  registry.add(transformer::make_capacity_gate_experiment());
+  registry.add(transformer::make_lr_transfer_capacity_experiment());
   registry.add(transformer::make_lr_transfer_experiment());
   registry.add(transformer::make_coord_check_experiment());
   registry.add(transformer::make_initial_loss_overlay_experiment());
@@ -20,7 +24,6 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_tune_dense_once_experiment());
   registry.add(transformer::make_fixed_hp_scaling_experiment());
   registry.add(transformer::make_moe_speedup_experiment());
-  registry.add(transformer::make_capacity_gate_experiment());
 }
 
 }  // namespace muelab::experiments
