@@ -45,10 +45,7 @@ struct GateSettings {
   Budget budget;               ///< markov-k task, warm-up then WSD
   Budget control_budget;       ///< the same on the first-order chain
   int seeds = 4;
-  BaseHyperparameters start{1e-2, kCapacityTaskWeightDecay, 0.02};
-  std::vector<double> calibration_lrs;
-  int calibration_seeds = 2;
-  EdgePolicy edge;
+  ProxyCalibrationSettings calibration;  ///< capacity_calibration_settings (shared with the experiments on this task)
   double min_dense_separation = 5.0, min_expert_separation = 3.0;  ///< in standard errors
 };
 
@@ -58,9 +55,7 @@ GateSettings gate_settings(Profile profile) {
   s.control_budget = s.budget;
   s.control_budget.data_source = "markov";  // first-order chain, same V and temperature
   s.seeds = by_profile(profile, 2, 2, 6);
-  s.calibration_lrs = by_profile(profile, log2_grid(1e-2, 1, 1.0), log2_grid(1e-2, 1, 1.0), log2_grid(1e-2, 3, 0.5));
-  s.calibration_seeds = by_profile(profile, 2, 2, 4);
-  s.edge.max_extra_points = by_profile(profile, 1, 2, 4);
+  s.calibration = capacity_calibration_settings(profile);
   return s;
 }
 
@@ -102,23 +97,17 @@ const std::vector<GateRow>& gate_rows() {
   return rows;
 }
 
-nlohmann::json budget_json(const Budget& b) {
-  return {{"batch_size", b.batch_size}, {"seq_len", b.seq_len}, {"steps", b.steps}, {"warmup", b.warmup},
-          {"schedule", b.schedule}, {"decay_fraction", b.decay_fraction}, {"eval_batches", b.eval_batches},
-          {"data", b.data_source}, {"markov_states", b.markov_states}, {"markov_order", b.markov_order},
-          {"markov_temperature", b.markov_temperature}, {"markov_seed", b.markov_seed}};
-}
-
 ExperimentPlan capacity_gate_plan(Profile profile) {
   const auto s = gate_settings(profile);
   ExperimentPlan plan;
   nlohmann::json arms = nlohmann::json::array();
   for (const auto& a : gate_arms(s)) arms.push_back(a.name);
-  plan.settings = {{"task", budget_json(s.budget)}, {"control_task", budget_json(s.control_budget)},
+  plan.settings = {{"task", to_json(s.budget)}, {"control_task", to_json(s.control_budget)},
                    {"seeds", s.seeds}, {"proxy", fmt::format("dense d={}, L={}, H=d", s.width, s.layers)},
-                   {"start", {{"lr", s.start.lr}, {"weight_decay", s.start.weight_decay}, {"init_std", s.start.init_std}}},
-                   {"calibration_lrs", s.calibration_lrs}, {"calibration_seeds", s.calibration_seeds},
-                   {"edge_extra_points_cap", s.edge.max_extra_points}, {"arms", arms},
+                   {"start", {{"lr", s.calibration.start.lr}, {"weight_decay", s.calibration.start.weight_decay},
+                              {"init_std", s.calibration.start.init_std}}},
+                   {"calibration_lrs", s.calibration.lrs}, {"calibration_seeds", s.calibration.seeds},
+                   {"edge_extra_points_cap", s.calibration.edge.max_extra_points}, {"arms", arms},
                    {"min_separation_se", {{"dense capacity", s.min_dense_separation},
                                           {"expert capacity", s.min_expert_separation}}},
                    {"router_at_a1", "every normalized gate is 1 at a = 1: the router gets no gradient (no balancing)"}};
@@ -184,12 +173,7 @@ VerdictReport run_capacity_gate(const ExperimentOptions& o) {
   const auto s = gate_settings(o.profile);
   const auto plan = capacity_gate_plan(o.profile);
   const auto start = std::chrono::steady_clock::now();
-  note(fmt::format("capacity-gate ({}): tuning the dense proxy's LR on the capacity-bound task", to_string(o.profile)));
-  CalibrationPlan calibration_plan;
-  calibration_plan.lrs = s.calibration_lrs;
-  calibration_plan.seeds = s.calibration_seeds;
-  calibration_plan.edge = s.edge;
-  const auto calibration = calibrate_dense_proxy(dense_proxy(s.width, s.layers), s.budget, calibration_plan, s.start, o);
+  const auto calibration = calibrate_capacity_proxy_lr("capacity-gate", s.width, s.layers, o);
   write_calibration(calibration, o.out_dir);
   const auto runs = measure_arms(s, calibration.tuned, o);
 
@@ -244,7 +228,7 @@ VerdictReport run_capacity_gate(const ExperimentOptions& o) {
                          {"loss_floor", runs.floor},
                          {"tuned", {{"lr", calibration.tuned.lr}, {"weight_decay", calibration.tuned.weight_decay},
                                     {"init_std", calibration.tuned.init_std}}},
-                         {"task", budget_json(s.budget)}};
+                         {"task", to_json(s.budget)}};
   io::write_file_atomically(o.out_dir / "gate.json", gate.dump(2) + "\n");
   runs_csv.write(o.out_dir / "runs.csv");
   arms_csv.write(o.out_dir / "arms.csv");

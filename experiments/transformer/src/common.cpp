@@ -193,6 +193,13 @@ std::vector<double> log2_grid(double centre, int half, double step) {
 
 void note(const std::string& line) { std::cerr << line << "\n" << std::flush; }
 
+nlohmann::json to_json(const Budget& b) {
+  return {{"batch_size", b.batch_size}, {"seq_len", b.seq_len}, {"steps", b.steps}, {"warmup", b.warmup},
+          {"schedule", b.schedule}, {"decay_fraction", b.decay_fraction}, {"eval_batches", b.eval_batches},
+          {"data", b.data_source}, {"markov_states", b.markov_states}, {"markov_order", b.markov_order},
+          {"markov_temperature", b.markov_temperature}, {"markov_seed", b.markov_seed}};
+}
+
 Budget capacity_bound_budget(Profile profile) {
   Budget b;
   b.batch_size = by_profile<std::int64_t>(profile, 8, 16, 16);

@@ -8,6 +8,8 @@
 #include "muelab/experiments/verdicts.hpp"
 #include "muelab/models/cpu/trainer.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -43,6 +45,9 @@ struct Budget {
   double decay_fraction = 0.2;
   std::int64_t eval_interval = 0;  ///< validation loss every this many steps (val_loss column); 0: only at the end
 };
+
+/// A budget as JSON, for a plan's `settings` (plan.json).
+[[nodiscard]] nlohmann::json to_json(const Budget& budget);
 
 /// The base (proxy) hyperparameters that every rule transfers.
 struct BaseHyperparameters {

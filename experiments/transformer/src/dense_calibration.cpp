@@ -108,6 +108,26 @@ DenseCalibration calibrate_proxy_lr(const std::string& experiment, std::int64_t 
   return calibrate_dense_proxy(dense_proxy(d0, L0), proxy_calibration_budget(steps), plan, s.start, options);
 }
 
+ProxyCalibrationSettings capacity_calibration_settings(Profile profile) {
+  ProxyCalibrationSettings s;
+  s.lrs = by_profile(profile, log2_grid(1e-2, 1, 1.0), log2_grid(1e-2, 1, 1.0), log2_grid(1e-2, 3, 0.5));
+  s.seeds = by_profile(profile, 2, 2, 4);
+  s.edge.max_extra_points = by_profile(profile, 1, 2, 4);
+  s.start = {1e-2, kCapacityTaskWeightDecay, 0.02};
+  return s;
+}
+
+DenseCalibration calibrate_capacity_proxy_lr(const std::string& experiment, std::int64_t d0, std::int64_t L0,
+                                             const ExperimentOptions& options) {
+  note(fmt::format("{} ({}): tuning the dense proxy's LR on the capacity-bound task", experiment, to_string(options.profile)));
+  const auto s = capacity_calibration_settings(options.profile);
+  CalibrationPlan plan;
+  plan.lrs = s.lrs;
+  plan.seeds = s.seeds;
+  plan.edge = s.edge;
+  return calibrate_dense_proxy(dense_proxy(d0, L0), capacity_bound_budget(options.profile), plan, s.start, options);
+}
+
 bool lr_at_edge(const DenseCalibration& calibration) {
   for (const auto& sweep : calibration.sweeps)
     if (sweep.knob == "lr") return sweep.curve.optimum.at_edge;

@@ -68,6 +68,16 @@ struct ProxyCalibrationSettings {
 [[nodiscard]] DenseCalibration calibrate_proxy_lr(const std::string& experiment, std::int64_t d0, std::int64_t L0,
                                                   std::int64_t steps, const ExperimentOptions& options);
 
+/// The dense proxy's LR calibration on the capacity-bound task (capacity_bound_budget, WD
+/// kCapacityTaskWeightDecay, init std 0.02), declared per profile: 3 LRs an octave apart around 1e-2
+/// with 2 seeds (smoke, quick), 7 half-octave LRs with 4 seeds (full); the edge policy extends them.
+/// capacity-gate and every experiment on that task tune the proxy with it, so they agree on η*.
+[[nodiscard]] ProxyCalibrationSettings capacity_calibration_settings(Profile profile);
+
+/// calibrate_dense_proxy of the (d0, L0) proxy with capacity_calibration_settings on the capacity-bound task.
+[[nodiscard]] DenseCalibration calibrate_capacity_proxy_lr(const std::string& experiment, std::int64_t d0, std::int64_t L0,
+                                                           const ExperimentOptions& options);
+
 /// Whether the calibration's LR optimum is still at its grid edge after the edge policy: the tuned LR
 /// is then only a bound, and a quantity measured at it is not measured (docs/claims.md, "Optima at a
 /// grid edge").

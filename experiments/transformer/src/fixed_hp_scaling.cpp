@@ -9,6 +9,13 @@
 // R = 1 the routed sum is not scaled back up after A = d/(a·h) (§5.1), so the block's output and its
 // updates shrink as 1/a and the fixed HPs stop being right; the theory says the loss must then rise
 // with a.
+//
+// Task: the capacity-bound order-2 Markov chain (docs/theory.md §9), where the FFN/expert block matters;
+// the proxy is tuned on it (calibrate_capacity_proxy_lr) and the rows are verdicts only where
+// `capacity-gate` passed (docs/claims.md `capacity-gate`). On the first-order chain every slope was flat
+// and the R = 1 control improved too: the experiment could not fail there. Added with the move (before
+// any run on the new task): a route-scale row per control axis, slope(R = 1) − slope(complete-mue),
+// paired over seeds, at least 0.01 nats per doubling — removing R must cost more as a grows.
 #include "common.hpp"
 #include "dense_calibration.hpp"
 
@@ -34,7 +41,7 @@ struct AxisPoint {
 
 /// What one profile runs (docs/claims.md, "Plans").
 struct FixedHpSettings {
-  std::int64_t steps = 100;
+  Budget budget;  ///< the capacity-bound task
   int seeds = 3;
   std::int64_t width = 32, layers = 2;  ///< the dense proxy (H = d) and the base MoE (N = 4, a = 1, h = d)
   std::int64_t n_for_a = 8;
@@ -44,27 +51,31 @@ struct FixedHpSettings {
 
 FixedHpSettings fixed_hp_settings(Profile profile) {
   FixedHpSettings s;
-  s.steps = by_profile<std::int64_t>(profile, 12, 100, 200);
-  s.seeds = by_profile(profile, 2, 3, 5);
-  s.n_for_a = by_profile<std::int64_t>(profile, 8, 8, 16);
-  s.actives = by_profile<std::vector<std::int64_t>>(profile, {1, 2}, {1, 2, 4}, {1, 2, 4, 8});
-  s.capacities = by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 8, 16}, {4, 8, 16, 32});
-  s.granularities = by_profile<std::vector<std::int64_t>>(profile, {1, 2}, {1, 2, 4}, {1, 2, 4, 8});
-  s.depths = by_profile<std::vector<std::int64_t>>(profile, {1, 2}, {1, 2, 4}, {1, 2, 4});
+  s.budget = capacity_bound_budget(profile);
+  s.seeds = by_profile(profile, 2, 2, 5);
+  s.n_for_a = by_profile<std::int64_t>(profile, 8, 16, 16);
+  s.actives = by_profile<std::vector<std::int64_t>>(profile, {1, 2}, {1, 4}, {1, 2, 4, 8});
+  s.capacities = by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 16}, {4, 8, 16, 32});
+  s.granularities = by_profile<std::vector<std::int64_t>>(profile, {1, 2}, {1, 4}, {1, 2, 4, 8});
+  s.depths = by_profile<std::vector<std::int64_t>>(profile, {1, 2}, {1, 2}, {1, 2, 4});
   return s;
 }
 
 ExperimentPlan fixed_hp_scaling_plan(Profile profile) {
   const auto s = fixed_hp_settings(profile);
   ExperimentPlan plan;
-  plan.settings = {{"steps", s.steps}, {"seeds", s.seeds}, {"N_of_a_axis", s.n_for_a}, {"actives", s.actives},
+  plan.settings = {{"task", to_json(s.budget)}, {"seeds", s.seeds}, {"N_of_a_axis", s.n_for_a}, {"actives", s.actives},
                    {"capacities", s.capacities}, {"granularities", s.granularities}, {"depths", s.depths},
                    {"proxy", fmt::format("dense d={}, L={}, H=d", s.width, s.layers)},
-                   {"proxy_calibration", to_json(proxy_calibration_settings(profile))},
+                   {"proxy_calibration", to_json(capacity_calibration_settings(profile))},
                    {"control", "route scale removed (rule.route_scale=none, R = 1)"}, {"control_axes", s.control_axes}};
   plan.claims["improvement"] = {"fixed-hp-scaling", "slope of the final loss against log2 of the axis (nats per doubling)",
                                 VerdictKind::claim, Sidedness::at_most, 0.0, 0.0};
   plan.claims["improvement control"] = as_control(plan.claims["improvement"]);
+  plan.claims["route scale"] = {"fixed-hp-scaling",
+                                "slope(R=1) - slope(complete-mue) of the final loss against log2 of the axis, paired over "
+                                "seeds (nats per doubling)",
+                                VerdictKind::claim, Sidedness::at_least, 0.01, 0.0};
   return plan;
 }
 
@@ -120,9 +131,7 @@ struct ScalingRuns {
 
 ScalingRuns measure_scaling(const FixedHpSettings& s, const std::vector<Setting>& settings, const std::vector<AxisPoint>& points,
                             const BaseHyperparameters& tuned, const ExperimentOptions& o) {
-  Budget budget;
-  budget.steps = s.steps;
-  budget.eval_batches = 4;
+  const Budget& budget = s.budget;
   ScalingRuns out;
   for (std::size_t st = 0; st < settings.size(); ++st)
     for (const auto& p : points) {
@@ -146,11 +155,44 @@ ScalingRuns measure_scaling(const FixedHpSettings& s, const std::vector<Setting>
   return out;
 }
 
+struct RouteScaleRows {
+  std::vector<Verdict> rows;
+  CsvTable table{{"axis", "slope_difference", "ci_low", "ci_high", "verdict"}};
+};
+
+/// Per control axis: the slope of the paired loss difference (R = 1 minus complete-mue, same seeds and
+/// shapes) against log2 of the axis, i.e. slope(R=1) − slope(complete-mue), with its bootstrap CI.
+RouteScaleRows route_scale_rows(const ExperimentPlan& plan, const std::vector<Setting>& settings,
+                                const std::map<std::pair<std::size_t, std::string>, std::vector<std::vector<double>>>& losses,
+                                const std::map<std::string, std::vector<double>>& axis_values, bool proxy_at_edge,
+                                std::uint64_t seed) {
+  RouteScaleRows out;
+  const auto& spec = plan.claim("route scale");
+  std::uint64_t k = 0;
+  for (const auto& axis : settings.at(1).axes) {
+    const auto& with_r = losses.at({0, axis});
+    const auto& without_r = losses.at({1, axis});
+    std::vector<std::vector<double>> difference = without_r;
+    for (std::size_t s = 0; s < difference.size(); ++s)
+      for (std::size_t q = 0; q < difference[s].size(); ++q) difference[s][q] -= with_r[s][q];
+    const auto& values = axis_values.at(axis);
+    const auto slope = slope_against_log2_axis(values, difference, seed + 977 * (++k));
+    const auto name = fmt::format("route scale: slope(R=1) - slope(complete-mue) of final val loss vs log2 {} ({:g}..{:g}), "
+                                  "paired (removing R must cost more as a grows)",
+                                  axis, values.front(), values.back());
+    const auto v = proxy_at_edge ? not_measured(spec, name, kProxyEdgeReason, slope.slope, slope.ci.low, slope.ci.high)
+                                 : judge(spec, name, slope.slope, slope.ci.low, slope.ci.high);
+    out.table.add_row({axis, slope.slope, slope.ci.low, slope.ci.high, to_string(v.outcome)});
+    out.rows.push_back(v);
+  }
+  return out;
+}
+
 VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
   const auto s = fixed_hp_settings(o.profile);
   const auto plan = fixed_hp_scaling_plan(o.profile);
   const auto start = std::chrono::steady_clock::now();
-  const auto calibration = calibrate_proxy_lr("fixed-hp-scaling", s.width, s.layers, s.steps, o);
+  const auto calibration = calibrate_capacity_proxy_lr("fixed-hp-scaling", s.width, s.layers, o);
   write_calibration(calibration, o.out_dir);
   const auto points = axis_points(s);
   const std::vector<Setting> settings = {{"complete-mue", {}, {"n_active", "n_experts", "granularity", "n_layers"}},
@@ -161,6 +203,8 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
   CsvTable points_csv({"setting", "axis", "axis_value", "mean_loss", "standard_error"});
   CsvTable slopes_csv({"setting", "axis", "kind", "slope", "ci_low", "ci_high", "verdict"});
   VerdictReport report;
+  std::map<std::pair<std::size_t, std::string>, std::vector<std::vector<double>>> losses;  ///< (setting, axis) -> [seed][point]
+  std::map<std::string, std::vector<double>> axis_values;
   std::uint64_t k = 0;
   for (std::size_t st = 0; st < settings.size(); ++st)
     for (const auto& axis : settings[st].axes) {
@@ -180,6 +224,8 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
         const auto e = sim::mean_with_standard_error(column);
         points_csv.add_row({settings[st].name, axis, p.value, e.mean, e.standard_error});
       }
+      losses[{st, axis}] = loss;
+      axis_values[axis] = values;
       const auto slope = slope_against_log2_axis(values, loss, o.seed + 71 * (++k));
       const bool control = st > 0;
       const auto& spec = plan.claim(control ? "improvement control" : "improvement");
@@ -192,9 +238,15 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
                           to_string(v.outcome)});
       report.verdicts.push_back(v);
     }
+  const auto route = route_scale_rows(plan, settings, losses, axis_values, lr_at_edge(calibration), o.seed);
+  report.verdicts.insert(report.verdicts.end(), route.rows.begin(), route.rows.end());
+  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
+  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
+    note("fixed-hp-scaling: rows not judged, task not capacity-bound: " + gate.reason);
   runs_csv.write(o.out_dir / "runs.csv");
   points_csv.write(o.out_dir / "points.csv");
   slopes_csv.write(o.out_dir / "slopes.csv");
+  route.table.write(o.out_dir / "route_scale.csv");
   note(fmt::format("fixed-hp-scaling: {:.0f} s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
   return report;
 }
@@ -205,8 +257,8 @@ Experiment make_fixed_hp_scaling_experiment() {
   Experiment e;
   e.name = "fixed-hp-scaling";
   e.description =
-      "Final loss vs activated experts, capacity, granularity and depth at fixed dense-tuned HPs (complete-mue); "
-      "claim: improvement (slope CI below 0); control R = 1";
+      "Final loss vs activated experts, capacity, granularity and depth at fixed dense-tuned HPs (complete-mue) on the "
+      "capacity-bound task; claim: improvement (slope CI below 0); control R = 1 and its paired slope difference";
   e.claims = {"fixed-hp-scaling"};
   e.plot_script = "fixed_hp_scaling.py";
   e.run = run_fixed_hp_scaling;
