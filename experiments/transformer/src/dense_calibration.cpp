@@ -111,7 +111,7 @@ DenseCalibration calibrate_proxy_lr(const std::string& experiment, std::int64_t 
 ProxyCalibrationSettings capacity_calibration_settings(Profile profile) {
   ProxyCalibrationSettings s;
   s.lrs = by_profile(profile, log2_grid(1e-2, 1, 1.0), log2_grid(1e-2, 1, 1.0), log2_grid(1e-2, 3, 0.5));
-  s.seeds = by_profile(profile, 2, 2, 4);
+  s.seeds = by_profile(profile, 2, 2, 5);  // full: >= 5 paired seeds for every LR sweep (docs/claims.md, "Plans")
   s.edge.max_extra_points = by_profile(profile, 1, 2, 4);
   s.start = {1e-2, kCapacityTaskWeightDecay, 0.02};
   return s;

@@ -70,7 +70,7 @@ struct ProxyCalibrationSettings {
 
 /// The dense proxy's LR calibration on the capacity-bound task (capacity_bound_budget, WD
 /// kCapacityTaskWeightDecay, init std 0.02), declared per profile: 3 LRs an octave apart around 1e-2
-/// with 2 seeds (smoke, quick), 7 half-octave LRs with 4 seeds (full); the edge policy extends them.
+/// with 2 seeds (smoke, quick), 7 half-octave LRs with 5 seeds (full); the edge policy extends them.
 /// capacity-gate and every experiment on that task tune the proxy with it, so they agree on η*.
 [[nodiscard]] ProxyCalibrationSettings capacity_calibration_settings(Profile profile);
 
