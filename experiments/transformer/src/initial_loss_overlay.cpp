@@ -6,6 +6,12 @@
 // Control: route scale removed (R = 1), run and judged only on the variants with a ≥ 2 — at a = 1,
 // R = a = 1 and the control is the claim itself, so it could not fail there. The dense proxy's curves
 // are trained once and shared by the claim and the control (paired seeds).
+//
+// Task: the capacity-bound order-2 Markov chain (docs/theory.md §9), proxy tuned on it with the 1500-step
+// calibration `capacity-gate` uses (η, WD 0.1, init 0.02 all transferred); the overlay runs are its first
+// 200 steps: warm-up then a constant LR, exactly the first 200 steps of the WSD run (WSD is constant until
+// its decay). Rows are verdicts only where `capacity-gate` passed. On the first-order chain the R = 1
+// control widened by 0.016 nats and held: it could not fail there.
 #include "common.hpp"
 #include "dense_calibration.hpp"
 
@@ -26,6 +32,7 @@ namespace {
 
 /// What one profile runs (docs/claims.md, "Plans").
 struct OverlaySettings {
+  Budget budget;  ///< the capacity-bound task's first steps (constant LR after the warm-up)
   std::int64_t steps = 100;
   int seeds = 3;
   std::int64_t width = 32, layers = 2;     ///< the dense proxy (H = d) and every variant's d, L
@@ -36,8 +43,12 @@ struct OverlaySettings {
 
 OverlaySettings overlay_settings(Profile profile) {
   OverlaySettings s;
-  s.steps = by_profile<std::int64_t>(profile, 12, 100, 200);
+  s.steps = by_profile<std::int64_t>(profile, 12, 200, 200);
   s.seeds = by_profile(profile, 2, 3, 5);
+  s.budget = capacity_bound_budget(profile);
+  s.budget.steps = s.steps;
+  s.budget.schedule = "constant";  // = the WSD run before its decay
+  s.budget.eval_batches = 1;
   return s;
 }
 
@@ -72,9 +83,9 @@ ExperimentPlan initial_loss_overlay_plan(Profile profile) {
   ExperimentPlan plan;
   std::vector<std::string> names;
   for (const auto& v : overlay_variants(s)) names.push_back(v.name);
-  plan.settings = {{"steps", s.steps}, {"seeds", s.seeds}, {"variants", names},
+  plan.settings = {{"steps", s.steps}, {"task", to_json(s.budget)}, {"seeds", s.seeds}, {"variants", names},
                    {"proxy", fmt::format("dense d={}, L={}, H=d", s.width, s.layers)},
-                   {"proxy_calibration", to_json(proxy_calibration_settings(profile))},
+                   {"proxy_calibration", to_json(capacity_calibration_settings(profile))},
                    {"control", "route scale removed (rule.route_scale=none, R = 1)"},
                    {"control_variants", fmt::format("MoE variants with a >= {}", s.control_min_active)}};
   plan.claims["widening"] = {"initial-loss-overlay", "largest widening of |loss(MoE) - loss(dense)| (nats)",
@@ -106,10 +117,8 @@ std::vector<Setting> transfer_settings(const OverlaySettings& s, const std::vect
 using Curves = std::vector<std::vector<std::vector<std::vector<double>>>>;
 
 Curves measure_overlay(const OverlaySettings& s, const std::vector<Variant>& variants, const std::vector<Setting>& settings,
-                       double lr, const ExperimentOptions& o) {
-  Budget budget;
-  budget.steps = s.steps;
-  budget.eval_batches = 1;
+                       const BaseHyperparameters& tuned, const ExperimentOptions& o) {
+  const Budget& budget = s.budget;
   std::vector<Job> jobs;
   std::vector<std::tuple<std::size_t, std::size_t, int>> where;  // (setting, variant, seed)
   const auto add = [&](std::size_t st, std::size_t v) {
@@ -117,7 +126,7 @@ Curves measure_overlay(const OverlaySettings& s, const std::vector<Variant>& var
       Job j;
       j.shape = variants[v].shape;
       j.base_shape = dense_proxy(s.width, s.layers);
-      j.base.lr = lr;
+      j.base = tuned;
       j.rule_switches = v == 0 ? std::vector<std::string>{} : settings[st].switches;
       j.budget = budget;
       j.seed = o.seed * 1000 + static_cast<std::uint64_t>(k) + 1;
@@ -216,13 +225,13 @@ VerdictReport run_initial_loss_overlay(const ExperimentOptions& o) {
   const auto s = overlay_settings(o.profile);
   const auto plan = initial_loss_overlay_plan(o.profile);
   // 1. The dense proxy's LR, tuned once (the shared calibration).
-  const auto calibration = calibrate_proxy_lr("initial-loss-overlay", s.width, s.layers, s.steps, o);
+  const auto calibration = calibrate_capacity_proxy_lr("initial-loss-overlay", s.width, s.layers, o);
   write_calibration(calibration, o.out_dir);
   note(fmt::format("  dense-tuned LR {:.3g}", calibration.tuned.lr));
   // 2. The variants at the dense-tuned HPs.
   const auto variants = overlay_variants(s);
   const auto settings = transfer_settings(s, variants);
-  const auto curves = measure_overlay(s, variants, settings, calibration.tuned.lr, o);
+  const auto curves = measure_overlay(s, variants, settings, calibration.tuned, o);
   // 3. Tables and verdicts.
   CsvTable curves_csv({"setting", "variant", "step", "mean_loss", "standard_error"});
   CsvTable gaps({"setting", "variant", "early_gap", "late_gap", "widening", "ci_low", "ci_high"});
@@ -230,6 +239,9 @@ VerdictReport run_initial_loss_overlay(const ExperimentOptions& o) {
   for (std::size_t st = 0; st < settings.size(); ++st)
     report.verdicts.push_back(
         overlay_verdict(s, plan, variants, settings[st], curves[st], calibration, o.seed, curves_csv, gaps));
+  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
+  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
+    note("initial-loss-overlay: rows not judged, task not capacity-bound: " + gate.reason);
   curves_csv.write(o.out_dir / "curves.csv");
   gaps.write(o.out_dir / "gaps.csv");
   return report;
@@ -240,7 +252,9 @@ VerdictReport run_initial_loss_overlay(const ExperimentOptions& o) {
 Experiment make_initial_loss_overlay_experiment() {
   Experiment e;
   e.name = "initial-loss-overlay";
-  e.description = "First steps at dense-tuned HPs across MoE variants (complete-mue) vs the dense proxy; control R = 1 at a >= 2";
+  e.description =
+      "First 200 steps at dense-tuned HPs across MoE variants (complete-mue) vs the dense proxy on the capacity-bound task; "
+      "control R = 1 at a >= 2";
   e.claims = {"initial-loss-overlay"};
   e.plot_script = "initial_loss_overlay.py";
   e.run = run_initial_loss_overlay;
