@@ -103,8 +103,8 @@ LrTransferSettings lr_transfer_settings(Profile profile) {
   return s;
 }
 
-/// lr-transfer-capacity: the capacity-bound task, MoE axes N and granularity (a = 1 at m = 1: the
-/// normalized gate is 1 there and the router gets no gradient), complete-mue against the power check.
+/// lr-transfer-capacity: the capacity-bound task, MoE axes N, granularity and (full) a at N = 8 (a = 1 at
+/// m = 1: the normalized gate is 1 there and the router gets no gradient), complete-mue against the power check.
 LrTransferSettings lr_transfer_capacity_settings(Profile profile) {
   LrTransferSettings s;
   s.name = "lr-transfer-capacity";
@@ -112,7 +112,7 @@ LrTransferSettings lr_transfer_capacity_settings(Profile profile) {
   s.base_weight_decay = kCapacityTaskWeightDecay;
   s.needs_capacity_gate = true;
   s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_experts", {4, 8}}}, {{"n_experts", {4, 16}}},
-                                              {{"n_experts", {4, 8, 16}}, {"granularity", {1, 2, 4}}});
+                                              {{"n_experts", {4, 8, 16}}, {"granularity", {1, 2, 4}}, {"n_active", {1, 2, 4}}});
   s.rules = {{"complete-mue", "complete-mue", {}, true, {}, false, false},
              {kPowerLabel, "complete-mue", {}, false, {}, false, true}};
   s.lr_centre = 1e-2;  // the dense proxy's optimum on this task (capacity-gate's calibration: 1.3e-2)
@@ -419,7 +419,7 @@ Experiment make_lr_transfer_capacity_experiment() {
   Experiment e;
   e.name = "lr-transfer-capacity";
   e.description =
-      "LR sweeps on the capacity-bound task (order-2 Markov chain) along N and granularity (quick: N only): optimum "
+      "LR sweeps on the capacity-bound task (order-2 Markov chain) along N, granularity and a (quick: N only): optimum "
       "drift per doubling for complete-mue against the power check; judged only where capacity-gate passed";
   e.claims = {"lr-transfer"};
   e.plot_script = "lr_transfer.py";
