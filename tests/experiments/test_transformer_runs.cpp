@@ -66,19 +66,20 @@ TEST_CASE("train_resolved: a log column that does not exist is an exception afte
   CHECK_FALSE(std::filesystem::exists(dir));
 }
 
-TEST_CASE("the proxy LR calibration is declared per profile", "[transformer_runs]") {
+TEST_CASE("the proxy LR calibration on the capacity-bound task is declared per profile", "[transformer_runs]") {
   for (const auto profile : {Profile::smoke, Profile::quick, Profile::full}) {
-    const auto s = proxy_calibration_settings(profile);
+    const auto s = capacity_calibration_settings(profile);
     CHECK(s.lrs.size() >= 3);
     CHECK(std::is_sorted(s.lrs.begin(), s.lrs.end()));
-    CHECK(s.start.weight_decay == 0.0);  // every LR sweep at weight decay 0
+    CHECK(s.start.weight_decay == kCapacityTaskWeightDecay);  // the task's λ: ηλT inside 0.3-10
     CHECK(to_json(s).at("seeds") == s.seeds);
   }
-  CHECK(proxy_calibration_settings(Profile::full).seeds >= 5);  // full: >= 5 paired seeds on every LR sweep
-  CHECK(proxy_calibration_settings(Profile::quick).seeds == 3);
-  // Only the step count comes from the experiment.
-  CHECK(proxy_calibration_budget(100).steps == 100);
-  CHECK(proxy_calibration_budget(100).eval_batches == proxy_calibration_budget(200).eval_batches);
+  const auto full = capacity_calibration_settings(Profile::full);
+  CHECK(full.seeds >= 5);       // full: >= 5 paired seeds on every LR sweep
+  CHECK(full.lrs.size() >= 7);  // >= 7 LRs at half-octave steps
+  CHECK(std::abs(std::log2(full.lrs[1] / full.lrs[0]) - 0.5) < 1e-12);
+  CHECK(capacity_bound_budget(Profile::full).steps >= 1500);
+  CHECK(capacity_bound_budget(Profile::full).data_source == "markov-k");
 }
 
 TEST_CASE("capacity gate: gate.json decides whether MoE-axis rows are verdicts", "[transformer_runs]") {

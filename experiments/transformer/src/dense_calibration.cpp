@@ -74,38 +74,10 @@ void write_calibration(const DenseCalibration& calibration, const std::filesyste
   optima.write(out_dir / "calibration_optima.csv");
 }
 
-ProxyCalibrationSettings proxy_calibration_settings(Profile profile) {
-  ProxyCalibrationSettings s;
-  // Smoke (about 12 steps) is centred higher: so few steps favour a large LR, and the smoke run should
-  // reach an interior optimum so that its rows go through the judge.
-  s.lrs = by_profile(profile, log2_grid(3.2e-2, 1, 1.0), log2_grid(4e-3, 2, 1.0), log2_grid(4e-3, 4, 0.5));
-  s.seeds = by_profile(profile, 2, 3, 5);
-  s.edge.max_extra_points = by_profile(profile, 1, 4, 4);
-  return s;
-}
-
 nlohmann::json to_json(const ProxyCalibrationSettings& s) {
   return {{"lrs", s.lrs}, {"seeds", s.seeds}, {"edge_extra_points_cap", s.edge.max_extra_points},
           {"edge_step_log2", s.edge.step_log2}, {"weight_decay", s.start.weight_decay}, {"init_std", s.start.init_std},
           {"proxy", "dense, H = d"}};
-}
-
-Budget proxy_calibration_budget(std::int64_t steps) {
-  Budget b;  // batch 8 x 32 tokens, warmup 10, Markov data
-  b.steps = steps;
-  b.eval_batches = 4;  // validation loss at the end only, on 4 batches (as fixed-hp-scaling and moe-speedup had)
-  return b;
-}
-
-DenseCalibration calibrate_proxy_lr(const std::string& experiment, std::int64_t d0, std::int64_t L0, std::int64_t steps,
-                                    const ExperimentOptions& options) {
-  note(fmt::format("{} ({}): tuning the dense proxy's LR", experiment, to_string(options.profile)));
-  const auto s = proxy_calibration_settings(options.profile);
-  CalibrationPlan plan;
-  plan.lrs = s.lrs;
-  plan.seeds = s.seeds;
-  plan.edge = s.edge;
-  return calibrate_dense_proxy(dense_proxy(d0, L0), proxy_calibration_budget(steps), plan, s.start, options);
 }
 
 ProxyCalibrationSettings capacity_calibration_settings(Profile profile) {

@@ -1,7 +1,8 @@
 // Tune once on the dense proxy (docs/theory.md §5): LR sweep, then weight-decay and init-std sweeps at
 // the best LR, each under the edge policy and its optimum by the quadratic in log2 of the knob
 // (analysis::fit_lr_optimum) with a bootstrap CI over seeds. The LR stage is one shared calibration
-// (calibrate_proxy_lr) for tune-dense-once, initial-loss-overlay, fixed-hp-scaling and moe-speedup.
+// on the capacity-bound task (calibrate_capacity_proxy_lr) for capacity-gate, tune-dense-once,
+// initial-loss-overlay, fixed-hp-scaling and moe-speedup, so they all agree on η*.
 #pragma once
 
 #include "common.hpp"
@@ -43,30 +44,16 @@ struct DenseCalibration {
 /// (knob, value, log2_value, ci_low, ci_high (log2), loss, at_edge).
 void write_calibration(const DenseCalibration& calibration, const std::filesystem::path& out_dir);
 
-/// The one LR calibration of the dense proxy (docs/theory.md §5: tune once on it), declared per profile
-/// (docs/claims.md, "Plans"): every experiment that needs the proxy's tuned LR (initial-loss-overlay,
-/// tune-dense-once, fixed-hp-scaling, moe-speedup) gets it from calibrate_proxy_lr with these settings,
-/// so the same step count gives the same LR everywhere. Weight decay 0 and init std 0.02 (README,
-/// "Weight decay": every LR sweep runs at weight decay 0); the edge policy extends the grid.
+/// The LR calibration's declaration (docs/claims.md, "Plans"): the base LR grid, seeds, edge policy and
+/// the starting (λ, σ) the LR is swept at.
 struct ProxyCalibrationSettings {
   std::vector<double> lrs;  ///< base LR grid
   int seeds = 3;
   EdgePolicy edge;
   BaseHyperparameters start{4e-3, 0.0, 0.02};
 };
-[[nodiscard]] ProxyCalibrationSettings proxy_calibration_settings(Profile profile);
 /// The settings as JSON, for a plan's `settings` (plan.json).
 [[nodiscard]] nlohmann::json to_json(const ProxyCalibrationSettings& settings);
-
-/// The budget every proxy calibration trains with: only the step count comes from the experiment
-/// (an experiment's own evaluation settings never change the calibrated LR).
-[[nodiscard]] Budget proxy_calibration_budget(std::int64_t steps);
-
-/// calibrate_dense_proxy of the unit-expansion proxy (d0, L0) over the LR only, with
-/// proxy_calibration_settings(options.profile) and proxy_calibration_budget(steps). `experiment` names
-/// the progress line. The caller writes it (write_calibration).
-[[nodiscard]] DenseCalibration calibrate_proxy_lr(const std::string& experiment, std::int64_t d0, std::int64_t L0,
-                                                  std::int64_t steps, const ExperimentOptions& options);
 
 /// The dense proxy's LR calibration on the capacity-bound task (capacity_bound_budget, WD
 /// kCapacityTaskWeightDecay, init std 0.02), declared per profile: 3 LRs an octave apart around 1e-2
