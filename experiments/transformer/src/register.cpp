@@ -11,12 +11,14 @@ Experiment make_fixed_hp_scaling_experiment();
 Experiment make_moe_speedup_experiment();
 Experiment make_capacity_gate_experiment();
 Experiment make_lr_transfer_capacity_experiment();
+Experiment make_lr_transfer_capacity_structure_experiment();
 }  // namespace transformer
 
 void register_transformer_experiments(Registry& registry) {
-  // capacity-gate first: lr-transfer-capacity reads its gate.json (docs/claims.md `capacity-gate`).
+  // capacity-gate first: the experiments on its task read its gate.json (docs/claims.md `capacity-gate`).
   registry.add(transformer::make_capacity_gate_experiment());
   registry.add(transformer::make_lr_transfer_capacity_experiment());
+  registry.add(transformer::make_lr_transfer_capacity_structure_experiment());
   registry.add(transformer::make_lr_transfer_experiment());
   registry.add(transformer::make_coord_check_experiment());
   registry.add(transformer::make_initial_loss_overlay_experiment());
