@@ -107,7 +107,7 @@ struct JobResult {
 void note(const std::string& line);
 
 /// The capacity-bound task (docs/theory.md §9, "The capacity-bound task"): the order-2 Markov chain on
-/// 32 states (τ = 0.3, seed 7), 16 × 64 tokens per step, warm-up then WSD over the last 20%; 30 / 1000 /
+/// 32 states (τ = 0.3, seed 7), 16 × 64 tokens per step, warm-up then WSD over the last 20%; 30 / 400 /
 /// 1500 steps in the smoke / quick / full profiles. Shared by `capacity-gate` and the MoE-axis
 /// experiments that run on it, so they train on exactly the task the gate judged.
 [[nodiscard]] Budget capacity_bound_budget(Profile profile);
