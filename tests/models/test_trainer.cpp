@@ -125,6 +125,37 @@ TEST_CASE("trainer: bad configs give one-line errors naming the field and accept
   CHECK(config_error({"trainer.dtype=\"half\""}).find("float, double") != std::string::npos);
 }
 
+TEST_CASE("run config: a base file's tuned values can be overridden in [transfer]", "[models][trainer]") {
+  const auto dir = scratch("base-override");
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "proxy.toml") << "[model]\nd_model = 16\nn_layers = 2\nd_head = 8\nffn = \"dense\"\nd_ffn = 16\n"
+                                       "[train]\nbatch_size = 4\nseq_len = 16\nsteps = 30\n"
+                                       "[optim]\nname = \"adamw\"\nlr = 4e-3\nweight_decay = 0.1\neps = 1e-8\nbeta1 = 0.9\nbeta2 = 0.95\n"
+                                       "init_std = 0.02\n";
+  const std::string target = kRun.substr(0, kRun.find("[transfer]")) + "[transfer]\nbase = \"proxy.toml\"\n" +
+                             kRun.substr(kRun.find("[data]"));
+  const auto plain = core::parse_train_run(target, "run.toml", dir, {});
+  CHECK(plain.base.optim->lr == 4e-3);  // the file's values without an override
+  CHECK(plain.base.optim->weight_decay == 0.1);
+  const auto swept = core::parse_train_run(target, "run.toml", dir, {"transfer.lr=1e-3", "transfer.init_std=0.04"});
+  CHECK(swept.base.optim->lr == 1e-3);
+  CHECK(swept.base.optim->init_std == 0.04);
+  CHECK(swept.base.optim->weight_decay == 0.1);
+  // The transfer is linear in the base LR and init std: every group's value scales by the override's ratio
+  // (the width factor 32/16 is the same in both).
+  REQUIRE(plain.transfer.groups.size() == swept.transfer.groups.size());
+  for (std::size_t g = 0; g < plain.transfer.groups.size(); ++g) {
+    CHECK(swept.transfer.groups[g].lr.value() == Approx(0.25 * plain.transfer.groups[g].lr.value()).epsilon(1e-12));
+    CHECK(swept.transfer.groups[g].init_std.value() == Approx(2.0 * plain.transfer.groups[g].init_std.value()).epsilon(1e-12));
+  }
+  try {
+    (void)core::parse_train_run(target, "run.toml", dir, {"transfer.lr=-1"});
+    FAIL("no error");
+  } catch (const muelab::theory::ConfigError& e) {
+    CHECK(std::string(e.what()).find("transfer.lr") != std::string::npos);
+  }
+}
+
 TEST_CASE("trainer: missing fortunes text is a clean DataError naming data.path", "[models][trainer]") {
   core::DataOptions data;
   data.path = "/nonexistent/fortunes";

@@ -127,6 +127,16 @@ TrainRun parse_train_run(const std::string& toml_text, const std::string& source
     if (!std::filesystem::is_regular_file(path, ec))
       throw ConfigError(source, "transfer.base", "base config not found: " + path.string() + " (accepted: a path to a base TOML file)");
     run.base = theory::load_run_config(path, theory::ConfigRole::base);
+    // The base file's tuned values may be overridden here, so a sweep can vary the proxy's LR (or WD,
+    // init std, ε, β) while the base shape comes from the file (the CUDA recipes of docs/claims.md).
+    if (!run.base.optim) throw ConfigError(path.string(), "optim", "missing (a base config needs its tuned [optim] values)");
+    auto& optim = *run.base.optim;
+    optim.lr = transfer.number("lr", optim.lr, 1e-30, 1e9);
+    optim.weight_decay = transfer.number("weight_decay", optim.weight_decay, 0.0, 1e3);
+    optim.eps = transfer.number("eps", optim.eps, 0.0, 1.0);
+    optim.beta1 = transfer.number("beta1", optim.beta1, 0.0, 0.999999999);
+    optim.beta2 = transfer.number("beta2", optim.beta2, 0.0, 0.999999999);
+    optim.init_std = transfer.number("init_std", optim.init_std, 1e-30, 1e3);
   } else {  // inline base hyperparameters: the base is the target's own shape (every factor 1)
     run.base = run.target;
     theory::OptimConfig optim;
