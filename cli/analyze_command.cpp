@@ -47,7 +47,8 @@ int run(const AnalyzeOptions& o) {
   analysis::SweepReadOptions read;
   read.lr_key = o.lr_key;
   read.loss_column = o.loss;
-  if (fs::exists(dir / "sweep.toml")) read.seed_key = experiments::load_sweep_spec(dir / "sweep.toml").seed_key;
+  if (fs::exists(dir / "sweep.toml")) read.seed_key =
+      experiments::load_sweep_spec(dir / "sweep.toml", experiments::RunConfigCheck::not_needed).seed_key;
   std::vector<std::pair<std::string, std::string>> controls;
   for (const auto& c : o.controls) {
     const auto eq = c.find('=');
@@ -60,7 +61,8 @@ int run(const AnalyzeOptions& o) {
       const auto it = d.slice.find(key);
       if (it == d.slice.end()) continue;
       std::string v = it->second;
-      if (v.size() >= 2 && v.front() == '"' && v.back() == '"') v = v.substr(1, v.size() - 2);
+      // results.csv holds a string value as TOML text: "sp" or 'sp' (how `muelab sweep` writes it).
+      if (v.size() >= 2 && (v.front() == '"' || v.front() == '\'') && v.back() == v.front()) v = v.substr(1, v.size() - 2);
       if (v == value) return true;
     }
     return false;

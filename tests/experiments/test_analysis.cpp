@@ -90,6 +90,39 @@ TEST_CASE("analyze_lr_runs measures a known drift with a CI that covers it", "[a
   }
 }
 
+TEST_CASE("analyze_lr_runs: keys swept in lockstep with an axis move with it (d_expert = d_model)", "[analysis]") {
+  std::cout << "test seed " << kSeed << "\n";
+  // A width sweep that sets d_expert = d_model, and a second rule: one drift row per rule, fitted along
+  // the first of the two keys in name order, with the other listed in lockstep, never held fixed.
+  auto runs = synthetic_sweep(-1.0, 0.02, 8, 70);
+  auto second = synthetic_sweep(0.0, 0.02, 8, 71);
+  for (auto& r : second) r.axes["rule"] = "'sp'";
+  runs.insert(runs.end(), second.begin(), second.end());
+  for (auto& r : runs) r.axes["d_expert"] = r.axes.at("d_model");
+  const auto a = analysis::analyze_lr_runs(runs, kSeed);
+  REQUIRE(a.drifts.size() == 2);
+  for (const auto& d : a.drifts) {
+    CHECK(d.axis == "d_expert");
+    CHECK(d.lockstep == std::vector<std::string>{"d_model"});
+    CHECK(d.slice.count("d_model") == 0);
+    CHECK(d.axis_values.size() == 4);
+    const double truth = d.slice.at("rule") == "'sp'" ? 0.0 : -1.0;
+    INFO("rule " << d.slice.at("rule") << " drift " << d.drift << " CI [" << d.ci.low << ", " << d.ci.high << "]");
+    const double standard_error = (d.ci.high - d.ci.low) / (2 * 1.96);  // the bootstrap CI's SE
+    CHECK(std::abs(d.drift - truth) < 4 * standard_error);
+    CHECK(standard_error < 0.05);  // informative
+    CHECK(analysis::drift_case(d, "").find("(with d_model in lockstep)") != std::string::npos);
+  }
+  // A key that is not a function of the axis (two d_expert values at one d_model) is a slice key.
+  auto crossed = synthetic_sweep(0.0, 0.02, 4, 72, {32.0, 64.0});
+  auto other = crossed;
+  for (auto& r : crossed) r.axes["d_expert"] = "16";
+  for (auto& r : other) r.axes["d_expert"] = "32";
+  crossed.insert(crossed.end(), other.begin(), other.end());
+  const auto b = analysis::analyze_lr_runs(crossed, kSeed);
+  for (const auto& d : b.drifts) CHECK(d.lockstep.empty());
+}
+
 namespace {
 const experiments::ClaimSpec kStaysPut{"lr-transfer", "drift of log2 lr* per doubling", experiments::VerdictKind::claim,
                                        experiments::Sidedness::two_sided, 0.0, 0.25};

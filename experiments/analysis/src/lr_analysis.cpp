@@ -93,6 +93,35 @@ std::string describe(const std::map<std::string, std::string>& axes) {
   return s.empty() ? "(all runs)" : s;
 }
 
+namespace {
+
+/// The keys other than `axis` that vary in lockstep with it over the curves carrying both: each value
+/// of the axis comes with one value of the key and back, and the key takes at least 2 values.
+std::vector<std::string> lockstep_keys(const std::vector<LrCurve>& curves, const std::string& axis,
+                                       const std::set<std::string>& keys) {
+  std::vector<std::string> out;
+  for (const auto& key : keys) {
+    if (key == axis) continue;
+    std::map<std::string, std::string> forward, backward;
+    bool bijective = true, shared = false;
+    for (const auto& c : curves) {
+      const auto a = c.axes.find(axis), k = c.axes.find(key);
+      if (a == c.axes.end() || k == c.axes.end()) continue;
+      shared = true;
+      const auto [f, fresh_f] = forward.emplace(a->second, k->second);
+      const auto [b, fresh_b] = backward.emplace(k->second, a->second);
+      if ((!fresh_f && f->second != k->second) || (!fresh_b && b->second != a->second)) {
+        bijective = false;
+        break;
+      }
+    }
+    if (shared && bijective && forward.size() >= 2) out.push_back(key);
+  }
+  return out;
+}
+
+}  // namespace
+
 LrAnalysis analyze_lr_runs(const std::vector<LrRun>& runs, std::uint64_t seed, std::size_t resamples) {
   LrAnalysis result;
   // Curves: one per distinct non-LR, non-seed coordinate.
@@ -156,12 +185,18 @@ LrAnalysis analyze_lr_runs(const std::vector<LrRun>& runs, std::uint64_t seed, s
     }
   }
 
-  // Drifts: for every axis with ≥ 2 positive numeric values, every slice of the other axes.
+  // Drifts: for every axis with ≥ 2 positive numeric values, every slice of the other axes. Keys in
+  // lockstep with an axis (a width sweep that sets d_expert = d_model) move with it: the first of them
+  // (in name order) is the fitted axis, the others are listed beside it and left out of the slice.
   std::set<std::string> axis_names;
   for (const auto& c : result.curves)
     for (const auto& [k, v] : c.axes) axis_names.insert(k);
+  std::set<std::string> fitted_as_lockstep;
   std::uint64_t drift_index = 0;
   for (const auto& axis : axis_names) {
+    if (fitted_as_lockstep.count(axis) != 0) continue;
+    const auto lockstep = lockstep_keys(result.curves, axis, axis_names);
+    fitted_as_lockstep.insert(lockstep.begin(), lockstep.end());
     std::map<std::map<std::string, std::string>, std::vector<std::pair<double, std::size_t>>> slices;
     bool numeric = true;
     for (std::size_t ci = 0; ci < result.curves.size(); ++ci) {
@@ -174,6 +209,7 @@ LrAnalysis analyze_lr_runs(const std::vector<LrRun>& runs, std::uint64_t seed, s
       }
       auto slice = result.curves[ci].axes;
       slice.erase(axis);
+      for (const auto& k : lockstep) slice.erase(k);
       slices[slice].emplace_back(value, ci);
     }
     if (!numeric) continue;
@@ -185,6 +221,7 @@ LrAnalysis analyze_lr_runs(const std::vector<LrRun>& runs, std::uint64_t seed, s
       LrDrift d;
       d.axis = axis;
       d.slice = slice;
+      d.lockstep = lockstep;
       d.grid_step = result.grid_step;
       std::set<std::string> seed_union;
       for (const auto& [value, ci] : members) {

@@ -107,7 +107,9 @@ experiments::CsvTable grid_extensions_table(const LrAnalysis& a, const std::vect
 }
 
 std::string drift_case(const LrDrift& d, const std::string& case_prefix) {
-  return fmt::format("{}d log2 lr*/d log2 {} over {:g}..{:g}{}", case_prefix, d.axis, d.axis_values.front(),
+  std::string axis = d.axis;
+  for (const auto& k : d.lockstep) axis += " (with " + k + " in lockstep)";
+  return fmt::format("{}d log2 lr*/d log2 {} over {:g}..{:g}{}", case_prefix, axis, d.axis_values.front(),
                      d.axis_values.back(), d.slice.empty() ? std::string() : " [" + describe(d.slice) + "]");
 }
 

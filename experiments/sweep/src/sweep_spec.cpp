@@ -52,7 +52,7 @@ std::string fnv1a_hex(const std::string& bytes) {
   return fmt::format("{:016x}", hash);
 }
 
-SweepSpec parse_sweep_spec(const std::string& text, const std::filesystem::path& source_path) {
+SweepSpec parse_sweep_spec(const std::string& text, const std::filesystem::path& source_path, RunConfigCheck check) {
   const std::string source = source_path.string();
   toml::table root;
   try {
@@ -104,7 +104,7 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::filesystem::path&
     }
   }
   if (spec.run_config.empty()) throw SweepError(source, "sweep.config", "missing (required: path of the run config)");
-  if (!std::filesystem::is_regular_file(spec.run_config))
+  if (check == RunConfigCheck::required && !std::filesystem::is_regular_file(spec.run_config))
     throw SweepError(source, "sweep.config", fmt::format("{} does not exist", spec.run_config.string()));
   if (spec.name.empty()) spec.name = source_path.stem().string();
 
@@ -155,12 +155,12 @@ SweepSpec parse_sweep_spec(const std::string& text, const std::filesystem::path&
   return spec;
 }
 
-SweepSpec load_sweep_spec(const std::filesystem::path& file) {
+SweepSpec load_sweep_spec(const std::filesystem::path& file, RunConfigCheck check) {
   std::ifstream in(file);
   if (!in) throw SweepError(file.string(), "(file)", "cannot be read (does the file exist?)");
   std::ostringstream text;
   text << in.rdbuf();
-  return parse_sweep_spec(text.str(), file);
+  return parse_sweep_spec(text.str(), file, check);
 }
 
 std::vector<std::string> swept_keys(const SweepSpec& spec) {

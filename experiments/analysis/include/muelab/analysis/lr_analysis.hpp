@@ -57,6 +57,9 @@ struct LrDrift {
   std::size_t edge_optima = 0;                  ///< curves whose optimum is at the grid's edge
   std::vector<std::size_t> curves;              ///< indices into LrAnalysis::curves, in axis order
   std::vector<std::string> seed_labels;         ///< the seeds resampled (union over the curves)
+  /// Swept keys that vary in lockstep with `axis` (one value of each per axis value and back, e.g.
+  /// d_expert = d_model in a width sweep): not held fixed, and not fitted as an axis of their own.
+  std::vector<std::string> lockstep;
   /// log2(max / min) of the axis values: the number of doublings the drift spans.
   [[nodiscard]] double doublings() const;
 };

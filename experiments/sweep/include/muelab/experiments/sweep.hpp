@@ -45,8 +45,13 @@ struct SweepRun {
   std::string id;                                           ///< 16 hex digits
 };
 
-[[nodiscard]] SweepSpec load_sweep_spec(const std::filesystem::path& file);
-[[nodiscard]] SweepSpec parse_sweep_spec(const std::string& text, const std::filesystem::path& source);
+/// Whether the run config named by `sweep.config` must exist: running a sweep needs it; reading back
+/// the copy a sweep keeps in its results folder (`muelab analyze`) does not, since its relative path
+/// pointed beside the original sweep file.
+enum class RunConfigCheck { required, not_needed };
+[[nodiscard]] SweepSpec load_sweep_spec(const std::filesystem::path& file, RunConfigCheck check = RunConfigCheck::required);
+[[nodiscard]] SweepSpec parse_sweep_spec(const std::string& text, const std::filesystem::path& source,
+                                         RunConfigCheck check = RunConfigCheck::required);
 
 /// Every run of the sweep, in a deterministic order. The id hashes the run config file's bytes and
 /// the sorted overrides, so it is the same on every machine and rank.
