@@ -1,6 +1,7 @@
-"""coord-check figure: residual-stream RMS of the last block vs step (top) and, vs width (bottom, log-log,
-mean ± SE over seeds), the RMS after 10 steps, its change, and the output logits' RMS at init (hollow: a
-documented exception, reported, not judged) for each rule; theory: flat in width (dotted), SP the control."""
+"""coord-check figures, one per axis (coord_check.png: width d; coord_check_depth.png: depth L): the
+residual-stream RMS of the last block vs step (top) and, vs the axis (bottom, log-log, mean ± SE over
+seeds), the RMS after 10 steps, its change, and the output logits' RMS at init (hollow: a documented
+exception, reported, not judged) for each rule; theory: flat in the axis (dotted), SP the control."""
 import math
 import os
 import statistics
@@ -9,22 +10,26 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from transformer_common import colours, num, plt, read_csv, save  # noqa: E402
 
+AXES = {"d_model": ("width d", "d", "coord_check"), "n_layers": ("depth L", "L", "coord_check_depth")}
 
-def main(out_dir):
-    rows = read_csv(os.path.join(out_dir, "sizes.csv"))
-    slopes = {(r["rule"], r["quantity"]): r for r in read_csv(os.path.join(out_dir, "slopes.csv"))}
-    coord = read_csv(os.path.join(out_dir, "coord.csv"))
+
+def axis_figure(out_dir, axis, rows, slopes, coord):
+    label_axis, short, name = AXES[axis]
+    rows = [r for r in rows if r["axis"] == axis]
+    coord = [r for r in coord if r["axis"] == axis]
+    if not rows:
+        return
     rules = list(dict.fromkeys(r["rule"] for r in rows))
-    widths = sorted({int(r["d_model"]) for r in rows})
-    col = colours(widths)
+    values = sorted({int(r["axis_value"]) for r in rows})
+    col = colours(values)
     fig, grid = plt.subplots(2, len(rules), figsize=(3.4 * len(rules), 6), squeeze=False)
     for j, rule in enumerate(rules):
         ax = grid[0][j]
-        for w in widths:
-            steps = sorted({int(r["step"]) for r in rows if r["rule"] == rule and int(r["d_model"]) == w})
-            means = [statistics.mean(num(r["act_rms"]) for r in rows if r["rule"] == rule and int(r["d_model"]) == w
-                                     and int(r["step"]) == s) for s in steps]
-            ax.plot(steps, means, color=col[w], marker=".", label=f"d={w}")
+        for v in values:
+            mine = [r for r in rows if r["rule"] == rule and int(r["axis_value"]) == v]
+            steps = sorted({int(r["step"]) for r in mine})
+            means = [statistics.mean(num(r["act_rms"]) for r in mine if int(r["step"]) == s) for s in steps]
+            ax.plot(steps, means, color=col[v], marker=".", label=f"{short}={v}")
         ax.set_title(rule)
         ax.set_xlabel("step")
         ax.set_ylabel("residual RMS (last block)")
@@ -35,25 +40,33 @@ def main(out_dir):
                                          ("|change|", "residual_rms_change", "s", "full"),
                                          ("output logits at init (exception)", "output_logits_rms", "^", "none")):
             ms, ses = [], []
-            for w in widths:
+            for v in values:
                 vals = [num(r["value"]) for r in coord
-                        if r["rule"] == rule and r["quantity"] == key and int(float(r["axis_value"])) == w]
+                        if r["rule"] == rule and r["quantity"] == key and int(float(r["axis_value"])) == v]
                 if not vals:
                     break
                 ms.append(statistics.mean(vals))
                 ses.append(statistics.stdev(vals) / math.sqrt(len(vals)) if len(vals) > 1 else 0.0)
-            if len(ms) != len(widths):
+            if len(ms) != len(values):
                 continue
-            sl = slopes.get((rule, key))
+            sl = slopes.get((rule, key, axis))
             lab = f"{label}: slope {num(sl['slope']):+.2f}" if sl else label
-            ax.errorbar(widths, ms, yerr=ses, marker=marker, fillstyle=fill, capsize=3, label=lab)
-            ax.plot(widths, [ms[0]] * len(widths), ls=":", color="grey", lw=1)
+            ax.errorbar(values, ms, yerr=ses, marker=marker, fillstyle=fill, capsize=3, label=lab)
+            ax.plot(values, [ms[0]] * len(values), ls=":", color="grey", lw=1)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
-        ax.set_xlabel("width d")
+        ax.set_xlabel(label_axis)
         ax.set_ylabel("size (dotted: theory, flat)")
         ax.legend(fontsize=6)
-    save(fig, out_dir, "coord_check")
+    save(fig, out_dir, name)
+
+
+def main(out_dir):
+    rows = read_csv(os.path.join(out_dir, "sizes.csv"))
+    slopes = {(r["rule"], r["quantity"], r["axis"]): r for r in read_csv(os.path.join(out_dir, "slopes.csv"))}
+    coord = read_csv(os.path.join(out_dir, "coord.csv"))
+    for axis in AXES:
+        axis_figure(out_dir, axis, rows, slopes, coord)
 
 
 if __name__ == "__main__":

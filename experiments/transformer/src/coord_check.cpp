@@ -1,8 +1,10 @@
-// coord-check (docs/theory.md §9): coordinate sizes vs width for sp, mup, jiang and complete-mue. Tiny
-// MoE transformers (N = 4, a = 1, h = d) take a few AdamW steps at the proxy's LR transferred by each
-// rule; we log the residual-stream RMS of the last block (act_rms) at step 0 and at the last step and
-// fit log-log slopes vs d of (i) the activation RMS after training and (ii) its change |Δ act_rms|,
-// with bootstrap CIs over seeds. μP-type rules: |slope| < 0.1; SP is the control (expected ≈ +0.5..1).
+// coord-check (docs/theory.md §9): coordinate sizes vs width for sp, mup, jiang and complete-mue, and
+// vs depth for complete-mue (CompleteP α = 1, and α = ½) and sp. Tiny MoE transformers (N = 4, a = 1, h = d) take
+// a few AdamW steps at the proxy's LR transferred by each rule; we log the residual-stream RMS of the
+// last block (act_rms) at step 0 and at the last step and fit log-log slopes vs d (or L) of (i) the
+// activation RMS after training and (ii) its change |Δ act_rms|, with bootstrap CIs over seeds.
+// μP-type rules: |slope| < 0.1; SP is the control (expected ≈ +0.5..1 in d; ≈ +0.5 in L, where its L
+// unscaled residual branches add up, docs/theory.md §3).
 // Also the output logits' RMS at the first step (init): a documented exception, reported in
 // slopes.csv but not judged (muelab/analysis/coord_analysis.hpp). coord.csv holds every measurement
 // in the long format `muelab analyze` reads; slopes, CIs and verdicts come from the shared analysis.
@@ -16,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 namespace muelab::experiments::transformer {
 
@@ -24,6 +27,13 @@ namespace {
 /// What one profile runs (docs/claims.md, "Plans").
 struct CoordCheckSettings {
   std::vector<std::int64_t> widths;
+  std::vector<std::int64_t> depths;  ///< the depth axis at d = proxy_width (the proxy has `layers` layers)
+  /// Depth-axis rules: label -> (rule, switches). complete-mue is CompleteP α = 1 (its default); α = ½
+  /// is the Depth-μP branch multiplier L^{-1/2} (docs/theory.md §3).
+  std::vector<std::pair<std::string, std::pair<std::string, std::vector<std::string>>>> depth_rules = {
+      {"sp", {"sp", {}}},
+      {"complete-mue", {"complete-mue", {}}},
+      {"complete-mue alpha=0.5", {"complete-mue", {"rule.depth_alpha=0.5"}}}};
   int seeds = 3;
   std::int64_t steps = 10;
   std::size_t resamples = 1000;
@@ -36,6 +46,7 @@ struct CoordCheckSettings {
 CoordCheckSettings coord_check_settings(Profile profile) {
   CoordCheckSettings s;
   s.widths = by_profile<std::vector<std::int64_t>>(profile, {32, 64, 128}, {32, 64, 128, 256}, {32, 64, 128, 256, 512});
+  s.depths = by_profile<std::vector<std::int64_t>>(profile, {2, 4}, {2, 4, 8}, {2, 4, 8, 16});
   s.seeds = by_profile(profile, 2, 3, 5);
   s.steps = by_profile<std::int64_t>(profile, 4, 10, 10);
   s.resamples = by_profile<std::size_t>(profile, 200, 1000, 2000);
@@ -45,7 +56,9 @@ CoordCheckSettings coord_check_settings(Profile profile) {
 ExperimentPlan coord_check_plan(Profile profile) {
   const auto s = coord_check_settings(profile);
   ExperimentPlan plan;
-  plan.settings = {{"widths", s.widths}, {"seeds", s.seeds}, {"adamw_steps", s.steps}, {"base_lr", s.base_lr},
+  nlohmann::json depth_rules = nlohmann::json::object();
+  for (const auto& [label, rule] : s.depth_rules) depth_rules[label] = {{"rule", rule.first}, {"switches", rule.second}};
+  plan.settings = {{"widths", s.widths}, {"depths", s.depths}, {"depth_rules", depth_rules}, {"seeds", s.seeds}, {"adamw_steps", s.steps}, {"base_lr", s.base_lr},
                    {"n_layers", s.layers}, {"proxy", fmt::format("dense d={}, H=d", s.proxy_width)},
                    {"target", "MoE N=4 a=1 h=d"}, {"rules", s.rules}, {"control_rules", s.control_rules},
                    {"bootstrap_resamples", s.resamples}};
@@ -54,28 +67,43 @@ ExperimentPlan coord_check_plan(Profile profile) {
   return plan;
 }
 
-/// One training run per (rule, width, seed), in that order.
-std::vector<Job> coord_jobs(const CoordCheckSettings& s, std::uint64_t seed) {
+/// One coordinate-check run: a rule at one value of one axis ("d_model" or "n_layers").
+struct CoordCase {
+  std::string rule, axis;
+  std::int64_t value = 0;
+  int seed_index = 0;
+  Job job;
+};
+
+/// Every run: (rule, width, seed) on the width axis, then (rule, depth, seed) on the depth axis.
+std::vector<CoordCase> coord_cases(const CoordCheckSettings& s, std::uint64_t seed) {
   Budget budget;
   budget.steps = s.steps;
   budget.warmup = 0;
   budget.eval_batches = 1;
-  std::vector<Job> jobs;
+  const auto job_at = [&](const std::string& rule, std::int64_t d, std::int64_t L, int k,
+                          const std::vector<std::string>& switches = {}) {
+    Job j;
+    j.rule_switches = switches;
+    j.shape.d_model = d;
+    j.shape.d_expert = d;
+    j.shape.n_layers = L;
+    j.base_shape = dense_proxy(s.proxy_width, s.layers);
+    j.base.lr = s.base_lr;
+    j.rule = rule;
+    j.budget = budget;
+    j.seed = seed * 1000 + static_cast<std::uint64_t>(k) + 1;
+    return j;
+  };
+  std::vector<CoordCase> cases;
   for (const auto& rule : s.rules)
     for (const auto d : s.widths)
-      for (int k = 0; k < s.seeds; ++k) {
-        Job j;
-        j.shape.d_model = d;
-        j.shape.d_expert = d;
-        j.shape.n_layers = s.layers;
-        j.base_shape = dense_proxy(s.proxy_width, s.layers);
-        j.base.lr = s.base_lr;
-        j.rule = rule;
-        j.budget = budget;
-        j.seed = seed * 1000 + static_cast<std::uint64_t>(k) + 1;
-        jobs.push_back(j);
-      }
-  return jobs;
+      for (int k = 0; k < s.seeds; ++k) cases.push_back({rule, "d_model", d, k, job_at(rule, d, s.layers, k)});
+  for (const auto& [label, rule] : s.depth_rules)
+    for (const auto L : s.depths)
+      for (int k = 0; k < s.seeds; ++k)
+        cases.push_back({label, "n_layers", L, k, job_at(rule.first, s.proxy_width, L, k, rule.second)});
+  return cases;
 }
 
 /// RMS of the output logits on the first training batch at init (a documented exception of the coord
@@ -91,49 +119,56 @@ double init_logits_rms(const models::cpu::TrainRun& run, const models::cpu::Toke
   return std::sqrt(static_cast<double>(logits.squaredNorm()) / static_cast<double>(logits.size()));
 }
 
-struct CoordRuns {
-  std::vector<JobResult> trained;
-  std::vector<double> init_logits_rms;
+struct CoordRun {
+  std::vector<std::map<std::string, double>> log;  ///< act_rms per logged step (key "act_rms")
+  double init_logits_rms = 0.0;
 };
 
-/// Every job resolved once; the same resolved runs are trained and give the logits at init.
-CoordRuns measure_coord(const std::vector<Job>& jobs, const std::string& column, const ExperimentOptions& o) {
-  std::vector<models::cpu::TrainRun> runs;
-  for (const auto& j : jobs) runs.push_back(resolve(j));
-  CoordRuns out;
-  out.trained = train_resolved(runs, o.out_dir / "scratch", o.threads, {column});
-  const auto data = models::cpu::make_token_source(runs.front().data);
-  for (const auto& run : runs) out.init_logits_rms.push_back(init_logits_rms(run, *data));
+/// Every case resolved once; the same resolved runs are trained and give the logits at init. Runs are
+/// trained per depth, since the last block's column (act_rms_l{L-1}) depends on L.
+std::vector<CoordRun> measure_coord(const std::vector<CoordCase>& cases, const ExperimentOptions& o) {
+  std::vector<CoordRun> out(cases.size());
+  std::map<std::int64_t, std::vector<std::size_t>> by_depth;
+  for (std::size_t i = 0; i < cases.size(); ++i) by_depth[cases[i].job.shape.n_layers].push_back(i);
+  for (const auto& [depth, members] : by_depth) {
+    std::vector<models::cpu::TrainRun> runs;
+    for (const auto i : members) runs.push_back(resolve(cases[i].job));
+    const std::string column = fmt::format("act_rms_l{}", depth - 1);
+    const auto trained = train_resolved(runs, o.out_dir / "scratch", o.threads, {column});
+    const auto data = models::cpu::make_token_source(runs.front().data);
+    for (std::size_t m = 0; m < members.size(); ++m) {
+      auto& r = out[members[m]];
+      for (const auto& row : trained[m].log) r.log.push_back({{"act_rms", row.at(column)}});
+      r.init_logits_rms = init_logits_rms(runs[m], *data);
+    }
+  }
   return out;
 }
 
 VerdictReport run_coord_check(const ExperimentOptions& o) {
   const auto settings = coord_check_settings(o.profile);
   const auto plan = coord_check_plan(o.profile);
-  const auto jobs = coord_jobs(settings, o.seed);
-  note(fmt::format("coord-check ({}): {} training runs", to_string(o.profile), jobs.size()));
-  const std::string column = fmt::format("act_rms_l{}", settings.layers - 1);
-  const auto runs = measure_coord(jobs, column, o);
+  const auto cases = coord_cases(settings, o.seed);
+  note(fmt::format("coord-check ({}): {} training runs", to_string(o.profile), cases.size()));
+  const auto runs = measure_coord(cases, o);
 
-  CsvTable sizes({"rule", "d_model", "seed", "step", "act_rms"});
+  CsvTable sizes({"rule", "axis", "axis_value", "seed", "step", "act_rms"});
   std::vector<analysis::CoordMeasurement> measurements;
-  std::size_t i = 0;
-  for (const auto& rule : settings.rules)
-    for (const auto width : settings.widths)
-      for (int s = 0; s < settings.seeds; ++s, ++i) {
-        const auto& log = runs.trained[i].log;
-        if (log.empty()) continue;  // no step logged: nothing to measure (the slope drops this seed)
-        for (std::size_t t = 0; t < log.size(); ++t)
-          sizes.add_row({rule, static_cast<long long>(width), static_cast<long long>(s), static_cast<long long>(t),
-                         log[t].at(column)});
-        const double first = log.front().at(column), last = log.back().at(column);
-        const auto last_step = static_cast<std::int64_t>(log.size()) - 1;
-        const auto d = static_cast<double>(width);
-        const std::string seed = std::to_string(s);
-        measurements.push_back({rule, "residual_rms", "d_model", last_step, d, seed, last});
-        measurements.push_back({rule, "residual_rms_change", "d_model", last_step, d, seed, std::abs(last - first)});
-        measurements.push_back({rule, "output_logits_rms", "d_model", 0, d, seed, runs.init_logits_rms[i]});
-      }
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    const auto& c = cases[i];
+    const auto& log = runs[i].log;
+    if (log.empty()) continue;  // no step logged: nothing to measure (the slope drops this seed)
+    for (std::size_t t = 0; t < log.size(); ++t)
+      sizes.add_row({c.rule, c.axis, static_cast<long long>(c.value), static_cast<long long>(c.seed_index),
+                     static_cast<long long>(t), log[t].at("act_rms")});
+    const double first = log.front().at("act_rms"), last = log.back().at("act_rms");
+    const auto last_step = static_cast<std::int64_t>(log.size()) - 1;
+    const auto v = static_cast<double>(c.value);
+    const std::string seed = std::to_string(c.seed_index);
+    measurements.push_back({c.rule, "residual_rms", c.axis, last_step, v, seed, last});
+    measurements.push_back({c.rule, "residual_rms_change", c.axis, last_step, v, seed, std::abs(last - first)});
+    measurements.push_back({c.rule, "output_logits_rms", c.axis, 0, v, seed, runs[i].init_logits_rms});
+  }
   CsvTable coord({"rule", "quantity", "step", "axis", "axis_value", "seed", "value"});
   for (const auto& m : measurements) coord.add_row({m.rule, m.quantity, static_cast<long long>(m.step), m.axis, m.axis_value, m.seed, m.value});
   // Slopes, CIs, exceptions and verdicts by the shared analysis (the same code as `muelab analyze`).
@@ -145,8 +180,8 @@ VerdictReport run_coord_check(const ExperimentOptions& o) {
   report.verdicts = analysis::coord_slope_verdicts(slopes, is_control, plan.claim("slope"));
   for (const auto& sl : slopes)
     if (sl.exception)
-      note(fmt::format("coord-check: {} {} step {}: slope {:+.3f} [{:+.3f}, {:+.3f}] ({})", sl.rule, sl.quantity, sl.step,
-                       sl.estimate.slope, sl.estimate.ci.low, sl.estimate.ci.high, *sl.exception));
+      note(fmt::format("coord-check: {} {} vs {} step {}: slope {:+.3f} [{:+.3f}, {:+.3f}] ({})", sl.rule, sl.quantity, sl.axis,
+                       sl.step, sl.estimate.slope, sl.estimate.ci.low, sl.estimate.ci.high, *sl.exception));
   coord.write(o.out_dir / "coord.csv");
   analysis::coord_slopes_table(slopes).write(o.out_dir / "slopes.csv");
   sizes.write(o.out_dir / "sizes.csv");
@@ -159,7 +194,8 @@ Experiment make_coord_check_experiment() {
   Experiment e;
   e.name = "coord-check";
   e.description =
-      "Residual-stream RMS and its change after 10 AdamW steps vs width for sp, mup, jiang, complete-mue (SP control)";
+      "Residual-stream RMS and its change after 10 AdamW steps vs width for sp, mup, jiang, complete-mue and vs depth "
+      "for complete-mue and sp (SP control)";
   e.claims = {"coord-check"};
   e.plot_script = "coord_check.py";
   e.run = run_coord_check;
