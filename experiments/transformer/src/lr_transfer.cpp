@@ -15,7 +15,7 @@
 // Its rows are verdicts only where the gate passed; otherwise every row is inconclusive, "task not
 // capacity-bound" (docs/claims.md `capacity-gate`).
 // lr-transfer-capacity-structure: the same on the capacity-bound task along the MoE block's structure:
-// granularity over 4 doublings (m = 1, 4, 16) and shared experts.
+// granularity over 4 doublings (m = 1, 4, 16), shared experts and routing groups.
 #include "common.hpp"
 #include "edge_sweep.hpp"
 
@@ -127,15 +127,15 @@ LrTransferSettings lr_transfer_capacity_settings(Profile profile) {
 }
 
 /// lr-transfer-capacity-structure: the capacity-bound task along granularity m = 1, 4, 16 (4 doublings:
-/// (N, a, h) = (4, 1, d) -> (64, 16, d/16), judged on the total shift, docs/claims.md `lr-transfer`)
-/// and shared experts (1, 2, 4 of width d beside N = 4, a = 1); routing groups are not run yet (compute);
+/// (N, a, h) = (4, 1, d) -> (64, 16, d/16), judged on the total shift, docs/claims.md `lr-transfer`),
+/// shared experts (1, 2, 4 of width d beside N = 4, a = 1) and routing groups (1, 2, 4 at N = 8, a = 4);
 /// complete-mue against the power check (and, on granularity, Jiang's fan-in expert-down control), with
 /// the same proxy, grid and seeds as lr-transfer-capacity.
 LrTransferSettings lr_transfer_capacity_structure_settings(Profile profile) {
   LrTransferSettings s = lr_transfer_capacity_settings(profile);
   s.name = "lr-transfer-capacity-structure";
   s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_shared", {1, 2}}}, {{"n_shared", {1, 2}}},
-                                              {{"granularity", {1, 4, 16}}, {"n_shared", {1, 2, 4}}});
+                                              {{"granularity", {1, 4, 16}}, {"n_shared", {1, 2, 4}}, {"n_groups", {1, 2, 4}}});
   // The granularity control of docs/theory.md §6 (Jiang's rule with fan-in expert-down init: its init
   // shrinks with h, so η* must move across m), run on the granularity axis only.
   if (profile == Profile::full)
@@ -455,8 +455,8 @@ Experiment make_lr_transfer_capacity_structure_experiment() {
   Experiment e;
   e.name = "lr-transfer-capacity-structure";
   e.description =
-      "LR sweeps on the capacity-bound task along the MoE block's structure: granularity m = 1, 4, 16 and shared "
-      "experts (quick: shared only); complete-mue against the power check; judged only where capacity-gate passed";
+      "LR sweeps on the capacity-bound task along the MoE block's structure: granularity m = 1, 4, 16, shared experts "
+      "and routing groups (quick: shared only); complete-mue against the power check; judged only where capacity-gate passed";
   e.claims = {"lr-transfer"};
   e.plot_script = "lr_transfer.py";
   e.run = [](const ExperimentOptions& o) { return run_with(lr_transfer_capacity_structure_settings(o.profile), o); };
