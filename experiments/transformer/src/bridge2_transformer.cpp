@@ -179,18 +179,19 @@ SeedMean seed_mean(const std::vector<double>& values) {
 }
 
 struct Bridge2Settings {
-  Budget budget;
+  Budget budget;                           ///< the capacity-bound task (docs/theory.md §9)
   Shape moe;                               ///< d = 32, L = 2, expert width 16
   std::int64_t n_fixed = 8, a_fixed = 2;   ///< N of the a axis, a of the N axis
   std::vector<std::int64_t> a_values, n_values;
   int seeds = 3;
-  double lr_centre = 8e-3, lr_step = 0.5;  ///< centred near the measured Dense-MoE optimum (2^-6.8)
+  double lr_centre = 1e-2, lr_step = 0.5;  ///< the dense proxy's η* on the task is 1.28e-2 (capacity-gate)
+  double lr_weight_decay = kCapacityTaskWeightDecay;  ///< the LR sweeps run at the task's λ
   int lr_half = 3;
-  // WD regime: at the LR optimum the loss only rises with λ = ¼..4 over 100 steps (no interior optimum:
-  // measured); the WD sweeps run at a base LR ≈ 1.3 octaves above it, where the coupled shrinkage
-  // competes with the noise of the large steps; the edge policy extends the grid toward small λ.
-  double wd_lr = 0.022097086912079608 /* 2^-5.5 */, wd_centre = 0.5, wd_step = 1.0;
-  int wd_half = 2;
+  // WD sweeps at the proxy's tuned LR on the task (capacity-gate, full: 1.28e-2), λ on half-octave steps
+  // around 0.05: ηλT ≈ 0.34–2.7 over the full grid (inside 0.3–10, where λ* can be interior; the dense
+  // proxy's λ* on the task is ≈ 0.03, tune-dense-once), the edge policy extending it on either side.
+  double wd_lr = 1.28e-2, wd_centre = 0.05, wd_step = 0.5;
+  int wd_half = 3;
   std::int64_t noise_batches = 32, warm_steps = 20;
   std::size_t resamples = 1000;
   EdgePolicy edge;
@@ -201,20 +202,21 @@ struct Bridge2Settings {
 
 Bridge2Settings bridge2_settings(Profile profile) {
   Bridge2Settings s;
-  s.budget.steps = by_profile<std::int64_t>(profile, 20, 100, 150);
-  s.budget.eval_batches = by_profile<std::int64_t>(profile, 2, 8, 8);
+  s.budget = capacity_bound_budget(profile);
   s.moe.d_model = 32;
   s.moe.n_layers = 2;
   s.moe.d_expert = 16;
-  s.a_values = by_profile<std::vector<std::int64_t>>(profile, {8, 4}, {8, 4, 2}, {8, 4, 2, 1});
-  s.n_values = by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 8, 16}, {4, 8, 16, 32});
-  s.seeds = by_profile(profile, 2, 3, 5);
-  s.lr_half = by_profile(profile, 1, 3, 4);
-  s.wd_half = by_profile(profile, 1, 2, 3);
+  s.a_values = by_profile<std::vector<std::int64_t>>(profile, {8, 4}, {8, 2}, {8, 4, 2, 1});
+  s.n_values = by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 16}, {4, 8, 16, 32});
+  s.seeds = by_profile(profile, 2, 2, 5);
+  s.lr_half = by_profile(profile, 1, 1, 3);
+  s.lr_step = by_profile(profile, 1.0, 1.0, 0.5);
+  s.wd_half = by_profile(profile, 1, 1, 3);
+  s.wd_step = by_profile(profile, 1.0, 1.0, 0.5);
   s.noise_batches = by_profile<std::int64_t>(profile, 4, 32, 128);
   s.warm_steps = by_profile<std::int64_t>(profile, 2, 20, 40);
   s.resamples = by_profile<std::size_t>(profile, 200, 1000, 2000);
-  s.edge.max_extra_points = by_profile(profile, 1, 4, 4);
+  s.edge.max_extra_points = by_profile(profile, 1, 2, 4);
   return s;
 }
 
@@ -231,12 +233,11 @@ std::string sigma0_key(const MoePoint& p) { return fmt::format("sigma0 a={} N={}
 ExperimentPlan bridge2_plan(Profile profile) {
   const auto s = bridge2_settings(profile);
   ExperimentPlan plan;
-  plan.settings = {{"steps", s.budget.steps}, {"batch_size", s.budget.batch_size}, {"seq_len", s.budget.seq_len},
-                   {"data", s.budget.data_source}, {"d_model", s.moe.d_model}, {"n_layers", s.moe.n_layers},
+  plan.settings = {{"budget", to_json(s.budget)}, {"needs_capacity_gate", true}, {"d_model", s.moe.d_model}, {"n_layers", s.moe.n_layers},
                    {"d_expert", s.moe.d_expert}, {"a_axis", {{"N", s.n_fixed}, {"a", s.a_values}}},
                    {"n_axis", {{"a", s.a_fixed}, {"N", s.n_values}}}, {"seeds", s.seeds},
                    {"lr_grid", {{"centre", s.lr_centre}, {"step_log2", s.lr_step}, {"points", 2 * s.lr_half + 1},
-                                {"weight_decay", 0.0}}},
+                                {"weight_decay", s.lr_weight_decay}}},
                    {"wd_grid", {{"centre", s.wd_centre}, {"step_log2", s.wd_step}, {"points", 2 * s.wd_half + 1},
                                 {"base_lr", s.wd_lr}}},
                    {"edge_extra_points_cap", s.edge.max_extra_points}, {"noise_batches", s.noise_batches},
@@ -329,7 +330,7 @@ Bridge2Measured measure_sweeps(const Bridge2Settings& s, const ExperimentOptions
       grids, s.seeds,
       [&](std::size_t c, double x, int seed) {
         const auto& curve = m.curves[c];
-        auto j = curve.knob == "lr" ? bridge2_job(s, curve.point, std::exp2(x), 0.0, seed, o.seed)
+        auto j = curve.knob == "lr" ? bridge2_job(s, curve.point, std::exp2(x), s.lr_weight_decay, seed, o.seed)
                                     : bridge2_job(s, curve.point, s.wd_lr, std::exp2(x), seed, o.seed);
         if (curve.power) j.moe_block_lr_factor = power_factor(m.axes[curve.axis], curve.point);
         return j;
@@ -480,7 +481,8 @@ NoiseMeasurements measure_noise(const Bridge2Settings& s, const std::vector<Stud
     for (int seed = 0; seed < s.seeds; ++seed)
       for (const auto w : {std::int64_t{0}, s.warm_steps}) out.keys.push_back({p, seed, w});
   std::vector<models::cpu::TrainRun> runs;
-  for (const auto& k : out.keys) runs.push_back(resolve(bridge2_job(s, k.point, s.lr_centre, 0.0, k.seed, o.seed)));
+  for (const auto& k : out.keys)
+    runs.push_back(resolve(bridge2_job(s, k.point, s.lr_centre, s.lr_weight_decay, k.seed, o.seed)));
   const auto data = models::cpu::make_token_source(runs.front().data);
   out.noise.resize(out.keys.size());
   note(fmt::format("bridge2-transformer: gradient noise on {} minibatches for {} (shape, seed, stage)", s.noise_batches,
@@ -588,6 +590,9 @@ VerdictReport run_bridge2_transformer(const ExperimentOptions& o) {
   t.drifts.write(o.out_dir / "drifts.csv");
   control_csv.write(o.out_dir / "control.csv");
   sigma_csv.write(o.out_dir / "sigma0.csv");
+  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
+  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
+    note("bridge2-transformer: rows not judged, task not capacity-bound: " + gate.reason);
   note(fmt::format("bridge2-transformer: {} runs requested, {} trained, {:.0f} s", m.sweep.requested, m.sweep.trained,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
   return report;
@@ -599,8 +604,9 @@ Experiment make_bridge2_transformer_experiment() {
   Experiment e;
   e.name = "bridge2-transformer";
   e.description =
-      "Bridge II on the MoE transformer: LR and WD optimum drift across activated experts a and capacity N at fixed B, "
-      "T (Complete-muE) with a power check, sigma0 shift per expert group, per-expert-batch rule control";
+      "Bridge II on the MoE transformer, capacity-bound task: LR and WD optimum drift across activated experts a and "
+      "capacity N at fixed B, T (Complete-muE) with a power check, sigma0 shift per expert group, per-expert-batch rule "
+      "control; judged only where capacity-gate passed";
   e.claims = {"bridge2-cancellation", "sigma0-shift"};
   e.plot_script = "bridge2_transformer.py";
   e.run = run_bridge2_transformer;
