@@ -52,6 +52,7 @@ struct RuleCase {
   std::set<std::string> control_axes;     ///< axes on which it is a control that must drift
   bool only_control_axes = false;         ///< run only there (fan-in down: granularity)
   bool power_check = false;               ///< MoE-block LR × (value / reference) after the rule
+  std::int64_t only_up_to = 0;            ///< > 0: run only at axis values up to this (compute)
 };
 
 struct LrTransferSettings {
@@ -143,12 +144,32 @@ LrTransferSettings lr_transfer_capacity_structure_settings(Profile profile) {
   return s;
 }
 
+/// lr-transfer-capacity-width: the capacity-bound task across width d = 32, 64, 128 (h = d, N = 4,
+/// a = 1), complete-mue against SP (its optimum must drift down with width, docs/theory.md §2) and the
+/// power check; beside them, up to d = 64 (compute), the two open switches head_rule = cmue-literal and
+/// wd_width_scaling = coupled, and Lingle's trainable norm gains, tabulated (docs/claims.md `lr-transfer`).
+LrTransferSettings lr_transfer_capacity_width_settings(Profile profile) {
+  LrTransferSettings s = lr_transfer_capacity_settings(profile);
+  s.name = "lr-transfer-capacity-width";
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"d_model", {32, 64}}}, {{"d_model", {32, 64}}},
+                                              {{"d_model", {32, 64, 128}}});
+  s.rules = {{"complete-mue", "complete-mue", {}, true, {}, false, false},
+             {"sp", "sp", {}, false, {"d_model"}, false, false},
+             {kPowerLabel, "complete-mue", {}, false, {}, false, true}};
+  if (profile == Profile::full) {
+    s.rules.push_back({"head_rule cmue-literal", "complete-mue", {"rule.head_rule=cmue-literal"}, false, {}, false, false, 64});
+    s.rules.push_back({"wd_width_scaling coupled", "complete-mue", {"rule.wd_width_scaling=coupled"}, false, {}, false, false, 64});
+    s.rules.push_back({"trainable norm gains", "complete-mue", {"trainer.norm_gains_trainable=true"}, false, {}, false, false, 64});
+  }
+  return s;
+}
+
 nlohmann::json settings_json(const LrTransferSettings& s) {
   nlohmann::json axes = nlohmann::json::object(), rules = nlohmann::json::array();
   for (const auto& a : s.axes) axes[a.axis] = a.values;
   for (const auto& r : s.rules)
     rules.push_back({{"label", r.label}, {"rule", r.rule}, {"switches", r.switches}, {"judged", r.judged},
-                     {"control_axes", r.control_axes}, {"power_check", r.power_check}});
+                     {"control_axes", r.control_axes}, {"power_check", r.power_check}, {"only_up_to", r.only_up_to}});
   return {{"steps", s.budget.steps}, {"batch_size", s.budget.batch_size}, {"seq_len", s.budget.seq_len},
           {"warmup", s.budget.warmup}, {"eval_batches", s.budget.eval_batches}, {"data", s.budget.data_source},
           {"schedule", s.budget.schedule}, {"decay_fraction", s.budget.decay_fraction},
@@ -249,6 +270,7 @@ Measured measure(const LrTransferSettings& s, const ExperimentOptions& o) {
     for (std::size_t a = 0; a < s.axes.size(); ++a) {
       if (s.rules[r].only_control_axes && !s.rules[r].control_axes.count(s.axes[a].axis)) continue;
       for (const auto v : s.axes[a].values) {
+        if (s.rules[r].only_up_to > 0 && v > s.rules[r].only_up_to) continue;
         m.keys.push_back({r, a, v});
         grids.push_back(grid);
       }
@@ -450,6 +472,20 @@ Experiment make_lr_transfer_capacity_experiment() {
 }  // namespace muelab::experiments::transformer
 
 namespace muelab::experiments::transformer {
+
+Experiment make_lr_transfer_capacity_width_experiment() {
+  Experiment e;
+  e.name = "lr-transfer-capacity-width";
+  e.description =
+      "LR sweeps on the capacity-bound task across width d = 32, 64, 128 (quick: 32, 64): complete-mue against SP and "
+      "the power check; head_rule cmue-literal, wd_width_scaling coupled and trainable norm gains tabulated up to d = 64; "
+      "judged only where capacity-gate passed";
+  e.claims = {"lr-transfer"};
+  e.plot_script = "lr_transfer.py";
+  e.run = [](const ExperimentOptions& o) { return run_with(lr_transfer_capacity_width_settings(o.profile), o); };
+  e.plan = [](Profile p) { return plan_for(lr_transfer_capacity_width_settings(p)); };
+  return e;
+}
 
 Experiment make_lr_transfer_capacity_structure_experiment() {
   Experiment e;
