@@ -440,64 +440,54 @@ VerdictReport run_with(const LrTransferSettings& s, const ExperimentOptions& o) 
   return report;
 }
 
+/// One registered experiment of this family: its settings per profile decide everything else.
+Experiment lr_transfer_family(const std::string& name, const std::string& description,
+                              LrTransferSettings (*settings)(Profile)) {
+  Experiment e;
+  e.name = name;
+  e.description = description;
+  e.claims = {"lr-transfer"};
+  e.plot_script = "lr_transfer.py";
+  e.run = [settings](const ExperimentOptions& o) { return run_with(settings(o.profile), o); };
+  e.plan = [settings](Profile p) { return plan_for(settings(p)); };
+  return e;
+}
+
 }  // namespace
 
 Experiment make_lr_transfer_experiment() {
-  Experiment e;
-  e.name = "lr-transfer";
-  e.description =
+  return lr_transfer_family(
+      "lr-transfer",
       "LR sweeps of tiny MoE transformers across width, activated experts (+ depth, N, granularity, shared experts, "
       "routing groups and all six rule sources in full); optimum drift per doubling with paired CIs, controls, power "
-      "check and discrimination rows; rule-source table";
-  e.claims = {"lr-transfer"};
-  e.plot_script = "lr_transfer.py";
-  e.run = [](const ExperimentOptions& o) { return run_with(lr_transfer_settings(o.profile), o); };
-  e.plan = [](Profile p) { return plan_for(lr_transfer_settings(p)); };
-  return e;
+      "check and discrimination rows; rule-source table",
+      lr_transfer_settings);
 }
 
 Experiment make_lr_transfer_capacity_experiment() {
-  Experiment e;
-  e.name = "lr-transfer-capacity";
-  e.description =
+  return lr_transfer_family(
+      "lr-transfer-capacity",
       "LR sweeps on the capacity-bound task (order-2 Markov chain) along N, granularity and a (quick: N only): optimum "
-      "drift per doubling for complete-mue against the power check; judged only where capacity-gate passed";
-  e.claims = {"lr-transfer"};
-  e.plot_script = "lr_transfer.py";
-  e.run = [](const ExperimentOptions& o) { return run_with(lr_transfer_capacity_settings(o.profile), o); };
-  e.plan = [](Profile p) { return plan_for(lr_transfer_capacity_settings(p)); };
-  return e;
+      "drift per doubling for complete-mue against the power check; judged only where capacity-gate passed",
+      lr_transfer_capacity_settings);
 }
 
-}  // namespace muelab::experiments::transformer
-
-namespace muelab::experiments::transformer {
-
 Experiment make_lr_transfer_capacity_width_experiment() {
-  Experiment e;
-  e.name = "lr-transfer-capacity-width";
-  e.description =
+  return lr_transfer_family(
+      "lr-transfer-capacity-width",
       "LR sweeps on the capacity-bound task across width d = 32, 64, 128 (quick: 32, 64): complete-mue against SP and "
       "the power check; head_rule cmue-literal, wd_width_scaling coupled and trainable norm gains tabulated up to d = 64; "
-      "judged only where capacity-gate passed";
-  e.claims = {"lr-transfer"};
-  e.plot_script = "lr_transfer.py";
-  e.run = [](const ExperimentOptions& o) { return run_with(lr_transfer_capacity_width_settings(o.profile), o); };
-  e.plan = [](Profile p) { return plan_for(lr_transfer_capacity_width_settings(p)); };
-  return e;
+      "judged only where capacity-gate passed",
+      lr_transfer_capacity_width_settings);
 }
 
 Experiment make_lr_transfer_capacity_structure_experiment() {
-  Experiment e;
-  e.name = "lr-transfer-capacity-structure";
-  e.description =
+  return lr_transfer_family(
+      "lr-transfer-capacity-structure",
       "LR sweeps on the capacity-bound task along the MoE block's structure: granularity m = 1, 4, 16, shared experts "
-      "and routing groups (quick: shared only); complete-mue against the power check; judged only where capacity-gate passed";
-  e.claims = {"lr-transfer"};
-  e.plot_script = "lr_transfer.py";
-  e.run = [](const ExperimentOptions& o) { return run_with(lr_transfer_capacity_structure_settings(o.profile), o); };
-  e.plan = [](Profile p) { return plan_for(lr_transfer_capacity_structure_settings(p)); };
-  return e;
+      "and routing groups (quick: shared only); complete-mue against the power check; judged only where capacity-gate "
+      "passed",
+      lr_transfer_capacity_structure_settings);
 }
 
 }  // namespace muelab::experiments::transformer
