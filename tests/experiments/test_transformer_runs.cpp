@@ -4,6 +4,7 @@
 // the OpenMP loop), and the one proxy LR calibration is declared per profile with >= 5 seeds in full.
 #include "common.hpp"
 #include "dense_calibration.hpp"
+#include "edge_sweep.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -57,6 +58,26 @@ TEST_CASE("train_resolved trains resolved runs and keeps the per-step log in mem
   CHECK(again.front().train_loss == results.front().train_loss);
   CHECK(again.front().loss == results.front().loss);
   CHECK(train_resolved({}, scratch("empty"), 1).empty());
+}
+
+TEST_CASE("run_fingerprint: runs that differ only in a [trainer] switch are different runs", "[transformer_runs]") {
+  // Regression: the fingerprint once held only the transfer, shape, seed, LR, WD and steps, so a
+  // trainer.norm_gains_trainable=true curve was deduplicated against the plain rule's runs.
+  Job plain = tiny_job(1);
+  plain.shape.ffn = "moe";
+  Job gains = plain;
+  gains.rule_switches = {"trainer.norm_gains_trainable=true"};
+  CHECK(run_fingerprint(plain) != run_fingerprint(gains));
+  Job balanced = plain;
+  balanced.rule_switches = {"trainer.aux_loss_coef=0.01"};
+  CHECK(run_fingerprint(plain) != run_fingerprint(balanced));
+  // What must still coincide: the same job twice, and a power check at its reference point (factor 1).
+  CHECK(run_fingerprint(plain) == run_fingerprint(plain));
+  Job power = plain;
+  power.moe_block_lr_factor = 1.0;
+  CHECK(run_fingerprint(plain) == run_fingerprint(power));
+  power.moe_block_lr_factor = 2.0;
+  CHECK(run_fingerprint(plain) != run_fingerprint(power));
 }
 
 TEST_CASE("train_resolved: a log column that does not exist is an exception after the loop", "[transformer_runs]") {

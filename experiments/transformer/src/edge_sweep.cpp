@@ -12,12 +12,23 @@ namespace muelab::experiments::transformer {
 
 namespace {
 
+/// The [trainer] architecture switches and the schedule: not part of the transfer, but they change
+/// what is trained (trainable norm gains, balancing, capacity), so two runs that differ only there are
+/// different runs.
+std::string trainer_key(const models::cpu::TrainRun& run) {
+  const auto& a = run.architecture;
+  const auto& s = run.schedule;
+  return fmt::format("gains={} norm_eps={} cf={} aux={} bias={}|sched={} warmup={} total={} min={} decay={}",
+                     a.norm_gains_trainable, a.norm_eps, a.capacity_factor, a.aux_loss_coef, a.bias_rate,
+                     static_cast<int>(s.kind), s.warmup_steps, s.total_steps, s.min_factor, s.decay_fraction);
+}
+
 /// run_fingerprint of a job already resolved into `run` (resolved once, then trained from the same value).
 std::string fingerprint_of(const Job& job, const models::cpu::TrainRun& run) {
   auto fingerprint = theory::to_json(run.transfer);
   for (const char* k : {"rule", "sde", "ratios", "global"}) fingerprint.erase(k);
-  return fmt::format("{}|{}|{}|{}|{}|{}", fingerprint.dump(), shape_key(job.shape), job.seed, job.base.lr,
-                     job.base.weight_decay, job.budget.steps);
+  return fmt::format("{}|{}|{}|{}|{}|{}|{}", fingerprint.dump(), shape_key(job.shape), job.seed, job.base.lr,
+                     job.base.weight_decay, job.budget.steps, trainer_key(run));
 }
 
 }  // namespace

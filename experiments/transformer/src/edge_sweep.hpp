@@ -38,8 +38,8 @@ struct EdgeSweepResult {
     const std::filesystem::path& scratch, int threads, const std::string& label);
 
 /// The key under which two jobs are the same training run: their resolved transfer (every group's
-/// init, multiplier, LR, WD, ε, β and the MoE and architecture multipliers), shape, seed, base LR and
-/// step count.
+/// init, multiplier, LR, WD, ε, β and the MoE and architecture multipliers), shape, seed, base LR, WD,
+/// step count, and the [trainer] architecture switches and schedule (trainable gains, balancing).
 [[nodiscard]] std::string run_fingerprint(const Job& job);
 
 }  // namespace muelab::experiments::transformer
