@@ -80,6 +80,71 @@ TEST_CASE("run_fingerprint: runs that differ only in a [trainer] switch are diff
   CHECK(run_fingerprint(plain) != run_fingerprint(power));
 }
 
+TEST_CASE("ablations remove one ingredient of the resolved rule, by hand", "[transformer_runs]") {
+  using theory::ParameterGroup;
+  Job moe = tiny_job(1);
+  moe.base_shape = dense_proxy(32, 2);  // d_head 8, H = d
+  moe.shape = Shape{};                  // d = 32, N = 4, a = 1, h = d
+  moe.shape.n_experts = 8;
+  moe.shape.n_active = 4;               // H_act = 4d: A = d/H_act = 1/4, R = a = 4
+  const auto plain = resolve(moe);
+  REQUIRE(plain.transfer.moe);
+  CHECK(plain.transfer.moe->output_multiplier == Approx(0.25));
+  CHECK(plain.transfer.moe->route_scale_routed == Approx(4.0));
+  CHECK(plain.transfer.find(ParameterGroup::expert_down)->multiplier.value() == Approx(0.25));
+
+  Job no_a = moe;
+  no_a.ablations = {"no-output-multiplier"};
+  const auto a_removed = resolve(no_a);
+  CHECK(a_removed.transfer.moe->output_multiplier == 1.0);
+  CHECK(a_removed.transfer.find(ParameterGroup::expert_down)->multiplier.value() == Approx(1.0));
+  CHECK(a_removed.transfer.moe->route_scale_routed == Approx(4.0));  // R untouched
+  CHECK(a_removed.transfer.moe->gate_normalization == "active-set");
+
+  Job sum = moe;
+  sum.ablations = {"plain-sum"};
+  const auto plain_sum = resolve(sum);
+  CHECK(plain_sum.transfer.find(ParameterGroup::expert_down)->multiplier.value() == Approx(1.0));
+  CHECK(plain_sum.transfer.moe->route_scale_routed == 1.0);
+  CHECK(plain_sum.transfer.moe->gate_normalization == "none");
+  CHECK(run_fingerprint(sum) != run_fingerprint(no_a));
+
+  // Router LR without its 1/rho_d: at d = 64 (rho_d = 2) the router's LR doubles, nothing else moves.
+  Job wide = moe;
+  wide.shape.d_model = 64;
+  wide.shape.d_expert = 64;
+  Job wide_router = wide;
+  wide_router.ablations = {"router-lr-width"};
+  const auto w = resolve(wide), wr = resolve(wide_router);
+  CHECK(wr.transfer.find(ParameterGroup::router)->lr.value() == Approx(2.0 * w.transfer.find(ParameterGroup::router)->lr.value()));
+  CHECK(wr.transfer.find(ParameterGroup::expert_up)->lr.value() == w.transfer.find(ParameterGroup::expert_up)->lr.value());
+
+  // Attention 1/sqrt(d_head) relative to the base: d_head 8 -> 32 gives 1/sqrt(8*32) = 1/16 instead of 1/32.
+  Job heads = moe;
+  heads.shape.d_model = 128;
+  heads.shape.d_head = 32;
+  heads.shape.d_expert = 128;
+  Job heads_sqrt = heads;
+  heads_sqrt.ablations = {"attention-sqrt-dhead"};
+  CHECK(resolve(heads).transfer.architecture.attention_logit_scale == Approx(1.0 / 32));
+  CHECK(resolve(heads_sqrt).transfer.architecture.attention_logit_scale == Approx(1.0 / 16));
+  // ... and it is the identity at the base head width, so those runs are shared with the rule's own.
+  Job base_heads = moe;
+  base_heads.ablations = {"attention-sqrt-dhead", "router-lr-width"};
+  CHECK(run_fingerprint(base_heads) == run_fingerprint(moe));
+
+  // Bad names and an MoE ablation on a dense target are one-line errors naming the ablation.
+  Job bad = moe;
+  bad.ablations = {"no-router"};
+  CHECK_THROWS_WITH(resolve(bad), Catch::Contains("no-router") && Catch::Contains("accepted: no-output-multiplier"));
+  Job dense = tiny_job(1);
+  dense.ablations = {"plain-sum"};
+  CHECK_THROWS_WITH(resolve(dense), Catch::Contains("needs an MoE target"));
+  Job sp = heads_sqrt;
+  sp.rule = "sp";
+  CHECK_THROWS_WITH(resolve(sp), Catch::Contains("1/d_head"));
+}
+
 TEST_CASE("train_resolved: a log column that does not exist is an exception after the loop", "[transformer_runs]") {
   const std::vector<models::cpu::TrainRun> runs = {resolve(tiny_job(1)), resolve(tiny_job(2))};
   const auto dir = scratch("bad-column");

@@ -14,6 +14,7 @@
 #include <limits>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <omp.h>
 
 namespace muelab::experiments::transformer {
@@ -80,6 +81,69 @@ void apply_moe_block_lr_factor(theory::TransferResult& transfer, double factor) 
 
 }  // namespace
 
+const std::vector<std::string>& ablation_names() {
+  static const std::vector<std::string> names = {"no-output-multiplier", "plain-sum", "router-lr-width",
+                                                 "attention-sqrt-dhead"};
+  return names;
+}
+
+namespace {
+
+const char* const kAblationSource = "docs/claims.md (controls that remove an ingredient)";
+
+std::string accepted_ablations() {
+  std::string list;
+  for (const auto& n : ablation_names()) list += (list.empty() ? "" : ", ") + n;
+  return list;
+}
+
+/// A = 1: every MoE down group's multiplier loses its Bridge I factor A (docs/theory.md §5.1).
+void remove_output_multiplier(theory::TransferResult& transfer) {
+  const double a = transfer.moe->output_multiplier;
+  for (auto& g : transfer.groups)
+    if (g.group == theory::ParameterGroup::expert_down || g.group == theory::ParameterGroup::shared_down)
+      g.multiplier.apply({theory::FactorAxis::parameterization, 1.0 / a, fmt::format("control: A removed (x1/{:g})", a),
+                          kAblationSource});
+  transfer.moe->output_multiplier = 1.0;
+}
+
+}  // namespace
+
+void apply_ablation(theory::TransferResult& transfer, const std::string& ablation, std::int64_t base_d_head) {
+  const auto need_moe = [&] {
+    if (!transfer.moe)
+      throw std::invalid_argument("ablation \"" + ablation + "\" needs an MoE target (accepted on a dense one: " +
+                                  "router-lr-width, attention-sqrt-dhead)");
+  };
+  if (ablation == "no-output-multiplier") {
+    need_moe();
+    remove_output_multiplier(transfer);
+  } else if (ablation == "plain-sum") {
+    need_moe();
+    remove_output_multiplier(transfer);
+    transfer.moe->route_scale_routed = 1.0;
+    transfer.moe->route_scale_shared = 1.0;
+    transfer.moe->gate_normalization = "none";
+  } else if (ablation == "router-lr-width") {
+    const double rho = transfer.ratios.width;
+    for (auto& g : transfer.groups)
+      if (g.group == theory::ParameterGroup::router)
+        g.lr.apply({theory::FactorAxis::parameterization, rho, fmt::format("control: router LR without 1/rho_d (x{:g})", rho),
+                    kAblationSource});
+  } else if (ablation == "attention-sqrt-dhead") {
+    auto& a = transfer.architecture;
+    if (a.attention_logit_rule != "1/d_head")
+      throw std::invalid_argument("ablation \"attention-sqrt-dhead\" needs a rule that scores attention as 1/d_head (got " +
+                                  a.attention_logit_rule + ")");
+    const double d_head = 1.0 / a.attention_logit_scale;  // the μP family's 1/d_head
+    if (d_head == static_cast<double>(base_d_head)) return;  // the identity at the base head width
+    a.attention_logit_scale *= std::sqrt(d_head / static_cast<double>(base_d_head));
+    a.attention_logit_rule = fmt::format("control: 1/sqrt(d_head * {}) (1/d_head at the base)", base_d_head);
+  } else {
+    throw std::invalid_argument("ablation \"" + ablation + "\" is unknown (accepted: " + accepted_ablations() + ")");
+  }
+}
+
 std::string shape_key(const Shape& s) {
   return fmt::format("{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}-{}", s.d_model, s.n_layers, s.d_head, s.ffn, s.d_ffn, s.n_experts,
                      s.n_active, s.d_expert, s.n_shared, s.d_shared, s.n_groups, s.router);
@@ -111,6 +175,7 @@ models::cpu::TrainRun resolve(const Job& job) {
   run.base = theory::parse_run_config(base_text, "transformer-base", theory::ConfigRole::base);
   run.transfer = theory::transfer(run.base, run.target, run.rule);
   if (job.moe_block_lr_factor != 1.0) apply_moe_block_lr_factor(run.transfer, job.moe_block_lr_factor);
+  for (const auto& ablation : job.ablations) apply_ablation(run.transfer, ablation, job.base_shape.d_head);
   return run;
 }
 

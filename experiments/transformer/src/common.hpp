@@ -67,7 +67,21 @@ struct Job {
   /// (ffn.*, router, expert.*, shared.*) is multiplied by this factor. A deliberately wrong rule sets
   /// it to 2^(log2 of the axis ratio); 1 leaves the rule untouched.
   double moe_block_lr_factor = 1.0;
+  /// Controls that remove one ingredient of the rule after it resolved (docs/claims.md, "Controls that
+  /// remove an ingredient"); names from ablation_names(), applied in this order by resolve().
+  std::vector<std::string> ablations;
 };
+
+/// The accepted ablation names: "no-output-multiplier" (A = 1 on the MoE down groups), "plain-sum"
+/// (A = 1, R = 1 and raw, unnormalized gates: the plain-sum MoE), "router-lr-width" (the router's LR
+/// without its 1/ρ_d width factor, i.e. ×ρ_d), "attention-sqrt-dhead" (attention logits scaled as
+/// 1/√d_head relative to the base instead of 1/d_head: ×√(d_head/d_head_base)).
+[[nodiscard]] const std::vector<std::string>& ablation_names();
+
+/// Applies one ablation to a resolved transfer; `base_d_head` is the proxy's head width. Throws
+/// std::invalid_argument naming the ablation and the accepted names when it is unknown, or when it
+/// needs an MoE target and the target is dense.
+void apply_ablation(theory::TransferResult& transfer, const std::string& ablation, std::int64_t base_d_head);
 
 struct JobResult {
   models::cpu::TrainSummary summary;

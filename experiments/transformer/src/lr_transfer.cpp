@@ -53,7 +53,56 @@ struct RuleCase {
   bool only_control_axes = false;         ///< run only there (fan-in down: granularity)
   bool power_check = false;               ///< MoE-block LR × (value / reference) after the rule
   std::int64_t only_up_to = 0;            ///< > 0: run only at axis values up to this (compute)
+  std::vector<std::string> ablations;     ///< controls that remove one ingredient (Job::ablations)
+  bool separated = false;                 ///< a control predicted to drift down: gets a discrimination row
 };
+
+/// A rule column with every field named (the helpers below fill in what differs).
+RuleCase rule_case(const std::string& label, const std::string& rule) {
+  return {label, rule, {}, false, {}, false, false, 0, {}, false};
+}
+
+/// Complete-muE, the judged rule of every axis.
+RuleCase claim_rule() {
+  auto r = rule_case("complete-mue", "complete-mue");
+  r.judged = true;
+  return r;
+}
+
+/// The power check of every axis (docs/claims.md, "Power checks").
+RuleCase power_check_rule() {
+  auto r = rule_case(kPowerLabel, "complete-mue");
+  r.power_check = true;
+  return r;
+}
+
+/// A rule column tabulated beside the claim, not judged (up to `only_up_to` on the axis when > 0).
+RuleCase tabulated(const std::string& label, const std::string& rule, std::vector<std::string> switches = {},
+                   std::int64_t only_up_to = 0) {
+  auto r = rule_case(label, rule);
+  r.switches = std::move(switches);
+  r.only_up_to = only_up_to;
+  return r;
+}
+
+/// A control that must drift on `axes` (and, when `only_there`, runs only there).
+RuleCase control(const std::string& label, const std::string& rule, std::vector<std::string> switches,
+                 std::set<std::string> axes, bool only_there) {
+  auto r = rule_case(label, rule);
+  r.switches = std::move(switches);
+  r.control_axes = std::move(axes);
+  r.only_control_axes = only_there;
+  return r;
+}
+
+/// Complete-muE with one ingredient removed (Job::ablations), a control predicted to drift down on `axis`
+/// only, with its discrimination row.
+RuleCase ablation_control(const std::string& label, const std::string& ablation, const std::string& axis) {
+  auto r = control(label, "complete-mue", {}, {axis}, true);
+  r.ablations = {ablation};
+  r.separated = true;
+  return r;
+}
 
 struct LrTransferSettings {
   std::string name = "lr-transfer";
@@ -79,15 +128,13 @@ std::vector<AxisSweep> axes_of(Profile profile) {
 }
 
 std::vector<RuleCase> rules_of(Profile profile) {
-  std::vector<RuleCase> rules = {{"complete-mue", "complete-mue", {}, true, {}, false, false},
-                                 {"sp", "sp", {}, false, {"d_model", "n_layers"}, true, false},
-                                 {kPowerLabel, "complete-mue", {}, false, {}, false, true}};
+  std::vector<RuleCase> rules = {claim_rule(), control("sp", "sp", {}, {"d_model", "n_layers"}, true), power_check_rule()};
   if (by_profile(profile, false, false, true)) {  // every rule source of the engine, tabulated side by side (not judged)
-    rules.push_back({"mup", "mup", {}, false, {}, false, false});
-    rules.push_back({"completep", "completep", {}, false, {}, false, false});
-    rules.push_back({"mup-moe", "mup-moe", {}, false, {}, false, false});
-    rules.push_back({"jiang", "jiang", {}, false, {}, false, false});
-    rules.push_back({"jiang fan-in down", "jiang", {"rule.jiang_expert_down_init=fan-in"}, false, {"granularity"}, true, false});
+    rules.push_back(tabulated("mup", "mup"));
+    rules.push_back(tabulated("completep", "completep"));
+    rules.push_back(tabulated("mup-moe", "mup-moe"));
+    rules.push_back(tabulated("jiang", "jiang"));
+    rules.push_back(control("jiang fan-in down", "jiang", {"rule.jiang_expert_down_init=fan-in"}, {"granularity"}, true));
   }
   return rules;
 }
@@ -116,8 +163,7 @@ LrTransferSettings lr_transfer_capacity_settings(Profile profile) {
   s.needs_capacity_gate = true;
   s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_experts", {4, 8}}}, {{"n_experts", {4, 16}}},
                                               {{"n_experts", {4, 8, 16}}, {"granularity", {1, 2, 4}}, {"n_active", {1, 2, 4}}});
-  s.rules = {{"complete-mue", "complete-mue", {}, true, {}, false, false},
-             {kPowerLabel, "complete-mue", {}, false, {}, false, true}};
+  s.rules = {claim_rule(), power_check_rule()};
   s.lr_centre = 1e-2;  // the dense proxy's optimum on this task (capacity-gate's calibration: 1.3e-2)
   s.grid_step = by_profile(profile, 1.0, 1.0, 0.5);
   s.grid_half = by_profile(profile, 1, 1, 3);
@@ -140,7 +186,7 @@ LrTransferSettings lr_transfer_capacity_structure_settings(Profile profile) {
   // The granularity control of docs/theory.md §6 (Jiang's rule with fan-in expert-down init: its init
   // shrinks with h, so η* must move across m), run on the granularity axis only.
   if (profile == Profile::full)
-    s.rules.push_back({"jiang fan-in down", "jiang", {"rule.jiang_expert_down_init=fan-in"}, false, {"granularity"}, true, false});
+    s.rules.push_back(control("jiang fan-in down", "jiang", {"rule.jiang_expert_down_init=fan-in"}, {"granularity"}, true));
   return s;
 }
 
@@ -153,13 +199,32 @@ LrTransferSettings lr_transfer_capacity_width_settings(Profile profile) {
   s.name = "lr-transfer-capacity-width";
   s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"d_model", {32, 64}}}, {{"d_model", {32, 64}}},
                                               {{"d_model", {32, 64, 128}}});
-  s.rules = {{"complete-mue", "complete-mue", {}, true, {}, false, false},
-             {"sp", "sp", {}, false, {"d_model"}, false, false},
-             {kPowerLabel, "complete-mue", {}, false, {}, false, true}};
+  s.rules = {claim_rule(), control("sp", "sp", {}, {"d_model"}, false), power_check_rule()};
   if (profile == Profile::full) {
-    s.rules.push_back({"head_rule cmue-literal", "complete-mue", {"rule.head_rule=cmue-literal"}, false, {}, false, false, 64});
-    s.rules.push_back({"wd_width_scaling coupled", "complete-mue", {"rule.wd_width_scaling=coupled"}, false, {}, false, false, 64});
-    s.rules.push_back({"trainable norm gains", "complete-mue", {"trainer.norm_gains_trainable=true"}, false, {}, false, false, 64});
+    s.rules.push_back(tabulated("head_rule cmue-literal", "complete-mue", {"rule.head_rule=cmue-literal"}, 64));
+    s.rules.push_back(tabulated("wd_width_scaling coupled", "complete-mue", {"rule.wd_width_scaling=coupled"}, 64));
+    s.rules.push_back(tabulated("trainable norm gains", "complete-mue", {"trainer.norm_gains_trainable=true"}, 64));
+  }
+  return s;
+}
+
+/// lr-transfer-capacity-controls: the controls that remove one ingredient of Complete-muE, each on the
+/// axis where that ingredient acts and each predicted to move η* down by ≥ 2× the band over the range
+/// (docs/claims.md, "Controls that remove an ingredient"): A removed and the plain-sum MoE (A = 1, R = 1,
+/// raw gates) along a = 1, 2, 4 at N = 8; the router's LR without its 1/d along width d = 16, 32, 64;
+/// attention logits 1/√d_head (relative to the base) along width with 4 heads fixed (d_head = 4, 8, 16).
+/// Complete-muE itself is the claim on each axis, with the same proxy, grid and seeds as
+/// lr-transfer-capacity; width runs below the base (d = 16) keep the CPU cost at ≈ 1.9 CPU h.
+LrTransferSettings lr_transfer_capacity_controls_settings(Profile profile) {
+  LrTransferSettings s = lr_transfer_capacity_settings(profile);
+  s.name = "lr-transfer-capacity-controls";
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_active", {1, 2}}}, {{"n_active", {1, 4}}},
+                                              {{"n_active", {1, 2, 4}}, {"d_model", {16, 32, 64}}, {"d_head", {4, 8, 16}}});
+  s.rules = {claim_rule(), ablation_control("A removed", "no-output-multiplier", "n_active"),
+             ablation_control("plain-sum MoE", "plain-sum", "n_active")};
+  if (profile == Profile::full) {
+    s.rules.push_back(ablation_control("router LR without 1/d", "router-lr-width", "d_model"));
+    s.rules.push_back(ablation_control("attention 1/sqrt(d_head)", "attention-sqrt-dhead", "d_head"));
   }
   return s;
 }
@@ -169,7 +234,8 @@ nlohmann::json settings_json(const LrTransferSettings& s) {
   for (const auto& a : s.axes) axes[a.axis] = a.values;
   for (const auto& r : s.rules)
     rules.push_back({{"label", r.label}, {"rule", r.rule}, {"switches", r.switches}, {"judged", r.judged},
-                     {"control_axes", r.control_axes}, {"power_check", r.power_check}, {"only_up_to", r.only_up_to}});
+                     {"control_axes", r.control_axes}, {"power_check", r.power_check}, {"only_up_to", r.only_up_to},
+                     {"ablations", r.ablations}, {"separated", r.separated}});
   return {{"steps", s.budget.steps}, {"batch_size", s.budget.batch_size}, {"seq_len", s.budget.seq_len},
           {"warmup", s.budget.warmup}, {"eval_batches", s.budget.eval_batches}, {"data", s.budget.data_source},
           {"schedule", s.budget.schedule}, {"decay_fraction", s.budget.decay_fraction},
@@ -227,6 +293,10 @@ Shape shape_at(const std::string& axis, std::int64_t v) {
     s.n_experts = 8;
     s.n_active = 4;
     s.n_groups = v;
+  } else if (axis == "d_head") {  // width with 4 heads fixed: d = 4·d_head, h = d
+    s.d_head = v;
+    s.d_model = 4 * v;
+    s.d_expert = 4 * v;
   } else {
     throw std::logic_error("lr-transfer: unknown axis " + axis);
   }
@@ -256,6 +326,7 @@ Job job_for(const LrTransferSettings& s, const CurveKey& k, double lr, int seed_
   j.rule_switches = rule.switches;
   j.budget = s.budget;
   j.seed = base_seed * 1000 + static_cast<std::uint64_t>(seed_index + 1);
+  j.ablations = rule.ablations;
   // 2 per doubling of the axis relative to its reference point: a deliberately wrong rule.
   if (rule.power_check) j.moe_block_lr_factor = static_cast<double>(k.value) / static_cast<double>(axis.values.front());
   return j;
@@ -372,8 +443,9 @@ std::vector<Verdict> judge_axis(const LrTransferSettings& s, const ExperimentPla
     for (const auto& [r, a] : by_rule) {
       const auto& rule = s.rules[r];
       // Separated only from controls whose drift is predicted negative (SP across width and depth, the
-      // power check's too-large MoE LR); Jiang's fan-in control has no predicted sign.
-      if (kind_of(rule, name) != "control" || a.drifts.empty() || !(rule.power_check || rule.rule == "sp")) continue;
+      // power check's too-large MoE LR, the ablations); Jiang's fan-in control has no predicted sign.
+      if (kind_of(rule, name) != "control" || a.drifts.empty() || !(rule.power_check || rule.rule == "sp" || rule.separated))
+        continue;
       const auto judged_rule = std::find_if(s.rules.begin(), s.rules.end(), [](const RuleCase& x) { return x.judged; });
       separations.push_back(analysis::discrimination_verdict(
           plan.claim("separation"),
@@ -454,6 +526,15 @@ Experiment lr_transfer_family(const std::string& name, const std::string& descri
 }
 
 }  // namespace
+
+Experiment make_lr_transfer_capacity_controls_experiment() {
+  return lr_transfer_family(
+      "lr-transfer-capacity-controls",
+      "LR sweeps on the capacity-bound task with one ingredient of complete-mue removed: A removed and the plain-sum "
+      "MoE along a = 1, 2, 4 (N = 8); in full also the router's LR without 1/d along d = 16, 32, 64 and attention "
+      "1/sqrt(d_head) along d_head = 4, 8, 16 (4 heads); each control must drift, complete-mue must stay put",
+      lr_transfer_capacity_controls_settings);
+}
 
 Experiment make_lr_transfer_experiment() {
   return lr_transfer_family(
