@@ -208,24 +208,34 @@ LrTransferSettings lr_transfer_capacity_width_settings(Profile profile) {
   return s;
 }
 
-/// lr-transfer-capacity-controls: the controls that remove one ingredient of Complete-muE, each on the
-/// axis where that ingredient acts and each predicted to move η* down by ≥ 2× the band over the range
-/// (docs/claims.md, "Controls that remove an ingredient"): A removed and the plain-sum MoE (A = 1, R = 1,
-/// raw gates) along a = 1, 2, 4 at N = 8; the router's LR without its 1/d along width d = 16, 32, 64;
-/// attention logits 1/√d_head (relative to the base) along width with 4 heads fixed (d_head = 4, 8, 16).
-/// Complete-muE itself is the claim on each axis, with the same proxy, grid and seeds as
-/// lr-transfer-capacity; width runs below the base (d = 16) keep the CPU cost at ≈ 1.9 CPU h.
+/// lr-transfer-capacity-controls: the controls that remove one ingredient of Complete-muE on the a axis,
+/// each predicted to move η* down by ≥ 2× the band over the range (docs/claims.md, "Controls that remove
+/// an ingredient"): A removed and the plain-sum MoE (A = 1, R = 1, raw gates) along a = 1, 2, 4 at N = 8,
+/// with Complete-muE itself as the claim, and the same proxy, grid and seeds as lr-transfer-capacity (its
+/// complete-mue runs along a are the same runs).
 LrTransferSettings lr_transfer_capacity_controls_settings(Profile profile) {
   LrTransferSettings s = lr_transfer_capacity_settings(profile);
   s.name = "lr-transfer-capacity-controls";
   s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_active", {1, 2}}}, {{"n_active", {1, 4}}},
-                                              {{"n_active", {1, 2, 4}}, {"d_model", {16, 32, 64}}, {"d_head", {4, 8, 16}}});
+                                              {{"n_active", {1, 2, 4}}});
   s.rules = {claim_rule(), ablation_control("A removed", "no-output-multiplier", "n_active"),
              ablation_control("plain-sum MoE", "plain-sum", "n_active")};
-  if (profile == Profile::full) {
-    s.rules.push_back(ablation_control("router LR without 1/d", "router-lr-width", "d_model"));
-    s.rules.push_back(ablation_control("attention 1/sqrt(d_head)", "attention-sqrt-dhead", "d_head"));
-  }
+  return s;
+}
+
+/// lr-transfer-capacity-controls-width: the width-side ingredient-removing controls: the router's LR
+/// without its 1/d along d = 16, 32, 64 at N = 4, a = 2 (h = d; at a = 1 the normalized gate is 1 and the
+/// router gets no gradient, so its LR would change nothing) and attention logits 1/√d_head (relative to
+/// the base) along width with 4 heads fixed (d_head = 4, 8, 16); Complete-muE is the claim on both axes.
+/// Width runs below the base (d = 16) keep the CPU cost near 1 CPU h.
+LrTransferSettings lr_transfer_capacity_controls_width_settings(Profile profile) {
+  LrTransferSettings s = lr_transfer_capacity_settings(profile);
+  s.name = "lr-transfer-capacity-controls-width";
+  const std::vector<AxisSweep> first_two = {{"d_model_a2", {16, 32}}, {"d_head", {4, 8}}};
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, first_two, first_two,
+                                              {{"d_model_a2", {16, 32, 64}}, {"d_head", {4, 8, 16}}});
+  s.rules = {claim_rule(), ablation_control("router LR without 1/d", "router-lr-width", "d_model_a2"),
+             ablation_control("attention 1/sqrt(d_head)", "attention-sqrt-dhead", "d_head")};
   return s;
 }
 
@@ -293,6 +303,10 @@ Shape shape_at(const std::string& axis, std::int64_t v) {
     s.n_experts = 8;
     s.n_active = 4;
     s.n_groups = v;
+  } else if (axis == "d_model_a2") {  // width with two of four experts active (the router learns)
+    s.d_model = v;
+    s.d_expert = v;
+    s.n_active = 2;
   } else if (axis == "d_head") {  // width with 4 heads fixed: d = 4·d_head, h = d
     s.d_head = v;
     s.d_model = 4 * v;
@@ -530,10 +544,18 @@ Experiment lr_transfer_family(const std::string& name, const std::string& descri
 Experiment make_lr_transfer_capacity_controls_experiment() {
   return lr_transfer_family(
       "lr-transfer-capacity-controls",
-      "LR sweeps on the capacity-bound task with one ingredient of complete-mue removed: A removed and the plain-sum "
-      "MoE along a = 1, 2, 4 (N = 8); in full also the router's LR without 1/d along d = 16, 32, 64 and attention "
-      "1/sqrt(d_head) along d_head = 4, 8, 16 (4 heads); each control must drift, complete-mue must stay put",
+      "LR sweeps on the capacity-bound task with one ingredient of complete-mue removed along a = 1, 2, 4 (N = 8; "
+      "quick: a = 1, 4): A removed and the plain-sum MoE must drift, complete-mue must stay put",
       lr_transfer_capacity_controls_settings);
+}
+
+Experiment make_lr_transfer_capacity_controls_width_experiment() {
+  return lr_transfer_family(
+      "lr-transfer-capacity-controls-width",
+      "LR sweeps on the capacity-bound task with one width ingredient of complete-mue removed: the router's LR without "
+      "1/d along d = 16, 32, 64 and attention 1/sqrt(d_head) along d_head = 4, 8, 16 with 4 heads (quick: the first "
+      "two points); each control must drift, complete-mue must stay put",
+      lr_transfer_capacity_controls_width_settings);
 }
 
 Experiment make_lr_transfer_experiment() {

@@ -14,6 +14,7 @@ Experiment make_lr_transfer_capacity_experiment();
 Experiment make_lr_transfer_capacity_structure_experiment();
 Experiment make_lr_transfer_capacity_width_experiment();
 Experiment make_lr_transfer_capacity_controls_experiment();
+Experiment make_lr_transfer_capacity_controls_width_experiment();
 }  // namespace transformer
 
 void register_transformer_experiments(Registry& registry) {
@@ -23,6 +24,7 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_lr_transfer_capacity_structure_experiment());
   registry.add(transformer::make_lr_transfer_capacity_width_experiment());
   registry.add(transformer::make_lr_transfer_capacity_controls_experiment());
+  registry.add(transformer::make_lr_transfer_capacity_controls_width_experiment());
   registry.add(transformer::make_lr_transfer_experiment());
   registry.add(transformer::make_coord_check_experiment());
   registry.add(transformer::make_initial_loss_overlay_experiment());
