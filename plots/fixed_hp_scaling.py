@@ -2,7 +2,9 @@
 capacity N, granularity m, depth L; log2 x axis) at the dense proxy's tuned HPs transferred by
 complete-mue (solid), and with the route scale removed (R = 1, dashed control) on the axes where a grows.
 Mean ± SE over seeds; each curve's lowest point starred; the fitted slope (nats per doubling, 95% CI)
-in the legend. Theory: non-increasing (slope ≤ 0) under complete-mue."""
+in the legend. Theory: non-increasing (slope ≤ 0) under complete-mue. A last panel shows the shared-expert
+observation: N = 8, a = 2 against N = 7, a = 1 with one shared expert (same total and active expert
+parameters)."""
 import math
 import os
 import sys
@@ -17,10 +19,12 @@ AXIS_LABELS = {"n_active": "activated experts a (N fixed)", "n_experts": "capaci
 def main(out_dir):
     points = read_csv(os.path.join(out_dir, "points.csv"))
     slopes = read_csv(os.path.join(out_dir, "slopes.csv"))
-    axes = list(dict.fromkeys(r["axis"] for r in points))
+    axes = [a for a in dict.fromkeys(r["axis"] for r in points) if a != "shared"]
+    shared = [r for r in points if r["axis"] == "shared"]
     settings = list(dict.fromkeys(r["setting"] for r in points))
     styles = {s: ("-", "tab:blue") if i == 0 else ("--", "tab:red") for i, s in enumerate(settings)}
-    fig, grid = plt.subplots(1, len(axes), figsize=(3.9 * len(axes), 3.5), squeeze=False)
+    panels = len(axes) + (1 if shared else 0)
+    fig, grid = plt.subplots(1, panels, figsize=(3.9 * panels, 3.5), squeeze=False)
     for j, axis in enumerate(axes):
         ax = grid[0][j]
         for setting in settings:
@@ -46,6 +50,19 @@ def main(out_dir):
         ax.set_ylabel("final val loss")
         ax.set_title(f"{axis} (theory: non-increasing)", fontsize=9)
         ax.legend(fontsize=6)
+    if shared:
+        ax = grid[0][len(axes)]
+        rows = sorted(shared, key=lambda r: num(r["axis_value"]))
+        labels = ["N=8, a=2" if num(r["axis_value"]) == 0 else "N=7, a=1\n+1 shared" for r in rows]
+        ax.bar(range(len(rows)), [num(r["mean_loss"]) for r in rows], yerr=[num(r["standard_error"]) for r in rows],
+               color=["tab:blue", "tab:orange"][:len(rows)], capsize=3)
+        lows = [num(r["mean_loss"]) - 3 * num(r["standard_error"]) for r in rows]
+        highs = [num(r["mean_loss"]) + 3 * num(r["standard_error"]) for r in rows]
+        ax.set_ylim(min(lows) - 0.01, max(highs) + 0.01)
+        ax.set_xticks(range(len(rows)))
+        ax.set_xticklabels(labels, fontsize=8)
+        ax.set_ylabel("final val loss")
+        ax.set_title("shared expert (same total, active params)", fontsize=9)
     save(fig, out_dir, "fixed_hp_scaling")
 
 

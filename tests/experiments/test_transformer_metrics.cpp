@@ -136,6 +136,39 @@ TEST_CASE("moe_speedup: an MoE that gets to the dense final loss in half the ste
   CHECK_THROWS(moe_speedup(steps, dense, std::vector<std::vector<double>>{moe.front()}, 9));
 }
 
+TEST_CASE("speedup_growth: speed-ups 1, 100/55, 100/32.5 at N = 4, 8, 16 give their line's slope", "[transformer_metrics]") {
+  // Dense reaches its final loss 2 at step 100; MoE k falls k times faster and reaches 2 at step
+  // 10 + 90/k, i.e. speed-ups 1, 1.8182, 3.0769 for k = 1, 2, 4. Three equally spaced log2 N points:
+  // slope = (last - first)/2 = (100/32.5 - 1)/2. The same offset per seed on every curve leaves every
+  // crossing in place, so the bootstrap CI is degenerate.
+  std::vector<double> steps;
+  for (int t = 10; t <= 100; t += 10) steps.push_back(t);
+  std::vector<std::vector<double>> dense;
+  std::vector<std::vector<std::vector<double>>> moes(3);
+  for (const double offset : {0.0, 0.03, -0.02}) {
+    std::vector<double> d;
+    for (const double t : steps) d.push_back(4.0 - 2.0 * (t - 10.0) / 90.0 + offset);
+    dense.push_back(d);
+    for (std::size_t i = 0; i < 3; ++i) {
+      const double k = std::exp2(static_cast<double>(i));
+      std::vector<double> m;
+      for (const double t : steps) m.push_back(4.0 - 2.0 * (t - 10.0) * k / 90.0 + offset);
+      moes[i].push_back(m);
+    }
+  }
+  const std::vector<double> n = {4, 8, 16};
+  const auto g = speedup_growth(steps, dense, moes, n, 11);
+  const double expected = (100.0 / 32.5 - 1.0) / 2.0;
+  CHECK(g.slope == Approx(expected));
+  CHECK(g.ci.low == Approx(expected));
+  CHECK(g.ci.high == Approx(expected));
+  // The same MoE at every N: no growth.
+  const std::vector<std::vector<std::vector<double>>> flat = {moes[1], moes[1], moes[1]};
+  CHECK(speedup_growth(steps, dense, flat, n, 11).slope == Approx(0.0).margin(1e-12));
+  CHECK_THROWS(speedup_growth(steps, dense, moes, std::vector<double>{4, 8}, 11));
+  CHECK_THROWS(speedup_growth(steps, dense, moes, std::vector<double>{4, 0, 16}, 11));
+}
+
 TEST_CASE("paired_difference: hand values, a constant shift and a diverged run", "[transformer_metrics]") {
   // d = (0.3, 0.1, 0.2): mean 0.2, sd 0.1, SE 0.1/sqrt(3), separation 2 sqrt(3).
   const std::vector<double> a = {2.3, 2.1, 2.2}, b = {2.0, 2.0, 2.0};

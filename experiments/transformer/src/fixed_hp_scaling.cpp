@@ -16,6 +16,12 @@
 // and the R = 1 control improved too: the experiment could not fail there. Added with the move (before
 // any run on the new task): a route-scale row per control axis, slope(R = 1) − slope(complete-mue),
 // paired over seeds, at least 0.01 nats per doubling — removing R must cost more as a grows.
+//
+// Two of the paper's observations at the same fixed HPs, as claim rows (docs/claims.md
+// `fixed-hp-scaling`, "The paper's observations"): capacity scaling lowers the loss more than
+// granularity scaling, slope(N) − slope(m) per doubling paired over seeds, CI high < 0; and shared
+// experts raise the loss at fixed total and active expert parameters, (N = 7, a = 1, one shared
+// expert of width h) − (N = 8, a = 2), paired, CI low > 0.
 #include "common.hpp"
 #include "dense_calibration.hpp"
 
@@ -28,6 +34,7 @@
 #include <chrono>
 #include <cmath>
 #include <map>
+#include <stdexcept>
 
 namespace muelab::experiments::transformer {
 
@@ -48,6 +55,11 @@ struct FixedHpSettings {
   std::vector<std::int64_t> actives, capacities, granularities, depths;
   std::vector<std::string> control_axes = {"n_active", "granularity"};  ///< where a grows: R = 1 must hurt
 };
+
+/// The shared-expert observation's two shapes, at fixed total (8h) and active (2h) expert parameters:
+/// N = 8 routed with a = 2 (value 0 on the "shared" axis) and N = 7 routed with a = 1 beside one
+/// shared expert of the same width (value 1).
+constexpr const char* kSharedAxis = "shared";
 
 FixedHpSettings fixed_hp_settings(Profile profile) {
   FixedHpSettings s;
@@ -72,6 +84,13 @@ ExperimentPlan fixed_hp_scaling_plan(Profile profile) {
   plan.claims["improvement"] = {"fixed-hp-scaling", "slope of the final loss against log2 of the axis (nats per doubling)",
                                 VerdictKind::claim, Sidedness::at_most, 0.0, 0.0};
   plan.claims["improvement control"] = as_control(plan.claims["improvement"]);
+  plan.claims["capacity beats granularity"] = {
+      "fixed-hp-scaling", "slope(N) - slope(granularity m) of the final loss per doubling, paired over seeds (nats)",
+      VerdictKind::claim, Sidedness::at_most, 0.0, 0.0};
+  plan.claims["shared experts cost"] = {
+      "fixed-hp-scaling",
+      "final loss of (N=7, a=1, 1 shared) - (N=8, a=2), same total and active expert parameters, paired (nats)",
+      VerdictKind::claim, Sidedness::at_least, 0.0, 0.0};
   plan.claims["route scale"] = {"fixed-hp-scaling",
                                 "slope(R=1) - slope(complete-mue) of the final loss against log2 of the axis, paired over "
                                 "seeds (nats per doubling)",
@@ -108,6 +127,16 @@ std::vector<AxisPoint> axis_points(const FixedHpSettings& s) {
     v.n_layers = L;
     points.push_back({"n_layers", static_cast<double>(L), v});
   }
+  Shape routed = moe;  // the shared-expert observation: same 8h total, 2h active expert parameters
+  routed.n_experts = 8;
+  routed.n_active = 2;
+  points.push_back({kSharedAxis, 0.0, routed});
+  Shape shared = moe;
+  shared.n_experts = 7;
+  shared.n_active = 1;
+  shared.n_shared = 1;
+  shared.d_shared = s.width;
+  points.push_back({kSharedAxis, 1.0, shared});
   return points;
 }
 
@@ -188,6 +217,48 @@ RouteScaleRows route_scale_rows(const ExperimentPlan& plan, const std::vector<Se
   return out;
 }
 
+/// The paper's two observations at the same fixed HPs: capacity against granularity (the paired slope
+/// difference; both axes have the same count of points one doubling apart, so it is the slope of the
+/// per-seed loss difference point by point) and the shared expert's cost (a paired difference).
+std::vector<Verdict> observation_rows(const ExperimentPlan& plan,
+                                      const std::map<std::pair<std::size_t, std::string>, std::vector<std::vector<double>>>& losses,
+                                      const std::map<std::string, std::vector<double>>& axis_values, bool proxy_at_edge,
+                                      std::uint64_t seed) {
+  const auto judged = [&](const ClaimSpec& spec, const std::string& name, double v, double low, double high) {
+    return proxy_at_edge ? not_measured(spec, name, kProxyEdgeReason, v, low, high) : judge(spec, name, v, low, high);
+  };
+  std::vector<Verdict> rows;
+  const auto& n_loss = losses.at({0, "n_experts"});
+  const auto& m_loss = losses.at({0, "granularity"});
+  const auto& n_values = axis_values.at("n_experts");
+  const auto& m_values = axis_values.at("granularity");
+  if (n_values.size() != m_values.size()) throw std::logic_error("fixed-hp-scaling: N and granularity need as many points");
+  for (std::size_t q = 0; q < n_values.size(); ++q)
+    if (std::log2(n_values[q] / n_values.front()) != std::log2(m_values[q] / m_values.front()))
+      throw std::logic_error("fixed-hp-scaling: N and granularity points must be the same doublings apart");
+  auto difference = n_loss;
+  for (std::size_t sd = 0; sd < difference.size(); ++sd)
+    for (std::size_t q = 0; q < difference[sd].size(); ++q) difference[sd][q] -= m_loss[sd][q];
+  const auto slope = slope_against_log2_axis(m_values, difference, seed + 4099);
+  rows.push_back(judged(plan.claim("capacity beats granularity"),
+                        fmt::format("capacity vs granularity: slope(N {:g}..{:g}) - slope(m {:g}..{:g}) of final val loss "
+                                    "per doubling, paired (capacity must lower the loss more)",
+                                    n_values.front(), n_values.back(), m_values.front(), m_values.back()),
+                        slope.slope, slope.ci.low, slope.ci.high));
+  const auto& shared = losses.at({0, kSharedAxis});  // [seed][routed only, with a shared expert]
+  std::vector<double> with_shared, routed_only;
+  for (const auto& per_seed : shared) {
+    routed_only.push_back(per_seed.at(0));
+    with_shared.push_back(per_seed.at(1));
+  }
+  const auto d = paired_difference(with_shared, routed_only, seed + 4111);
+  rows.push_back(judged(plan.claim("shared experts cost"),
+                        "shared experts: final val loss of (N=7, a=1, 1 shared, h=d) - (N=8, a=2, h=d), paired "
+                        "(same total and active expert parameters; a shared expert must cost loss)",
+                        d.mean, d.ci.low, d.ci.high));
+  return rows;
+}
+
 VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
   const auto s = fixed_hp_settings(o.profile);
   const auto plan = fixed_hp_scaling_plan(o.profile);
@@ -195,7 +266,7 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
   const auto calibration = calibrate_capacity_proxy_lr("fixed-hp-scaling", s.width, s.layers, o);
   write_calibration(calibration, o.out_dir);
   const auto points = axis_points(s);
-  const std::vector<Setting> settings = {{"complete-mue", {}, {"n_active", "n_experts", "granularity", "n_layers"}},
+  const std::vector<Setting> settings = {{"complete-mue", {}, {"n_active", "n_experts", "granularity", "n_layers", kSharedAxis}},
                                          {"control: route scale removed (R=1)", {"rule.route_scale=none"}, s.control_axes}};
   const auto runs = measure_scaling(s, settings, points, calibration.tuned, o);
 
@@ -226,6 +297,7 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
       }
       losses[{st, axis}] = loss;
       axis_values[axis] = values;
+      if (axis == kSharedAxis) continue;  // two shapes, not a scaling axis: observation_rows judges it
       const auto slope = slope_against_log2_axis(values, loss, o.seed + 71 * (++k));
       const bool control = st > 0;
       const auto& spec = plan.claim(control ? "improvement control" : "improvement");
@@ -240,6 +312,8 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
     }
   const auto route = route_scale_rows(plan, settings, losses, axis_values, lr_at_edge(calibration), o.seed);
   report.verdicts.insert(report.verdicts.end(), route.rows.begin(), route.rows.end());
+  const auto observed = observation_rows(plan, losses, axis_values, lr_at_edge(calibration), o.seed);
+  report.verdicts.insert(report.verdicts.end(), observed.begin(), observed.end());
   const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
   if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
     note("fixed-hp-scaling: rows not judged, task not capacity-bound: " + gate.reason);

@@ -144,32 +144,66 @@ double steps_to_reach(std::span<const double> steps, std::span<const double> los
   return kInf;
 }
 
+namespace {
+
+/// The speed-up on the seed rows `rows` (seed-mean curves), filling `out`'s details when given.
+double speedup_on_rows(std::span<const double> steps, const std::vector<std::vector<double>>& dense,
+                       const std::vector<std::vector<double>>& moe, std::span<const std::size_t> rows, Speedup* out) {
+  const auto dense_curve = mean_rows(dense, rows);
+  const auto moe_curve = mean_rows(moe, rows);
+  const double target = dense_curve.back();
+  const double dense_steps = steps_to_reach(steps, dense_curve, target);
+  const double moe_steps = steps_to_reach(steps, moe_curve, target);
+  if (out) {
+    out->target_loss = target;
+    out->dense_steps = dense_steps;
+    out->moe_steps = moe_steps;
+    out->reached = std::isfinite(moe_steps);
+  }
+  if (!std::isfinite(dense_steps)) return std::numeric_limits<double>::quiet_NaN();
+  return std::isfinite(moe_steps) ? dense_steps / moe_steps : 0.0;
+}
+
+}  // namespace
+
 Speedup moe_speedup(std::span<const double> steps, const std::vector<std::vector<double>>& dense,
                     const std::vector<std::vector<double>>& moe, std::uint64_t seed, std::size_t resamples) {
   check_table(dense, steps.size(), "moe_speedup (dense)");
   check_table(moe, steps.size(), "moe_speedup (moe)");
   if (dense.size() != moe.size()) throw std::invalid_argument("moe_speedup: dense and moe need the same seeds");
-  const auto factor_of = [&](std::span<const std::size_t> rows, Speedup* out) {
-    const auto dense_curve = mean_rows(dense, rows);
-    const auto moe_curve = mean_rows(moe, rows);
-    const double target = dense_curve.back();
-    const double dense_steps = steps_to_reach(steps, dense_curve, target);
-    const double moe_steps = steps_to_reach(steps, moe_curve, target);
-    if (out) {
-      out->target_loss = target;
-      out->dense_steps = dense_steps;
-      out->moe_steps = moe_steps;
-      out->reached = std::isfinite(moe_steps);
-    }
-    if (!std::isfinite(dense_steps)) return std::numeric_limits<double>::quiet_NaN();
-    return std::isfinite(moe_steps) ? dense_steps / moe_steps : 0.0;
-  };
   Speedup result;
   const auto rows = all_rows(dense.size());
-  result.factor = factor_of(rows, &result);
-  result.ci = sim::bootstrap_ci95(rows.size(), [&](std::span<const std::size_t> r) { return factor_of(r, nullptr); }, seed,
-                                  resamples);
+  result.factor = speedup_on_rows(steps, dense, moe, rows, &result);
+  result.ci = sim::bootstrap_ci95(
+      rows.size(), [&](std::span<const std::size_t> r) { return speedup_on_rows(steps, dense, moe, r, nullptr); }, seed,
+      resamples);
   return result;
+}
+
+SlopeWithInterval speedup_growth(std::span<const double> steps, const std::vector<std::vector<double>>& dense,
+                                 const std::vector<std::vector<std::vector<double>>>& moes, std::span<const double> axis,
+                                 std::uint64_t seed, std::size_t resamples) {
+  if (moes.size() != axis.size() || axis.size() < 2)
+    throw std::invalid_argument("speedup_growth: one MoE per axis value, at least two");
+  check_table(dense, steps.size(), "speedup_growth (dense)");
+  std::vector<double> x;
+  for (std::size_t i = 0; i < axis.size(); ++i) {
+    check_table(moes[i], steps.size(), "speedup_growth (moe)");
+    if (moes[i].size() != dense.size()) throw std::invalid_argument("speedup_growth: every MoE needs the dense seeds");
+    if (!(axis[i] > 0.0)) throw std::invalid_argument("speedup_growth: axis values must be positive");
+    x.push_back(std::log2(axis[i]));
+  }
+  const auto slope_of = [&](std::span<const std::size_t> rows) {
+    std::vector<double> y;
+    for (const auto& moe : moes) {
+      const double f = speedup_on_rows(steps, dense, moe, rows, nullptr);
+      if (!std::isfinite(f)) return std::numeric_limits<double>::quiet_NaN();
+      y.push_back(f);
+    }
+    return sim::fit_line(x, y).slope;
+  };
+  const auto rows = all_rows(dense.size());
+  return {slope_of(rows), sim::bootstrap_ci95(rows.size(), slope_of, seed, resamples)};
 }
 
 }  // namespace muelab::experiments::transformer

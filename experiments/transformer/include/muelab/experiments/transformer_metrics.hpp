@@ -78,4 +78,14 @@ struct Speedup {
                                   const std::vector<std::vector<double>>& moe, std::uint64_t seed,
                                   std::size_t resamples = 2000);
 
+/// How the speed-up grows along an axis (the paper's "more with N"): the least-squares slope of the
+/// speed-ups of moes[i] (the MoE at axis[i]) against log2 axis[i], per doubling, with a bootstrap CI
+/// that resamples the same seed rows for the dense curve and every MoE. A resample in which the dense
+/// curve never reaches its own final loss is NaN (bootstrap_ci95 drops it).
+[[nodiscard]] SlopeWithInterval speedup_growth(std::span<const double> steps,
+                                               const std::vector<std::vector<double>>& dense,
+                                               const std::vector<std::vector<std::vector<double>>>& moes,
+                                               std::span<const double> axis, std::uint64_t seed,
+                                               std::size_t resamples = 2000);
+
 }  // namespace muelab::experiments::transformer
