@@ -208,6 +208,21 @@ LrTransferSettings lr_transfer_capacity_width_settings(Profile profile) {
   return s;
 }
 
+/// lr-transfer-capacity-depth: the capacity-bound task across depth L = 2, 4, 8, 16 at d = 32 (N = 4,
+/// a = 1, h = d): complete-mue (CompleteP α = 1) judged; α = ½ tabulated beside it; SP (no depth factors)
+/// as the control and the power check, both up to L = 8 (compute: an L = 16 run costs ≈ 8× an L = 2 one).
+LrTransferSettings lr_transfer_capacity_depth_settings(Profile profile) {
+  LrTransferSettings s = lr_transfer_capacity_settings(profile);
+  s.name = "lr-transfer-capacity-depth";
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_layers", {2, 4}}}, {{"n_layers", {2, 4}}},
+                                              {{"n_layers", {2, 4, 8, 16}}});
+  auto sp = control("sp", "sp", {}, {"n_layers"}, false);
+  auto power = power_check_rule();
+  sp.only_up_to = power.only_up_to = by_profile<std::int64_t>(profile, 0, 0, 8);
+  s.rules = {claim_rule(), tabulated("completep alpha 1/2", "complete-mue", {"rule.depth_alpha=0.5"}), sp, power};
+  return s;
+}
+
 /// lr-transfer-capacity-controls: the controls that remove one ingredient of Complete-muE on the a axis,
 /// each predicted to move η* down by ≥ 2× the band over the range (docs/claims.md, "Controls that remove
 /// an ingredient"): A removed and the plain-sum MoE (A = 1, R = 1, raw gates) along a = 1, 2, 4 at N = 8,
@@ -540,6 +555,15 @@ Experiment lr_transfer_family(const std::string& name, const std::string& descri
 }
 
 }  // namespace
+
+Experiment make_lr_transfer_capacity_depth_experiment() {
+  return lr_transfer_family(
+      "lr-transfer-capacity-depth",
+      "LR sweeps on the capacity-bound task across depth L = 2, 4, 8, 16 (quick: 2, 4): complete-mue (CompleteP "
+      "alpha = 1) judged, alpha = 1/2 tabulated, SP and the power check up to L = 8 as controls; judged only where "
+      "capacity-gate passed",
+      lr_transfer_capacity_depth_settings);
+}
 
 Experiment make_lr_transfer_capacity_controls_experiment() {
   return lr_transfer_family(
