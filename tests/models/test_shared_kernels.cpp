@@ -10,6 +10,7 @@
 #include <array>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <numeric>
 #include <vector>
 
@@ -127,7 +128,8 @@ TEST_CASE("shared kernels: top-a breaks ties toward the lower expert index", "[m
   const muelab::sim::CounterRng rng(seed, 1);
   for (std::uint64_t trial = 0; trial < 400; ++trial) {
     const index_t groups = (trial % 3 == 0) ? 1 : (trial % 3 == 1 ? 2 : 3);
-    const index_t group_size = 1 + static_cast<index_t>(rng.below(6, trial, 0, 0, 0));
+    // Mostly small groups with many ties; every 8th trial a group of up to 64 (the granularity-16 shape).
+    const index_t group_size = 1 + static_cast<index_t>(rng.below(trial % 8 == 7 ? 64 : 6, trial, 0, 0, 0));
     const index_t N = groups * group_size;
     const index_t per_group = 1 + static_cast<index_t>(rng.below(static_cast<std::uint64_t>(group_size), trial, 0, 0, 1));
     std::vector<float> probs(static_cast<std::size_t>(N));
@@ -149,6 +151,20 @@ TEST_CASE("shared kernels: top-a breaks ties toward the lower expert index", "[m
       want.insert(want.end(), order.begin(), order.begin() + per_group);
     }
     REQUIRE(got == want);
+  }
+  // A NaN key (a diverged router) still yields per_group distinct experts of the group, the NaN one
+  // first when it is met first (what the exclusion scan has always done), and never an index of -1.
+  const std::array<float, 5> with_nan{0.3f, std::numeric_limits<float>::quiet_NaN(), 0.5f, 0.1f, 0.5f};
+  const std::array<double, 5> no_bias{0, 0, 0, 0, 0};
+  std::array<index_t, 4> picks{};
+  sh::top_a_row(with_nan.data(), no_bias.data(), 5, 1, 4, picks.data());
+  CHECK(picks[0] == 2);  // 0.5 at index 2: the NaN never compares greater, index 4's equal 0.5 loses the tie
+  std::array<bool, 5> seen{};
+  for (const auto e : picks) {
+    REQUIRE(e >= 0);
+    REQUIRE(e < 5);
+    CHECK_FALSE(seen[static_cast<std::size_t>(e)]);
+    seen[static_cast<std::size_t>(e)] = true;
   }
 }
 

@@ -127,27 +127,58 @@ MUELAB_HD inline S cross_entropy_row(const S* logits, index_t vocab, index_t tar
 /// experts inside each of `groups` contiguous groups. Ties go to the lower expert index; within a
 /// group the chosen experts come out in decreasing key order (exactly what std::partial_sort with
 /// that total order gives). choice[0..groups·per_group) receives expert ids.
+/// The selection key of expert e: p_e + b_e in double.
+template <class S>
+MUELAB_HD inline double route_key(const S* p, const double* bias, index_t e) {
+  return static_cast<double>(p[e]) + bias[e];
+}
+
 template <class S>
 MUELAB_HD inline void top_a_row(const S* p, const double* bias, index_t n_experts, index_t groups, index_t per_group,
                                 index_t* choice) {
   const index_t group_size = n_experts / groups;
-  index_t slot = 0;
   for (index_t g = 0; g < groups; ++g) {
-    const index_t first = slot;
+    const index_t begin = g * group_size, end = (g + 1) * group_size;
+    index_t* out = choice + g * per_group;
+    bool finite = true;
+    for (index_t e = begin; e < end; ++e) finite = finite && route_key(p, bias, e) == route_key(p, bias, e);
+    if (finite) {
+      // One pass in index order, keeping out[0..filled) sorted by (key descending, index ascending): an
+      // expert enters when it beats the current last (strictly: an equal key has a higher index), and
+      // goes after every kept key ≥ its own. O(group size) comparisons plus the few insertions, instead
+      // of a scan of the group per pick (which cost a third of a step at a = 16 of N = 64).
+      index_t filled = 0;
+      for (index_t e = begin; e < end; ++e) {
+        const double key = route_key(p, bias, e);
+        if (filled == per_group) {
+          if (!(key > route_key(p, bias, out[filled - 1]))) continue;
+          --filled;
+        }
+        index_t pos = filled;
+        while (pos > 0 && route_key(p, bias, out[pos - 1]) < key) {
+          out[pos] = out[pos - 1];
+          --pos;
+        }
+        out[pos] = e;
+        ++filled;
+      }
+      continue;
+    }
+    // A NaN key (a diverged router): the exclusion scan, pick by pick, as it has always been done.
     for (index_t j = 0; j < per_group; ++j) {
       index_t best = -1;
       double best_key = 0.0;
-      for (index_t e = g * group_size; e < (g + 1) * group_size; ++e) {
+      for (index_t e = begin; e < end; ++e) {
         bool taken = false;
-        for (index_t q = first; q < slot; ++q) taken = taken || choice[q] == e;
+        for (index_t q = 0; q < j; ++q) taken = taken || out[q] == e;
         if (taken) continue;
-        const double key = static_cast<double>(p[e]) + bias[e];
+        const double key = route_key(p, bias, e);
         if (best < 0 || key > best_key) {  // strict: an equal key keeps the lower index
           best = e;
           best_key = key;
         }
       }
-      choice[slot++] = best;
+      out[j] = best;
     }
   }
 }
