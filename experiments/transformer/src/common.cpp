@@ -269,8 +269,8 @@ Budget capacity_bound_budget(Profile profile) {
   Budget b;
   b.batch_size = by_profile<std::int64_t>(profile, 8, 16, 16);
   b.seq_len = by_profile<std::int64_t>(profile, 32, 64, 64);
-  b.steps = by_profile<std::int64_t>(profile, 30, 400, 1500);
-  b.warmup = by_profile<std::int64_t>(profile, 3, 30, 100);
+  b.steps = by_profile<std::int64_t>(profile, 30, 200, 1500);
+  b.warmup = by_profile<std::int64_t>(profile, 3, 15, 100);
   b.eval_batches = by_profile<std::int64_t>(profile, 2, 8, 16);
   b.data_source = "markov-k";
   b.markov_states = 32;

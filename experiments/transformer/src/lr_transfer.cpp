@@ -197,7 +197,7 @@ LrTransferSettings lr_transfer_capacity_structure_settings(Profile profile) {
 LrTransferSettings lr_transfer_capacity_width_settings(Profile profile) {
   LrTransferSettings s = lr_transfer_capacity_settings(profile);
   s.name = "lr-transfer-capacity-width";
-  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"d_model", {32, 64}}}, {{"d_model", {32, 64}}},
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"d_model", {16, 32}}}, {{"d_model", {16, 32}}},
                                               {{"d_model", {32, 64, 128}}});
   s.rules = {claim_rule(), control("sp", "sp", {}, {"d_model"}, false), power_check_rule()};
   if (profile == Profile::full) {
@@ -214,7 +214,7 @@ LrTransferSettings lr_transfer_capacity_width_settings(Profile profile) {
 LrTransferSettings lr_transfer_capacity_depth_settings(Profile profile) {
   LrTransferSettings s = lr_transfer_capacity_settings(profile);
   s.name = "lr-transfer-capacity-depth";
-  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_layers", {2, 4}}}, {{"n_layers", {2, 4}}},
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_layers", {1, 2}}}, {{"n_layers", {1, 2}}},
                                               {{"n_layers", {2, 4, 8, 16}}});
   auto sp = control("sp", "sp", {}, {"n_layers"}, false);
   auto power = power_check_rule();
@@ -559,7 +559,7 @@ Experiment lr_transfer_family(const std::string& name, const std::string& descri
 Experiment make_lr_transfer_capacity_depth_experiment() {
   return lr_transfer_family(
       "lr-transfer-capacity-depth",
-      "LR sweeps on the capacity-bound task across depth L = 2, 4, 8, 16 (quick: 2, 4): complete-mue (CompleteP "
+      "LR sweeps on the capacity-bound task across depth L = 2, 4, 8, 16 (quick: 1, 2): complete-mue (CompleteP "
       "alpha = 1) judged, alpha = 1/2 tabulated, SP and the power check up to L = 8 as controls; judged only where "
       "capacity-gate passed",
       lr_transfer_capacity_depth_settings);
@@ -602,7 +602,7 @@ Experiment make_lr_transfer_capacity_experiment() {
 Experiment make_lr_transfer_capacity_width_experiment() {
   return lr_transfer_family(
       "lr-transfer-capacity-width",
-      "LR sweeps on the capacity-bound task across width d = 32, 64, 128 (quick: 32, 64): complete-mue against SP and "
+      "LR sweeps on the capacity-bound task across width d = 32, 64, 128 (quick: 16, 32): complete-mue against SP and "
       "the power check; head_rule cmue-literal, wd_width_scaling coupled and trainable norm gains tabulated up to d = 64; "
       "judged only where capacity-gate passed",
       lr_transfer_capacity_width_settings);
