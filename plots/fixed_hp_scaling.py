@@ -3,8 +3,8 @@ capacity N, granularity m, depth L; log2 x axis) at the dense proxy's tuned HPs 
 complete-mue (solid), and with the route scale removed (R = 1, dashed control) on the axes where a grows.
 Mean ± SE over seeds; each curve's lowest point starred; the fitted slope (nats per doubling, 95% CI)
 in the legend. Theory: non-increasing (slope ≤ 0) under complete-mue. A last panel shows the shared-expert
-observation: N = 8, a = 2 against N = 7, a = 1 with one shared expert (same total and active expert
-parameters)."""
+observation: N = 16, a = 4 against N = 14, a = 2 with one shared expert of width d (experts of width d/2;
+same total and active expert parameters)."""
 import math
 import os
 import sys
@@ -53,7 +53,7 @@ def main(out_dir):
     if shared:
         ax = grid[0][len(axes)]
         rows = sorted(shared, key=lambda r: num(r["axis_value"]))
-        labels = ["N=8, a=2" if num(r["axis_value"]) == 0 else "N=7, a=1\n+1 shared" for r in rows]
+        labels = ["N=16, a=4, h=d/2" if num(r["axis_value"]) == 0 else "N=14, a=2, h=d/2\n+1 shared (d)" for r in rows]
         ax.bar(range(len(rows)), [num(r["mean_loss"]) for r in rows], yerr=[num(r["standard_error"]) for r in rows],
                color=["tab:blue", "tab:orange"][:len(rows)], capsize=3)
         lows = [num(r["mean_loss"]) - 3 * num(r["standard_error"]) for r in rows]

@@ -20,8 +20,9 @@
 // Two of the paper's observations at the same fixed HPs, as claim rows (docs/claims.md
 // `fixed-hp-scaling`, "The paper's observations"): capacity scaling lowers the loss more than
 // granularity scaling, slope(N) − slope(m) per doubling paired over seeds, CI high < 0; and shared
-// experts raise the loss at fixed total and active expert parameters, (N = 7, a = 1, one shared
-// expert of width h) − (N = 8, a = 2), paired, CI low > 0.
+// experts raise the loss at fixed total and active expert parameters, (N = 14, a = 2, h = d/2, one
+// shared expert of width d) − (N = 16, a = 4, h = d/2), paired, CI low > 0 (both arms route with
+// a ≥ 2: at a = 1 the normalized gate is 1 and the router would learn nothing).
 #include "common.hpp"
 #include "dense_calibration.hpp"
 
@@ -56,9 +57,9 @@ struct FixedHpSettings {
   std::vector<std::string> control_axes = {"n_active", "granularity"};  ///< where a grows: R = 1 must hurt
 };
 
-/// The shared-expert observation's two shapes, at fixed total (8h) and active (2h) expert parameters:
-/// N = 8 routed with a = 2 (value 0 on the "shared" axis) and N = 7 routed with a = 1 beside one
-/// shared expert of the same width (value 1).
+/// The shared-expert observation's two shapes, at fixed total (8d) and active (2d) expert parameters,
+/// both routing with a ≥ 2: N = 16 routed of width d/2 with a = 4 (value 0 on the "shared" axis) and
+/// N = 14 routed of width d/2 with a = 2 beside one shared expert of width d (value 1).
 constexpr const char* kSharedAxis = "shared";
 
 FixedHpSettings fixed_hp_settings(Profile profile) {
@@ -89,7 +90,8 @@ ExperimentPlan fixed_hp_scaling_plan(Profile profile) {
       VerdictKind::claim, Sidedness::at_most, 0.0, 0.0};
   plan.claims["shared experts cost"] = {
       "fixed-hp-scaling",
-      "final loss of (N=7, a=1, 1 shared) - (N=8, a=2), same total and active expert parameters, paired (nats)",
+      "final loss of (N=14, a=2, h=d/2, 1 shared of width d) - (N=16, a=4, h=d/2), same total and active expert "
+      "parameters, paired (nats)",
       VerdictKind::claim, Sidedness::at_least, 0.0, 0.0};
   plan.claims["route scale"] = {"fixed-hp-scaling",
                                 "slope(R=1) - slope(complete-mue) of the final loss against log2 of the axis, paired over "
@@ -127,13 +129,15 @@ std::vector<AxisPoint> axis_points(const FixedHpSettings& s) {
     v.n_layers = L;
     points.push_back({"n_layers", static_cast<double>(L), v});
   }
-  Shape routed = moe;  // the shared-expert observation: same 8h total, 2h active expert parameters
-  routed.n_experts = 8;
-  routed.n_active = 2;
+  Shape routed = moe;  // the shared-expert observation: same 8d total, 2d active expert parameters
+  routed.n_experts = 16;
+  routed.n_active = 4;
+  routed.d_expert = s.width / 2;
   points.push_back({kSharedAxis, 0.0, routed});
   Shape shared = moe;
-  shared.n_experts = 7;
-  shared.n_active = 1;
+  shared.n_experts = 14;
+  shared.n_active = 2;
+  shared.d_expert = s.width / 2;
   shared.n_shared = 1;
   shared.d_shared = s.width;
   points.push_back({kSharedAxis, 1.0, shared});
@@ -253,8 +257,8 @@ std::vector<Verdict> observation_rows(const ExperimentPlan& plan,
   }
   const auto d = paired_difference(with_shared, routed_only, seed + 4111);
   rows.push_back(judged(plan.claim("shared experts cost"),
-                        "shared experts: final val loss of (N=7, a=1, 1 shared, h=d) - (N=8, a=2, h=d), paired "
-                        "(same total and active expert parameters; a shared expert must cost loss)",
+                        "shared experts: final val loss of (N=14, a=2, h=d/2, 1 shared of width d) - (N=16, a=4, "
+                        "h=d/2), paired (same total and active expert parameters; a shared expert must cost loss)",
                         d.mean, d.ci.low, d.ci.high));
   return rows;
 }
