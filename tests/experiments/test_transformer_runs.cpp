@@ -140,6 +140,8 @@ TEST_CASE("ablations remove one ingredient of the resolved rule, by hand", "[tra
   Job dense = tiny_job(1);
   dense.ablations = {"plain-sum"};
   CHECK_THROWS_WITH(resolve(dense), Catch::Contains("needs an MoE target"));
+  dense.ablations = {"router-lr-width"};  // no router on a dense model: an error, not a silent no-op
+  CHECK_THROWS_WITH(resolve(dense), Catch::Contains("needs an MoE target"));
   Job sp = heads_sqrt;
   sp.rule = "sp";
   CHECK_THROWS_WITH(resolve(sp), Catch::Contains("1/d_head"));

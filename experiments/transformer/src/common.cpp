@@ -113,7 +113,7 @@ void apply_ablation(theory::TransferResult& transfer, const std::string& ablatio
   const auto need_moe = [&] {
     if (!transfer.moe)
       throw std::invalid_argument("ablation \"" + ablation + "\" needs an MoE target (accepted on a dense one: " +
-                                  "router-lr-width, attention-sqrt-dhead)");
+                                  "attention-sqrt-dhead)");
   };
   if (ablation == "no-output-multiplier") {
     need_moe();
@@ -125,6 +125,7 @@ void apply_ablation(theory::TransferResult& transfer, const std::string& ablatio
     transfer.moe->route_scale_shared = 1.0;
     transfer.moe->gate_normalization = "none";
   } else if (ablation == "router-lr-width") {
+    need_moe();  // a dense model has no router: the control would silently change nothing
     const double rho = transfer.ratios.width;
     for (auto& g : transfer.groups)
       if (g.group == theory::ParameterGroup::router)

@@ -80,7 +80,7 @@ struct Job {
 
 /// Applies one ablation to a resolved transfer; `base_d_head` is the proxy's head width. Throws
 /// std::invalid_argument naming the ablation and the accepted names when it is unknown, or when it
-/// needs an MoE target and the target is dense.
+/// needs an MoE target (all but attention-sqrt-dhead) and the target is dense.
 void apply_ablation(theory::TransferResult& transfer, const std::string& ablation, std::int64_t base_d_head);
 
 struct JobResult {
