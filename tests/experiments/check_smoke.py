@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Smoke test of one experiment (docs/claims.md, "Plans"): runs `muelab experiment NAME --profile smoke`
 into a fresh folder and checks what every experiment must write: plan.json with declared claims,
-run.json with the command, and verdicts.json whose every row carries a three-valued verdict that
+run.json with the command, no resume journal left behind, and verdicts.json whose every row carries a three-valued verdict that
 agrees with `holds` and `as_expected`. Verdicts themselves are not asserted (a smoke run is too small
 to be conclusive); the run must simply complete, with exit status 0."""
 import json
@@ -30,6 +30,8 @@ with tempfile.TemporaryDirectory() as tmp:
     for c in plan["claims"]:
         if c["kind"] not in ("claim", "control") or c["sidedness"] not in ("two-sided", "at-most", "at-least"):
             sys.exit(f"{name}: plan.json: malformed claim {c}")
+    if (folder / "resume.tsv").exists():
+        sys.exit(f"{name}: a finished experiment left its resume journal behind")
     run = json.loads((folder / "run.json").read_text())
     if "muelab" not in run.get("command", "") or "wall_seconds" not in run:
         sys.exit(f"{name}: run.json lacks the command or the wall time")

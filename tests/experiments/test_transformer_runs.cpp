@@ -5,6 +5,7 @@
 #include "common.hpp"
 #include "dense_calibration.hpp"
 #include "edge_sweep.hpp"
+#include "run_journal.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -12,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <unistd.h>
 
 using namespace muelab;
@@ -211,5 +213,110 @@ TEST_CASE("capacity gate: gate.json decides whether MoE-axis rows are verdicts",
   const auto broken = read_capacity_gate(capacity_gate_file(out));
   CHECK_FALSE(broken.capacity_bound);
   CHECK(broken.reason.find("unreadable") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("RunJournal: finished runs come back under the same clean revision only", "[transformer_runs]") {
+  const auto dir = scratch("journal");
+  const auto file = dir / "resume.tsv";
+  std::filesystem::remove_all(dir);
+  {
+    RunJournal j(file, "abc1234");
+    CHECK(j.loaded() == 0);
+    j.record("run-a", 1.25);
+    j.record("run-b", std::numeric_limits<double>::infinity());  // a diverged run is a result too
+    j.record("run-c", 0.1 + 0.2);
+  }
+  {
+    RunJournal j(file, "abc1234");
+    CHECK(j.loaded() == 3);
+    CHECK(j.find("run-a") == 1.25);
+    CHECK(std::isinf(*j.find("run-b")));
+    CHECK(*j.find("run-c") == 0.1 + 0.2);  // 17 digits: the same double back
+    CHECK_FALSE(j.find("run-d").has_value());
+    CHECK_THROWS_AS(j.record("bad\tkey", 1.0), std::invalid_argument);
+  }
+  {  // a kill mid-write leaves a cut last line: that run is trained again, the others are kept
+    std::ofstream cut(file, std::ios::app);
+    cut << "abc1234\trun-d\t0.12";  // no newline, as a killed process leaves it
+    cut.close();
+    std::ofstream garbage(file, std::ios::app);
+    garbage << "x\n";
+  }
+  {
+    RunJournal j(file, "abc1234");
+    CHECK(j.loaded() == 3);
+    CHECK_FALSE(j.find("run-d").has_value());
+  }
+  {  // other code: nothing reused, and the file no longer holds the old lines
+    RunJournal j(file, "fff0000");
+    CHECK(j.loaded() == 0);
+    CHECK_FALSE(j.find("run-a").has_value());
+  }
+  {
+    RunJournal again(file, "abc1234");
+    CHECK(again.loaded() == 0);
+  }
+  {  // a dirty tree never reuses (its code is not what the revision names)
+    RunJournal w(file, "abc1234-dirty");
+    w.record("run-a", 2.0);
+  }
+  {
+    RunJournal j(file, "abc1234-dirty");
+    CHECK_FALSE(j.find("run-a").has_value());
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("sweep_curves_until_interior resumes an interrupted sweep with the same numbers", "[transformer_runs]") {
+  const auto dir = scratch("resume-sweep");
+  std::filesystem::remove_all(dir);
+  const auto work = dir / "scratch";
+  const auto job_at = [](std::size_t curve, double log2_lr, int seed) {
+    auto j = tiny_job(static_cast<std::uint64_t>(seed) + 1);
+    j.base.lr = std::exp2(log2_lr);
+    j.shape = dense_proxy(curve == 0 ? 16 : 32, 1);
+    return j;
+  };
+  const std::vector<std::vector<double>> grids = {{-9.0, -8.5, -8.0}, {-9.0, -8.5, -8.0}};
+  const EdgePolicy policy;
+  const std::string revision = "abc1234";
+  const auto first = sweep_curves_until_interior(grids, 2, job_at, policy, work, 1, "first", revision);
+  CHECK(first.resumed == 0);
+  REQUIRE(first.trained > 0);
+  const auto journal = journal_path(work);
+  REQUIRE(std::filesystem::exists(journal));
+
+  // The same sweep again: every run comes from the journal, every number is the same.
+  const auto again = sweep_curves_until_interior(grids, 2, job_at, policy, work, 1, "again", revision);
+  CHECK(again.resumed == first.trained);
+  CHECK(again.trained == first.trained);
+  REQUIRE(again.runs.size() == first.runs.size());
+  for (std::size_t c = 0; c < first.runs.size(); ++c) {
+    REQUIRE(again.runs[c].size() == first.runs[c].size());
+    for (std::size_t k = 0; k < first.runs[c].size(); ++k) CHECK(again.runs[c][k].loss == first.runs[c][k].loss);
+    CHECK(again.curves[c].log2_x == first.curves[c].log2_x);
+  }
+
+  // Interrupted after 3 runs: only the rest is trained, and the result is that of the whole sweep.
+  std::vector<std::string> lines;
+  {
+    std::ifstream in(journal);
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+  }
+  REQUIRE(lines.size() == first.trained);
+  {
+    std::ofstream out(journal, std::ios::trunc);
+    for (std::size_t k = 0; k < 3; ++k) out << lines[k] << "\n";
+  }
+  const auto resumed = sweep_curves_until_interior(grids, 2, job_at, policy, work, 1, "resumed", revision);
+  CHECK(resumed.resumed == 3);
+  CHECK(resumed.trained == first.trained);
+  for (std::size_t c = 0; c < first.runs.size(); ++c)
+    for (std::size_t k = 0; k < first.runs[c].size(); ++k) CHECK(resumed.runs[c][k].loss == first.runs[c][k].loss);
+
+  // Other code: nothing is reused.
+  const auto other = sweep_curves_until_interior(grids, 2, job_at, policy, work, 1, "other", "fff0000");
+  CHECK(other.resumed == 0);
   std::filesystem::remove_all(dir);
 }

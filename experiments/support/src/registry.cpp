@@ -75,6 +75,10 @@ VerdictReport run_experiment(const Experiment& experiment, const ExperimentOptio
   report.profile = to_string(options.profile);
   report.seed = options.seed;
   report.write(options.out_dir / "verdicts.json");
+  // A finished experiment leaves no resume journal of its in-process sweeps (docs/development.md §4,
+  // "Interrupted runs"): its results are in the files above.
+  std::error_code ignored;
+  std::filesystem::remove(options.out_dir / "resume.tsv", ignored);
   run_info["wall_seconds"] = seconds;
   write_file_atomically(options.out_dir / "run.json", run_info.dump(2) + "\n");
   std::cout << report.summary() << fmt::format("   ({:.1f} s)\n", seconds) << std::flush;

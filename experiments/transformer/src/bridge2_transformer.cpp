@@ -593,7 +593,8 @@ VerdictReport run_bridge2_transformer(const ExperimentOptions& o) {
   const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
   if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
     note("bridge2-transformer: rows not judged, task not capacity-bound: " + gate.reason);
-  note(fmt::format("bridge2-transformer: {} runs requested, {} trained, {:.0f} s", m.sweep.requested, m.sweep.trained,
+  note(fmt::format("bridge2-transformer: {} runs requested, {} trained ({} resumed), {:.0f} s", m.sweep.requested, m.sweep.trained,
+                   m.sweep.resumed,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
   return report;
 }

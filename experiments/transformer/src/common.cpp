@@ -211,7 +211,8 @@ void read_log(const std::filesystem::path& file, const std::vector<std::string>&
 }  // namespace
 
 std::vector<JobResult> train_resolved(const std::vector<models::cpu::TrainRun>& runs, const std::filesystem::path& scratch,
-                                      int threads, const std::vector<std::string>& log_columns) {
+                                      int threads, const std::vector<std::string>& log_columns,
+                                      const std::function<void(std::size_t, const JobResult&)>& on_finished) {
   if (runs.empty()) return {};
   std::unique_ptr<models::cpu::TokenSource> data = models::cpu::make_token_source(runs.front().data);
   for (const auto& r : runs)
@@ -242,6 +243,13 @@ std::vector<JobResult> train_resolved(const std::vector<models::cpu::TrainRun>& 
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
     std::lock_guard<std::mutex> lock(progress);
+    if (on_finished && !failure) {
+      try {
+        on_finished(k, out);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+    }
     ++done;
     if (done % 20 == 0 || done == runs.size()) note(fmt::format("  {}/{} runs", done, runs.size()));
   }

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -109,10 +110,12 @@ struct JobResult {
 /// transfer themselves, for a fingerprint or an init-time measurement, pass it on instead of resolving
 /// again). OpenMP over runs, trainer on 1 thread, in `scratch` (removed afterwards); `log_columns` are
 /// log.csv columns kept per step, read back with the project's CSV reader (io/csv.hpp). Every run must
-/// share one data source.
-[[nodiscard]] std::vector<JobResult> train_resolved(const std::vector<models::cpu::TrainRun>& runs,
-                                                    const std::filesystem::path& scratch, int threads,
-                                                    const std::vector<std::string>& log_columns = {});
+/// share one data source. `on_finished(k, result)`, when given, is called once per finished run (under
+/// a lock, in completion order): the edge sweep journals each run there so an interrupted sweep resumes.
+[[nodiscard]] std::vector<JobResult> train_resolved(
+    const std::vector<models::cpu::TrainRun>& runs, const std::filesystem::path& scratch, int threads,
+    const std::vector<std::string>& log_columns = {},
+    const std::function<void(std::size_t, const JobResult&)>& on_finished = {});
 
 /// log2-spaced grid: centre·2^(k·step) for k = -half..half.
 [[nodiscard]] std::vector<double> log2_grid(double centre, int half, double step);

@@ -1,5 +1,9 @@
 #include "edge_sweep.hpp"
 
+#include "run_journal.hpp"
+
+#include "muelab/experiments/output.hpp"
+
 #include "muelab/theory/report.hpp"
 
 #include <fmt/format.h>
@@ -38,7 +42,7 @@ std::string run_fingerprint(const Job& job) { return fingerprint_of(job, resolve
 EdgeSweepResult sweep_curves_until_interior(const std::vector<std::vector<double>>& initial_grids, int seeds,
                                             const std::function<Job(std::size_t, double, int)>& job_at,
                                             const EdgePolicy& policy, const std::filesystem::path& scratch, int threads,
-                                            const std::string& label) {
+                                            const std::string& label, const std::string& journal_revision) {
   EdgeSweepResult out;
   for (const auto& grid : initial_grids) {
     SweptCurve c;
@@ -47,9 +51,13 @@ EdgeSweepResult sweep_curves_until_interior(const std::vector<std::vector<double
   }
   out.runs.resize(out.curves.size());
   std::map<std::string, double> trained;  // fingerprint -> final validation loss
+  RunJournal journal(journal_path(scratch), journal_revision.empty() ? source_revision() : journal_revision);  // runs of an interrupted attempt
+  if (journal.loaded() > 0)
+    note(fmt::format("{}: resuming, {} finished runs read from {}", label, journal.loaded(), journal.file().string()));
   const auto evaluate = [&](const GridRequests& requests) {
     std::vector<models::cpu::TrainRun> fresh;  // each job resolved once: fingerprinted, then trained
     std::vector<std::string> keys, fresh_keys;
+    std::size_t resumed_now = 0;
     for (const auto& [curve, x] : requests)
       for (int seed = 0; seed < seeds; ++seed) {
         const auto job = job_at(curve, x, seed);
@@ -57,14 +65,23 @@ EdgeSweepResult sweep_curves_until_interior(const std::vector<std::vector<double
         keys.push_back(fingerprint_of(job, run));
         if (trained.count(keys.back()) || std::find(fresh_keys.begin(), fresh_keys.end(), keys.back()) != fresh_keys.end())
           continue;
+        if (const auto done = journal.find(keys.back())) {
+          trained[keys.back()] = *done;
+          ++resumed_now;
+          continue;
+        }
         fresh.push_back(std::move(run));
         fresh_keys.push_back(keys.back());
       }
-    note(fmt::format("{}: {} grid points, {} runs ({} new)", label, requests.size(), keys.size(), fresh.size()));
-    const auto results = train_resolved(fresh, scratch, threads);
+    note(fmt::format("{}: {} grid points, {} runs ({} new, {} from the resume journal)", label, requests.size(),
+                     keys.size(), fresh.size(), resumed_now));
+    const auto results = train_resolved(fresh, scratch, threads, {}, [&](std::size_t k, const JobResult& r) {
+      journal.record(fresh_keys[k], r.loss);
+    });
     for (std::size_t i = 0; i < fresh.size(); ++i) trained[fresh_keys[i]] = results[i].loss;
     out.requested += keys.size();
-    out.trained += fresh.size();
+    out.trained += fresh.size() + resumed_now;
+    out.resumed += resumed_now;
     std::vector<double> means;
     for (std::size_t q = 0; q < requests.size(); ++q) {
       double sum = 0.0;

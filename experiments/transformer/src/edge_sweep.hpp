@@ -1,7 +1,8 @@
 // In-process LR/WD sweeps of many curves under the one edge policy (docs/claims.md, "Optima at a grid
 // edge"): every curve starts on its declared grid; a curve whose seed-mean loss is smallest at an end
 // gets half-octave points on that side (at most 4) until its optimum is interior. Identical training
-// runs (same resolved config, seed, step count) are trained once across curves and rounds.
+// runs (same resolved config, seed, step count) are trained once across curves and rounds. Each finished
+// run is journalled (run_journal.hpp), so running the same command again after an interruption resumes.
 #pragma once
 
 #include "common.hpp"
@@ -28,14 +29,17 @@ struct EdgeSweepResult {
   std::vector<SweptCurve> curves;           ///< per curve: grid and seed-mean loss after the policy
   std::vector<std::vector<SweepRun>> runs;  ///< per curve: every (value, seed) run, in training order
   std::size_t requested = 0, trained = 0;   ///< runs asked for / actually trained (after dedupe)
+  std::size_t resumed = 0;  ///< of `trained`, runs read back from an interrupted attempt's resume journal
 };
 
 /// `job_at(curve, log2_x, seed)` builds the job of one run. `initial_grids[c]` is curve c's declared
-/// grid (log2, ascending).
+/// grid (log2, ascending). Finished runs are journalled beside `scratch` (journal_path) under
+/// `journal_revision` (empty: this build's source revision; tests pass a fixed one).
 [[nodiscard]] EdgeSweepResult sweep_curves_until_interior(
     const std::vector<std::vector<double>>& initial_grids, int seeds,
     const std::function<Job(std::size_t curve, double log2_x, int seed)>& job_at, const EdgePolicy& policy,
-    const std::filesystem::path& scratch, int threads, const std::string& label);
+    const std::filesystem::path& scratch, int threads, const std::string& label,
+    const std::string& journal_revision = "");
 
 /// The key under which two jobs are the same training run: their resolved transfer (every group's
 /// init, multiplier, LR, WD, ε, β and the MoE and architecture multipliers), shape, seed, base LR, WD,

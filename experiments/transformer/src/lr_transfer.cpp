@@ -519,8 +519,8 @@ VerdictReport run_with(const LrTransferSettings& s, const ExperimentOptions& o) 
   const auto start = std::chrono::steady_clock::now();
   const auto plan = plan_for(s);
   const auto m = measure(s, o);
-  note(fmt::format("{} ({}): {} runs requested, {} trained", s.name, to_string(o.profile), m.sweep.requested,
-                   m.sweep.trained));
+  note(fmt::format("{} ({}): {} runs requested, {} trained ({} resumed)", s.name, to_string(o.profile),
+                   m.sweep.requested, m.sweep.trained, m.sweep.resumed));
   Tables t;
   table_curves(s, m, t);
   VerdictReport report;
