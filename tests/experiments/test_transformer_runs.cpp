@@ -320,3 +320,25 @@ TEST_CASE("sweep_curves_until_interior resumes an interrupted sweep with the sam
   CHECK(other.resumed == 0);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("run_fingerprint: the batch/duration switches matter only where q != 1", "[transformer_runs]") {
+  auto sqrt_rule = tiny_job(1);
+  sqrt_rule.rule = "complete-mue";
+  sqrt_rule.rule_switches = {"rule.batch_duration=sqrt"};
+  auto none_rule = sqrt_rule;
+  none_rule.rule_switches = {"rule.batch_duration=none"};
+  CHECK(run_fingerprint(sqrt_rule) == run_fingerprint(none_rule));  // same budget: q = 1, nothing scaled
+  // The proxy trains half as long (q = T0/T = 1/2): sqrt scales η, λ, ε, β; none does not.
+  auto base = sqrt_rule.budget;
+  base.steps = 2;
+  sqrt_rule.budget.steps = 4;
+  none_rule.budget.steps = 4;
+  sqrt_rule.base_budget = base;
+  none_rule.base_budget = base;
+  CHECK(run_fingerprint(sqrt_rule) != run_fingerprint(none_rule));
+  const auto run = resolve(sqrt_rule);
+  CHECK(run.transfer.ratios.q == Approx(0.5));
+  for (const auto& g : run.transfer.groups)
+    if (g.group == theory::ParameterGroup::embedding) CHECK(g.lr.value() == Approx(sqrt_rule.base.lr * std::sqrt(0.5)));
+  CHECK(resolve(none_rule).transfer.ratios.q == Approx(0.5));
+}

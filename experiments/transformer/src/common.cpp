@@ -168,8 +168,9 @@ models::cpu::TrainRun resolve(const Job& job) {
                        fmt::format("[trainer]\nseed = {}\nthreads = 1\neval_interval = {}\neval_batches = {}\n", job.seed,
                                    b.eval_interval > 0 ? b.eval_interval : b.steps, b.eval_batches);
   auto run = models::cpu::parse_train_run(target, "transformer-job", ".", job.rule_switches);
-  // The proxy: its own shape, the same budget, the tuned base hyperparameters (docs/theory.md §5).
-  const std::string base_text = model_table(job.base_shape) + train_table(b) +
+  // The proxy: its own shape, its own budget when given (else the same), the tuned base hyperparameters
+  // (docs/theory.md §4, §5).
+  const std::string base_text = model_table(job.base_shape) + train_table(job.base_budget ? *job.base_budget : b) +
                                 fmt::format("[optim]\nname = \"adamw\"\nlr = {}\nweight_decay = {}\neps = 1e-8\n"
                                             "beta1 = 0.9\nbeta2 = 0.95\ninit_std = {}\n",
                                             job.base.lr, job.base.weight_decay, job.base.init_std);

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,9 @@ struct Job {
   std::string rule = "complete-mue";
   std::vector<std::string> rule_switches;  ///< "rule.key=value" overrides (controls)
   Budget budget;
+  /// The proxy's own budget when its batch or duration differs from the target's (duration and batch
+  /// transfer: the rule's q = T/T' of docs/theory.md §4); empty: the proxy trains on `budget`.
+  std::optional<Budget> base_budget;
   std::uint64_t seed = 1;
   std::string tag;                       ///< free label carried to the result
   /// Power check (docs/claims.md, "Power checks"): after the rule, the LR of every FFN/MoE-block group

@@ -16,6 +16,7 @@ Experiment make_lr_transfer_capacity_width_experiment();
 Experiment make_lr_transfer_capacity_depth_experiment();
 Experiment make_lr_transfer_capacity_controls_experiment();
 Experiment make_lr_transfer_capacity_controls_width_experiment();
+Experiment make_duration_transfer_experiment();
 }  // namespace transformer
 
 void register_transformer_experiments(Registry& registry) {
@@ -34,6 +35,7 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_tune_dense_once_experiment());
   registry.add(transformer::make_fixed_hp_scaling_experiment());
   registry.add(transformer::make_moe_speedup_experiment());
+  registry.add(transformer::make_duration_transfer_experiment());
 }
 
 }  // namespace muelab::experiments
