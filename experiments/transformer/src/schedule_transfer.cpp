@@ -20,6 +20,13 @@
 // Regret (what a user pays): the best proxy grid point at T0, transferred by each rule to 4T0, against
 // the best grid point of the target's own sweep, paired per seed: at most 0.01 nats under `sqrt`; the
 // `none` rows are controls.
+//
+// batch-transfer (docs/claims.md `batch-transfer`) runs the same sweeps along two series of batch ×1,
+// ×2, ×4: at fixed tokens (T ÷ κ, q = κ: §4's exact case; controls drift +½ / +1 / +½ octave per
+// doubling of B, the mirror image of the duration controls), with the loss at the transferred point
+// required to collapse (×4 minus ×1, paired, 0 ± 0.01 nats); and at fixed steps (q = 1: every rule is
+// the identity, the drifts are tabulated) where §4 predicts only σ0 ∝ 1/√κ: the gradient-noise std at
+// the same parameters, batch κB over B, against 1/√κ ± 10%, with "σ0 unchanged" as the control.
 #include "common.hpp"
 #include "edge_sweep.hpp"
 
@@ -27,14 +34,19 @@
 #include "muelab/analysis/lr_report.hpp"
 #include "muelab/experiments/grid_policy.hpp"
 #include "muelab/experiments/output.hpp"
+#include "muelab/models/cpu/blas.hpp"
+#include "muelab/models/cpu/model.hpp"
+#include "muelab/models/cpu/optimizer.hpp"
 #include "muelab/sim/statistics.hpp"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
+#include <omp.h>
 #include <optional>
 
 namespace muelab::experiments::transformer {
@@ -53,9 +65,21 @@ struct ScheduleModel {
   Shape shape;
 };
 
+/// A series of schedule points swept in one experiment; the first point is the proxy's own (q = 1).
+struct ScheduleSeries {
+  std::string name;   ///< "duration", "fixed tokens", "fixed steps"
+  std::string axis;   ///< "steps" or "batch_size": the value whose doublings the drift is per
+  std::vector<SchedulePoint> points;
+  /// false where q = 1 at every point (batch at fixed steps): the rules coincide, one curve per knob,
+  /// its drift tabulated (the rule predicts nothing about it; docs/theory.md §4 predicts only σ0).
+  bool rule_matters = true;
+  [[nodiscard]] std::int64_t value(const SchedulePoint& p) const { return axis == "steps" ? p.steps : p.batch_size; }
+};
+
 struct ScheduleSettings {
+  std::string experiment;             ///< "duration-transfer" or "batch-transfer"
   Budget base;                        ///< the proxy's budget (T0 steps at batch B)
-  std::vector<SchedulePoint> points;  ///< T0, 2T0, 4T0 at the proxy's B
+  std::vector<ScheduleSeries> series;
   double warmup_fraction = 1.0 / 15;  ///< warm-up steps / T (100 of 1500 on the capacity-bound task)
   std::vector<ScheduleModel> models;
   std::vector<std::string> rules = {"sqrt", "lr-only", "none"};
@@ -72,15 +96,18 @@ struct ScheduleSettings {
   std::size_t resamples = 2000;
   analysis::StaysPut stays_put;
   double regret_tolerance = 0.01;  ///< nats (docs/claims.md, "Default tolerances")
+  // batch-transfer's σ0 at fixed steps: minibatches per σ_g estimate, proxy steps before the second
+  // measurement, tolerance relative to the prediction (as bridge2-transformer's σ0 rows).
+  std::int64_t noise_batches = 64, warm_steps = 20;
+  double sigma0_relative_tolerance = 0.1;
 };
 
-ScheduleSettings duration_settings(Profile profile) {
+/// The sweeps, models and grids both experiments share (the capacity-bound task, docs/theory.md §9).
+ScheduleSettings shared_settings(Profile profile) {
   ScheduleSettings s;
   s.base = capacity_bound_budget(profile);
   s.base.batch_size = by_profile<std::int64_t>(profile, 8, 8, 16);
   s.base.seq_len = by_profile<std::int64_t>(profile, 32, 32, 64);
-  const std::int64_t t0 = by_profile<std::int64_t>(profile, 20, 100, 750);
-  for (const std::int64_t k : {1, 2, 4}) s.points.push_back({s.base.batch_size, t0 * k});
   Shape dense = dense_proxy(32, 2);
   Shape moe = dense;
   moe.ffn = "moe";
@@ -95,6 +122,35 @@ ScheduleSettings duration_settings(Profile profile) {
   s.wd_step = by_profile(profile, 2.5, 2.5, 5.0 / 6.0);
   s.edge.max_extra_points = by_profile(profile, 1, 1, 4);
   s.resamples = by_profile<std::size_t>(profile, 200, 1000, 2000);
+  s.noise_batches = by_profile<std::int64_t>(profile, 4, 16, 64);
+  s.warm_steps = by_profile<std::int64_t>(profile, 2, 10, 20);
+  return s;
+}
+
+ScheduleSettings duration_settings(Profile profile) {
+  auto s = shared_settings(profile);
+  s.experiment = "duration-transfer";
+  const std::int64_t t0 = by_profile<std::int64_t>(profile, 20, 100, 750);
+  ScheduleSeries duration{"duration", "steps", {}, true};
+  for (const std::int64_t k : {1, 2, 4}) duration.points.push_back({s.base.batch_size, t0 * k});
+  s.series = {duration};
+  return s;
+}
+
+/// Batch ×1, ×2, ×4 at fixed tokens (T ÷ κ: q = κ, the exact case of docs/theory.md §4) and at fixed
+/// steps (q = 1: no hyperparameter changes, σ0 falls as 1/√κ). T0 = 500 keeps the ×4 fixed-steps runs
+/// (4 × the tokens) affordable.
+ScheduleSettings batch_settings(Profile profile) {
+  auto s = shared_settings(profile);
+  s.experiment = "batch-transfer";
+  s.base.batch_size = by_profile<std::int64_t>(profile, 4, 4, 8);
+  const std::int64_t t0 = by_profile<std::int64_t>(profile, 20, 100, 500);
+  ScheduleSeries tokens{"fixed tokens", "batch_size", {}, true}, steps{"fixed steps", "batch_size", {}, false};
+  for (const std::int64_t k : {1, 2, 4}) {
+    tokens.points.push_back({s.base.batch_size * k, t0 / k});
+    steps.points.push_back({s.base.batch_size * k, t0});
+  }
+  s.series = {tokens, steps};
   return s;
 }
 
@@ -106,45 +162,79 @@ Budget budget_at(const ScheduleSettings& s, const SchedulePoint& p) {
   return b;
 }
 
-/// The control's predicted drift per doubling of T (docs/claims.md `duration-transfer`); NaN: not a control.
-double predicted_control_drift(const std::string& knob, const std::string& rule) {
-  if (rule == "none") return knob == "lr" ? -0.5 : -1.0;
-  if (rule == "lr-only" && knob == "wd") return -0.5;
+/// The rules swept on a series (one where they coincide).
+std::vector<std::string> rules_of(const ScheduleSettings& s, const ScheduleSeries& series) {
+  return series.rule_matters ? s.rules : std::vector<std::string>{"sqrt"};
+}
+
+/// A control's drift per doubling of the series' axis, predicted from iso-horizon before any run
+/// (docs/claims.md `duration-transfer`, `batch-transfer`); NaN: not a control. Longer runs want a
+/// smaller η (sign −1), larger batches at fixed tokens a larger one (+1).
+double predicted_control_drift(const ScheduleSeries& series, const std::string& knob, const std::string& rule) {
+  if (!series.rule_matters) return kNaN;
+  const double sign = series.axis == "steps" ? -1.0 : 1.0;
+  if (rule == "none") return sign * (knob == "lr" ? 0.5 : 1.0);
+  if (rule == "lr-only" && knob == "wd") return sign * 0.5;
   return kNaN;
 }
 
-ExperimentPlan duration_plan(Profile profile) {
-  const auto s = duration_settings(profile);
+double doublings_of(const ScheduleSeries& series) {
+  return std::log2(static_cast<double>(series.value(series.points.back())) /
+                   static_cast<double>(series.value(series.points.front())));
+}
+
+ExperimentPlan schedule_plan(const ScheduleSettings& s, Profile profile) {
+  (void)profile;
   ExperimentPlan plan;
-  nlohmann::json points = nlohmann::json::array();
-  for (const auto& p : s.points) points.push_back({{"batch_size", p.batch_size}, {"steps", p.steps}});
+  nlohmann::json series = nlohmann::json::array();
+  for (const auto& sr : s.series) {
+    nlohmann::json points = nlohmann::json::array();
+    for (const auto& p : sr.points) points.push_back({{"batch_size", p.batch_size}, {"steps", p.steps}});
+    nlohmann::json predictions = nlohmann::json::object();
+    for (const std::string knob : {"lr", "wd"})
+      for (const auto& rule : rules_of(s, sr))
+        if (const double d = predicted_control_drift(sr, knob, rule); !std::isnan(d)) predictions[rule + " " + knob] = d;
+    series.push_back({{"name", sr.name}, {"axis", sr.axis}, {"points", points}, {"rules", rules_of(s, sr)},
+                      {"control_predicted_drift_per_doubling", predictions}});
+  }
   nlohmann::json models = nlohmann::json::array();
   for (const auto& m : s.models) models.push_back({{"name", m.name}, {"shape", shape_key(m.shape)}});
-  plan.settings = {{"base_budget", to_json(budget_at(s, s.points.front()))}, {"needs_capacity_gate", true},
-                   {"points", points}, {"warmup_fraction", s.warmup_fraction}, {"models", models},
-                   {"rules", s.rules}, {"seeds", s.seeds},
+  plan.settings = {{"base_budget", to_json(budget_at(s, s.series.front().points.front()))}, {"needs_capacity_gate", true},
+                   {"series", series}, {"warmup_fraction", s.warmup_fraction}, {"models", models}, {"seeds", s.seeds},
                    {"lr_grid", {{"centre", s.lr_centre}, {"step_log2", s.lr_step}, {"points", 2 * s.lr_half + 1},
                                 {"weight_decay", s.lr_weight_decay}}},
                    {"wd_grid", {{"centre", s.wd_centre}, {"step_log2", s.wd_step}, {"points", 2 * s.wd_half + 1},
                                 {"base_lr", s.wd_lr}}},
                    {"edge_extra_points_cap", s.edge.max_extra_points}, {"bootstrap_resamples", s.resamples},
-                   {"stays_put_per_doubling", s.stays_put.per_doubling}, {"stays_put_total", s.stays_put.total},
-                   {"control_predicted_drift_per_doubling",
-                    {{"none lr", predicted_control_drift("lr", "none")}, {"none wd", predicted_control_drift("wd", "none")},
-                     {"lr-only wd", predicted_control_drift("wd", "lr-only")}}}};
-  const double doublings = std::log2(static_cast<double>(s.points.back().steps) / static_cast<double>(s.points.front().steps));
-  plan.claims["drift"] = {"duration-transfer", "drift of log2 eta* (lambda*) of the proxy per doubling of T",
+                   {"stays_put_per_doubling", s.stays_put.per_doubling}, {"stays_put_total", s.stays_put.total}};
+  const double doublings = doublings_of(s.series.front());
+  plan.claims["drift"] = {s.experiment, "drift of the proxy's log2 eta* (lambda*) per doubling of the series' axis",
                           VerdictKind::claim, Sidedness::two_sided, 0.0, s.stays_put.bound(doublings)};
-  plan.claims["regret"] = {"duration-transfer",
-                           "final loss at the T0-tuned point transferred to 4 T0 minus the target's best (nats)",
+  plan.claims["regret"] = {s.experiment,
+                           "final loss at the proxy-tuned point transferred to the series' last point minus the target's best (nats)",
                            VerdictKind::claim, Sidedness::at_most, 0.0, s.regret_tolerance};
+  if (s.experiment == "batch-transfer") {
+    plan.claims["collapse"] = {s.experiment,
+                               "final loss at the transferred proxy LR, batch x4 at fixed tokens minus batch x1 (nats)",
+                               VerdictKind::claim, Sidedness::two_sided, 0.0, s.regret_tolerance};
+    const auto& steps = s.series.back();
+    for (std::size_t p = 1; p < steps.points.size(); ++p) {
+      const double kappa = static_cast<double>(steps.points[p].batch_size) / static_cast<double>(steps.points.front().batch_size);
+      plan.claims[fmt::format("sigma0 x{:g}", kappa)] = {
+          s.experiment, "gradient-noise std ratio at the same parameters, batch kappa B over B (sigma0 at fixed steps)",
+          VerdictKind::claim, Sidedness::two_sided, 1.0 / std::sqrt(kappa), s.sigma0_relative_tolerance / std::sqrt(kappa)};
+    }
+  }
   return plan;
 }
 
-/// One curve: a knob swept on one model at one schedule point under one rule.
+ExperimentPlan duration_plan(Profile profile) { return schedule_plan(duration_settings(profile), profile); }
+ExperimentPlan batch_plan(Profile profile) { return schedule_plan(batch_settings(profile), profile); }
+
+/// One curve: a knob swept on one model at one point of one series under one rule.
 struct ScheduleCurve {
   std::string knob;  ///< "lr" or "wd"
-  std::size_t model = 0, point = 0;
+  std::size_t series = 0, model = 0, point = 0;
   std::string rule;
 };
 
@@ -154,6 +244,7 @@ struct ScheduleMeasured {
 };
 
 Job schedule_job(const ScheduleSettings& s, const ScheduleCurve& c, double log2_x, int seed, std::uint64_t base_seed) {
+  const auto& series = s.series[c.series];
   Job j;
   j.shape = s.models[c.model].shape;
   j.base_shape = s.models.front().shape;  // the dense proxy
@@ -161,8 +252,8 @@ Job schedule_job(const ScheduleSettings& s, const ScheduleCurve& c, double log2_
   j.base.weight_decay = c.knob == "lr" ? s.lr_weight_decay : std::exp2(log2_x);
   j.rule = "complete-mue";
   j.rule_switches = {"rule.batch_duration=" + c.rule};
-  j.budget = budget_at(s, s.points[c.point]);
-  j.base_budget = budget_at(s, s.points.front());
+  j.budget = budget_at(s, series.points[c.point]);
+  j.base_budget = budget_at(s, series.points.front());
   j.seed = base_seed * 1000 + static_cast<std::uint64_t>(seed) + 1;  // paired across curves
   return j;
 }
@@ -173,31 +264,32 @@ std::vector<double> log2_of(const std::vector<double>& v) {
   return out;
 }
 
-ScheduleMeasured measure(const ScheduleSettings& s, const ExperimentOptions& o, const std::string& label) {
+ScheduleMeasured measure(const ScheduleSettings& s, const ExperimentOptions& o) {
   ScheduleMeasured m;
   std::vector<std::vector<double>> grids;
   const auto lr_grid = log2_of(log2_grid(s.lr_centre, s.lr_half, s.lr_step));
   const auto wd_grid = log2_of(log2_grid(s.wd_centre, s.wd_half, s.wd_step));
-  for (const std::string knob : {"lr", "wd"})
-    for (std::size_t model = 0; model < s.models.size(); ++model)
-      for (const auto& rule : s.rules)
-        for (std::size_t p = 0; p < s.points.size(); ++p) {  // at p = 0 (q = 1) the rules coincide: trained once
-          m.curves.push_back({knob, model, p, rule});
-          grids.push_back(knob == "lr" ? lr_grid : wd_grid);
-        }
+  for (std::size_t sr = 0; sr < s.series.size(); ++sr)
+    for (const std::string knob : {"lr", "wd"})
+      for (std::size_t model = 0; model < s.models.size(); ++model)
+        for (const auto& rule : rules_of(s, s.series[sr]))
+          for (std::size_t p = 0; p < s.series[sr].points.size(); ++p) {  // at q = 1 the rules coincide: trained once
+            m.curves.push_back({knob, sr, model, p, rule});
+            grids.push_back(knob == "lr" ? lr_grid : wd_grid);
+          }
   m.sweep = sweep_curves_until_interior(
       grids, s.seeds, [&](std::size_t c, double x, int seed) { return schedule_job(s, m.curves[c], x, seed, o.seed); },
-      s.edge, o.out_dir / "scratch", o.threads, label);
+      s.edge, o.out_dir / "scratch", o.threads, s.experiment);
   return m;
 }
 
-std::size_t curve_index(const ScheduleMeasured& m, const std::string& knob, std::size_t model, std::size_t point,
-                        const std::string& rule) {
+std::size_t curve_index(const ScheduleMeasured& m, const std::string& knob, std::size_t series, std::size_t model,
+                        std::size_t point, const std::string& rule) {
   for (std::size_t c = 0; c < m.curves.size(); ++c) {
     const auto& k = m.curves[c];
-    if (k.knob == knob && k.model == model && k.point == point && k.rule == rule) return c;
+    if (k.knob == knob && k.series == series && k.model == model && k.point == point && k.rule == rule) return c;
   }
-  throw std::logic_error("duration-transfer: missing curve");
+  throw std::logic_error("schedule transfer: missing curve");
 }
 
 double loss_at(const ScheduleMeasured& m, std::size_t c, double x, int seed) {
@@ -207,64 +299,73 @@ double loss_at(const ScheduleMeasured& m, std::size_t c, double x, int seed) {
 }
 
 struct ScheduleTables {
-  CsvTable runs{{"knob", "model", "rule", "batch_size", "steps", "log2_value", "seed", "final_validation_loss"}};
-  CsvTable curves{{"knob", "model", "rule", "batch_size", "steps", "log2_value", "mean_loss", "standard_error"}};
-  CsvTable optima{{"knob", "model", "rule", "batch_size", "steps", "log2_star", "ci_low", "ci_high", "loss_star", "at_edge"}};
-  CsvTable drifts{{"knob", "model", "rule", "drift", "ci_low", "ci_high", "bound", "predicted", "edge_optima", "verdict"}};
-  CsvTable regret{{"knob", "model", "rule", "steps", "log2_transferred", "log2_best", "regret", "ci_low", "ci_high", "seeds",
-                   "verdict"}};
+  CsvTable runs{{"series", "knob", "model", "rule", "batch_size", "steps", "log2_value", "seed", "final_validation_loss"}};
+  CsvTable curves{{"series", "knob", "model", "rule", "batch_size", "steps", "log2_value", "mean_loss", "standard_error"}};
+  CsvTable optima{{"series", "knob", "model", "rule", "batch_size", "steps", "log2_star", "ci_low", "ci_high", "loss_star",
+                   "at_edge"}};
+  CsvTable drifts{{"series", "axis", "knob", "model", "rule", "drift", "ci_low", "ci_high", "bound", "predicted",
+                   "edge_optima", "verdict"}};
+  CsvTable regret{{"series", "knob", "model", "rule", "batch_size", "steps", "log2_transferred", "log2_best", "regret",
+                   "ci_low", "ci_high", "seeds", "verdict"}};
 };
 
 std::string symbol_of(const std::string& knob) { return knob == "lr" ? "eta*" : "lambda*"; }
 
-/// The drift of one (knob, model, rule) across T; a row (claim for sqrt, control for the others) or, for
-/// the lr-only η drift, only a table line (returns nullopt).
+std::string point_text(const ScheduleSettings& s, const SchedulePoint& p) {
+  return fmt::format("B = {}x{}, T = {}", p.batch_size, s.base.seq_len, p.steps);
+}
+
+/// The drift of one (series, knob, model, rule) along the series' axis: a row (claim for sqrt, control
+/// for the rules with a predicted drift) or only a table line (nullopt).
 std::optional<Verdict> judge_drift(const ScheduleSettings& s, const ExperimentPlan& plan, const ScheduleMeasured& m,
-                                   const std::string& knob, std::size_t model, const std::string& rule,
+                                   std::size_t sr, const std::string& knob, std::size_t model, const std::string& rule,
                                    std::uint64_t seed, ScheduleTables& t) {
+  const auto& series = s.series[sr];
   std::vector<analysis::LrRun> runs;
-  for (std::size_t p = 0; p < s.points.size(); ++p) {
-    const auto c = curve_index(m, knob, model, p, rule);
-    const auto& pt = s.points[p];
+  for (std::size_t p = 0; p < series.points.size(); ++p) {
+    const auto c = curve_index(m, knob, sr, model, p, rule);
+    const auto& pt = series.points[p];
     for (const auto& r : m.sweep.runs[c]) {
-      runs.push_back({{{"steps", std::to_string(pt.steps)}}, std::to_string(r.seed), std::exp2(r.log2_x), r.loss});
-      t.runs.add_row({knob, s.models[model].name, rule, static_cast<long long>(pt.batch_size),
+      runs.push_back({{{series.axis, std::to_string(series.value(pt))}}, std::to_string(r.seed), std::exp2(r.log2_x), r.loss});
+      t.runs.add_row({series.name, knob, s.models[model].name, rule, static_cast<long long>(pt.batch_size),
                       static_cast<long long>(pt.steps), r.log2_x, static_cast<long long>(r.seed), r.loss});
     }
   }
   const auto a = analysis::analyze_lr_runs(runs, seed, s.resamples);
   for (const auto& c : a.curves) {
-    const auto steps = std::stoll(c.axes.at("steps"));
+    const auto v = std::stoll(c.axes.at(series.axis));
+    const auto& pt = *std::find_if(series.points.begin(), series.points.end(), [&](const SchedulePoint& p) { return series.value(p) == v; });
     for (std::size_t q = 0; q < c.log2_lr.size(); ++q)
-      t.curves.add_row({knob, s.models[model].name, rule, static_cast<long long>(s.base.batch_size), steps, c.log2_lr[q],
-                        c.mean_loss[q], c.standard_error[q]});
-    t.optima.add_row({knob, s.models[model].name, rule, static_cast<long long>(s.base.batch_size), steps,
-                      c.optimum.log2_lr, c.ci.low, c.ci.high, c.optimum.loss,
+      t.curves.add_row({series.name, knob, s.models[model].name, rule, static_cast<long long>(pt.batch_size),
+                        static_cast<long long>(pt.steps), c.log2_lr[q], c.mean_loss[q], c.standard_error[q]});
+    t.optima.add_row({series.name, knob, s.models[model].name, rule, static_cast<long long>(pt.batch_size),
+                      static_cast<long long>(pt.steps), c.optimum.log2_lr, c.ci.low, c.ci.high, c.optimum.loss,
                       static_cast<long long>(c.optimum.at_edge ? 1 : 0)});
   }
-  if (a.drifts.size() != 1) throw std::logic_error("duration-transfer: expected one drift along T");
+  if (a.drifts.size() != 1) throw std::logic_error("schedule transfer: expected one drift along the series");
   const auto& d = a.drifts.front();
-  const double predicted = rule == "sqrt" ? 0.0 : predicted_control_drift(knob, rule);
+  const bool claim = series.rule_matters && rule == "sqrt";
+  const double predicted = claim ? 0.0 : predicted_control_drift(series, knob, rule);
   auto spec = plan.claim("drift");
   spec.tolerance = s.stays_put.bound(d.doublings());
   const std::string name = fmt::format(
-      "{}{}: drift of the proxy's log2 {} per doubling of T = {}..{} at B = {}x{} ({}, batch_duration = {}{}){}",
-      rule == "sqrt" ? "" : "control: ", rule == "sqrt" ? "Complete-muE" : "rule " + rule, symbol_of(knob),
-      s.points.front().steps, s.points.back().steps, s.base.batch_size, s.base.seq_len, s.models[model].name, rule,
-      knob == "wd" ? fmt::format(", proxy lr {:.4g}", s.wd_lr) : std::string(),
-      std::isnan(predicted) || rule == "sqrt" ? std::string() : fmt::format("; predicted {:+.1f}", predicted));
+      "{}{}: drift of the proxy's log2 {} per doubling of {} ({}: {} .. {}; {}, batch_duration = {}{}){}",
+      claim ? "" : "control: ", claim ? "Complete-muE" : "rule " + rule, symbol_of(knob),
+      series.axis == "steps" ? "T" : "B", series.name, point_text(s, series.points.front()), point_text(s, series.points.back()),
+      s.models[model].name, rule, knob == "wd" ? fmt::format(", proxy lr {:.4g}", s.wd_lr) : std::string(),
+      claim || std::isnan(predicted) ? std::string() : fmt::format("; predicted {:+.1f}", predicted));
   std::optional<Verdict> row;
   std::string verdict_text = "tabulated";
   if (!std::isnan(predicted)) {
-    if (rule != "sqrt") spec = as_control(spec);
+    if (!claim) spec = as_control(spec);
     row = d.edge_optima > 0 ? not_measured(spec, name,
                                            fmt::format("optimum at grid edge ({} of {} curves)", d.edge_optima, d.curves.size()),
                                            d.drift, d.ci.low, d.ci.high)
                             : judge(spec, name, d.drift, d.ci.low, d.ci.high);
     verdict_text = to_string(row->outcome);
   }
-  t.drifts.add_row({knob, s.models[model].name, rule, d.drift, d.ci.low, d.ci.high, spec.tolerance, predicted,
-                    static_cast<long long>(d.edge_optima), verdict_text});
+  t.drifts.add_row({series.name, series.axis, knob, s.models[model].name, rule, d.drift, d.ci.low, d.ci.high,
+                    spec.tolerance, predicted, static_cast<long long>(d.edge_optima), verdict_text});
   return row;
 }
 
@@ -280,35 +381,48 @@ PairedMean paired_mean(const std::vector<double>& values) {
   return {e.mean, e.mean - half, e.mean + half};
 }
 
-/// The regret of the T0-tuned proxy point transferred by `rule` to the schedule point `point`: paired
-/// per seed against the best grid point of the target's seed-mean curve. Judged at the last point
-/// (sqrt: claim, none: control); tabulated elsewhere (returns nullopt).
+/// The proxy's tuned point: the best grid point of the dense proxy's own curve (point 0, q = 1).
+struct TunedPoint {
+  double log2_x = kNaN;
+  bool interior = false;
+};
+TunedPoint tuned_point(const ScheduleMeasured& m, const std::string& knob, std::size_t sr, const std::string& rule) {
+  const auto& proxy = m.sweep.curves[curve_index(m, knob, sr, 0, 0, rule)];
+  const auto where = proxy.minimum();
+  return {proxy.log2_x[where.best_index], where.edge == GridEdge::interior};
+}
+
+/// The regret of the proxy-tuned point transferred by `rule` to a point of the series, paired per seed
+/// against the best grid point of the target's seed-mean curve. Judged at the series' last point
+/// (sqrt: claim, none: control); tabulated elsewhere (nullopt).
 std::optional<Verdict> judge_regret(const ScheduleSettings& s, const ExperimentPlan& plan, const ScheduleMeasured& m,
-                                    const std::string& knob, std::size_t model, const std::string& rule, std::size_t point,
-                                    ScheduleTables& t) {
-  const auto& proxy = m.sweep.curves[curve_index(m, knob, 0, 0, rule)];
-  const auto& target = m.sweep.curves[curve_index(m, knob, model, point, rule)];
-  const auto proxy_min = proxy.minimum(), target_min = target.minimum();
-  const double transferred = proxy.log2_x[proxy_min.best_index], best = target.log2_x[target_min.best_index];
-  const auto c = curve_index(m, knob, model, point, rule);
+                                    std::size_t sr, const std::string& knob, std::size_t model, const std::string& rule,
+                                    std::size_t point, ScheduleTables& t) {
+  const auto& series = s.series[sr];
+  const auto tuned = tuned_point(m, knob, sr, rule);
+  const auto c = curve_index(m, knob, sr, model, point, rule);
+  const auto& target = m.sweep.curves[c];
+  const auto target_min = target.minimum();
+  const double best = target.log2_x[target_min.best_index];
   std::vector<double> gaps;
   for (int seed = 0; seed < s.seeds; ++seed) {
-    const double at = loss_at(m, c, transferred, seed), at_best = loss_at(m, c, best, seed);
+    const double at = loss_at(m, c, tuned.log2_x, seed), at_best = loss_at(m, c, best, seed);
     if (std::isfinite(at) && std::isfinite(at_best)) gaps.push_back(at - at_best);
   }
   const auto g = paired_mean(gaps);
-  const bool judged = point + 1 == s.points.size() && (rule == "sqrt" || rule == "none");
+  const auto& pt = series.points[point];
+  const bool judged = point + 1 == series.points.size() && (rule == "sqrt" || rule == "none");
   std::optional<Verdict> row;
   std::string verdict_text = "tabulated";
   if (judged) {
     auto spec = plan.claim("regret");
     if (rule != "sqrt") spec = as_control(spec);
     const std::string name = fmt::format(
-        "{}regret of the T0 = {}-tuned proxy {} (2^{:.2f}) transferred by batch_duration = {} to T = {} ({}), against "
-        "the target's best 2^{:.2f}, paired over {} seeds",
-        rule == "sqrt" ? "" : "control: ", s.points.front().steps, knob == "lr" ? "LR" : "WD", transferred, rule,
-        s.points[point].steps, s.models[model].name, best, gaps.size());
-    if (proxy_min.edge != GridEdge::interior || target_min.edge != GridEdge::interior)
+        "{}regret of the proxy {} tuned at {} (2^{:.2f}) transferred by batch_duration = {} to {} ({}), against the "
+        "target's best 2^{:.2f}, paired over {} seeds",
+        rule == "sqrt" ? "" : "control: ", knob == "lr" ? "LR" : "WD", point_text(s, series.points.front()), tuned.log2_x,
+        rule, point_text(s, pt), s.models[model].name, best, gaps.size());
+    if (!tuned.interior || target_min.edge != GridEdge::interior)
       row = not_measured(spec, name, "optimum at grid edge (the proxy's or the target's curve)", g.mean, g.low, g.high);
     else if (static_cast<int>(gaps.size()) < s.seeds)
       row = not_measured(spec, name, "the transferred point was not measured (or diverged) for every seed");
@@ -316,9 +430,85 @@ std::optional<Verdict> judge_regret(const ScheduleSettings& s, const ExperimentP
       row = judge(spec, name, g.mean, g.low, g.high);
     verdict_text = to_string(row->outcome);
   }
-  t.regret.add_row({knob, s.models[model].name, rule, static_cast<long long>(s.points[point].steps), transferred, best, g.mean,
-                    g.low, g.high, static_cast<long long>(gaps.size()), verdict_text});
+  t.regret.add_row({series.name, knob, s.models[model].name, rule, static_cast<long long>(pt.batch_size),
+                    static_cast<long long>(pt.steps), tuned.log2_x, best, g.mean, g.low, g.high,
+                    static_cast<long long>(gaps.size()), verdict_text});
   return row;
+}
+
+/// batch-transfer's collapse (docs/theory.md §4: at fixed tokens the square-root rule is exact): the
+/// final loss at the proxy-tuned LR transferred to batch ×4 (T ÷ 4) minus that at batch ×1, paired per
+/// seed. sqrt: claim; none: control.
+Verdict judge_collapse(const ScheduleSettings& s, const ExperimentPlan& plan, const ScheduleMeasured& m, std::size_t model,
+                       const std::string& rule, CsvTable& csv) {
+  const std::size_t sr = 0;  // fixed tokens
+  const auto& series = s.series[sr];
+  const auto tuned = tuned_point(m, "lr", sr, rule);
+  const auto first = curve_index(m, "lr", sr, model, 0, rule);
+  const auto last = curve_index(m, "lr", sr, model, series.points.size() - 1, rule);
+  std::vector<double> gaps;
+  for (int seed = 0; seed < s.seeds; ++seed) {
+    const double a = loss_at(m, first, tuned.log2_x, seed), b = loss_at(m, last, tuned.log2_x, seed);
+    if (std::isfinite(a) && std::isfinite(b)) gaps.push_back(b - a);
+  }
+  const auto g = paired_mean(gaps);
+  auto spec = plan.claim("collapse");
+  if (rule != "sqrt") spec = as_control(spec);
+  const std::string name = fmt::format(
+      "{}collapse at fixed tokens ({}): final loss at the proxy LR 2^{:.2f} transferred by batch_duration = {}, {} "
+      "minus {}, paired over {} seeds",
+      rule == "sqrt" ? "" : "control: ", s.models[model].name, tuned.log2_x, rule, point_text(s, series.points.back()),
+      point_text(s, series.points.front()), gaps.size());
+  const auto row = !tuned.interior ? not_measured(spec, name, "optimum at grid edge (the proxy's curve)", g.mean, g.low, g.high)
+                   : static_cast<int>(gaps.size()) < s.seeds
+                       ? not_measured(spec, name, "the transferred point was not measured (or diverged) for every seed")
+                       : judge(spec, name, g.mean, g.low, g.high);
+  csv.add_row({s.models[model].name, rule, tuned.log2_x, g.mean, g.low, g.high, static_cast<long long>(gaps.size()),
+               to_string(row.outcome)});
+  return row;
+}
+
+std::vector<Verdict> judge_series(const ScheduleSettings& s, const ExperimentPlan& plan, const ScheduleMeasured& m,
+                                  std::size_t sr, std::uint64_t seed, ScheduleTables& t) {
+  const auto& series = s.series[sr];
+  std::vector<Verdict> out;
+  std::uint64_t salt = 0;
+  for (const std::string knob : {"lr", "wd"})
+    for (std::size_t model = 0; model < s.models.size(); ++model) {
+      std::map<std::string, std::optional<Verdict>> rows;
+      for (const auto& rule : rules_of(s, series))
+        rows[rule] = judge_drift(s, plan, m, sr, knob, model, rule, seed + 101 * (++salt), t);
+      if (!series.rule_matters) continue;  // q = 1 throughout: the drift is tabulated only
+      // A rule that cannot be told from sqrt (none, or lr-only for λ) makes the sqrt row uninformative.
+      std::vector<Verdict> claim = {*rows.at("sqrt")};
+      for (const auto& rule : s.rules)
+        if (rule != "sqrt" && rows.at(rule)) analysis::mark_not_informative(claim, *rows.at(rule));
+      out.push_back(claim.front());
+      for (const auto& rule : s.rules)
+        if (rule != "sqrt" && rows.at(rule)) out.push_back(*rows.at(rule));
+      for (std::size_t p = 1; p < series.points.size(); ++p)
+        for (const auto& rule : s.rules)
+          if (auto r = judge_regret(s, plan, m, sr, knob, model, rule, p, t)) out.push_back(*r);
+    }
+  return out;
+}
+
+void write_tables(const ScheduleTables& t, const std::filesystem::path& dir) {
+  t.runs.write(dir / "runs.csv");
+  t.curves.write(dir / "curves.csv");
+  t.optima.write(dir / "optima.csv");
+  t.drifts.write(dir / "drifts.csv");
+  t.regret.write(dir / "regret.csv");
+}
+
+void finish(const ScheduleSettings& s, const ScheduleMeasured& m, const ExperimentOptions& o, VerdictReport& report,
+            std::chrono::steady_clock::time_point start) {
+  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
+  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
+    note(s.experiment + ": rows not judged, task not capacity-bound: " + gate.reason);
+  note(fmt::format("{}: {} runs requested, {} trained ({} resumed), {:.0f} s", s.experiment, m.sweep.requested,
+                   m.sweep.trained, m.sweep.resumed,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
 }
 
 VerdictReport run_duration_transfer(const ExperimentOptions& o) {
@@ -326,37 +516,163 @@ VerdictReport run_duration_transfer(const ExperimentOptions& o) {
   const auto s = duration_settings(o.profile);
   const auto plan = duration_plan(o.profile);
   note(fmt::format("duration-transfer ({}): seed {}, {} seeds, T0 = {} steps, batch {}x{}", to_string(o.profile), o.seed,
-                   s.seeds, s.points.front().steps, s.base.batch_size, s.base.seq_len));
-  const auto m = measure(s, o, "duration-transfer");
+                   s.seeds, s.series.front().points.front().steps, s.base.batch_size, s.base.seq_len));
+  const auto m = measure(s, o);
   VerdictReport report;
   ScheduleTables t;
-  std::uint64_t salt = 0;
-  for (const std::string knob : {"lr", "wd"})
-    for (std::size_t model = 0; model < s.models.size(); ++model) {
-      std::map<std::string, std::optional<Verdict>> rows;
-      for (const auto& rule : s.rules) rows[rule] = judge_drift(s, plan, m, knob, model, rule, o.seed + 101 * (++salt), t);
-      // A rule that cannot tell sqrt from none (or, for λ, from lr-only) makes the sqrt row uninformative.
-      std::vector<Verdict> claim = {*rows.at("sqrt")};
-      for (const auto& rule : s.rules)
-        if (rule != "sqrt" && rows.at(rule)) analysis::mark_not_informative(claim, *rows.at(rule));
-      report.verdicts.push_back(claim.front());
-      for (const auto& rule : s.rules)
-        if (rule != "sqrt" && rows.at(rule)) report.verdicts.push_back(*rows.at(rule));
-      for (std::size_t p = 1; p < s.points.size(); ++p)
-        for (const auto& rule : s.rules)
-          if (auto r = judge_regret(s, plan, m, knob, model, rule, p, t)) report.verdicts.push_back(*r);
+  report.verdicts = judge_series(s, plan, m, 0, o.seed, t);
+  write_tables(t, o.out_dir);
+  finish(s, m, o, report, start);
+  return report;
+}
+
+/// σ_g of the whole model's gradient at the model's current parameters: √(mean over trainable entries
+/// of the variance over `draws` independent minibatches of `batch` sequences) (docs/theory.md §4).
+double gradient_noise_std(models::cpu::Model<float>& model, const models::cpu::TokenSource& data, std::uint64_t seed,
+                          std::int64_t batch, std::int64_t seq_len, std::int64_t draws) {
+  constexpr std::int64_t kNoiseStepOffset = 1'000'000'000;  // far from the training steps: independent draws
+  auto& params = model.parameters();
+  std::vector<std::vector<double>> sum(params.size()), sum_sq(params.size());
+  for (std::size_t k = 0; k < params.size(); ++k)
+    if (params[k].trainable) {
+      sum[k].assign(static_cast<std::size_t>(params[k].value.size()), 0.0);
+      sum_sq[k].assign(sum[k].size(), 0.0);
     }
-  t.runs.write(o.out_dir / "runs.csv");
-  t.curves.write(o.out_dir / "curves.csv");
-  t.optima.write(o.out_dir / "optima.csv");
-  t.drifts.write(o.out_dir / "drifts.csv");
-  t.regret.write(o.out_dir / "regret.csv");
-  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
-  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
-    note("duration-transfer: rows not judged, task not capacity-bound: " + gate.reason);
-  note(fmt::format("duration-transfer: {} runs requested, {} trained ({} resumed), {:.0f} s", m.sweep.requested,
-                   m.sweep.trained, m.sweep.resumed,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
+  for (std::int64_t b = 0; b < draws; ++b) {
+    const auto minibatch = data.train_batch(seed, kNoiseStepOffset + b, batch, seq_len);
+    (void)model.forward(minibatch.tokens, minibatch.targets, batch);
+    model.backward();
+    for (std::size_t k = 0; k < params.size(); ++k) {
+      const float* g = params[k].grad.data();
+      for (std::size_t c = 0; c < sum[k].size(); ++c) {
+        const auto v = static_cast<double>(g[c]);
+        sum[k][c] += v;
+        sum_sq[k][c] += v * v;
+      }
+    }
+  }
+  double variance = 0.0;
+  std::size_t entries = 0;
+  const auto n = static_cast<double>(draws);
+  for (std::size_t k = 0; k < params.size(); ++k)
+    for (std::size_t c = 0; c < sum[k].size(); ++c) {
+      const double mean = sum[k][c] / n;
+      variance += (sum_sq[k][c] / n - mean * mean) * n / (n - 1.0);
+      ++entries;
+    }
+  return std::sqrt(variance / static_cast<double>(entries));
+}
+
+/// At the same parameters (at init, and after `warm_steps` of the proxy's own training at batch B),
+/// σ_g at every batch of the fixed-steps series, per seed and model: [model][stage][seed][point].
+using NoiseTable = std::vector<std::vector<std::vector<std::vector<double>>>>;
+
+NoiseTable measure_batch_noise(const ScheduleSettings& s, const ExperimentOptions& o) {
+  const auto& series = s.series.back();
+  const std::vector<std::int64_t> stages = {0, s.warm_steps};
+  NoiseTable table(s.models.size(), std::vector<std::vector<std::vector<double>>>(
+                                        stages.size(), std::vector<std::vector<double>>(static_cast<std::size_t>(s.seeds))));
+  struct Task {
+    std::size_t model, stage;
+    int seed;
+  };
+  std::vector<Task> tasks;
+  for (std::size_t model = 0; model < s.models.size(); ++model)
+    for (std::size_t st = 0; st < stages.size(); ++st)
+      for (int seed = 0; seed < s.seeds; ++seed) tasks.push_back({model, st, seed});
+  const auto first = resolve(schedule_job(s, {"lr", s.series.size() - 1, 0, 0, "sqrt"}, std::log2(s.lr_centre), 0, o.seed));
+  const auto data = models::cpu::make_token_source(first.data);
+  note(fmt::format("{}: gradient noise on {} minibatches at batch x1, x2, x4 for {} (model, stage, seed)", s.experiment,
+                   s.noise_batches, tasks.size()));
+  const auto n = static_cast<std::ptrdiff_t>(tasks.size());
+  const int team = o.threads > 0 ? o.threads : omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team)
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    models::cpu::set_thread_count(1);
+    const auto& task = tasks[static_cast<std::size_t>(i)];
+    const auto run = resolve(schedule_job(s, {"lr", s.series.size() - 1, task.model, 0, "sqrt"}, std::log2(s.lr_centre),
+                                          task.seed, o.seed));
+    const auto& tr = run.target.train;
+    models::cpu::Model<float> model(
+        models::cpu::make_model_spec(run.transfer, run.target.model, data->vocab_size(), tr.seq_len, run.architecture));
+    model.initialize(run.trainer.seed);
+    models::cpu::Optimizer<float> optimizer(run.transfer.optimizer, models::cpu::group_hyperparameters(run.transfer));
+    for (std::int64_t step = 0; step < stages[task.stage]; ++step) {
+      const auto batch = data->train_batch(run.trainer.seed, step, tr.batch_size, tr.seq_len);
+      (void)model.forward(batch.tokens, batch.targets, tr.batch_size);
+      model.backward();
+      (void)optimizer.step(model.parameters(), run.schedule.factor(step));
+      model.update_balance_bias();
+    }
+    auto& out = table[task.model][task.stage][static_cast<std::size_t>(task.seed)];
+    for (const auto& p : series.points)
+      out.push_back(gradient_noise_std(model, *data, run.trainer.seed, p.batch_size, tr.seq_len, s.noise_batches));
+  }
+  return table;
+}
+
+/// σ0 at fixed steps: the rule changes no hyperparameter (q = 1), so σ0 = η·σ_g moves as σ_g, predicted
+/// ∝ 1/√κ. Claim rows at every κ; the control "σ0 unchanged" (ratio 1 ± the same relative tolerance)
+/// at the largest κ must fail.
+std::vector<Verdict> judge_batch_noise(const ScheduleSettings& s, const ExperimentPlan& plan, const NoiseTable& noise,
+                                       CsvTable& csv) {
+  const auto& series = s.series.back();
+  std::vector<Verdict> rows;
+  for (std::size_t model = 0; model < s.models.size(); ++model)
+    for (std::size_t st = 0; st < 2; ++st)
+      for (std::size_t p = 1; p < series.points.size(); ++p) {
+        const double kappa = static_cast<double>(series.points[p].batch_size) / static_cast<double>(series.points.front().batch_size);
+        std::vector<double> ratios;
+        for (const auto& per_seed : noise[model][st]) ratios.push_back(per_seed[p] / per_seed[0]);
+        const auto r = paired_mean(ratios);
+        const auto stage = st == 0 ? std::string("at init") : fmt::format("after {} steps", s.warm_steps);
+        const auto& spec = plan.claim(fmt::format("sigma0 x{:g}", kappa));
+        rows.push_back(judge(spec,
+                             fmt::format("sigma0 at fixed steps ({}, {}): gradient-noise std at batch {} over batch {}, "
+                                         "same parameters, {} minibatches, {} seeds; predicted 1/sqrt({:g})",
+                                         s.models[model].name, stage, series.points[p].batch_size,
+                                         series.points.front().batch_size, s.noise_batches, ratios.size(), kappa),
+                             r.mean, r.low, r.high));
+        csv.add_row({s.models[model].name, stage, kappa, r.mean, r.low, r.high, 1.0 / std::sqrt(kappa),
+                     to_string(rows.back().outcome)});
+        if (p + 1 == series.points.size()) {
+          auto control = as_control(spec);
+          control.predicted = 1.0;
+          control.tolerance = s.sigma0_relative_tolerance;
+          rows.push_back(judge(control,
+                               fmt::format("control: sigma0 unchanged by batch x{:g} at fixed steps ({}, {}); measured "
+                                           "ratio against 1",
+                                           kappa, s.models[model].name, stage),
+                               r.mean, r.low, r.high));
+        }
+      }
+  return rows;
+}
+
+VerdictReport run_batch_transfer(const ExperimentOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto s = batch_settings(o.profile);
+  const auto plan = batch_plan(o.profile);
+  note(fmt::format("batch-transfer ({}): seed {}, {} seeds, B0 = {}x{}, T0 = {} steps", to_string(o.profile), o.seed,
+                   s.seeds, s.base.batch_size, s.base.seq_len, s.series.front().points.front().steps));
+  const auto m = measure(s, o);
+  const auto noise = measure_batch_noise(s, o);
+  VerdictReport report;
+  ScheduleTables t;
+  for (std::size_t sr = 0; sr < s.series.size(); ++sr) {
+    auto rows = judge_series(s, plan, m, sr, o.seed + 7919 * sr, t);
+    report.verdicts.insert(report.verdicts.end(), rows.begin(), rows.end());
+  }
+  CsvTable collapse({"model", "rule", "log2_lr_transferred", "loss_gap", "ci_low", "ci_high", "seeds", "verdict"});
+  for (std::size_t model = 0; model < s.models.size(); ++model)
+    for (const std::string rule : {"sqrt", "none"}) report.verdicts.push_back(judge_collapse(s, plan, m, model, rule, collapse));
+  CsvTable sigma({"model", "stage", "kappa", "sigma_ratio", "ci_low", "ci_high", "predicted", "verdict"});
+  const auto noise_rows = judge_batch_noise(s, plan, noise, sigma);
+  report.verdicts.insert(report.verdicts.end(), noise_rows.begin(), noise_rows.end());
+  write_tables(t, o.out_dir);
+  collapse.write(o.out_dir / "collapse.csv");
+  sigma.write(o.out_dir / "sigma0.csv");
+  finish(s, m, o, report, start);
   return report;
 }
 
@@ -370,9 +686,23 @@ Experiment make_duration_transfer_experiment() {
       "transferred to itself and to an MoE (N = 8, a = 2) by batch_duration = sqrt (Complete-muE), lr-only and none; "
       "drift of the proxy's eta* and lambda* per doubling of T, regret of the T0-tuned point at 4T0";
   e.claims = {"duration-transfer"};
-  e.plot_script = "duration_transfer.py";
+  e.plot_script = "schedule_transfer.py";
   e.run = run_duration_transfer;
   e.plan = duration_plan;
+  return e;
+}
+
+Experiment make_batch_transfer_experiment() {
+  Experiment e;
+  e.name = "batch-transfer";
+  e.description =
+      "Batch transfer on the capacity-bound task: batch x1, x2, x4 at fixed tokens (the exact sqrt case: eta*, "
+      "lambda* must stay put, loss collapses; none and lr-only as controls) and at fixed steps (q = 1: optimum drift "
+      "tabulated, gradient-noise sigma0 ratio against 1/sqrt(kappa)); dense proxy and MoE N = 8, a = 2";
+  e.claims = {"batch-transfer"};
+  e.plot_script = "schedule_transfer.py";
+  e.run = run_batch_transfer;
+  e.plan = batch_plan;
   return e;
 }
 
