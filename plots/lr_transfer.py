@@ -1,6 +1,7 @@
 """lr-transfer figure: loss vs log2 base LR per axis (rows) and rule source (columns), mean ± SE over
 seeds, every curve's optimum marked (star, bootstrap CI bar); the theory (no drift: the optimum of the
 smallest axis value carried to all values) as a dotted line. Second figure: log2 lr* vs the axis."""
+import json
 import math
 import os
 import sys
@@ -9,7 +10,18 @@ sys.path.insert(0, os.path.dirname(__file__))
 from transformer_common import colours, num, plt, read_csv, save  # noqa: E402
 
 
+def swept_knob(out_dir):
+    """The proxy hyperparameter the sweeps vary ("lr", or "init_std" for init-transfer), from plan.json."""
+    try:
+        with open(os.path.join(out_dir, "plan.json")) as f:
+            return json.load(f)["settings"].get("knob", "lr")
+    except (OSError, ValueError, KeyError):
+        return "lr"
+
+
 def main(out_dir):
+    knob = swept_knob(out_dir)
+    label = "base LR" if knob == "lr" else "base init std"
     curves = read_csv(os.path.join(out_dir, "curves.csv"))
     optima = read_csv(os.path.join(out_dir, "optima.csv"))
     axes = list(dict.fromkeys(r["axis"] for r in curves))
@@ -46,7 +58,7 @@ def main(out_dir):
                 lo, hi = min(finite), max(finite)
                 ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), min(hi, lo + 2.5 * (sorted(finite)[len(finite) // 2] - lo) + 0.1))
             ax.set_title(f"{rule}: {axis}", fontsize=9)
-            ax.set_xlabel("log2 base LR")
+            ax.set_xlabel(f"log2 {label}")
             ax.set_ylabel("final val loss")
             ax.legend(fontsize=6)
     save(fig, out_dir, "lr_transfer_curves")
@@ -65,7 +77,7 @@ def main(out_dir):
                         capsize=3, label=rule, color=plt.get_cmap("tab10")(k))
             ax.plot(xs, [ys[0]] * len(xs), ls=":", color=plt.get_cmap("tab10")(k), lw=1)
         ax.set_xlabel(f"log2 {axis}")
-        ax.set_ylabel("log2 lr* (dotted: theory, no drift)")
+        ax.set_ylabel(f"log2 {knob}* (dotted: theory, no drift)")
         ax.legend(fontsize=7)
     save(fig, out_dir, "lr_transfer_optima")
 

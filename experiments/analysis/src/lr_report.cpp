@@ -106,10 +106,10 @@ experiments::CsvTable grid_extensions_table(const LrAnalysis& a, const std::vect
   return t;
 }
 
-std::string drift_case(const LrDrift& d, const std::string& case_prefix) {
+std::string drift_case(const LrDrift& d, const std::string& case_prefix, const std::string& knob) {
   std::string axis = d.axis;
   for (const auto& k : d.lockstep) axis += " (with " + k + " in lockstep)";
-  return fmt::format("{}d log2 lr*/d log2 {} over {:g}..{:g}{}", case_prefix, axis, d.axis_values.front(),
+  return fmt::format("{}d log2 {}*/d log2 {} over {:g}..{:g}{}", case_prefix, knob, axis, d.axis_values.front(),
                      d.axis_values.back(), d.slice.empty() ? std::string() : " [" + describe(d.slice) + "]");
 }
 
@@ -122,13 +122,13 @@ std::string edge_reason(const LrDrift& d) {
 std::vector<experiments::Verdict> drift_verdicts(const LrAnalysis& a, const experiments::ClaimSpec& spec,
                                                  const StaysPut& stays_put,
                                                  const std::function<bool(const LrDrift&)>& is_control,
-                                                 const std::string& case_prefix) {
+                                                 const std::string& case_prefix, const std::string& knob) {
   std::vector<experiments::Verdict> rows;
   for (const auto& d : a.drifts) {
     const bool control = is_control && is_control(d);
     auto row_spec = control ? experiments::as_control(spec) : spec;
     row_spec.tolerance = stays_put.bound(d.doublings());
-    const std::string name = drift_case(d, case_prefix + (control ? "control: " : ""));
+    const std::string name = drift_case(d, case_prefix + (control ? "control: " : ""), knob);
     rows.push_back(d.edge_optima > 0 ? experiments::not_measured(row_spec, name, edge_reason(d), d.drift, d.ci.low, d.ci.high)
                                      : experiments::judge(row_spec, name, d.drift, d.ci.low, d.ci.high));
   }

@@ -79,6 +79,13 @@ void apply_moe_block_lr_factor(theory::TransferResult& transfer, double factor) 
                   "docs/claims.md (power checks)"});
 }
 
+void apply_moe_block_init_factor(theory::TransferResult& transfer, double factor) {
+  for (auto& g : transfer.groups)
+    if (in_ffn_or_moe_block(g.group))
+      g.init_std.apply({theory::FactorAxis::parameterization, factor, fmt::format("power check: wrong init x{:g}", factor),
+                        "docs/claims.md (power checks)"});
+}
+
 }  // namespace
 
 const std::vector<std::string>& ablation_names() {
@@ -177,6 +184,7 @@ models::cpu::TrainRun resolve(const Job& job) {
   run.base = theory::parse_run_config(base_text, "transformer-base", theory::ConfigRole::base);
   run.transfer = theory::transfer(run.base, run.target, run.rule);
   if (job.moe_block_lr_factor != 1.0) apply_moe_block_lr_factor(run.transfer, job.moe_block_lr_factor);
+  if (job.moe_block_init_factor != 1.0) apply_moe_block_init_factor(run.transfer, job.moe_block_init_factor);
   for (const auto& ablation : job.ablations) apply_ablation(run.transfer, ablation, job.base_shape.d_head);
   return run;
 }

@@ -55,11 +55,12 @@ struct RuleCase {
   std::int64_t only_up_to = 0;            ///< > 0: run only at axis values up to this (compute)
   std::vector<std::string> ablations;     ///< controls that remove one ingredient (Job::ablations)
   bool separated = false;                 ///< a control predicted to drift down: gets a discrimination row
+  std::set<std::string> axes_only;        ///< non-empty: run only on these axes (μP's init claim: width)
 };
 
 /// A rule column with every field named (the helpers below fill in what differs).
 RuleCase rule_case(const std::string& label, const std::string& rule) {
-  return {label, rule, {}, false, {}, false, false, 0, {}, false};
+  return {label, rule, {}, false, {}, false, false, 0, {}, false, {}};
 }
 
 /// Complete-muE, the judged rule of every axis.
@@ -106,6 +107,11 @@ RuleCase ablation_control(const std::string& label, const std::string& ablation,
 
 struct LrTransferSettings {
   std::string name = "lr-transfer";
+  std::string claim_id = "lr-transfer";   ///< docs/claims.md id of the drift rows
+  /// The proxy hyperparameter swept: "lr" (at base_weight_decay) or "init_std" (init-transfer: at the
+  /// proxy LR `fixed_lr`); the grid is centred on lr_centre either way.
+  std::string knob = "lr";
+  double fixed_lr = 0.0;
   Budget budget;
   double base_weight_decay = BaseHyperparameters{}.weight_decay;
   bool needs_capacity_gate = false;       ///< rows are verdicts only where capacity-gate passed
@@ -254,6 +260,28 @@ LrTransferSettings lr_transfer_capacity_controls_width_settings(Profile profile)
   return s;
 }
 
+/// init-transfer (docs/claims.md `init-transfer`): the proxy's init std swept instead of its LR, at the
+/// proxy's tuned LR on the capacity-bound task (1.28e-2, capacity-gate's calibration), across the
+/// activated experts a = 1, 2, 4, 8 of N = 8 (the paper's activated-experts grid) and across width
+/// d = 16, 32, 64 (h = d, N = 4, a = 1). Claims: complete-mue on both axes, μP across width. Controls:
+/// SP across width (absolute init: its optimum must drift by about −½ octave per doubling) and the
+/// power check (the FFN/MoE block's init ×2 per doubling after the rule) on both axes.
+LrTransferSettings init_transfer_settings(Profile profile) {
+  LrTransferSettings s = lr_transfer_capacity_settings(profile);
+  s.name = "init-transfer";
+  s.claim_id = "init-transfer";
+  s.knob = "init_std";
+  s.fixed_lr = 1.28e-2;
+  s.lr_centre = 0.015625;  // the grid's centre: 2^-6 (the dense proxy's init* is 0.015, tune-dense-once)
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"d_model", {16, 32}}}, {{"d_model", {16, 32}}},
+                                              {{"n_active", {1, 2, 4, 8}}, {"d_model", {16, 32, 64}}});
+  auto mup = rule_case("mup", "mup");
+  mup.judged = true;
+  mup.axes_only = {"d_model"};
+  s.rules = {claim_rule(), mup, control("sp", "sp", {}, {"d_model"}, true), power_check_rule()};
+  return s;
+}
+
 nlohmann::json settings_json(const LrTransferSettings& s) {
   nlohmann::json axes = nlohmann::json::object(), rules = nlohmann::json::array();
   for (const auto& a : s.axes) axes[a.axis] = a.values;
@@ -271,14 +299,14 @@ nlohmann::json settings_json(const LrTransferSettings& s) {
           {"lr_grid_points", 2 * s.grid_half + 1}, {"seeds", s.seeds}, {"bootstrap_resamples", s.resamples},
           {"edge_extra_points_cap", s.edge.max_extra_points}, {"edge_step_log2", s.edge.step_log2},
           {"stays_put_per_doubling", s.stays_put.per_doubling}, {"stays_put_total", s.stays_put.total},
-          {"discrimination_separation", s.separation}};
+          {"discrimination_separation", s.separation}, {"knob", s.knob}, {"fixed_lr", s.fixed_lr}};
 }
 
 ExperimentPlan plan_for(const LrTransferSettings& s) {
   ExperimentPlan plan;
   plan.settings = settings_json(s);
   // The row tolerance is min(0.25, 0.5 / doublings of the axis): fixed by the plan's axes.
-  plan.claims["drift"] = {"lr-transfer", "drift of log2 lr* per doubling of the axis", VerdictKind::claim,
+  plan.claims["drift"] = {s.claim_id, fmt::format("drift of log2 {}* per doubling of the axis", s.knob), VerdictKind::claim,
                           Sidedness::two_sided, 0.0, s.stays_put.per_doubling};
   // The tolerance each axis' rows are judged with (its doublings are fixed by the plan's axis values).
   for (const auto& axis : s.axes) {
@@ -288,7 +316,7 @@ ExperimentPlan plan_for(const LrTransferSettings& s) {
     spec.quantity += " (" + axis.axis + ")";
     plan.claims["drift " + axis.axis] = spec;
   }
-  plan.claims["separation"] = {"lr-transfer", "drift(complete-mue) - drift(control), paired over seeds",
+  plan.claims["separation"] = {s.claim_id, "drift(complete-mue) - drift(control), paired over seeds",
                                VerdictKind::claim, Sidedness::at_least, s.separation, 0.0};
   return plan;
 }
@@ -349,7 +377,8 @@ Job job_for(const LrTransferSettings& s, const CurveKey& k, double lr, int seed_
   Job j;
   j.shape = shape_at(axis.axis, k.value);
   j.base_shape = dense_proxy(kBaseWidth, kBaseDepth);
-  j.base.lr = lr;
+  j.base.lr = s.knob == "init_std" ? s.fixed_lr : lr;
+  if (s.knob == "init_std") j.base.init_std = lr;  // the swept value
   j.base.weight_decay = s.base_weight_decay;
   j.rule = rule.rule;
   j.rule_switches = rule.switches;
@@ -357,7 +386,10 @@ Job job_for(const LrTransferSettings& s, const CurveKey& k, double lr, int seed_
   j.seed = base_seed * 1000 + static_cast<std::uint64_t>(seed_index + 1);
   j.ablations = rule.ablations;
   // 2 per doubling of the axis relative to its reference point: a deliberately wrong rule.
-  if (rule.power_check) j.moe_block_lr_factor = static_cast<double>(k.value) / static_cast<double>(axis.values.front());
+  if (rule.power_check) {
+    const double factor = static_cast<double>(k.value) / static_cast<double>(axis.values.front());
+    (s.knob == "init_std" ? j.moe_block_init_factor : j.moe_block_lr_factor) = factor;
+  }
   return j;
 }
 
@@ -369,6 +401,7 @@ Measured measure(const LrTransferSettings& s, const ExperimentOptions& o) {
   for (std::size_t r = 0; r < s.rules.size(); ++r)
     for (std::size_t a = 0; a < s.axes.size(); ++a) {
       if (s.rules[r].only_control_axes && !s.rules[r].control_axes.count(s.axes[a].axis)) continue;
+      if (!s.rules[r].axes_only.empty() && !s.rules[r].axes_only.count(s.axes[a].axis)) continue;
       for (const auto v : s.axes[a].values) {
         if (s.rules[r].only_up_to > 0 && v > s.rules[r].only_up_to) continue;
         m.keys.push_back({r, a, v});
@@ -452,7 +485,8 @@ std::vector<Verdict> judge_axis(const LrTransferSettings& s, const ExperimentPla
     const std::string kind = kind_of(rule, name);
     const auto rows = analysis::drift_verdicts(a, plan.claim("drift"), s.stays_put,
                                                [&](const analysis::LrDrift&) { return kind == "control"; },
-                                               rule.label + (rule.power_check ? " (MoE-block LR x2 per doubling)" : "") + ": ");
+                                               rule.label + (rule.power_check ? fmt::format(" (MoE-block {} x2 per doubling)", s.knob == "lr" ? "LR" : "init") : "") + ": ",
+                                               s.knob);
     for (std::size_t i = 0; i < a.drifts.size(); ++i) {
       const auto& d = a.drifts[i];
       const auto& row = rows[i];
@@ -580,6 +614,17 @@ Experiment make_lr_transfer_capacity_controls_width_experiment() {
       "1/d along d = 16, 32, 64 and attention 1/sqrt(d_head) along d_head = 4, 8, 16 with 4 heads (quick: the first "
       "two points); each control must drift, complete-mue must stay put",
       lr_transfer_capacity_controls_width_settings);
+}
+
+Experiment make_init_transfer_experiment() {
+  auto e = lr_transfer_family(
+      "init-transfer",
+      "Init-std sweeps of the dense proxy on the capacity-bound task, transferred across activated experts a = 1, 2, 4, "
+      "8 (N = 8) and width d = 16, 32, 64 (quick: width 16, 32): complete-mue (and mup across width) must keep init* "
+      "put; SP across width and the MoE-block init power check must drift",
+      init_transfer_settings);
+  e.claims = {"init-transfer"};
+  return e;
 }
 
 Experiment make_lr_transfer_experiment() {

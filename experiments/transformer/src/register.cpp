@@ -18,6 +18,7 @@ Experiment make_lr_transfer_capacity_controls_experiment();
 Experiment make_lr_transfer_capacity_controls_width_experiment();
 Experiment make_duration_transfer_experiment();
 Experiment make_batch_transfer_experiment();
+Experiment make_init_transfer_experiment();
 }  // namespace transformer
 
 void register_transformer_experiments(Registry& registry) {
@@ -38,6 +39,7 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_moe_speedup_experiment());
   registry.add(transformer::make_duration_transfer_experiment());
   registry.add(transformer::make_batch_transfer_experiment());
+  registry.add(transformer::make_init_transfer_experiment());
 }
 
 }  // namespace muelab::experiments

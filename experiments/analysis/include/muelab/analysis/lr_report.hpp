@@ -51,10 +51,13 @@ struct GridExtension {
 /// (as_control(spec): as expected only when they fail).
 [[nodiscard]] std::vector<experiments::Verdict> drift_verdicts(
     const LrAnalysis& analysis, const experiments::ClaimSpec& spec, const StaysPut& stays_put,
-    const std::function<bool(const LrDrift&)>& is_control, const std::string& case_prefix = "");
+    const std::function<bool(const LrDrift&)>& is_control, const std::string& case_prefix = "",
+    const std::string& knob = "lr");
 
-/// The case text of a drift row: "<prefix>d log2 lr*/d log2 AXIS over LO..HI [slice]".
-[[nodiscard]] std::string drift_case(const LrDrift& drift, const std::string& case_prefix = "");
+/// The case text of a drift row: "<prefix>d log2 KNOB*/d log2 AXIS over LO..HI [slice]" (knob: the
+/// swept hyperparameter, "lr" unless an init or WD sweep is analysed the same way).
+[[nodiscard]] std::string drift_case(const LrDrift& drift, const std::string& case_prefix = "",
+                                     const std::string& knob = "lr");
 
 /// A discrimination row: drift(rule) − drift(control) with its paired CI, judged against `spec`
 /// (typically at_least: the rule and the control must be told apart). Inconclusive "optimum at grid
