@@ -257,7 +257,7 @@ TEST_CASE("RunJournal: finished runs come back under the same clean revision onl
     RunJournal again(file, "abc1234");
     CHECK(again.loaded() == 0);
   }
-  {  // a dirty tree never reuses (its code is not what the revision names)
+  {  // a dirty tree never reuses (its code is not what the revision names): the journal is inert
     RunJournal w(file, "abc1234-dirty");
     w.record("run-a", 2.0);
   }

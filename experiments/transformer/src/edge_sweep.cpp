@@ -46,7 +46,8 @@ std::string run_fingerprint(const Job& job) { return fingerprint_of(job, resolve
 EdgeSweepResult sweep_curves_until_interior(const std::vector<std::vector<double>>& initial_grids, int seeds,
                                             const std::function<Job(std::size_t, double, int)>& job_at,
                                             const EdgePolicy& policy, const std::filesystem::path& scratch, int threads,
-                                            const std::string& label, const std::string& journal_revision) {
+                                            const std::string& label, const std::string& journal_revision,
+                                            std::map<std::string, double>* memo) {
   EdgeSweepResult out;
   for (const auto& grid : initial_grids) {
     SweptCurve c;
@@ -54,7 +55,8 @@ EdgeSweepResult sweep_curves_until_interior(const std::vector<std::vector<double
     out.curves.push_back(std::move(c));
   }
   out.runs.resize(out.curves.size());
-  std::map<std::string, double> trained;  // fingerprint -> final validation loss
+  std::map<std::string, double> own;  // fingerprint -> final validation loss
+  auto& trained = memo != nullptr ? *memo : own;
   RunJournal journal(journal_path(scratch), journal_revision.empty() ? source_revision() : journal_revision);  // runs of an interrupted attempt
   if (journal.loaded() > 0)
     note(fmt::format("{}: resuming, {} finished runs read from {}", label, journal.loaded(), journal.file().string()));

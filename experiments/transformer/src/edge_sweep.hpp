@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -34,12 +35,13 @@ struct EdgeSweepResult {
 
 /// `job_at(curve, log2_x, seed)` builds the job of one run. `initial_grids[c]` is curve c's declared
 /// grid (log2, ascending). Finished runs are journalled beside `scratch` (journal_path) under
-/// `journal_revision` (empty: this build's source revision; tests pass a fixed one).
+/// `journal_revision` (empty: this build's source revision; tests pass a fixed one). `memo`, when given,
+/// keeps fingerprint → loss across calls (an experiment that sweeps again with more curves).
 [[nodiscard]] EdgeSweepResult sweep_curves_until_interior(
     const std::vector<std::vector<double>>& initial_grids, int seeds,
     const std::function<Job(std::size_t curve, double log2_x, int seed)>& job_at, const EdgePolicy& policy,
     const std::filesystem::path& scratch, int threads, const std::string& label,
-    const std::string& journal_revision = "");
+    const std::string& journal_revision = "", std::map<std::string, double>* memo = nullptr);
 
 /// The key under which two jobs are the same training run: their resolved transfer (every group's
 /// init, multiplier, LR, WD, ε, β and the MoE and architecture multipliers), shape, seed, base LR, WD,

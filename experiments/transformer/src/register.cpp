@@ -19,6 +19,7 @@ Experiment make_lr_transfer_capacity_controls_width_experiment();
 Experiment make_duration_transfer_experiment();
 Experiment make_batch_transfer_experiment();
 Experiment make_init_transfer_experiment();
+Experiment make_transfer_everything_experiment();
 }  // namespace transformer
 
 void register_transformer_experiments(Registry& registry) {
@@ -40,6 +41,7 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_duration_transfer_experiment());
   registry.add(transformer::make_batch_transfer_experiment());
   registry.add(transformer::make_init_transfer_experiment());
+  registry.add(transformer::make_transfer_everything_experiment());
 }
 
 }  // namespace muelab::experiments

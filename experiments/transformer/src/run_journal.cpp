@@ -36,6 +36,7 @@ std::optional<double> parse_loss(const std::string& text) {
 
 RunJournal::RunJournal(std::filesystem::path file, std::string revision)
     : file_(std::move(file)), revision_(std::move(revision)), reusable_(!is_dirty(revision_)) {
+  if (!reusable_) return;  // a dirty tree neither reads nor writes a journal: its lines could never be reused
   bool foreign = false;
   if (std::ifstream in(file_); in) {
     std::string line;
@@ -61,7 +62,7 @@ RunJournal::RunJournal(std::filesystem::path file, std::string revision)
     rewrite << revision_ << '\t' << fingerprint << '\t' << (std::isinf(loss) ? std::string("inf") : fmt::format("{:.17g}", loss)) << '\n';
   rewrite.close();
   if (foreign)
-    std::cerr << fmt::format("resume journal {}: lines from another revision than {} (or a dirty tree) dropped\n",
+    std::cerr << fmt::format("resume journal {}: lines from another revision than {} dropped\n",
                              file_.string(), revision_);
   append_.open(file_, std::ios::app);
 }
@@ -76,6 +77,7 @@ std::optional<double> RunJournal::find(const std::string& fingerprint) const {
 void RunJournal::record(const std::string& fingerprint, double loss) {
   if (fingerprint.find_first_of("\t\n") != std::string::npos)
     throw std::invalid_argument("resume journal: a fingerprint must not contain a tab or a newline");
+  if (!reusable_) return;
   const std::string value = std::isfinite(loss) ? fmt::format("{:.17g}", loss) : std::string("inf");
   std::lock_guard<std::mutex> lock(mutex_);
   append_ << revision_ << '\t' << fingerprint << '\t' << value << '\n' << std::flush;

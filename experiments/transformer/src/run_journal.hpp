@@ -17,8 +17,9 @@ namespace muelab::experiments::transformer {
 
 class RunJournal {
  public:
-  /// Opens (or starts) the journal at `file` for code at `revision`. Lines of another revision, or any
-  /// line when `revision` ends in "-dirty", are dropped and the file is rewritten empty.
+  /// Opens (or starts) the journal at `file` for code at `revision`; lines of another revision are
+  /// dropped (the file is rewritten without them). When `revision` ends in "-dirty" (or is unknown)
+  /// the journal is inert: nothing is read, written or reused.
   RunJournal(std::filesystem::path file, std::string revision);
 
   /// The loss recorded for `fingerprint` (+inf for a diverged run), if any.
