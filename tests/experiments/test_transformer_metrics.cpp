@@ -189,3 +189,19 @@ TEST_CASE("paired_difference: hand values, a constant shift and a diverged run",
   CHECK(std::isnan(diverged.ci.low));
   CHECK_THROWS_AS(paired_difference(std::vector<double>{1.0}, std::vector<double>{1.0}, 5), std::invalid_argument);
 }
+
+TEST_CASE("seed_mean: Student-t 95% interval by hand", "[transformer_metrics]") {
+  // values 1, 2, 3, 6: mean 3, sample sd sqrt(((-2)^2 + (-1)^2 + 0 + 3^2) / 3) = sqrt(14/3),
+  // SE = sd / 2, t_{0.975, 3} = 3.182446305284263.
+  const std::vector<double> v = {1.0, 2.0, 3.0, 6.0};
+  const auto m = seed_mean(v);
+  const double se = std::sqrt(14.0 / 3.0) / 2.0;
+  CHECK(m.mean == Approx(3.0));
+  CHECK(m.standard_error == Approx(se));
+  CHECK(m.low == Approx(3.0 - 3.182446305284263 * se).epsilon(1e-6));
+  CHECK(m.high == Approx(3.0 + 3.182446305284263 * se).epsilon(1e-6));
+  const std::vector<double> one = {0.25};
+  CHECK(seed_mean(one).low == 0.25);
+  CHECK(seed_mean(one).high == 0.25);
+  CHECK(std::isnan(seed_mean(std::vector<double>{}).mean));
+}

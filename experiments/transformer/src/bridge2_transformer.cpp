@@ -39,6 +39,7 @@
 #include "muelab/analysis/lr_report.hpp"
 #include "muelab/experiments/grid_policy.hpp"
 #include "muelab/experiments/output.hpp"
+#include "muelab/experiments/transformer_metrics.hpp"
 #include "muelab/models/cpu/blas.hpp"
 #include "muelab/models/cpu/model.hpp"
 #include "muelab/models/cpu/optimizer.hpp"
@@ -160,22 +161,6 @@ std::map<theory::ParameterGroup, GroupNoise> expert_gradient_noise(const models:
     out[group] = n;
   }
   return out;
-}
-
-/// Mean over seeds with a Student-t 95% interval.
-struct SeedMean {
-  double mean = kNaN, low = kNaN, high = kNaN, standard_error = kNaN;
-};
-SeedMean seed_mean(const std::vector<double>& values) {
-  SeedMean s;
-  if (values.empty()) return s;
-  const auto e = sim::mean_with_standard_error(values);
-  s.mean = e.mean;
-  s.standard_error = e.standard_error;
-  const double half = values.size() >= 2 ? sim::student_t_975(static_cast<double>(values.size() - 1)) * e.standard_error : 0.0;
-  s.low = e.mean - half;
-  s.high = e.mean + half;
-  return s;
 }
 
 struct Bridge2Settings {

@@ -34,6 +34,7 @@
 #include "muelab/analysis/lr_report.hpp"
 #include "muelab/experiments/grid_policy.hpp"
 #include "muelab/experiments/output.hpp"
+#include "muelab/experiments/transformer_metrics.hpp"
 #include "muelab/models/cpu/blas.hpp"
 #include "muelab/models/cpu/model.hpp"
 #include "muelab/models/cpu/optimizer.hpp"
@@ -369,18 +370,6 @@ std::optional<Verdict> judge_drift(const ScheduleSettings& s, const ExperimentPl
   return row;
 }
 
-/// Mean of paired differences with a Student-t 95% interval.
-struct PairedMean {
-  double mean = kNaN, low = kNaN, high = kNaN;
-};
-PairedMean paired_mean(const std::vector<double>& values) {
-  PairedMean out;
-  if (values.empty()) return out;
-  const auto e = sim::mean_with_standard_error(values);
-  const double half = values.size() >= 2 ? sim::student_t_975(static_cast<double>(values.size() - 1)) * e.standard_error : 0.0;
-  return {e.mean, e.mean - half, e.mean + half};
-}
-
 /// The proxy's tuned point: the best grid point of the dense proxy's own curve (point 0, q = 1).
 struct TunedPoint {
   double log2_x = kNaN;
@@ -409,7 +398,7 @@ std::optional<Verdict> judge_regret(const ScheduleSettings& s, const ExperimentP
     const double at = loss_at(m, c, tuned.log2_x, seed), at_best = loss_at(m, c, best, seed);
     if (std::isfinite(at) && std::isfinite(at_best)) gaps.push_back(at - at_best);
   }
-  const auto g = paired_mean(gaps);
+  const auto g = seed_mean(gaps);
   const auto& pt = series.points[point];
   const bool judged = point + 1 == series.points.size() && (rule == "sqrt" || rule == "none");
   std::optional<Verdict> row;
@@ -451,7 +440,7 @@ Verdict judge_collapse(const ScheduleSettings& s, const ExperimentPlan& plan, co
     const double a = loss_at(m, first, tuned.log2_x, seed), b = loss_at(m, last, tuned.log2_x, seed);
     if (std::isfinite(a) && std::isfinite(b)) gaps.push_back(b - a);
   }
-  const auto g = paired_mean(gaps);
+  const auto g = seed_mean(gaps);
   auto spec = plan.claim("collapse");
   if (rule != "sqrt") spec = as_control(spec);
   const std::string name = fmt::format(
@@ -624,7 +613,7 @@ std::vector<Verdict> judge_batch_noise(const ScheduleSettings& s, const Experime
         const double kappa = static_cast<double>(series.points[p].batch_size) / static_cast<double>(series.points.front().batch_size);
         std::vector<double> ratios;
         for (const auto& per_seed : noise[model][st]) ratios.push_back(per_seed[p] / per_seed[0]);
-        const auto r = paired_mean(ratios);
+        const auto r = seed_mean(ratios);
         const auto stage = st == 0 ? std::string("at init") : fmt::format("after {} steps", s.warm_steps);
         const auto& spec = plan.claim(fmt::format("sigma0 x{:g}", kappa));
         rows.push_back(judge(spec,

@@ -17,6 +17,7 @@
 #include "edge_sweep.hpp"
 
 #include "muelab/experiments/output.hpp"
+#include "muelab/experiments/transformer_metrics.hpp"
 #include "muelab/sim/statistics.hpp"
 
 #include <fmt/format.h>
@@ -169,16 +170,6 @@ double grid_loss(const TargetGrid& g, std::size_t wd, double log2_lr, int seed) 
   return kNaN;
 }
 
-struct PairedMean {
-  double mean = kNaN, low = kNaN, high = kNaN;
-};
-PairedMean paired_mean(const std::vector<double>& values) {
-  if (values.empty()) return {};
-  const auto e = sim::mean_with_standard_error(values);
-  const double half = values.size() >= 2 ? sim::student_t_975(static_cast<double>(values.size() - 1)) * e.standard_error : 0.0;
-  return {e.mean, e.mean - half, e.mean + half};
-}
-
 std::string proxy_knob_at_edge(const DenseCalibration& c) {
   for (const auto& sweep : c.sweeps)
     if (sweep.curve.optimum.at_edge) return sweep.knob;
@@ -227,7 +218,7 @@ VerdictReport run_transfer_everything(const ExperimentOptions& o) {
       bests.push_back(best);
       if (std::isfinite(at) && std::isfinite(best)) gaps.push_back(at - best);
     }
-    const auto g = paired_mean(gaps);
+    const auto g = seed_mean(gaps);
     const bool claim = rule == "complete-mue";
     const auto& spec = plan.claim(claim ? "regret" : "regret control");
     const std::string name = fmt::format(

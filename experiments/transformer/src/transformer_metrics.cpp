@@ -95,6 +95,14 @@ SlopeWithInterval slope_against_log2_axis(std::span<const double> axis, const st
   return {slope_of(rows), sim::bootstrap_ci95(rows.size(), slope_of, seed, resamples)};
 }
 
+SeedMean seed_mean(std::span<const double> values) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  if (values.empty()) return {nan, nan, nan, nan};
+  const auto e = sim::mean_with_standard_error(values);
+  const double half = values.size() >= 2 ? sim::student_t_975(static_cast<double>(values.size() - 1)) * e.standard_error : 0.0;
+  return {e.mean, e.standard_error, e.mean - half, e.mean + half};
+}
+
 PairedDifference paired_difference(std::span<const double> first, std::span<const double> second, std::uint64_t seed,
                                    std::size_t resamples) {
   if (first.size() != second.size() || first.size() < 2)

@@ -47,6 +47,13 @@ struct SlopeWithInterval {
                                                         const std::vector<std::vector<double>>& values,
                                                         std::uint64_t seed, std::size_t resamples = 2000);
 
+/// Mean over seeds with a Student-t 95% interval: mean ± t_{0.975, n−1}·s/√n (a single value: the
+/// interval is that value; none: NaN). Used for per-seed paired gaps and ratios (regret, collapse, σ0).
+struct SeedMean {
+  double mean = 0.0, standard_error = 0.0, low = 0.0, high = 0.0;
+};
+[[nodiscard]] SeedMean seed_mean(std::span<const double> values);
+
 /// Paired difference of two arms trained with the same seeds (the capacity gate, docs/claims.md
 /// `capacity-gate`): d_s = first[s] − second[s]; its mean, standard error (sample sd / √n), the
 /// separation in standard errors (mean / SE; ±inf when every d_s is equal and non-zero) and a
