@@ -275,6 +275,12 @@ LrTransferSettings init_transfer_settings(Profile profile) {
   s.lr_centre = 0.015625;  // the grid's centre: 2^-6 (the dense proxy's init* is 0.015, tune-dense-once)
   s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"d_model", {16, 32}}}, {{"d_model", {16, 32}}},
                                               {{"n_active", {1, 2, 4, 8}}, {"d_model", {16, 32, 64}}});
+  if (profile == Profile::quick) {  // quick only shows the code runs: a quarter of the tokens, half the steps
+    s.budget.batch_size = 8;
+    s.budget.seq_len = 32;
+    s.budget.steps = 100;
+    s.budget.warmup = 8;
+  }
   auto mup = rule_case("mup", "mup");
   mup.judged = true;
   mup.axes_only = {"d_model"};

@@ -131,7 +131,7 @@ ScheduleSettings shared_settings(Profile profile) {
 ScheduleSettings duration_settings(Profile profile) {
   auto s = shared_settings(profile);
   s.experiment = "duration-transfer";
-  const std::int64_t t0 = by_profile<std::int64_t>(profile, 20, 100, 750);
+  const std::int64_t t0 = by_profile<std::int64_t>(profile, 20, 50, 750);
   ScheduleSeries duration{"duration", "steps", {}, true};
   for (const std::int64_t k : {1, 2, 4}) duration.points.push_back({s.base.batch_size, t0 * k});
   s.series = {duration};
@@ -145,7 +145,7 @@ ScheduleSettings batch_settings(Profile profile) {
   auto s = shared_settings(profile);
   s.experiment = "batch-transfer";
   s.base.batch_size = by_profile<std::int64_t>(profile, 4, 4, 8);
-  const std::int64_t t0 = by_profile<std::int64_t>(profile, 20, 100, 500);
+  const std::int64_t t0 = by_profile<std::int64_t>(profile, 20, 64, 500);
   ScheduleSeries tokens{"fixed tokens", "batch_size", {}, true}, steps{"fixed steps", "batch_size", {}, false};
   for (const std::int64_t k : {1, 2, 4}) {
     tokens.points.push_back({s.base.batch_size * k, t0 / k});
