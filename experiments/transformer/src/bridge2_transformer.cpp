@@ -34,6 +34,7 @@
 // docs/claims.md, fixed; it replaced a tolerance of 1.96 standard errors of the run's own noise).
 #include "common.hpp"
 #include "edge_sweep.hpp"
+#include "expert_noise.hpp"
 
 #include "muelab/analysis/lr_analysis.hpp"
 #include "muelab/analysis/lr_report.hpp"
@@ -85,82 +86,6 @@ Shape shape_of(const MoePoint& p, const Shape& moe) {
   s.n_experts = p.experts;
   s.n_active = p.active;
   return s;
-}
-
-/// Per expert group: σ_g (own-token scale) and η_group, from `batches` minibatches at fixed parameters.
-struct GroupNoise {
-  double sigma_g = 0.0, lr = 0.0;
-  [[nodiscard]] double sigma0() const { return lr * sigma_g; }
-};
-
-/// Trains `warm_steps` steps as the trainer does (AdamW, schedule, balance bias), then measures the
-/// per-expert gradient noise of every expert group on `batches` independent minibatches (docs/theory.md
-/// §4, §5.2). One thread (called inside an OpenMP loop over shapes and seeds).
-std::map<theory::ParameterGroup, GroupNoise> expert_gradient_noise(const models::cpu::TrainRun& run,
-                                                                   const models::cpu::TokenSource& data,
-                                                                   std::int64_t warm_steps, std::int64_t batches) {
-  using models::cpu::Model;
-  const auto& m = run.target.model;
-  const auto& tr = run.target.train;
-  Model<float> model(models::cpu::make_model_spec(run.transfer, m, data.vocab_size(), tr.seq_len, run.architecture));
-  model.initialize(run.trainer.seed);
-  const auto hyper = models::cpu::group_hyperparameters(run.transfer);
-  models::cpu::Optimizer<float> optimizer(run.transfer.optimizer, hyper);
-  for (std::int64_t step = 0; step < warm_steps; ++step) {
-    const auto batch = data.train_batch(run.trainer.seed, step, tr.batch_size, tr.seq_len);
-    (void)model.forward(batch.tokens, batch.targets, tr.batch_size);
-    model.backward();
-    (void)optimizer.step(model.parameters(), run.schedule.factor(step));
-    model.update_balance_bias();
-  }
-  const auto is_expert = [](theory::ParameterGroup g) {
-    return g == theory::ParameterGroup::expert_up || g == theory::ParameterGroup::expert_gate ||
-           g == theory::ParameterGroup::expert_down;
-  };
-  std::vector<std::size_t> expert_params;
-  for (std::size_t i = 0; i < model.parameters().size(); ++i)
-    if (is_expert(model.parameters()[i].group) && model.parameters()[i].trainable) expert_params.push_back(i);
-  std::vector<std::vector<double>> sum(expert_params.size()), sum_sq(expert_params.size());
-  for (std::size_t k = 0; k < expert_params.size(); ++k) {
-    const auto n = static_cast<std::size_t>(model.parameters()[expert_params[k]].value.size());
-    sum[k].assign(n, 0.0);
-    sum_sq[k].assign(n, 0.0);
-  }
-  // Minibatches far from the training steps: independent draws at the same parameters.
-  constexpr std::int64_t kNoiseStepOffset = 1'000'000'000;
-  for (std::int64_t b = 0; b < batches; ++b) {
-    const auto batch = data.train_batch(run.trainer.seed, kNoiseStepOffset + b, tr.batch_size, tr.seq_len);
-    (void)model.forward(batch.tokens, batch.targets, tr.batch_size);
-    model.backward();
-    for (std::size_t k = 0; k < expert_params.size(); ++k) {
-      const auto& g = model.parameters()[expert_params[k]].grad;
-      const float* p = g.data();
-      for (std::size_t c = 0; c < sum[k].size(); ++c) {
-        const auto v = static_cast<double>(p[c]);
-        sum[k][c] += v;
-        sum_sq[k][c] += v * v;
-      }
-    }
-  }
-  std::map<theory::ParameterGroup, std::pair<double, std::size_t>> trace;  // Σ tr Cov, matrices
-  const auto kb = static_cast<double>(batches);
-  for (std::size_t k = 0; k < expert_params.size(); ++k) {
-    double tr_cov = 0.0;
-    for (std::size_t c = 0; c < sum[k].size(); ++c)
-      tr_cov += (sum_sq[k][c] - sum[k][c] * sum[k][c] / kb) / (kb - 1.0);
-    auto& t = trace[model.parameters()[expert_params[k]].group];
-    t.first += tr_cov;
-    t.second += 1;
-  }
-  std::map<theory::ParameterGroup, GroupNoise> out;
-  const auto own_token_scale = static_cast<double>(m.n_experts);
-  for (const auto& [group, t] : trace) {
-    GroupNoise n;
-    n.sigma_g = own_token_scale * std::sqrt(t.first / static_cast<double>(t.second));
-    n.lr = hyper.at(group).lr;
-    out[group] = n;
-  }
-  return out;
 }
 
 struct Bridge2Settings {

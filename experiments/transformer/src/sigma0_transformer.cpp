@@ -1,0 +1,215 @@
+// sigma0-transformer (docs/theory.md §5.2, "σ0 per expert"; docs/claims.md `sigma0-shift`): the
+// per-expert σ0 shift on the MoE transformer, measured as a scale-free quantity. Adam divides each
+// coordinate's update by √v̂ ≈ √(E[g]² + σ²), so it is blind to any constant factor on a group's
+// gradient — and under Complete-muE the expert.up gradient carries Bridge I factors that change with a.
+// The raw σ0 = η·N·σ_g of bridge2-transformer keeps that factor (expert.up stays at ≈ 1 along a where
+// √(a/a') is predicted); the scale-free σ0 = η·σ_g/‖E g‖ (η times the noise-to-signal ratio) removes
+// it. Per expert group (expert.up, expert.gate when present, expert.down), at init and after a few
+// training steps, at the shapes of bridge2-transformer (a = 8, 4, 2, 1 of N = 8; N = 4, 8, 16, 32 at
+// a = 2; d = 32, L = 2, h = 16), σ_g and ‖E g‖ from K independent minibatches at the same parameters
+// (expert_noise.hpp), the ratio to the axis' reference shape paired per seed, judged against
+// theory::bridge2_expert_sigma0_ratio (√(a/a') at fixed N, √(N'/N) at fixed a) ± 10% of it. Control
+// (must fail): "σ0 does not move" (ratio 1 ± 10%) at each axis' far end. The raw ratio is tabulated
+// beside the scale-free one.
+#include "common.hpp"
+#include "expert_noise.hpp"
+
+#include "muelab/experiments/output.hpp"
+#include "muelab/experiments/transformer_metrics.hpp"
+#include "muelab/models/cpu/blas.hpp"
+#include "muelab/theory/bridge.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <omp.h>
+
+namespace muelab::experiments::transformer {
+
+namespace {
+
+struct Sigma0Point {
+  std::int64_t experts = 8, active = 8;
+};
+
+struct Sigma0Axis {
+  std::string name;  ///< "n_active" (N fixed) or "n_experts" (a fixed)
+  std::vector<Sigma0Point> points;  ///< the first is the reference
+};
+
+struct Sigma0Settings {
+  Budget budget;
+  Shape moe;
+  std::vector<Sigma0Axis> axes;
+  int seeds = 5;
+  double lr = 1e-2, weight_decay = kCapacityTaskWeightDecay;  ///< the proxy's base HPs (bridge2-transformer's LR centre)
+  std::int64_t batches = 128, warm_steps = 40;
+  double relative_tolerance = 0.1;
+};
+
+Sigma0Settings sigma0_settings(Profile profile) {
+  Sigma0Settings s;
+  s.budget = capacity_bound_budget(profile);
+  s.moe.d_model = 32;
+  s.moe.n_layers = 2;
+  s.moe.d_expert = 16;
+  Sigma0Axis a{"n_active", {}}, n{"n_experts", {}};
+  for (const std::int64_t v : by_profile<std::vector<std::int64_t>>(profile, {8, 4}, {8, 4, 2}, {8, 4, 2, 1}))
+    a.points.push_back({8, v});
+  for (const std::int64_t v : by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 8, 16}, {4, 8, 16, 32}))
+    n.points.push_back({v, 2});
+  s.axes = {a, n};
+  s.seeds = by_profile(profile, 2, 3, 5);
+  s.batches = by_profile<std::int64_t>(profile, 4, 32, 128);
+  s.warm_steps = by_profile<std::int64_t>(profile, 2, 20, 40);
+  return s;
+}
+
+std::string point_name(const Sigma0Point& p) { return fmt::format("a={} N={}", p.active, p.experts); }
+
+double predicted_ratio(const Sigma0Point& ref, const Sigma0Point& p) {
+  return theory::bridge2_expert_sigma0_ratio(static_cast<double>(ref.active), static_cast<double>(ref.experts),
+                                             static_cast<double>(p.active), static_cast<double>(p.experts));
+}
+
+ExperimentPlan sigma0_plan(Profile profile) {
+  const auto s = sigma0_settings(profile);
+  ExperimentPlan plan;
+  nlohmann::json axes = nlohmann::json::object();
+  for (const auto& ax : s.axes) {
+    nlohmann::json pts = nlohmann::json::array();
+    for (const auto& p : ax.points) pts.push_back({{"experts", p.experts}, {"active", p.active}});
+    axes[ax.name] = pts;
+  }
+  plan.settings = {{"budget", to_json(s.budget)}, {"needs_capacity_gate", false}, {"shape", shape_key(s.moe)},
+                   {"axes", axes}, {"seeds", s.seeds}, {"base_lr", s.lr}, {"base_weight_decay", s.weight_decay},
+                   {"minibatches", s.batches}, {"warm_steps", s.warm_steps},
+                   {"definition", "sigma0 = eta_group * sigma_g / |E g| per expert group (scale-free)"}};
+  for (const auto& ax : s.axes)
+    for (std::size_t i = 1; i < ax.points.size(); ++i) {
+      const double r = predicted_ratio(ax.points.front(), ax.points[i]);
+      plan.claims[point_name(ax.points[i]) + " vs " + point_name(ax.points.front())] = {
+          "sigma0-shift", "scale-free per-expert sigma0 ratio to the axis' reference shape", VerdictKind::claim,
+          Sidedness::two_sided, r, s.relative_tolerance * r};
+    }
+  plan.claims["unchanged"] = {"sigma0-shift", "per-expert sigma0 ratio under the hypothesis that it does not move",
+                              VerdictKind::control, Sidedness::two_sided, 1.0, s.relative_tolerance};
+  return plan;
+}
+
+Job sigma0_job(const Sigma0Settings& s, const Sigma0Point& p, int seed, std::uint64_t base_seed) {
+  Job j;
+  j.shape = s.moe;
+  j.shape.n_experts = p.experts;
+  j.shape.n_active = p.active;
+  j.base_shape = dense_proxy(s.moe.d_model, s.moe.n_layers);
+  j.base.lr = s.lr;
+  j.base.weight_decay = s.weight_decay;
+  j.budget = s.budget;
+  j.seed = base_seed * 1000 + static_cast<std::uint64_t>(seed) + 1;
+  return j;
+}
+
+struct Task {
+  std::size_t axis, point;
+  int seed;
+  std::int64_t warm;
+};
+
+/// noise[task] for every (axis, point, seed, stage).
+std::vector<std::map<theory::ParameterGroup, GroupNoise>> measure(const Sigma0Settings& s, const std::vector<Task>& tasks,
+                                                                   const ExperimentOptions& o) {
+  std::vector<models::cpu::TrainRun> runs;
+  for (const auto& t : tasks) runs.push_back(resolve(sigma0_job(s, s.axes[t.axis].points[t.point], t.seed, o.seed)));
+  const auto data = models::cpu::make_token_source(runs.front().data);
+  std::vector<std::map<theory::ParameterGroup, GroupNoise>> out(tasks.size());
+  note(fmt::format("sigma0-transformer: gradient noise and signal on {} minibatches for {} (shape, seed, stage)", s.batches,
+                   tasks.size()));
+  const auto n = static_cast<std::ptrdiff_t>(tasks.size());
+  const int team = o.threads > 0 ? o.threads : omp_get_max_threads();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(team)
+  for (std::ptrdiff_t i = 0; i < n; ++i) {
+    models::cpu::set_thread_count(1);
+    const auto k = static_cast<std::size_t>(i);
+    out[k] = expert_gradient_noise(runs[k], *data, tasks[k].warm, s.batches);
+  }
+  return out;
+}
+
+VerdictReport run_sigma0_transformer(const ExperimentOptions& o) {
+  const auto start = std::chrono::steady_clock::now();
+  const auto s = sigma0_settings(o.profile);
+  const auto plan = sigma0_plan(o.profile);
+  std::vector<Task> tasks;
+  for (std::size_t a = 0; a < s.axes.size(); ++a)
+    for (std::size_t p = 0; p < s.axes[a].points.size(); ++p)
+      for (int seed = 0; seed < s.seeds; ++seed)
+        for (const auto w : {std::int64_t{0}, s.warm_steps}) tasks.push_back({a, p, seed, w});
+  const auto noise = measure(s, tasks, o);
+  const auto at = [&](std::size_t a, std::size_t p, int seed, std::int64_t w) -> const auto& {
+    for (std::size_t k = 0; k < tasks.size(); ++k)
+      if (tasks[k].axis == a && tasks[k].point == p && tasks[k].seed == seed && tasks[k].warm == w) return noise[k];
+    throw std::logic_error("sigma0-transformer: missing measurement");
+  };
+  CsvTable csv({"axis", "stage_steps", "group", "experts", "active", "noise_to_signal_mean", "ratio", "ci_low", "ci_high",
+                "raw_ratio", "predicted", "verdict"});
+  VerdictReport report;
+  for (std::size_t a = 0; a < s.axes.size(); ++a)
+    for (const auto w : {std::int64_t{0}, s.warm_steps}) {
+      const auto stage = w == 0 ? std::string("at init") : fmt::format("after {} AdamW steps", w);
+      for (const auto& [group, unused] : at(a, 0, 0, w)) {
+        (void)unused;
+        for (std::size_t p = 1; p < s.axes[a].points.size(); ++p) {
+          std::vector<double> ratios, raw, nsr;
+          for (int seed = 0; seed < s.seeds; ++seed) {
+            const auto& here = at(a, p, seed, w).at(group);
+            const auto& ref = at(a, 0, seed, w).at(group);
+            ratios.push_back(here.sigma0_scale_free() / ref.sigma0_scale_free());
+            raw.push_back(here.sigma0() / ref.sigma0());
+            nsr.push_back(here.noise_to_signal());
+          }
+          const auto& ref_point = s.axes[a].points.front();
+          const auto& point = s.axes[a].points[p];
+          const auto r = seed_mean(ratios);
+          const bool resolved = std::isfinite(r.mean);
+          const std::string name = fmt::format(
+              "{}: ({}) -> ({}), scale-free per-expert sigma0 = eta_group x noise std / |mean gradient|, {}, {} seeds",
+              theory::group_name(group), point_name(ref_point), point_name(point), stage, s.seeds);
+          const auto& spec = plan.claim(point_name(point) + " vs " + point_name(ref_point));
+          const auto row = resolved ? judge(spec, name, r.mean, r.low, r.high)
+                                    : not_measured(spec, name, "mean gradient below the noise floor for some seed");
+          report.verdicts.push_back(row);
+          csv.add_row({s.axes[a].name, static_cast<long long>(w), theory::group_name(group),
+                       static_cast<long long>(point.experts), static_cast<long long>(point.active), seed_mean(nsr).mean,
+                       r.mean, r.low, r.high, seed_mean(raw).mean, spec.predicted, to_string(row.outcome)});
+          if (p + 1 == s.axes[a].points.size())
+            report.verdicts.push_back(
+                resolved ? judge(plan.claim("unchanged"), "control: sigma0 does not move, " + name, r.mean, r.low, r.high)
+                         : not_measured(plan.claim("unchanged"), "control: sigma0 does not move, " + name,
+                                        "mean gradient below the noise floor for some seed"));
+        }
+      }
+    }
+  csv.write(o.out_dir / "sigma0.csv");
+  note(fmt::format("sigma0-transformer: {:.0f} s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
+  return report;
+}
+
+}  // namespace
+
+Experiment make_sigma0_transformer_experiment() {
+  Experiment e;
+  e.name = "sigma0-transformer";
+  e.description =
+      "Scale-free per-expert sigma0 (eta x noise-to-signal ratio of each expert group's gradient) on the MoE transformer "
+      "across a (N = 8) and N (a = 2), at init and after training steps, against sqrt(a/a') and sqrt(N'/N); control: "
+      "sigma0 unchanged";
+  e.claims = {"sigma0-shift"};
+  e.plot_script = "";
+  e.run = run_sigma0_transformer;
+  e.plan = sigma0_plan;
+  return e;
+}
+
+}  // namespace muelab::experiments::transformer
