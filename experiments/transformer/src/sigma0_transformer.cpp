@@ -11,6 +11,13 @@
 // theory::bridge2_expert_sigma0_ratio (√(a/a') at fixed N, √(N'/N) at fixed a) ± 10% of it. Control
 // (must fail): "σ0 does not move" (ratio 1 ± 10%) at each axis' far end. The raw ratio is tabulated
 // beside the scale-free one.
+//
+// The √ law assumes that the B·a/N tokens an expert sees carry independent gradient noise. A second
+// token layout tests that assumption (added after the first full run showed a shift of about
+// (N/a)^0.25): the same 1024 tokens per step as 256 sequences of 4 tokens, at init, where the tokens
+// of one sequence share almost no context. If the within-sequence correlation is what shrinks the
+// shift, the ratios of that layout move towards √(a/a'), √(N'/N); they are judged with the same
+// claims.
 #include "common.hpp"
 #include "expert_noise.hpp"
 
@@ -46,6 +53,9 @@ struct Sigma0Settings {
   double lr = 1e-2, weight_decay = kCapacityTaskWeightDecay;  ///< the proxy's base HPs (bridge2-transformer's LR centre)
   std::int64_t batches = 128, warm_steps = 40;
   double relative_tolerance = 0.1;
+  /// Token layouts (sequences per step, tokens per sequence); the first is the task's own, the others
+  /// are measured at init only.
+  std::vector<std::pair<std::int64_t, std::int64_t>> layouts;
 };
 
 Sigma0Settings sigma0_settings(Profile profile) {
@@ -63,6 +73,8 @@ Sigma0Settings sigma0_settings(Profile profile) {
   s.seeds = by_profile(profile, 2, 3, 5);
   s.batches = by_profile<std::int64_t>(profile, 4, 32, 128);
   s.warm_steps = by_profile<std::int64_t>(profile, 2, 20, 40);
+  const auto tokens = s.budget.batch_size * s.budget.seq_len;
+  s.layouts = {{s.budget.batch_size, s.budget.seq_len}, {tokens / 4, 4}};
   return s;
 }
 
@@ -84,7 +96,7 @@ ExperimentPlan sigma0_plan(Profile profile) {
   }
   plan.settings = {{"budget", to_json(s.budget)}, {"needs_capacity_gate", false}, {"shape", shape_key(s.moe)},
                    {"axes", axes}, {"seeds", s.seeds}, {"base_lr", s.lr}, {"base_weight_decay", s.weight_decay},
-                   {"minibatches", s.batches}, {"warm_steps", s.warm_steps},
+                   {"minibatches", s.batches}, {"warm_steps", s.warm_steps}, {"token_layouts", s.layouts},
                    {"definition", "sigma0 = eta_group * sigma_g / |E g| per expert group (scale-free)"}};
   for (const auto& ax : s.axes)
     for (std::size_t i = 1; i < ax.points.size(); ++i) {
@@ -98,7 +110,7 @@ ExperimentPlan sigma0_plan(Profile profile) {
   return plan;
 }
 
-Job sigma0_job(const Sigma0Settings& s, const Sigma0Point& p, int seed, std::uint64_t base_seed) {
+Job sigma0_job(const Sigma0Settings& s, const Sigma0Point& p, std::size_t layout, int seed, std::uint64_t base_seed) {
   Job j;
   j.shape = s.moe;
   j.shape.n_experts = p.experts;
@@ -107,6 +119,8 @@ Job sigma0_job(const Sigma0Settings& s, const Sigma0Point& p, int seed, std::uin
   j.base.lr = s.lr;
   j.base.weight_decay = s.weight_decay;
   j.budget = s.budget;
+  j.budget.batch_size = s.layouts[layout].first;
+  j.budget.seq_len = s.layouts[layout].second;
   j.seed = base_seed * 1000 + static_cast<std::uint64_t>(seed) + 1;
   return j;
 }
@@ -115,13 +129,15 @@ struct Task {
   std::size_t axis, point;
   int seed;
   std::int64_t warm;
+  std::size_t layout = 0;
 };
 
 /// noise[task] for every (axis, point, seed, stage).
 std::vector<std::map<theory::ParameterGroup, GroupNoise>> measure(const Sigma0Settings& s, const std::vector<Task>& tasks,
                                                                    const ExperimentOptions& o) {
   std::vector<models::cpu::TrainRun> runs;
-  for (const auto& t : tasks) runs.push_back(resolve(sigma0_job(s, s.axes[t.axis].points[t.point], t.seed, o.seed)));
+  for (const auto& t : tasks)
+    runs.push_back(resolve(sigma0_job(s, s.axes[t.axis].points[t.point], t.layout, t.seed, o.seed)));
   const auto data = models::cpu::make_token_source(runs.front().data);
   std::vector<std::map<theory::ParameterGroup, GroupNoise>> out(tasks.size());
   note(fmt::format("sigma0-transformer: gradient noise and signal on {} minibatches for {} (shape, seed, stage)", s.batches,
@@ -144,20 +160,29 @@ VerdictReport run_sigma0_transformer(const ExperimentOptions& o) {
   std::vector<Task> tasks;
   for (std::size_t a = 0; a < s.axes.size(); ++a)
     for (std::size_t p = 0; p < s.axes[a].points.size(); ++p)
-      for (int seed = 0; seed < s.seeds; ++seed)
-        for (const auto w : {std::int64_t{0}, s.warm_steps}) tasks.push_back({a, p, seed, w});
+      for (int seed = 0; seed < s.seeds; ++seed) {
+        for (const auto w : {std::int64_t{0}, s.warm_steps}) tasks.push_back({a, p, seed, w, 0});
+        for (std::size_t l = 1; l < s.layouts.size(); ++l) tasks.push_back({a, p, seed, 0, l});
+      }
   const auto noise = measure(s, tasks, o);
-  const auto at = [&](std::size_t a, std::size_t p, int seed, std::int64_t w) -> const auto& {
+  const auto find = [&](std::size_t a, std::size_t p, int seed, std::int64_t w, std::size_t l) -> const auto& {
     for (std::size_t k = 0; k < tasks.size(); ++k)
-      if (tasks[k].axis == a && tasks[k].point == p && tasks[k].seed == seed && tasks[k].warm == w) return noise[k];
+      if (tasks[k].axis == a && tasks[k].point == p && tasks[k].seed == seed && tasks[k].warm == w && tasks[k].layout == l)
+        return noise[k];
     throw std::logic_error("sigma0-transformer: missing measurement");
   };
-  CsvTable csv({"axis", "stage_steps", "group", "experts", "active", "noise_to_signal_mean", "ratio", "ci_low", "ci_high",
-                "raw_ratio", "predicted", "verdict"});
+  CsvTable csv({"axis", "layout", "stage_steps", "group", "experts", "active", "noise_to_signal_mean", "ratio", "ci_low",
+                "ci_high", "raw_ratio", "predicted", "verdict"});
   VerdictReport report;
+  std::vector<std::pair<std::size_t, std::int64_t>> stages = {{0, 0}, {0, s.warm_steps}};
+  for (std::size_t l = 1; l < s.layouts.size(); ++l) stages.emplace_back(l, 0);
   for (std::size_t a = 0; a < s.axes.size(); ++a)
-    for (const auto w : {std::int64_t{0}, s.warm_steps}) {
-      const auto stage = w == 0 ? std::string("at init") : fmt::format("after {} AdamW steps", w);
+    for (const auto& [layout, w] : stages) {
+      const auto at = [&, layout = layout](std::size_t ax, std::size_t p, int seed, std::int64_t warm) -> const auto& {
+        return find(ax, p, seed, warm, layout);
+      };
+      const auto layout_text = fmt::format("{} x {} tokens", s.layouts[layout].first, s.layouts[layout].second);
+      const auto stage = (w == 0 ? std::string("at init") : fmt::format("after {} AdamW steps", w)) + ", " + layout_text;
       for (const auto& [group, unused] : at(a, 0, 0, w)) {
         (void)unused;
         for (std::size_t p = 1; p < s.axes[a].points.size(); ++p) {
@@ -180,10 +205,10 @@ VerdictReport run_sigma0_transformer(const ExperimentOptions& o) {
           const auto row = resolved ? judge(spec, name, r.mean, r.low, r.high)
                                     : not_measured(spec, name, "mean gradient below the noise floor for some seed");
           report.verdicts.push_back(row);
-          csv.add_row({s.axes[a].name, static_cast<long long>(w), theory::group_name(group),
+          csv.add_row({s.axes[a].name, layout_text, static_cast<long long>(w), theory::group_name(group),
                        static_cast<long long>(point.experts), static_cast<long long>(point.active), seed_mean(nsr).mean,
                        r.mean, r.low, r.high, seed_mean(raw).mean, spec.predicted, to_string(row.outcome)});
-          if (p + 1 == s.axes[a].points.size())
+          if (p + 1 == s.axes[a].points.size() && layout == 0)
             report.verdicts.push_back(
                 resolved ? judge(plan.claim("unchanged"), "control: sigma0 does not move, " + name, r.mean, r.low, r.high)
                          : not_measured(plan.claim("unchanged"), "control: sigma0 does not move, " + name,
