@@ -10,6 +10,14 @@ sys.path.insert(0, os.path.dirname(__file__))
 from transformer_common import num, plt, read_csv, save  # noqa: E402
 
 
+def edges(centres):
+    """Cell edges for pcolormesh: midpoints between the (possibly unevenly spaced) grid values."""
+    if len(centres) == 1:
+        return [centres[0] - 0.25, centres[0] + 0.25]
+    mids = [(a + b) / 2 for a, b in zip(centres, centres[1:])]
+    return [centres[0] - (mids[0] - centres[0])] + mids + [centres[-1] + (centres[-1] - mids[-1])]
+
+
 def main(out_dir):
     grid = read_csv(os.path.join(out_dir, "grid.csv"))
     regret = read_csv(os.path.join(out_dir, "regret.csv"))
@@ -22,19 +30,18 @@ def main(out_dir):
     lrs = sorted({k[1] for k in cells})
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.8))
     image = [[(sum(cells[(w, lr)]) / len(cells[(w, lr)])) if cells.get((w, lr)) else math.nan for lr in lrs] for w in wds]
-    im = ax.imshow(image, origin="lower", aspect="auto", cmap="viridis",
-                   extent=[lrs[0] - 0.25, lrs[-1] + 0.25, wds[0] - 0.5, wds[-1] + 0.5])
-    fig.colorbar(im, ax=ax, label="final validation loss (seed mean)")
+    im = ax.pcolormesh(edges(lrs), edges(wds), image, cmap="viridis", shading="flat")
+    fig.colorbar(im, ax=ax, label="final validation loss (seed mean; blank: not run)")
     cm = [r for r in regret if r["rule"] == "complete-mue"]
     if cm:
         ax.plot([num(cm[0]["log2_lr_best"])], [num(cm[0]["log2_wd_best"])], "s", mfc="none", mec="w", ms=14,
                 label="target's best grid point")
-    centre_lr = lrs[len(lrs) // 2] if lrs else 0
+        ax.plot([num(cm[0]["log2_lr_tuned"])], [num(cm[0]["log2_wd_tuned"])], "*", color="r", ms=12,
+                label="proxy-tuned point (every rule)")
     ax.set_xlabel("log2 base LR (transferred by Complete-muE)")
     ax.set_ylabel("log2 base weight decay")
     ax.set_title("target LR x WD grid (MoE d=64, L=2, N=8, a=2, 1 shared, T=4T0)", fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
-    del centre_lr
     names = [r["rule"] for r in regret]
     ys = [num(r["regret"]) for r in regret]
     err = [[y - num(r["ci_low"]) for y, r in zip(ys, regret)], [num(r["ci_high"]) - y for y, r in zip(ys, regret)]]

@@ -200,7 +200,7 @@ VerdictReport run_transfer_everything(const ExperimentOptions& o) {
     for (const auto& r : grid.sweep.runs[c])
       grid_csv.add_row({grid.log2_wd[c], r.log2_x, static_cast<long long>(r.seed), r.loss});
   CsvTable regret_csv({"rule", "kind", "transferred_loss", "best_loss", "regret", "ci_low", "ci_high", "log2_lr_best",
-                       "log2_wd_best", "verdict"});
+                       "log2_wd_best", "log2_lr_tuned", "log2_wd_tuned", "verdict"});
   const std::size_t centre_wd = static_cast<std::size_t>(
       std::find_if(grid.log2_wd.begin(), grid.log2_wd.end(),
                    [&](double w) { return std::abs(w - std::log2(tuned.weight_decay)) < 1e-9; }) -
@@ -243,7 +243,8 @@ VerdictReport run_transfer_everything(const ExperimentOptions& o) {
       return v.empty() ? kNaN : sum / static_cast<double>(v.size());
     };
     regret_csv.add_row({rule, claim ? "claim" : "control", mean_of(transferred), mean_of(bests), g.mean, g.low, g.high,
-                        best_lr, grid.log2_wd[grid.best_wd], to_string(row.outcome)});
+                        best_lr, grid.log2_wd[grid.best_wd], std::log2(tuned.lr), std::log2(tuned.weight_decay),
+                        to_string(row.outcome)});
     report.verdicts.push_back(row);
   }
   grid_csv.write(o.out_dir / "grid.csv");
