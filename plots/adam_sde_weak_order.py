@@ -12,18 +12,21 @@ panels = ((axes[0], ("claim", "control"), "skewed noise Exp(1)-1: claim (sigma0 
           (axes[1], ("reported",), "Gaussian noise (O(eta) coefficient = 0), sigma0 = 1"))
 for ax, roles, title in panels:
     for role in roles:
-        for obs, marker in (("E f", "o"), ("E |x|^2", "s")):
-            sel = [r for r in rows if r["role"] == role and r["observable"] == obs]
-            if not sel:
-                continue
-            xs = [r["lr"] for r in sel]
-            ys = [r["weak_error"] for r in sel]
-            ax.errorbar(xs, ys, yerr=[r["standard_error"] for r in sel], marker=marker, capsize=2,
-                        label="%s, sigma0 = %g, %s" % (role, sel[0]["sigma0"], obs))
-            if role == "claim" and obs == "E |x|^2":
-                c.reference_line(ax, xs, ys, 1.0, "theory slope 1")
-            if role == "reported" and obs == "E |x|^2":
-                ax.plot(xs, [ys[0] * (x / xs[0]) ** 2 for x in xs], "k:", lw=0.8, label="slope 2 (reference)")
+        # Older result files have no x0 column: every row is then x0 = 2.
+        starts = sorted({r.get("x0", 2.0) for r in rows if r["role"] == role})
+        for x0 in starts:
+            for obs, marker in (("E f", "o"), ("E |x|^2", "s")):
+                sel = [r for r in rows if r["role"] == role and r["observable"] == obs and r.get("x0", 2.0) == x0]
+                if not sel:
+                    continue
+                xs = [r["lr"] for r in sel]
+                ys = [r["weak_error"] for r in sel]
+                ax.errorbar(xs, ys, yerr=[r["standard_error"] for r in sel], marker=marker, capsize=2,
+                            label="%s, sigma0 = %g, x0 = %g, %s" % (role, sel[0]["sigma0"], x0, obs))
+                if role == "claim" and obs == "E |x|^2" and x0 == 2.0:
+                    c.reference_line(ax, xs, ys, 1.0, "theory slope 1")
+                if role == "reported" and obs == "E |x|^2":
+                    ax.plot(xs, [ys[0] * (x / xs[0]) ** 2 for x in xs], "k:", lw=0.8, label="slope 2 (reference)")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("learning rate eta (SDE objects fixed)")
