@@ -56,7 +56,13 @@ def main(out_dir):
                 ax.axvline(num(ref["log2_lr_star"]), color="grey", ls=":", lw=1.2, label="theory: no drift")
             if finite:
                 lo, hi = min(finite), max(finite)
-                ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), min(hi, lo + 2.5 * (sorted(finite)[len(finite) // 2] - lo) + 0.1))
+                top = min(hi, lo + 2.5 * (sorted(finite)[len(finite) // 2] - lo) + 0.1)
+                # Never cut a curve off above its own minimum (a narrower model sits higher).
+                for v in values:
+                    own = [num(r["mean_loss"]) for r in rows if num(r["axis_value"]) == v and math.isfinite(num(r["mean_loss"]))]
+                    if own:
+                        top = max(top, min(own) + 0.1 * (max(own) - min(own) + 0.1))
+                ax.set_ylim(lo - 0.05 * (hi - lo + 1e-9), min(hi + 0.01, top))
             ax.set_title(f"{rule}: {axis}", fontsize=9)
             ax.set_xlabel(f"log2 {label}")
             ax.set_ylabel("final val loss")
