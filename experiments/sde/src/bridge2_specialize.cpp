@@ -293,7 +293,7 @@ Experiment make_bridge2_specialize_experiment() {
       "drift of eta* across a and N (AdamW) against 0 +- 0.25; sigma0-only prediction, imbalanced routing and large "
       "batch tabulated; plain SGD and the per-expert-batch rule as controls";
   e.claims = {"bridge2-cancellation"};
-  e.plot_script = "";
+  e.plot_script = "bridge2_specialize.py";
   e.run = run_specialize;
   e.plan = specialize_plan;
   return e;
