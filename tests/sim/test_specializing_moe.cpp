@@ -56,7 +56,7 @@ TEST_CASE("SpecializingMoe gradient matches central differences", "[specializing
   }
 }
 
-TEST_CASE("SpecializingMoe: same seed, same numbers; Complete-muE's factor; bad shapes refused", "[specializing_moe]") {
+TEST_CASE("SpecializingMoe: same seed gives same numbers, Complete-muE's factor, bad shapes refused", "[specializing_moe]") {
   SpecializingProblem problem;
   problem.test_samples = 64;
   SpecializingShape shape;
