@@ -4,7 +4,8 @@
 // R = a and A = d/(a·h), balancing bias, online data, AdamW) the experts must specialize, unlike the
 // balanced toy of bridge2-moe, which is N/a copies of one dense model.
 //
-// Claim: the RAW drift of log2 η* per halving of a (a = 8, 4, 2, 1 of N = 8) and per doubling of N
+// Claim: the RAW drift of log2 η* (and, from WD sweeps at a fixed η = 2^-5.5, of log2 λ*) per halving
+// of a (a = 8, 4, 2, 1 of N = 8) and per doubling of N
 // (N = 8, 16, 32 at a = 2) stays inside 0 ± 0.25 octave per step (the paper's "minor drift"; fixed
 // before the first run). Beside it, the σ0-only prediction (dense routing a = N = 8 at batch
 // B·a/N: the same tokens per expert without any routing change) and the residual (raw − σ0-only) are
@@ -43,7 +44,7 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 /// One LR curve: a family at one shape.
 struct Curve {
-  std::string family;  ///< adamw | sigma0-only | adamw-no-balance | adamw-large-batch | sgd-plain
+  std::string family;  ///< adamw | adamw-wd | sigma0-only | adamw-no-balance | adamw-large-batch | sgd-plain
   std::string axis;    ///< "a" (N = 8) or "N" (a = 2); sigma0-only: "tokens"
   SpecializingShape shape;
   [[nodiscard]] double axis_value() const {
@@ -62,6 +63,9 @@ struct SpecializeSettings {
   std::vector<int> capacities = {8, 16, 32};
   double lr_low = -12.0, lr_high = -3.0, lr_step = 0.5;
   double sgd_low = -12.0, sgd_high = 0.0;
+  /// WD sweeps (family adamw-wd): λ on the same step from 2^-10 to 2^2 at the fixed LR 2^-5.5 (near
+  /// the a = N = 8 optimum of the LR sweeps), i.e. ηλT ≈ 0.03 … 130 at T = 1500.
+  double wd_low = -10.0, wd_high = 2.0, wd_lr_log2 = -5.5;
   double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
   std::size_t resamples = 1000;
   EdgePolicy edge;
@@ -97,6 +101,9 @@ std::vector<Curve> declare_curves(const SpecializeSettings& s) {
     if (n != 8) curves.push_back({"adamw", "N", shape(n, 2, s.batch)});
   // σ0-only: dense routing at the per-expert tokens of each sparse shape (B·a/N samples per step).
   for (const int a : s.actives) curves.push_back({"sigma0-only", "tokens", shape(8, 8, s.batch * a / 8)});
+  for (const int a : s.actives) curves.push_back({"adamw-wd", "a", shape(8, a, s.batch)});
+  for (const int n : s.capacities)
+    if (n != 8) curves.push_back({"adamw-wd", "N", shape(n, 2, s.batch)});
   for (const int a : s.breaks ? s.actives : std::vector<int>{}) {
     auto sh = shape(8, a, s.batch);
     sh.balance = false;
@@ -122,7 +129,9 @@ std::vector<std::map<std::pair<double, int>, double>> train_curves(const Special
                                                                    std::vector<SweptCurve>& swept, std::uint64_t base_seed) {
   std::vector<std::map<std::pair<double, int>, double>> loss(curves.size());
   for (std::size_t c = 0; c < curves.size(); ++c)
-    swept[c].log2_x = curves[c].family == "sgd-plain" ? grid(s.sgd_low, s.sgd_high, s.lr_step) : grid(s.lr_low, s.lr_high, s.lr_step);
+    swept[c].log2_x = curves[c].family == "sgd-plain"  ? grid(s.sgd_low, s.sgd_high, s.lr_step)
+                      : curves[c].family == "adamw-wd" ? grid(s.wd_low, s.wd_high, s.lr_step)
+                                                       : grid(s.lr_low, s.lr_high, s.lr_step);
   const auto evaluate = [&](const GridRequests& requests) {
     std::vector<std::pair<std::size_t, int>> jobs;
     for (std::size_t r = 0; r < requests.size(); ++r)
@@ -135,8 +144,12 @@ std::vector<std::map<std::pair<double, int>, double>> train_curves(const Special
       const auto& curve = curves[requests[r].first];
       const bool sgd = curve.family == "sgd-plain";
       const SpecializingMoe moe(s.problem, curve.shape, base_seed * 1000 + static_cast<std::uint64_t>(seed));
-      const sim::sde::OptimizerHyperparameters hyper{sgd ? sim::sde::OptimizerName::sgd : sim::sde::OptimizerName::adamw,
-                                                     std::exp2(requests[r].second), s.beta1, s.beta2, s.eps, 0.0};
+      sim::sde::OptimizerHyperparameters hyper{sgd ? sim::sde::OptimizerName::sgd : sim::sde::OptimizerName::adamw,
+                                               std::exp2(requests[r].second), s.beta1, s.beta2, s.eps, 0.0};
+      if (curve.family == "adamw-wd") {  // the swept value is λ, at the fixed LR
+        hyper.lr = std::exp2(s.wd_lr_log2);
+        hyper.weight_decay = std::exp2(requests[r].second);
+      }
       out[static_cast<std::size_t>(j)] = moe.train(hyper, s.steps);
     }
     std::vector<double> means(requests.size(), 0.0);
@@ -159,6 +172,7 @@ ExperimentPlan specialize_plan(Profile profile) {
                    {"expert_width", SpecializingShape{}.expert_width}, {"batch", s.batch}, {"large_batch", s.large_batch},
                    {"steps", s.steps}, {"seeds", s.seeds}, {"actives_at_N8", s.actives}, {"capacities_at_a2", s.capacities},
                    {"lr_grid_log2", {s.lr_low, s.lr_high, s.lr_step}}, {"sgd_lr_grid_log2", {s.sgd_low, s.sgd_high, s.lr_step}},
+                   {"wd_grid_log2", {s.wd_low, s.wd_high, s.lr_step}}, {"wd_sweep_lr_log2", s.wd_lr_log2},
                    {"adam_betas", {s.beta1, s.beta2}}, {"edge_extra_points_cap", s.edge.max_extra_points},
                    {"bootstrap_resamples", s.resamples}};
   plan.claims["drift"] = {"bridge2-cancellation", "raw drift of log2 eta* per halving of a / doubling of N",
@@ -266,6 +280,15 @@ VerdictReport run_specialize(const ExperimentOptions& o) {
                                        "control: per-expert-batch rule eta ~ sqrt(a'/a) predicts -0.5 octave per halving "
                                        "of a; measured raw drift of log2 eta*",
                                        d));
+  }
+  for (const std::string axis : {"a", "N"}) {
+    const auto d = drift_of(curves, loss, "adamw-wd", axis, s, o.seed + 101 * (++salt), optima);
+    record("adamw-wd", axis, d, "claim");
+    report.verdicts.push_back(row_of(
+        plan.claim("drift"),
+        fmt::format("AdamW, specializing experts, learned router: raw drift of log2 lambda* {} at eta = 2^{:g}",
+                    axis == "a" ? "per halving of a (N = 8)" : "per doubling of N (a = 2)", s.wd_lr_log2),
+        d));
   }
   const auto sgd = drift_of(curves, loss, "sgd-plain", "a", s, o.seed + 101 * (++salt), optima);
   record("sgd-plain", "a", sgd, "control");
