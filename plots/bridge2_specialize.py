@@ -1,6 +1,6 @@
 """bridge2-specialize figure (docs/claims.md `bridge2-cancellation`): population loss against the LR
 (mean ± SE over seeds, optimum with its bootstrap CI starred) for each family of the specializing
-testbed — AdamW across a (N = 8) and across N (a = 2), the sigma0-only reference (dense routing at
+testbed — AdamW's LR and WD across a (N = 8) and across N (a = 2), the sigma0-only reference (dense routing at
 the per-expert batch), plain SGD on the plain routed sum, and, where run, routing without the balancing
 bias and a large batch — with each family's drift in the panel title."""
 import math
@@ -11,8 +11,8 @@ from collections import defaultdict
 sys.path.insert(0, os.path.dirname(__file__))
 from transformer_common import colours, num, plt, read_csv, save  # noqa: E402
 
-PANELS = (("adamw", "a"), ("adamw", "N"), ("sigma0-only", "tokens"), ("sgd-plain", "a"),
-          ("adamw-no-balance", "a"), ("adamw-large-batch", "a"))
+PANELS = (("adamw", "a"), ("adamw", "N"), ("adamw-wd", "a"), ("adamw-wd", "N"), ("sigma0-only", "tokens"),
+          ("sgd-plain", "a"), ("adamw-no-balance", "a"), ("adamw-large-batch", "a"))
 
 
 def value_of(row, axis):
@@ -57,7 +57,7 @@ def main(out_dir):
             title += f"\n{d['direction']}: {num(d['drift']):+.2f} [{num(d['ci_low']):+.2f}, {num(d['ci_high']):+.2f}]"
         ax.set_title(title, fontsize=9)
         ax.set_yscale("log")
-        ax.set_xlabel("log2 LR")
+        ax.set_xlabel("log2 weight decay (eta = 2^-5.5)" if family == "adamw-wd" else "log2 LR")
         ax.set_ylabel("population loss")
         ax.legend(fontsize=7)
     save(fig, out_dir, "bridge2_specialize")
