@@ -5,6 +5,7 @@
 #include "common.hpp"
 #include "dense_calibration.hpp"
 #include "edge_sweep.hpp"
+#include "expert_noise.hpp"
 #include "run_journal.hpp"
 
 #include <catch2/catch.hpp>
@@ -341,4 +342,15 @@ TEST_CASE("run_fingerprint: the batch/duration switches matter only where q != 1
   for (const auto& g : run.transfer.groups)
     if (g.group == theory::ParameterGroup::embedding) CHECK(g.lr.value() == Approx(sqrt_rule.base.lr * std::sqrt(0.5)));
   CHECK(resolve(none_rule).transfer.ratios.q == Approx(0.5));
+}
+
+TEST_CASE("whole_gradient_noise_std: unbiased variance over minibatches, by hand", "[transformer_runs]") {
+  // One tensor of two entries over 4 draws: entry 0 sees 1, 2, 3, 6 (variance (50 - 12²/4)/3 = 14/3),
+  // entry 1 sees 2 four times (variance 0): σ_g = √((14/3 + 0)/2) = √(7/3).
+  GradientMoments m;
+  m.draws = 4;
+  m.params = {0};
+  m.sum = {{12.0, 8.0}};
+  m.sum_sq = {{50.0, 16.0}};
+  CHECK(whole_gradient_noise_std(m) == Approx(std::sqrt(7.0 / 3.0)));
 }

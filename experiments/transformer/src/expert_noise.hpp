@@ -3,11 +3,14 @@
 // η·σ_g/‖E g‖, the noise-to-signal ratio that Adam sees).
 #pragma once
 
+#include "muelab/models/cpu/model.hpp"
 #include "muelab/models/cpu/trainer.hpp"
 #include "muelab/theory/groups.hpp"
 
 #include <cstdint>
 #include <map>
+#include <memory>
+#include <vector>
 
 namespace muelab::experiments::transformer {
 
@@ -24,6 +27,26 @@ struct GroupNoise {
   /// The scale-free σ0 = η·σ_g/‖E g‖ (sigma0-transformer's rows).
   [[nodiscard]] double sigma0_scale_free() const { return lr * noise_to_signal(); }
 };
+
+/// The model of `run`, initialized from its seed and trained `warm_steps` steps as the trainer does
+/// (AdamW, schedule, balance bias) on `data`: the parameters at which gradient noise is measured.
+[[nodiscard]] std::unique_ptr<models::cpu::Model<float>> warmed_up_model(const models::cpu::TrainRun& run,
+                                                                         const models::cpu::TokenSource& data,
+                                                                         std::int64_t warm_steps);
+
+/// Per parameter tensor (`params`: indices into model.parameters()), the sums of the gradient and of
+/// its square over `draws` independent minibatches of `batch` sequences at fixed parameters.
+struct GradientMoments {
+  std::int64_t draws = 0;
+  std::vector<std::size_t> params;
+  std::vector<std::vector<double>> sum, sum_sq;
+};
+[[nodiscard]] GradientMoments gradient_moments(models::cpu::Model<float>& model, const models::cpu::TokenSource& data,
+                                               std::uint64_t seed, std::int64_t batch, std::int64_t seq_len,
+                                               std::int64_t draws, const std::vector<std::size_t>& params);
+
+/// σ_g over every entry of the measured tensors: √(mean over entries of the unbiased variance).
+[[nodiscard]] double whole_gradient_noise_std(const GradientMoments& moments);
 
 /// Trains `warm_steps` steps as the trainer does (AdamW, schedule, balance bias), then measures every
 /// expert group's gradient noise and signal on `batches` independent minibatches (docs/theory.md §4,

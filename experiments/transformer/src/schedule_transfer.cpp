@@ -29,6 +29,7 @@
 // the same parameters, batch κB over B, against 1/√κ ± 10%, with "σ0 unchanged" as the control.
 #include "common.hpp"
 #include "edge_sweep.hpp"
+#include "expert_noise.hpp"
 
 #include "muelab/analysis/lr_analysis.hpp"
 #include "muelab/analysis/lr_report.hpp"
@@ -37,7 +38,6 @@
 #include "muelab/experiments/transformer_metrics.hpp"
 #include "muelab/models/cpu/blas.hpp"
 #include "muelab/models/cpu/model.hpp"
-#include "muelab/models/cpu/optimizer.hpp"
 #include "muelab/sim/statistics.hpp"
 
 #include <fmt/format.h>
@@ -524,43 +524,6 @@ VerdictReport run_duration_transfer(const ExperimentOptions& o) {
   return report;
 }
 
-/// σ_g of the whole model's gradient at the model's current parameters: √(mean over trainable entries
-/// of the variance over `draws` independent minibatches of `batch` sequences) (docs/theory.md §4).
-double gradient_noise_std(models::cpu::Model<float>& model, const models::cpu::TokenSource& data, std::uint64_t seed,
-                          std::int64_t batch, std::int64_t seq_len, std::int64_t draws) {
-  constexpr std::int64_t kNoiseStepOffset = 1'000'000'000;  // far from the training steps: independent draws
-  auto& params = model.parameters();
-  std::vector<std::vector<double>> sum(params.size()), sum_sq(params.size());
-  for (std::size_t k = 0; k < params.size(); ++k)
-    if (params[k].trainable) {
-      sum[k].assign(static_cast<std::size_t>(params[k].value.size()), 0.0);
-      sum_sq[k].assign(sum[k].size(), 0.0);
-    }
-  for (std::int64_t b = 0; b < draws; ++b) {
-    const auto minibatch = data.train_batch(seed, kNoiseStepOffset + b, batch, seq_len);
-    (void)model.forward(minibatch.tokens, minibatch.targets, batch);
-    model.backward();
-    for (std::size_t k = 0; k < params.size(); ++k) {
-      const float* g = params[k].grad.data();
-      for (std::size_t c = 0; c < sum[k].size(); ++c) {
-        const auto v = static_cast<double>(g[c]);
-        sum[k][c] += v;
-        sum_sq[k][c] += v * v;
-      }
-    }
-  }
-  double variance = 0.0;
-  std::size_t entries = 0;
-  const auto n = static_cast<double>(draws);
-  for (std::size_t k = 0; k < params.size(); ++k)
-    for (std::size_t c = 0; c < sum[k].size(); ++c) {
-      const double mean = sum[k][c] / n;
-      variance += (sum_sq[k][c] / n - mean * mean) * n / (n - 1.0);
-      ++entries;
-    }
-  return std::sqrt(variance / static_cast<double>(entries));
-}
-
 /// At the same parameters (at init, and after `warm_steps` of the proxy's own training at batch B),
 /// σ_g at every batch of the fixed-steps series, per seed and model: [model][stage][seed][point].
 using NoiseTable = std::vector<std::vector<std::vector<std::vector<double>>>>;
@@ -591,20 +554,14 @@ NoiseTable measure_batch_noise(const ScheduleSettings& s, const ExperimentOption
     const auto run = resolve(schedule_job(s, {"lr", s.series.size() - 1, task.model, 0, "sqrt"}, std::log2(s.lr_centre),
                                           task.seed, o.seed));
     const auto& tr = run.target.train;
-    models::cpu::Model<float> model(
-        models::cpu::make_model_spec(run.transfer, run.target.model, data->vocab_size(), tr.seq_len, run.architecture));
-    model.initialize(run.trainer.seed);
-    models::cpu::Optimizer<float> optimizer(run.transfer.optimizer, models::cpu::group_hyperparameters(run.transfer));
-    for (std::int64_t step = 0; step < stages[task.stage]; ++step) {
-      const auto batch = data->train_batch(run.trainer.seed, step, tr.batch_size, tr.seq_len);
-      (void)model.forward(batch.tokens, batch.targets, tr.batch_size);
-      model.backward();
-      (void)optimizer.step(model.parameters(), run.schedule.factor(step));
-      model.update_balance_bias();
-    }
+    const auto model = warmed_up_model(run, *data, stages[task.stage]);
+    std::vector<std::size_t> trainable;
+    for (std::size_t k = 0; k < model->parameters().size(); ++k)
+      if (model->parameters()[k].trainable) trainable.push_back(k);
     auto& out = table[task.model][task.stage][static_cast<std::size_t>(task.seed)];
     for (const auto& p : series.points)
-      out.push_back(gradient_noise_std(model, *data, run.trainer.seed, p.batch_size, tr.seq_len, s.noise_batches));
+      out.push_back(whole_gradient_noise_std(
+          gradient_moments(*model, *data, run.trainer.seed, p.batch_size, tr.seq_len, s.noise_batches, trainable)));
   }
   return table;
 }
