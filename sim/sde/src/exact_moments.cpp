@@ -57,6 +57,64 @@ GaussianMoments sgd_sme_moments(const Eigen::MatrixXd& hessian, const Eigen::Mat
   return result;
 }
 
+GaussianMoments adam_sde_quadratic_moments(const Eigen::VectorXd& curvature, const Eigen::VectorXd& batch_variance,
+                                           const AdamSdeParameters& parameters, const Eigen::VectorXd& x0, double warm_up,
+                                           double horizon, double tolerance) {
+  const Eigen::Index d = curvature.size();
+  if (batch_variance.size() != d || x0.size() != d)
+    throw std::invalid_argument("adam_sde_quadratic_moments: curvature, batch_variance and x0 must have one length");
+  if (!(warm_up >= 0.0) || !(horizon >= 0.0))
+    throw std::invalid_argument("adam_sde_quadratic_moments: warm_up and horizon must be >= 0");
+  if (!(parameters.c1 > 0.0) || !(parameters.c2 > 0.0) || !(parameters.lr > 0.0))
+    throw std::invalid_argument("adam_sde_quadratic_moments: lr, c1 and c2 must be > 0");
+  const double c1 = parameters.c1, c2 = parameters.c2, lr = parameters.lr, wd = parameters.wd_rate;
+  // Per coordinate i the state holds (E x, E m, Var x, Cov(x, m), Var m) at offsets 5i … 5i + 4.
+  using State = std::vector<double>;
+  State state(static_cast<std::size_t>(5 * d), 0.0);
+  for (Eigen::Index i = 0; i < d; ++i) state[static_cast<std::size_t>(5 * i)] = x0[i];
+  const auto gammas = [&](double t) {
+    if (!parameters.bias_correction) return std::pair<double, double>{1.0, 1.0};
+    return std::pair<double, double>{-std::expm1(-c1 * t), -std::expm1(-c2 * t)};
+  };
+  bool x_free = false;
+  auto system = [&](const State& s, State& ds, double t) {
+    const auto [gamma1, gamma2] = gammas(t);
+    const double ratio = gamma1 > 0.0 ? std::sqrt(gamma2) / gamma1 : 0.0;
+    const double grow = -std::expm1(-c2 * t);  // u(t) / s: u starts at 0 whatever the bias correction
+    for (Eigen::Index i = 0; i < d; ++i) {
+      const auto k = static_cast<std::size_t>(5 * i);
+      const double h = curvature[i], noise = c1 * c1 * lr * lr * batch_variance[i];
+      const double a = x_free && ratio > 0.0
+                           ? ratio / (lr * std::sqrt(batch_variance[i] * grow) + parameters.eps0 * std::sqrt(gamma2))
+                           : 0.0;
+      const double decay = x_free ? wd : 0.0;
+      const double mx = s[k], mm = s[k + 1], vx = s[k + 2], cxm = s[k + 3], vm = s[k + 4];
+      ds[k] = -a * mm - decay * mx;
+      ds[k + 1] = c1 * (h * mx - mm);
+      ds[k + 2] = 2.0 * (-decay * vx - a * cxm);
+      ds[k + 3] = -decay * cxm - a * vm + c1 * (h * vx - cxm);
+      ds[k + 4] = 2.0 * c1 * (h * cxm - vm) + noise;
+    }
+  };
+  namespace odeint = boost::numeric::odeint;
+  const auto run = [&](double from, double to) {
+    if (!(to > from)) return;
+    auto stepper = odeint::make_dense_output(tolerance, tolerance, odeint::runge_kutta_dopri5<State>());
+    std::vector<double> times{from, to};
+    odeint::integrate_times(stepper, system, state, times.begin(), times.end(), (to - from) / 1024.0,
+                            [](const State&, double) {});
+  };
+  run(0.0, warm_up);
+  x_free = true;
+  run(warm_up, warm_up + horizon);
+  GaussianMoments result{Eigen::VectorXd(d), Eigen::MatrixXd::Zero(d, d)};
+  for (Eigen::Index i = 0; i < d; ++i) {
+    result.mean[i] = state[static_cast<std::size_t>(5 * i)];
+    result.covariance(i, i) = state[static_cast<std::size_t>(5 * i + 2)];
+  }
+  return result;
+}
+
 Eigen::VectorXd linear_regression_sgd_expected_loss(const LinearRegression& model, double lr, long long steps,
                                                     double ell, const Eigen::VectorXd& initial_weights) {
   const auto& features = model.features();

@@ -6,6 +6,7 @@
 // maps on them (probed from the stepper code, stepper_probe.hpp), so stepper weak errors are exact.
 #pragma once
 
+#include "muelab/sim/sde/optimizer_sdes.hpp"
 #include "muelab/sim/sde/problems.hpp"
 #include "muelab/sim/sde/stepper_probe.hpp"
 
@@ -49,6 +50,19 @@ struct GaussianMoments {
 /// independent of x: m' = c + A m, C' = A C Aᵀ + dt·B Bᵀ (exact, no Monte Carlo).
 [[nodiscard]] GaussianMoments affine_scheme_moments(const AffineStep& step, double dt, long long steps,
                                                     const GaussianMoments& initial);
+
+/// Exact moments of X under the Adam SDE (optimizer_sdes.hpp) on a noisy quadratic with diagonal
+/// Hessian `curvature` and diagonal minibatch covariance `batch_variance` (x-independent noise), from
+/// (x0, m = 0, u = 0) at t = 0: first `warm_up` with X held at x0 (the moments warm up), then `horizon`
+/// with X free. u is deterministic, u(t) = s(1 − e^{−c2 t}), so given u the SDE is linear-Gaussian in
+/// (X, m) per coordinate: mean' = A(t)·mean, C' = A C + C Aᵀ + Q with A = [[−λ̃, −a(t)], [c1 h, −c1]],
+/// a = (√γ2/γ1)/(η√u + ε0√γ2), Q_mm = c1²η²s (docs/theory.md §7). Integrated with odeint's Dormand–Prince
+/// at relative and absolute `tolerance`. Coordinates are independent: the covariance is diagonal.
+/// This is the converged reference that Euler–Maruyama approaches only as dt → 0 (stiff when P is small).
+[[nodiscard]] GaussianMoments adam_sde_quadratic_moments(const Eigen::VectorXd& curvature,
+                                                         const Eigen::VectorXd& batch_variance,
+                                                         const AdamSdeParameters& parameters, const Eigen::VectorXd& x0,
+                                                         double warm_up, double horizon, double tolerance = 1e-11);
 
 /// First and second moment of a scalar random variable.
 struct ScalarMoments {
