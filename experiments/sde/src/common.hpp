@@ -24,5 +24,6 @@ Experiment make_svag_rate_experiment();
 Experiment make_sde_batch_duration_experiment();
 Experiment make_bridge2_moe_experiment();
 Experiment make_bridge2_specialize_experiment();
+Experiment make_sigma0_specialize_experiment();
 
 }  // namespace muelab::experiments::sde

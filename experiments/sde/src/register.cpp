@@ -11,6 +11,7 @@ void register_sde_experiments(Registry& registry) {
   registry.add(sde::make_sde_batch_duration_experiment());
   registry.add(sde::make_bridge2_moe_experiment());
   registry.add(sde::make_bridge2_specialize_experiment());
+  registry.add(sde::make_sigma0_specialize_experiment());
 }
 
 }  // namespace muelab::experiments

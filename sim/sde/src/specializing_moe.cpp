@@ -196,19 +196,27 @@ void SpecializingMoe::active_experts(const Eigen::VectorXd& flat, const Eigen::V
   out = selected_;
 }
 
-double SpecializingMoe::train(const OptimizerHyperparameters& hyper, long long steps) const {
-  Eigen::VectorXd flat = initial_parameters(), g(parameter_count()), bias = Eigen::VectorXd::Zero(shape_.experts),
-                  load(shape_.experts);
+bool SpecializingMoe::train_to(const OptimizerHyperparameters& hyper, long long steps, Eigen::VectorXd& flat,
+                               Eigen::VectorXd& bias) const {
+  flat = initial_parameters();
+  bias = Eigen::VectorXd::Zero(shape_.experts);
+  Eigen::VectorXd g(parameter_count()), load(shape_.experts);
   DiscreteOptimizer optimizer(hyper, parameter_count());
   const double mean_load = static_cast<double>(shape_.batch) * shape_.active / shape_.experts;
   for (long long step = 0; step < steps; ++step) {
     const double loss = loss_and_gradient(flat, static_cast<std::uint64_t>(step), 0, bias, g, &load);
-    if (!std::isfinite(loss) || !g.allFinite()) return std::numeric_limits<double>::infinity();
+    if (!std::isfinite(loss) || !g.allFinite()) return false;
     optimizer.step(flat, g);
     if (shape_.balance)  // auxiliary-loss-free balancing: raise the bias of under-loaded experts
       for (int e = 0; e < shape_.experts; ++e)
         bias[e] += kBalanceRate * (load[e] < mean_load ? 1.0 : (load[e] > mean_load ? -1.0 : 0.0));
   }
+  return true;
+}
+
+double SpecializingMoe::train(const OptimizerHyperparameters& hyper, long long steps) const {
+  Eigen::VectorXd flat, bias;
+  if (!train_to(hyper, steps, flat, bias)) return std::numeric_limits<double>::infinity();
   const double loss = population_loss(flat, bias);
   return std::isfinite(loss) ? loss : std::numeric_limits<double>::infinity();
 }

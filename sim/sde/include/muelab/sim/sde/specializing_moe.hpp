@@ -68,6 +68,10 @@ class SpecializingMoe {
 
   /// Trains `steps` steps from initial_parameters(); returns the population loss (+inf on divergence).
   [[nodiscard]] double train(const OptimizerHyperparameters& hyper, long long steps) const;
+  /// The same training, leaving the parameters and the balancing bias in `flat` and `bias` (they are
+  /// overwritten); false when the loss or gradient became non-finite.
+  [[nodiscard]] bool train_to(const OptimizerHyperparameters& hyper, long long steps, Eigen::VectorXd& flat,
+                              Eigen::VectorXd& bias) const;
 
   /// The teacher region of an input, and the experts the router activates for it (for specialization
   /// checks: after training, the experts a region is sent to should be few).
