@@ -7,8 +7,8 @@ import sde_common as c
 out = c.out_dir_from_argv()
 rows = c.read_csv(out, "sigma0_ratios.csv")
 fig, axes = c.plt.subplots(1, 2, figsize=(12, 4.5))
-panels = ((axes[0], ("a", "calibration"), "along a (N = 8): ratio vs N/a", lambda r: 8.0 / r["active"] if r["axis"] == "a" else 64.0 / r["batch"]),
-          (axes[1], ("N",), "along N (a = 2): ratio vs N/a", lambda r: r["experts"] / 2.0))
+panels = ((axes[0], ("a", "calibration"), "along a (N = 8, reference a = 8)", lambda r: 8.0 / r["active"] if r["axis"] == "a" else 64.0 / r["batch"]),
+          (axes[1], ("N",), "along N (a = 2, reference N = 8)", lambda r: r["experts"] / 8.0))
 for ax, axes_names, title, x_of in panels:
     xs_all = []
     for axis in axes_names:
