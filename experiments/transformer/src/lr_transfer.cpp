@@ -247,8 +247,9 @@ LrTransferSettings lr_transfer_capacity_controls_settings(Profile profile) {
 /// lr-transfer-capacity-controls-width: the width-side ingredient-removing controls: the router's LR
 /// without its 1/d along d = 16, 32, 64 at N = 4, a = 2 (h = d; at a = 1 the normalized gate is 1 and the
 /// router gets no gradient, so its LR would change nothing) and attention logits 1/√d_head (relative to
-/// the base) along width with 4 heads fixed (d_head = 4, 8, 16); Complete-muE is the claim on both axes.
-/// Width runs below the base (d = 16) keep the CPU cost near 1 CPU h.
+/// the base) along width with 4 heads fixed (d_head = 4, 8, 16); Complete-muE is the claim on both axes,
+/// with the power check on both (added after the 629c865 full run, which had none: docs/claims.md).
+/// Width runs below the base (d = 16) keep the CPU cost near 1.5 CPU h.
 LrTransferSettings lr_transfer_capacity_controls_width_settings(Profile profile) {
   LrTransferSettings s = lr_transfer_capacity_settings(profile);
   s.name = "lr-transfer-capacity-controls-width";
@@ -256,7 +257,7 @@ LrTransferSettings lr_transfer_capacity_controls_width_settings(Profile profile)
   s.axes = by_profile<std::vector<AxisSweep>>(profile, first_two, first_two,
                                               {{"d_model_a2", {16, 32, 64}}, {"d_head", {4, 8, 16}}});
   s.rules = {claim_rule(), ablation_control("router LR without 1/d", "router-lr-width", "d_model_a2"),
-             ablation_control("attention 1/sqrt(d_head)", "attention-sqrt-dhead", "d_head")};
+             ablation_control("attention 1/sqrt(d_head)", "attention-sqrt-dhead", "d_head"), power_check_rule()};
   return s;
 }
 
