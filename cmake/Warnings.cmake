@@ -18,3 +18,14 @@ if(MUELAB_SANITIZE)
   add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_link_options(-fsanitize=address,undefined)
 endif()
+
+# libFuzzer harnesses (tests/fuzz, docs/development.md "Fuzzing"): Clang only. Every library is built
+# with coverage instrumentation for the fuzzer and with ASan + UBSan, so a memory error or undefined
+# behaviour anywhere in a parser is a finding.
+if(MUELAB_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "MUELAB_FUZZ needs Clang (libFuzzer): configure with the fuzz preset (CMAKE_CXX_COMPILER=clang++)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package muelab needs to build, test and draw its figures.
-# Idempotent: packages already present are not touched, and apt-get update runs only when
+# With the argument `fuzz`, also the fuzzing toolchain. Idempotent: packages already present are not touched, and apt-get update runs only when
 # something is missing. Run as root (or with sudo available).
 set -euo pipefail
 
@@ -18,6 +18,10 @@ packages=(
   # the PyTorch oracle and baseline of the trainer, and real English text for its language model
   python3-torch fortunes
 )
+# `install-deps.sh fuzz`: also Clang with libFuzzer and its OpenMP runtime (scripts/fuzz.sh).
+if [ "${1:-}" = "fuzz" ]; then
+  packages+=(clang libclang-rt-14-dev libomp-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <sstream>
 
 namespace muelab::io {
 
@@ -34,7 +35,7 @@ std::vector<std::string> split_csv_line(const std::string& line) {
 }
 
 std::string quote_csv_cell(const std::string& cell) {
-  if (cell.find_first_of(",\"\n") == std::string::npos) return cell;
+  if (cell.find_first_of(",\"\n\r") == std::string::npos) return cell;
   std::string quoted = "\"";
   for (const char c : cell) {
     if (c == '"') quoted += '"';
@@ -49,23 +50,67 @@ std::size_t CsvDocument::column(const std::string& name) const {
   return static_cast<std::size_t>(it - header.begin());
 }
 
-CsvDocument read_csv(const std::filesystem::path& path) {
+CsvDocument parse_csv(std::string_view text, const std::string& source) {
   CsvDocument doc;
-  doc.source = path.string();
-  std::ifstream in(path);
-  if (!in) throw InputError(doc.source, "(file)", "cannot read");
-  std::string line;
-  if (!std::getline(in, line)) throw InputError(doc.source, "(header)", "empty file");
-  doc.header = split_csv_line(line);
-  for (std::size_t number = 2; std::getline(in, line); ++number) {
-    if (line.empty()) continue;
-    auto cells = split_csv_line(line);
-    if (cells.size() != doc.header.size())
-      throw InputError(doc.source, fmt::format("(line {})", number),
-                       fmt::format("{} cells, the header has {}", cells.size(), doc.header.size()));
-    doc.rows.push_back(std::move(cells));
+  doc.source = source;
+  // One pass over the whole text: a record ends at a newline outside quotes, so a quoted cell may hold
+  // newlines (RFC 4180). '\r' outside quotes is dropped (CRLF files). Empty lines are skipped.
+  std::vector<std::string> record(1);
+  bool quoted = false, record_has_text = false;
+  std::size_t line = 1, record_line = 1;
+  const auto finish_record = [&]() {
+    if (record_has_text || record.size() > 1) {
+      if (doc.header.empty()) {
+        doc.header = std::move(record);
+      } else if (record.size() != doc.header.size()) {
+        throw InputError(doc.source, fmt::format("(line {})", record_line),
+                         fmt::format("{} cells, the header has {}", record.size(), doc.header.size()));
+      } else {
+        doc.rows.push_back(std::move(record));
+      }
+    }
+    record.assign(1, std::string());
+    record_has_text = false;
+    record_line = line;
+  };
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (ch == '\n') ++line;
+    if (quoted) {
+      if (ch == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        record.back() += '"';
+        ++i;
+      } else if (ch == '"') {
+        quoted = false;
+      } else {
+        record.back() += ch;
+      }
+      continue;
+    }
+    if (ch == '"') {
+      quoted = true;
+      record_has_text = true;
+    } else if (ch == ',') {
+      record.emplace_back();
+    } else if (ch == '\n') {
+      finish_record();
+    } else if (ch != '\r') {
+      record.back() += ch;
+      record_has_text = true;
+    }
   }
+  if (quoted) throw InputError(doc.source, fmt::format("(line {})", record_line), "unterminated quoted cell");
+  finish_record();
+  if (doc.header.empty()) throw InputError(doc.source, "(header)", "empty file");
   return doc;
+}
+
+CsvDocument read_csv(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(path.string(), "(file)", "cannot read");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_csv(text.str(), path.string());
 }
 
 }  // namespace muelab::io

@@ -6,13 +6,14 @@
 
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace muelab::io {
 
 /// Splits one CSV line into its cells (quotes removed, doubled quotes undone).
 [[nodiscard]] std::vector<std::string> split_csv_line(const std::string& line);
-/// One cell as written: quoted when it holds a comma, a quote or a newline.
+/// One cell as written: quoted when it holds a comma, a quote, a newline or a carriage return.
 [[nodiscard]] std::string quote_csv_cell(const std::string& cell);
 
 struct CsvDocument {
@@ -23,6 +24,10 @@ struct CsvDocument {
   std::string source;
 };
 
+/// Parses CSV text (RFC 4180: a quoted cell may hold commas, doubled quotes and newlines; empty lines
+/// are skipped). Throws InputError (source, "(line N)", ...) on an empty text, a row whose cell count
+/// differs from the header's, or an unterminated quoted cell.
+[[nodiscard]] CsvDocument parse_csv(std::string_view text, const std::string& source);
 /// Reads a whole CSV file. Throws InputError (file, "(line N)", ...) on a missing file, an empty file
 /// or a row whose cell count differs from the header's.
 [[nodiscard]] CsvDocument read_csv(const std::filesystem::path& path);
