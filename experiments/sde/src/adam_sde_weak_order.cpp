@@ -112,8 +112,9 @@ struct AdamWeakSettings {
 };
 
 AdamWeakSettings adam_weak_settings(Profile profile) {
-  return {by_profile(profile, 5, 5, 6), by_profile<std::uint64_t>(profile, 300, 12000, 20000),
-          by_profile<std::uint64_t>(profile, 100, 3000, 5000), by_profile<std::uint64_t>(profile, 100, 2000, 3000),
+  // quick: a third of the paths of earlier quick runs (the main job's 5-minute budget); wider CIs.
+  return {by_profile(profile, 5, 5, 6), by_profile<std::uint64_t>(profile, 300, 4000, 20000),
+          by_profile<std::uint64_t>(profile, 100, 1000, 5000), by_profile<std::uint64_t>(profile, 100, 1000, 3000),
           by_profile<std::vector<double>>(profile, {2.0}, {2.0}, {1.0, 2.0, 3.0})};
 }
 

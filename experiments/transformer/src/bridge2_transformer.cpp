@@ -123,10 +123,10 @@ Bridge2Settings bridge2_settings(Profile profile) {
   s.lr_step = by_profile(profile, 1.0, 1.0, 0.5);
   s.wd_half = by_profile(profile, 1, 1, 3);
   s.wd_step = by_profile(profile, 1.0, 1.0, 0.5);
-  s.noise_batches = by_profile<std::int64_t>(profile, 4, 32, 128);
+  s.noise_batches = by_profile<std::int64_t>(profile, 4, 16, 128);  // quick: the main job's 5-minute budget
   s.warm_steps = by_profile<std::int64_t>(profile, 2, 20, 40);
   s.resamples = by_profile<std::size_t>(profile, 200, 1000, 2000);
-  s.edge.max_extra_points = by_profile(profile, 1, 2, 4);
+  s.edge.max_extra_points = by_profile(profile, 1, 1, 4);
   return s;
 }
 

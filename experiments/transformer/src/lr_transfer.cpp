@@ -130,7 +130,9 @@ std::vector<AxisSweep> axes_of(Profile profile) {
   const std::vector<AxisSweep> all = {{"d_model", {32, 64, 128}},  {"n_active", {1, 2, 4}},   {"n_layers", {1, 2, 4}},
                                       {"n_experts", {4, 8, 16}},   {"granularity", {1, 2, 4}}, {"n_shared", {1, 2, 4}},
                                       {"n_groups", {1, 2, 4}}};
-  return by_profile<std::vector<AxisSweep>>(profile, {{"d_model", {32, 64}}}, {all[0], all[1]}, all);
+  // quick: width up to d = 64 only (a d = 128 run costs 4x a d = 64 one; the main job must stay under
+  // 5 minutes, docs/development.md §4) and the a axis.
+  return by_profile<std::vector<AxisSweep>>(profile, {{"d_model", {32, 64}}}, {{"d_model", {32, 64}}, all[1]}, all);
 }
 
 std::vector<RuleCase> rules_of(Profile profile) {
@@ -254,7 +256,9 @@ LrTransferSettings lr_transfer_capacity_controls_width_settings(Profile profile)
   LrTransferSettings s = lr_transfer_capacity_settings(profile);
   s.name = "lr-transfer-capacity-controls-width";
   const std::vector<AxisSweep> first_two = {{"d_model_a2", {16, 32}}, {"d_head", {4, 8}}};
-  s.axes = by_profile<std::vector<AxisSweep>>(profile, first_two, first_two,
+  // quick: the router-width axis only (every quick row on this task is inconclusive; the main job must
+  // stay under 5 minutes); smoke keeps both axes so the test suite runs both code paths.
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, first_two, {first_two.front()},
                                               {{"d_model_a2", {16, 32, 64}}, {"d_head", {4, 8, 16}}});
   s.rules = {claim_rule(), ablation_control("router LR without 1/d", "router-lr-width", "d_model_a2"),
              ablation_control("attention 1/sqrt(d_head)", "attention-sqrt-dhead", "d_head"), power_check_rule()};
