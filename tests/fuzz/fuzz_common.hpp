@@ -15,6 +15,30 @@
 
 namespace muelab::fuzz {
 
+/// tests/fixtures/good-configs/base-dense.toml: the valid base config the harnesses start from.
+inline constexpr const char* kBaseDenseConfig = R"([model]
+d_model = 128
+n_layers = 4
+d_head = 32
+ffn = "dense"
+d_ffn = 128
+
+[train]
+batch_size = 32
+seq_len = 64
+steps = 1000
+
+[optim]
+name = "adamw"
+lr = 1e-3
+weight_decay = 0.1
+eps = 1e-8
+beta1 = 0.9
+beta2 = 0.95
+init_std = 0.02
+
+)";
+
 inline std::string as_text(const std::uint8_t* data, std::size_t size) {
   return std::string(reinterpret_cast<const char*>(data), size);
 }

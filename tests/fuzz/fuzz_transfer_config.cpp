@@ -6,38 +6,13 @@
 #include "muelab/theory/sde_scaling.hpp"
 #include "muelab/theory/transfer.hpp"
 
-namespace {
-// tests/fixtures/good-configs/base-dense.toml
-constexpr const char* kBase = R"([model]
-d_model = 128
-n_layers = 4
-d_head = 32
-ffn = "dense"
-d_ffn = 128
-
-[train]
-batch_size = 32
-seq_len = 64
-steps = 1000
-
-[optim]
-name = "adamw"
-lr = 1e-3
-weight_decay = 0.1
-eps = 1e-8
-beta1 = 0.9
-beta2 = 0.95
-init_std = 0.02
-
-)";
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace muelab;
   using namespace muelab::theory;
   const std::string text = fuzz::as_text(data, size);
   fuzz::expect_clean<RuleRefusal>([&] {
-    const RunConfig base = parse_run_config(kBase, "base.toml", ConfigRole::base);
+    const RunConfig base = parse_run_config(fuzz::kBaseDenseConfig, "base.toml", ConfigRole::base);
     const RunConfig target = parse_run_config(text, "fuzz.toml", ConfigRole::target);
     for (const auto rule : {RuleSource::sp, RuleSource::mup, RuleSource::completep, RuleSource::jiang,
                             RuleSource::mup_moe, RuleSource::complete_mue}) {
