@@ -1,7 +1,7 @@
 # Optional CUDA (docs/development.md §1). AUTO enables it when a working nvcc is found and skips it
 # cleanly otherwise; ON makes a missing nvcc a configuration error; OFF never looks.
 set(MUELAB_HAVE_CUDA OFF)
-if(NOT MUELAB_CUDA STREQUAL "OFF")
+if(NOT MUELAB_CUDA STREQUAL "OFF" AND NOT cuda IN_LIST MUELAB_SKIP_PARTS)
   if(NOT DEFINED CMAKE_CUDA_COMPILER AND EXISTS /usr/local/cuda/bin/nvcc)
     set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
   endif()
