@@ -16,6 +16,7 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
   int exit_status = 0;
   muelab::cli::add_transfer_command(app, exit_status);
+  muelab::cli::add_switches_command(app);
   const std::string command = muelab::experiments::command_line(argc, argv);
   muelab::cli::add_experiment_command(app, exit_status, command);
   muelab::cli::add_sweep_command(app, exit_status);

@@ -2,6 +2,7 @@
 
 #include "muelab/theory/config_loader.hpp"
 #include "muelab/theory/report.hpp"
+#include "muelab/theory/rule_switches.hpp"
 #include "muelab/theory/transfer.hpp"
 
 #include <fmt/format.h>
@@ -84,23 +85,9 @@ int run_transfer(const TransferOptions& o) {
 void add_transfer_command(CLI::App& app, int& exit_status) {
   auto options = std::make_shared<TransferOptions>();
   auto* cmd = app.add_subcommand("transfer", "Transfer tuned base hyperparameters to a target shape (docs/theory.md §2-§6)");
-  cmd->footer(
-      "Rule switches (docs/theory.md [open] items), set in the target's [rule] table or with --set rule.KEY=VALUE:\n"
-      "  depth_alpha            CompleteP alpha in [0.5, 1]                                     (default 1)\n"
-      "  head_rule              mup | cmue-literal (head also gets hidden init/LR factors)      (default mup)\n"
-      "  wd_width_scaling       none | coupled (hidden WD x width, keeps eta*lambda)            (default: none for\n"
-      "                         complete-mue; coupled for mup, completep, mup-moe)\n"
-      "  eps_width_scaling      completep (hidden eps x rho_d^-1) | none                        (default completep; sp none)\n"
-      "  batch_duration         sqrt | lr-only (control) | none                                 (default: sqrt for complete-mue,\n"
-      "                         none for the others)\n"
-      "  beta_rule              linear (1-beta x q, refuses q(1-beta) >= 1) | power (beta^q)    (default linear)\n"
-      "  route_scale            active (R = a) | none (R = 1, the Bridge I control)              (default active)\n"
-      "  jiang_router_gamma     router init exponent gamma in [0.5, 1.5]                        (default 1)\n"
-      "  jiang_expert_down_init mean-field (sqrt(d)/h) | fan-in (control)                       (default mean-field)\n"
-      "  jiang_expert_down_eps  transcribed (r_d r_h^-2) | as-up (r_h^-1)                       (default transcribed)\n"
-      "  jiang_weight_decay     none | coupled                                                  (default none)\n"
-      "  mupmoe_router_form     init (init, LR x r_d^-1) | multiplier (forward x r_d^-1)        (default init)\n"
-      "Exit status: 0 on success, 2 on bad input (one line on stderr, nothing on stdout).");
+  // Derived from the one table of rule switches (muelab/theory/rule_switches.hpp).
+  cmd->footer(theory::rule_switch_help_text() +
+              "Exit status: 0 on success, 2 on bad input (one line on stderr, nothing on stdout).");
   cmd->add_option("--base", options->base, "base (proxy) config with the tuned [optim] hyperparameters")->required();
   cmd->add_option("--target", options->target, "target config ([model], [train], optional [rule])")->required();
   cmd->add_option("--rule", options->rule,
@@ -112,6 +99,17 @@ void add_transfer_command(CLI::App& app, int& exit_status) {
                 "print, per group and quantity, the chain of factors with the docs/theory.md section of each");
   cmd->add_flag("--compare", options->compare, "all rule sources side by side (same as --rule all)");
   cmd->callback([options, &exit_status] { exit_status = run_transfer(*options); });
+}
+
+void add_switches_command(CLI::App& app) {
+  auto format = std::make_shared<std::string>("text");
+  auto* cmd = app.add_subcommand("switches", "List the rule switches: values, default per rule source, sections "
+                                             "(the README table is `muelab switches --format markdown`)");
+  cmd->add_option("--format", *format, "text or markdown")->check(CLI::IsMember({"text", "markdown"}))->capture_default_str();
+  cmd->callback([format] {
+    std::cout << (*format == "markdown" ? theory::rule_switch_markdown_table() : theory::rule_switch_help_text())
+              << std::flush;
+  });
 }
 
 }  // namespace muelab::cli

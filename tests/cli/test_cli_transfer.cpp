@@ -125,6 +125,23 @@ TEST_CASE("CLI: --compare, csv, --explain and --help", "[cli]") {
   CHECK(nlohmann::json::parse(set.out)["groups"]["head"]["lr"].get<double>() == Approx(2e-3 * 0.5 / 8.0));
 }
 
+TEST_CASE("CLI: the README's rule-switch table is what `muelab switches --format markdown` prints", "[cli][switches]") {
+  const auto table = run_muelab("switches --format markdown");
+  REQUIRE(table.status == 0);
+  REQUIRE(line_count(table.out) == 2 + 12);
+  const std::string readme = slurp(fs::path(MUELAB_SOURCE_DIR) / "README.md");
+  const auto start = readme.find("| switch | values | default | read by | docs/theory.md |");
+  REQUIRE(start != std::string::npos);
+  const auto end = readme.find("\n\n", start);
+  REQUIRE(end != std::string::npos);
+  // Regenerate with: muelab switches --format markdown (theory/src/rule_switches.cpp is the source).
+  CHECK(readme.substr(start, end + 1 - start) == table.out);
+  const auto text = run_muelab("switches");
+  REQUIRE(text.status == 0);
+  CHECK(text.out == run_muelab("transfer --help").out.substr(run_muelab("transfer --help").out.find("Rule switches")).substr(0, text.out.size()));
+  CHECK(run_muelab("switches --format html").status != 0);
+}
+
 TEST_CASE("CLI: bad command-line input fails with exit 2 and one line", "[cli][bad-input]") {
   const std::string args = "transfer --base " + source("experiments/configs/worked-example/base-lm.toml") + " --target " +
                            source("experiments/configs/worked-example/target-moe.toml");

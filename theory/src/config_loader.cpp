@@ -1,6 +1,7 @@
 #include "muelab/theory/config_loader.hpp"
 
 #include "muelab/io/toml_document.hpp"
+#include "muelab/theory/rule_switches.hpp"
 
 #include <fmt/format.h>
 #include <toml++/toml.h>
@@ -131,9 +132,6 @@ const std::string kModelKeys =
     "d_model, n_layers, d_head, ffn, activation, bias, d_ffn, n_experts, n_active, d_expert, n_shared, d_shared, n_groups, router";
 const std::string kTrainKeys = "batch_size, seq_len, steps";
 const std::string kOptimKeys = "name, lr, weight_decay, eps, beta1, beta2, init_std";
-const std::string kRuleKeys =
-    "depth_alpha, head_rule, wd_width_scaling, eps_width_scaling, batch_duration, beta_rule, route_scale, "
-    "jiang_router_gamma, jiang_expert_down_init, jiang_expert_down_eps, jiang_weight_decay, mupmoe_router_form";
 const std::string kTables = "model, train, optim, rule";
 
 std::string accepted_tables(const std::vector<std::string>& extra_tables) {
@@ -198,20 +196,24 @@ OptimConfig read_optim(TableReader& r) {
   return o;
 }
 
+/// Every switch of the table (muelab/theory/rule_switches.hpp): its kind, range or accepted values and
+/// default come from there; an optional switch left unset keeps "the rule source's default".
 RuleSwitches read_rule(TableReader& r) {
   RuleSwitches s;
-  s.depth_alpha = r.number("depth_alpha", 1.0, "number in [0.5, 1]", [](double x) { return x >= 0.5 && x <= 1.0; });
-  s.head_rule = r.choice("head_rule", "mup", {"mup", "cmue-literal"});
-  if (r.has("wd_width_scaling")) s.wd_width_scaling = r.choice("wd_width_scaling", std::nullopt, {"none", "coupled"});
-  if (r.has("eps_width_scaling")) s.eps_width_scaling = r.choice("eps_width_scaling", std::nullopt, {"completep", "none"});
-  if (r.has("batch_duration")) s.batch_duration = r.choice("batch_duration", std::nullopt, {"sqrt", "lr-only", "none"});
-  s.beta_rule = r.choice("beta_rule", "linear", {"linear", "power"});
-  s.route_scale = r.choice("route_scale", "active", {"active", "none"});
-  s.jiang_router_gamma = r.number("jiang_router_gamma", 1.0, "number in [0.5, 1.5]", [](double x) { return x >= 0.5 && x <= 1.5; });
-  s.jiang_expert_down_init = r.choice("jiang_expert_down_init", "mean-field", {"mean-field", "fan-in"});
-  s.jiang_expert_down_eps = r.choice("jiang_expert_down_eps", "transcribed", {"transcribed", "as-up"});
-  s.jiang_weight_decay = r.choice("jiang_weight_decay", "none", {"none", "coupled"});
-  s.mupmoe_router_form = r.choice("mupmoe_router_form", "init", {"init", "multiplier"});
+  for (const auto& spec : rule_switch_table()) {
+    const std::string name(spec.name);
+    if (spec.kind == SwitchKind::number) {
+      const double value = r.number(name, std::stod(std::string(spec.default_value)), switch_accepted_text(spec),
+                                    [&](double x) { return x >= spec.min && x <= spec.max; });
+      set_switch(spec, s, fmt::format("{}", value));
+      continue;
+    }
+    const bool per_rule = std::holds_alternative<std::optional<std::string> RuleSwitches::*>(spec.field);
+    if (per_rule && !r.has(name)) continue;
+    std::vector<std::string> accepted;
+    for (const auto& v : spec.values) accepted.emplace_back(v.value);
+    set_switch(spec, s, r.choice(name, per_rule ? std::nullopt : std::optional<std::string>(spec.default_value), accepted));
+  }
   return s;
 }
 
@@ -291,7 +293,7 @@ RunConfig parse_run_config(std::string_view text, const std::string& source, Con
   if (rule.present() && role == ConfigRole::base)
     throw ConfigError(source, "rule", "rule switches belong in the target config or --set rule.KEY=VALUE, not in the base");
   config.rule = read_rule(rule);
-  rule.reject_unknown_keys(kRuleKeys);
+  rule.reject_unknown_keys(rule_switch_names());
 
   validate_run_config(config, source, role);
   return config;

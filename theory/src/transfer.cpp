@@ -2,6 +2,7 @@
 
 #include "muelab/theory/abc_symmetry.hpp"
 #include "muelab/theory/bridge.hpp"
+#include "muelab/theory/rule_switches.hpp"
 
 #include <fmt/format.h>
 
@@ -141,15 +142,16 @@ struct ResolvedSwitches {
   std::string mupmoe_router_form;
 };
 
+/// The switches as the engine reads them: every per-rule default from the table
+/// (muelab/theory/rule_switches.hpp), e.g. wd_width_scaling "coupled" for the μP family (§2 [open]).
 ResolvedSwitches resolve_switches(RuleSource rule, const RuleSwitches& s) {
+  const auto value = [&](std::string_view name) { return switch_value(*find_rule_switch(name), s, rule); };
   ResolvedSwitches r;
   r.depth_alpha = s.depth_alpha;
   r.head_rule = s.head_rule;
-  // §2 [open]: coupled WD width scaling is μP/CompleteP practice; Complete-muE (literal) does not state it.
-  const bool mup_family = rule == RuleSource::mup || rule == RuleSource::completep || rule == RuleSource::mup_moe;
-  r.wd_width_scaling = s.wd_width_scaling.value_or(mup_family ? "coupled" : "none");
-  r.eps_width_scaling = s.eps_width_scaling.value_or(rule == RuleSource::sp ? "none" : "completep");
-  r.batch_duration_name = s.batch_duration.value_or(rule == RuleSource::complete_mue ? "sqrt" : "none");
+  r.wd_width_scaling = value("wd_width_scaling");
+  r.eps_width_scaling = value("eps_width_scaling");
+  r.batch_duration_name = value("batch_duration");
   r.batch_duration = parse_batch_duration_mode(r.batch_duration_name);
   r.beta_rule = s.beta_rule;
   r.route_scale_active = s.route_scale == "active";
@@ -161,26 +163,11 @@ ResolvedSwitches resolve_switches(RuleSource rule, const RuleSwitches& s) {
   return r;
 }
 
-std::map<std::string, std::string> describe_switches(RuleSource rule, const ResolvedSwitches& r) {
+/// The "switches:" of a result: every switch the rule source reads, with its value under that rule.
+std::map<std::string, std::string> describe_switches(RuleSource rule, const RuleSwitches& s) {
   std::map<std::string, std::string> out;
-  out["batch_duration"] = r.batch_duration_name;
-  out["beta_rule"] = r.beta_rule;
-  if (rule != RuleSource::sp && rule != RuleSource::jiang) {
-    out["wd_width_scaling"] = r.wd_width_scaling;
-  }
-  if (rule != RuleSource::sp) out["eps_width_scaling"] = r.eps_width_scaling;
-  if (rule == RuleSource::completep || rule == RuleSource::complete_mue) out["depth_alpha"] = fmt::format("{}", r.depth_alpha);
-  if (rule == RuleSource::complete_mue) {
-    out["head_rule"] = r.head_rule;
-    out["route_scale"] = r.route_scale_active ? "active" : "none";
-  }
-  if (rule == RuleSource::jiang) {
-    out["jiang_router_gamma"] = fmt::format("{}", r.jiang_router_gamma);
-    out["jiang_expert_down_init"] = r.jiang_expert_down_init;
-    out["jiang_expert_down_eps"] = r.jiang_expert_down_eps;
-    out["jiang_weight_decay"] = r.jiang_weight_decay;
-  }
-  if (rule == RuleSource::mup_moe) out["mupmoe_router_form"] = r.mupmoe_router_form;
+  for (const auto& spec : rule_switch_table())
+    if (switch_read_by(spec, rule)) out[std::string(spec.name)] = switch_value(spec, s, rule);
   return out;
 }
 
@@ -236,7 +223,7 @@ class Engine {
     TransferResult result;
     result.rule = rule_;
     result.optimizer = optimizer_;
-    result.switches = describe_switches(rule_, sw_);
+    result.switches = describe_switches(rule_, target_.rule);
     result.ratios = ratios_;
 
     auto& global = result.global;
