@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every Debian 12 package muelab needs to build, test and draw its figures.
-# With the argument `fuzz`, also the fuzzing toolchain. Idempotent: packages already present are not touched, and apt-get update runs only when
+# With the argument `fuzz`, also the fuzzing toolchain; `clang`, the second compiler of the CI lane;
+# `lint`, clang-format and clang-tidy (scripts/lint.sh). Idempotent: packages already present are not touched, and apt-get update runs only when
 # something is missing. Run as root (or with sudo available).
 set -euo pipefail
 
@@ -19,9 +20,13 @@ packages=(
   python3-torch fortunes
 )
 # `install-deps.sh fuzz`: also Clang with libFuzzer and its OpenMP runtime (scripts/fuzz.sh).
-if [ "${1:-}" = "fuzz" ]; then
-  packages+=(clang libclang-rt-14-dev libomp-14-dev)
-fi
+case "${1:-}" in
+  fuzz) packages+=(clang libclang-rt-14-dev libomp-14-dev) ;;
+  clang) packages+=(clang libomp-14-dev) ;;
+  lint) packages+=(clang-format clang-tidy) ;;
+  "") ;;
+  *) echo "install-deps: unknown argument '$1' (accepted: fuzz, clang, lint, or none)" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

@@ -19,46 +19,88 @@ const std::vector<RuleSource> kAllRules = {sp, mup, completep, jiang, mup_moe, c
 std::vector<RuleSwitchSpec> make_table() {
   std::vector<RuleSwitchSpec> t;
   // docs/theory.md §3: CompleteP's depth exponent.
-  t.push_back({.name = "depth_alpha", .kind = SwitchKind::number, .field = &RuleSwitches::depth_alpha,
-               .description = "CompleteP α", .min = 0.5, .max = 1.0, .default_value = "1",
-               .read_by = {completep, complete_mue}, .section = "§3"});
+  t.push_back({.name = "depth_alpha",
+               .kind = SwitchKind::number,
+               .field = &RuleSwitches::depth_alpha,
+               .description = "CompleteP α",
+               .min = 0.5,
+               .max = 1.0,
+               .default_value = "1",
+               .read_by = {completep, complete_mue},
+               .section = "§3"});
   // §2 [open]: does the head also get the hidden init/LR factors under Complete-muE?
-  t.push_back({.name = "head_rule", .field = &RuleSwitches::head_rule,
+  t.push_back({.name = "head_rule",
+               .field = &RuleSwitches::head_rule,
                .values = {{"mup", ""}, {"cmue-literal", "head also gets hidden init/LR factors"}},
-               .default_value = "mup", .read_by = {complete_mue}, .section = "§2 [open]"});
-  t.push_back({.name = "wd_width_scaling", .field = &RuleSwitches::wd_width_scaling,
+               .default_value = "mup",
+               .read_by = {complete_mue},
+               .section = "§2 [open]"});
+  t.push_back({.name = "wd_width_scaling",
+               .field = &RuleSwitches::wd_width_scaling,
                .values = {{"none", ""}, {"coupled", "hidden WD × fan-in ratio, keeps ηλ"}},
-               .default_value = "none", .rule_defaults = {{{mup, completep, mup_moe}, "coupled"}},
-               .read_by = {mup, completep, mup_moe, complete_mue}, .section = "§2 [open]"});
-  t.push_back({.name = "eps_width_scaling", .field = &RuleSwitches::eps_width_scaling,
+               .default_value = "none",
+               .rule_defaults = {{{mup, completep, mup_moe}, "coupled"}},
+               .read_by = {mup, completep, mup_moe, complete_mue},
+               .section = "§2 [open]"});
+  t.push_back({.name = "eps_width_scaling",
+               .field = &RuleSwitches::eps_width_scaling,
                .values = {{"completep", "hidden ε × ρ_d⁻¹"}, {"none", ""}},
-               .default_value = "completep", .rule_defaults = {{{sp}, "none"}},
-               .read_by = {mup, completep, jiang, mup_moe, complete_mue}, .section = "§2 [open]"});
-  t.push_back({.name = "batch_duration", .field = &RuleSwitches::batch_duration,
+               .default_value = "completep",
+               .rule_defaults = {{{sp}, "none"}},
+               .read_by = {mup, completep, jiang, mup_moe, complete_mue},
+               .section = "§2 [open]"});
+  t.push_back({.name = "batch_duration",
+               .field = &RuleSwitches::batch_duration,
                .values = {{"sqrt", ""}, {"lr-only", "the §9 control"}, {"none", ""}},
-               .default_value = "none", .rule_defaults = {{{complete_mue}, "sqrt"}}, .read_by = kAllRules,
+               .default_value = "none",
+               .rule_defaults = {{{complete_mue}, "sqrt"}},
+               .read_by = kAllRules,
                .section = "§4"});
-  t.push_back({.name = "beta_rule", .field = &RuleSwitches::beta_rule,
+  t.push_back({.name = "beta_rule",
+               .field = &RuleSwitches::beta_rule,
                .values = {{"linear", "1−β × q, refuses q(1−β) ≥ 1"}, {"power", "β^q"}},
-               .default_value = "linear", .read_by = kAllRules, .section = "§4"});
-  t.push_back({.name = "route_scale", .field = &RuleSwitches::route_scale,
+               .default_value = "linear",
+               .read_by = kAllRules,
+               .section = "§4"});
+  t.push_back({.name = "route_scale",
+               .field = &RuleSwitches::route_scale,
                .values = {{"active", "R = a"}, {"none", "R = 1, the Bridge I control"}},
-               .default_value = "active", .read_by = {complete_mue}, .section = "§5.1"});
-  t.push_back({.name = "jiang_router_gamma", .kind = SwitchKind::number, .field = &RuleSwitches::jiang_router_gamma,
-               .description = "router init exponent γ", .min = 0.5, .max = 1.5, .default_value = "1",
-               .read_by = {jiang}, .section = "§6"});
-  t.push_back({.name = "jiang_expert_down_init", .field = &RuleSwitches::jiang_expert_down_init,
+               .default_value = "active",
+               .read_by = {complete_mue},
+               .section = "§5.1"});
+  t.push_back({.name = "jiang_router_gamma",
+               .kind = SwitchKind::number,
+               .field = &RuleSwitches::jiang_router_gamma,
+               .description = "router init exponent γ",
+               .min = 0.5,
+               .max = 1.5,
+               .default_value = "1",
+               .read_by = {jiang},
+               .section = "§6"});
+  t.push_back({.name = "jiang_expert_down_init",
+               .field = &RuleSwitches::jiang_expert_down_init,
                .values = {{"mean-field", "√d/h"}, {"fan-in", "the control"}},
-               .default_value = "mean-field", .read_by = {jiang}, .section = "§6"});
-  t.push_back({.name = "jiang_expert_down_eps", .field = &RuleSwitches::jiang_expert_down_eps,
+               .default_value = "mean-field",
+               .read_by = {jiang},
+               .section = "§6"});
+  t.push_back({.name = "jiang_expert_down_eps",
+               .field = &RuleSwitches::jiang_expert_down_eps,
                .values = {{"transcribed", "r_d r_h⁻²"}, {"as-up", "r_h⁻¹"}},
-               .default_value = "transcribed", .read_by = {jiang}, .section = "§6 [open]"});
-  t.push_back({.name = "jiang_weight_decay", .field = &RuleSwitches::jiang_weight_decay,
-               .values = {{"none", ""}, {"coupled", ""}}, .default_value = "none", .read_by = {jiang},
+               .default_value = "transcribed",
+               .read_by = {jiang},
                .section = "§6 [open]"});
-  t.push_back({.name = "mupmoe_router_form", .field = &RuleSwitches::mupmoe_router_form,
+  t.push_back({.name = "jiang_weight_decay",
+               .field = &RuleSwitches::jiang_weight_decay,
+               .values = {{"none", ""}, {"coupled", ""}},
+               .default_value = "none",
+               .read_by = {jiang},
+               .section = "§6 [open]"});
+  t.push_back({.name = "mupmoe_router_form",
+               .field = &RuleSwitches::mupmoe_router_form,
                .values = {{"init", "init, LR × r_d⁻¹"}, {"multiplier", "forward × r_d⁻¹, abc-equivalent"}},
-               .default_value = "init", .read_by = {mup_moe}, .section = "§6"});
+               .default_value = "init",
+               .read_by = {mup_moe},
+               .section = "§6"});
   return t;
 }
 #pragma GCC diagnostic pop
@@ -129,9 +171,12 @@ std::string switch_value(const RuleSwitchSpec& spec, const RuleSwitches& switche
       [&](auto member) -> std::string {
         const auto& value = switches.*member;
         using T = std::decay_t<decltype(value)>;
-        if constexpr (std::is_same_v<T, double>) return format_number(value);
-        else if constexpr (std::is_same_v<T, std::string>) return value;
-        else return value.value_or(switch_default(spec, rule));
+        if constexpr (std::is_same_v<T, double>)
+          return format_number(value);
+        else if constexpr (std::is_same_v<T, std::string>)
+          return value;
+        else
+          return value.value_or(switch_default(spec, rule));
       },
       spec.field);
 }
@@ -141,8 +186,10 @@ void set_switch(const RuleSwitchSpec& spec, RuleSwitches& switches, const std::s
       [&](auto member) {
         auto& value = switches.*member;
         using T = std::decay_t<decltype(value)>;
-        if constexpr (std::is_same_v<T, double>) value = std::stod(text);
-        else value = text;
+        if constexpr (std::is_same_v<T, double>)
+          value = std::stod(text);
+        else
+          value = text;
       },
       spec.field);
 }

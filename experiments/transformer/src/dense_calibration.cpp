@@ -26,7 +26,10 @@ DenseCalibration calibrate_dense_proxy(const Shape& proxy, const Budget& budget,
   const std::vector<std::pair<std::string, std::vector<double>>> stages = {
       {"lr", plan.lrs}, {"weight_decay", plan.weight_decays}, {"init_std", plan.init_stds}};
   std::uint64_t stage_index = 0;
-  for (const auto& [knob, grid] : stages) {
+  for (const auto& stage : stages) {
+    // Named references, not a structured binding: Clang 14 cannot capture a binding in the lambda below.
+    const std::string& knob = stage.first;
+    const std::vector<double>& grid = stage.second;
     ++stage_index;
     if (grid.empty()) continue;
     // The edge policy (docs/claims.md, "Optima at a grid edge"): an optimum at an end of the grid gets

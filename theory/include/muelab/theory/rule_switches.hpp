@@ -32,8 +32,8 @@ struct RuleDefault {
 
 /// Where the switch lives in RuleSwitches. A switch whose default depends on the rule source is an
 /// optional string (unset means "the rule's default").
-using SwitchField = std::variant<double RuleSwitches::*, std::string RuleSwitches::*,
-                                 std::optional<std::string> RuleSwitches::*>;
+using SwitchField =
+    std::variant<double RuleSwitches::*, std::string RuleSwitches::*, std::optional<std::string> RuleSwitches::*>;
 
 struct RuleSwitchSpec {
   std::string_view name;

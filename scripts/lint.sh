@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# clang-format and clang-tidy on the lines a change touches (docs/development.md §3): every C++/CUDA line
+# added or edited since BASE must be formatted as .clang-format says and pass the .clang-tidy profile.
+# BASE defaults to the commit that adopted .clang-format, so code older than the profile is checked
+# only where it is edited. clang-tidy reads build/dev/compile_commands.json (scripts/build.sh dev).
+# Usage: scripts/lint.sh [BASE]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+./scripts/install-deps.sh lint >/dev/null
+base="${1:-$(git log -n 1 --format=%H -- .clang-format)}"
+if [ -z "$base" ]; then base=HEAD; fi
+code=(-- '*.cpp' '*.hpp' '*.cu' '*.cuh')
+status=0
+
+format_diff=$(git diff -U0 --no-color "$base" "${code[@]}" | clang-format-diff-14 -p1 -style=file || true)
+if [ -n "$format_diff" ]; then
+  echo "lint: clang-format: lines changed since ${base:0:7} are not formatted (apply the diff below):"
+  echo "$format_diff"
+  status=1
+else
+  echo "lint: clang-format: every line changed since ${base:0:7} is formatted"
+fi
+
+if [ ! -f build/dev/compile_commands.json ]; then
+  echo "lint: build/dev/compile_commands.json missing: run scripts/build.sh dev first" >&2
+  exit 2
+fi
+tidy_log=$(mktemp)
+if git diff -U0 --no-color "$base" -- '*.cpp' | \
+    clang-tidy-diff-14.py -p1 -path build/dev -j "$(nproc)" -quiet -clang-tidy-binary clang-tidy-14 >"$tidy_log" 2>&1; then
+  echo "lint: clang-tidy: no finding on the lines changed since ${base:0:7}"
+else
+  echo "lint: clang-tidy: findings on the lines changed since ${base:0:7}:"
+  grep -E "(error|warning):" "$tidy_log" | sort -u | head -50
+  status=1
+fi
+rm -f "$tidy_log"
+exit $status
