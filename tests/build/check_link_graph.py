@@ -108,6 +108,7 @@ def read_graph(dot_path):
     text = open(dot_path, encoding="utf-8").read()
     labels, shapes = {}, {}
     for node, label, shape in re.findall(r'"(node\d+)" \[ label = "([^"]+)", shape = (\w+) \]', text):
+        label = label.split("\\n", 1)[0]  # "muelab_theory\n(muelab::theory)": the target, then its aliases
         labels[node] = label
         shapes[label] = shape
     edges = [(labels[a], labels[b], style or "solid")  # a PUBLIC link carries no style

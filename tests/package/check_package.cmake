@@ -1,0 +1,36 @@
+# Installs this build tree into a scratch prefix, builds tests/package/consumer against it with
+# find_package(muelab) only, runs it on the docs/theory.md §5.3 worked example and checks its output
+# (complete-mue LR 5e-4 and WD 0.05, as tests/cli checks; the mean of 1..4 is 2.5).
+# Run with: cmake -DBUILD=<muelab build> -DSOURCE=<muelab source> -DSCRATCH=<folder> -P check_package.cmake
+foreach(var BUILD SOURCE SCRATCH)
+  if(NOT DEFINED ${var})
+    message(FATAL_ERROR "check_package: -D${var}=... is required")
+  endif()
+endforeach()
+file(REMOVE_RECURSE ${SCRATCH})
+function(run what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE status OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT status EQUAL 0)
+    message(FATAL_ERROR "check_package: ${what} failed (${status}):\n${out}\n${err}")
+  endif()
+  set(last_output "${out}" PARENT_SCOPE)
+endfunction()
+run("install" ${CMAKE_COMMAND} --install ${BUILD} --prefix ${SCRATCH}/prefix)
+run("configure the consumer" ${CMAKE_COMMAND} -S ${SOURCE}/tests/package/consumer -B ${SCRATCH}/consumer
+    -DCMAKE_PREFIX_PATH=${SCRATCH}/prefix -DCMAKE_BUILD_TYPE=Release)
+run("build the consumer" ${CMAKE_COMMAND} --build ${SCRATCH}/consumer)
+run("run the consumer" ${SCRATCH}/consumer/consumer ${SOURCE}/experiments/configs/worked-example/base-lm.toml
+    ${SOURCE}/experiments/configs/worked-example/target-moe.toml)
+message(STATUS "consumer printed:\n${last_output}")
+if(NOT last_output MATCHES "complete-mue lr 0\\.0005 weight_decay 0\\.05\nmean 2\\.5\n")
+  message(FATAL_ERROR "check_package: unexpected consumer output:\n${last_output}")
+endif()
+foreach(header muelab/theory/transfer.hpp muelab/io/csv.hpp muelab/sim/statistics.hpp)
+  if(NOT EXISTS ${SCRATCH}/prefix/include/${header})
+    message(FATAL_ERROR "check_package: ${header} was not installed")
+  endif()
+endforeach()
+if(NOT EXISTS ${SCRATCH}/prefix/bin/muelab)
+  message(FATAL_ERROR "check_package: the muelab command was not installed")
+endif()
+message(STATUS "check_package: find_package(muelab) consumer built and ran against the installed tree")
