@@ -16,8 +16,13 @@ function(run what)
   set(last_output "${out}" PARENT_SCOPE)
 endfunction()
 run("install" ${CMAKE_COMMAND} --install ${BUILD} --prefix ${SCRATCH}/prefix)
+set(compiler "")
+if(DEFINED CXX AND NOT CXX STREQUAL "")
+  set(compiler -DCMAKE_CXX_COMPILER=${CXX})
+endif()
 run("configure the consumer" ${CMAKE_COMMAND} -S ${SOURCE}/tests/package/consumer -B ${SCRATCH}/consumer
-    -DCMAKE_PREFIX_PATH=${SCRATCH}/prefix -DCMAKE_BUILD_TYPE=Release)
+    -DCMAKE_PREFIX_PATH=${SCRATCH}/prefix -DCMAKE_BUILD_TYPE=Release ${compiler}
+    "-DCMAKE_CXX_FLAGS=${FLAGS}" "-DCMAKE_EXE_LINKER_FLAGS=${FLAGS}")
 run("build the consumer" ${CMAKE_COMMAND} --build ${SCRATCH}/consumer)
 run("run the consumer" ${SCRATCH}/consumer/consumer ${SOURCE}/experiments/configs/worked-example/base-lm.toml
     ${SOURCE}/experiments/configs/worked-example/target-moe.toml)
