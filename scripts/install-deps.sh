@@ -16,6 +16,8 @@ packages=(
   libopenmpi-dev openmpi-bin
   # figures and the numpy baseline (always run with /usr/bin/python3)
   python3 python3-numpy python3-matplotlib
+  # the Python package (pybind11 module)
+  python3-dev pybind11-dev
   # the PyTorch oracle and baseline of the trainer, and real English text for its language model
   python3-torch fortunes
 )

@@ -40,6 +40,7 @@ OWNERS = {
     "experiments/sde": "muelab_experiments_sde",
     "experiments/meanfield": "muelab_experiments_meanfield",
     "cli": "muelab",
+    "python/src": "_muelab",
 }
 # Libraries that exist only to gather others (the catalog links every registered experiment family and
 # defines the registry that muelab/experiments/registry.hpp declares): linked without their headers,
