@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh lint >/dev/null
-base="${1:-$(git log -n 1 --format=%H -- .clang-format)}"
+base="${1:-$(git log --diff-filter=A --format=%H -- .clang-format | tail -n 1)}"
 if [ -z "$base" ]; then base=HEAD; fi
 code=(-- '*.cpp' '*.hpp' '*.cu' '*.cuh')
 status=0

@@ -25,7 +25,8 @@ using namespace muelab::theory;
 std::vector<RuleSource> rules_named(const std::string& rule) {
   if (rule == "all") return all_rule_sources();
   if (const auto parsed = parse_rule_source(rule)) return {*parsed};
-  throw py::value_error(fmt::format("--rule: unknown rule source \"{}\" (accepted: {}, all)", rule, accepted_rule_names()));
+  throw py::value_error(
+      fmt::format("--rule: unknown rule source \"{}\" (accepted: {}, all)", rule, accepted_rule_names()));
 }
 
 /// Same contract as `muelab transfer --format json`: one result object, or {"rules": [...]} for "all".
