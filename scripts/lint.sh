@@ -25,8 +25,15 @@ if [ ! -f build/dev/compile_commands.json ]; then
   echo "lint: build/dev/compile_commands.json missing: run scripts/build.sh dev first" >&2
   exit 2
 fi
+# Only sources the dev build compiles have flags to analyse with (not, e.g., tests/package/consumer).
+mapfile -t tidy_files < <(git diff --name-only "$base" -- '*.cpp' | /usr/bin/python3 -c '
+import json, os, sys
+known = {os.path.realpath(e["file"]) for e in json.load(open("build/dev/compile_commands.json"))}
+for line in sys.stdin:
+    if os.path.realpath(line.strip()) in known:
+        print(line.strip())')
 tidy_log=$(mktemp)
-if git diff -U0 --no-color "$base" -- '*.cpp' | \
+if [ ${#tidy_files[@]} -eq 0 ] || git diff -U0 --no-color "$base" -- "${tidy_files[@]}" | \
     clang-tidy-diff-14.py -p1 -path build/dev -j "$(nproc)" -quiet -clang-tidy-binary clang-tidy-14 >"$tidy_log" 2>&1; then
   echo "lint: clang-tidy: no finding on the lines changed since ${base:0:7}"
 else
