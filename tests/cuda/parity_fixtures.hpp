@@ -59,11 +59,11 @@ double relative_error(const std::vector<T>& got, const std::vector<T>& want) {
   return worst / scale;
 }
 
-#define CHECK_PARITY(got, want, tol)                                                                     \
-  do {                                                                                                   \
-    const double err_ = relative_error(got, want);                                                       \
+#define CHECK_PARITY(got, want, tol)                                                                             \
+  do {                                                                                                           \
+    const double err_ = relative_error(got, want);                                                               \
     INFO(#got " vs " #want ": relative error " << err_ << " (tolerance " << (tol) << ", seed " << kSeed << ")"); \
-    CHECK(err_ <= (tol));                                                                                \
+    CHECK(err_ <= (tol));                                                                                        \
   } while (false)
 
 /// Expert segments that straddle the 64-row tiles: empty, 1, 63, 64, 65, 130 rows (and a 7th of 5).

@@ -19,7 +19,8 @@ TEMPLATE_TEST_CASE("cuda parity: per-expert GEMMs (cuBLAS) against the CPU GEMM"
   const index_t rows = 41, d = 23, h = 19;  // odd sizes; transposed variants as the backward uses them
   const auto x = draws<T>(static_cast<std::size_t>(rows * d), 10), w = draws<T>(static_cast<std::size_t>(d * h), 11);
   const auto dz = draws<T>(static_cast<std::size_t>(rows * h), 12);
-  std::vector<T> z(static_cast<std::size_t>(rows * h)), dx(static_cast<std::size_t>(rows * d)), dw(static_cast<std::size_t>(d * h));
+  std::vector<T> z(static_cast<std::size_t>(rows * h)), dx(static_cast<std::size_t>(rows * d)),
+      dw(static_cast<std::size_t>(d * h));
   cpu::gemm(false, false, rows, h, d, T(0.5), x.data(), d, w.data(), h, T(0), z.data(), h);
   cpu::gemm(false, true, rows, d, h, T(0.5), dz.data(), h, w.data(), h, T(0), dx.data(), d);
   cpu::gemm(true, false, d, h, rows, T(0.5), x.data(), d, dz.data(), h, T(0), dw.data(), h);
@@ -46,7 +47,8 @@ void reference_rows(const std::vector<index_t>& off, bool tb, index_t n, index_t
       for (index_t j = 0; j < n; ++j) {
         T sum(0);
         for (index_t q = 0; q < k; ++q)
-          sum += a[static_cast<std::size_t>(r * k + q)] * (tb ? b[g][static_cast<std::size_t>(j * k + q)] : b[g][static_cast<std::size_t>(q * n + j)]);
+          sum += a[static_cast<std::size_t>(r * k + q)] *
+                 (tb ? b[g][static_cast<std::size_t>(j * k + q)] : b[g][static_cast<std::size_t>(q * n + j)]);
         auto& out = c[static_cast<std::size_t>(r * n + j)];
         out = alpha * sum + beta * out;
       }
@@ -58,7 +60,8 @@ void reference_reduce(const std::vector<index_t>& off, index_t m, index_t n, T a
     for (index_t i = 0; i < m; ++i)
       for (index_t j = 0; j < n; ++j) {
         T sum(0);
-        for (index_t r = off[g]; r < off[g + 1]; ++r) sum += a[static_cast<std::size_t>(r * m + i)] * b[static_cast<std::size_t>(r * n + j)];
+        for (index_t r = off[g]; r < off[g + 1]; ++r)
+          sum += a[static_cast<std::size_t>(r * m + i)] * b[static_cast<std::size_t>(r * n + j)];
         auto& out = c[g][static_cast<std::size_t>(i * n + j)];
         out = alpha * sum + beta * out;
       }
@@ -127,7 +130,8 @@ TEMPLATE_TEST_CASE("cuda host: grouped GEMM tile schedule (the CUDA kernel phase
   }
   SECTION("k-grouped (dW_e += xᵀ·dz over the expert's rows); an empty expert keeps beta·C") {
     std::vector<std::vector<T>> got(static_cast<std::size_t>(G));
-    for (index_t g = 0; g < G; ++g) got[static_cast<std::size_t>(g)] = draws<T>(static_cast<std::size_t>(d * h), 80 + static_cast<std::uint64_t>(g));
+    for (index_t g = 0; g < G; ++g)
+      got[static_cast<std::size_t>(g)] = draws<T>(static_cast<std::size_t>(d * h), 80 + static_cast<std::uint64_t>(g));
     auto want = got;
     std::vector<T*> table;
     for (auto& m : got) table.push_back(m.data());
@@ -172,7 +176,8 @@ TEMPLATE_TEST_CASE("cuda parity: grouped expert GEMMs over device offsets agains
     const T* wg = w_all.data() + g * d * h;
     cpu::gemm(false, false, rows, h, d, T(0.5), x.data() + r0 * d, d, wg, h, T(0), z.data() + r0 * h, h);
     cpu::gemm(false, true, rows, d, h, T(0.5), dz.data() + r0 * h, h, wg, h, T(0), dx.data() + r0 * d, d);
-    cpu::gemm(true, false, d, h, rows, T(0.5), x.data() + r0 * d, d, dz.data() + r0 * h, h, T(1), dw.data() + g * d * h, h);
+    cpu::gemm(true, false, d, h, rows, T(0.5), x.data() + r0 * d, d, dz.data() + r0 * h, h, T(1), dw.data() + g * d * h,
+              h);
   }
   mc::DeviceArray<T> gx(x), gdz(dz), gw(w_all), gz(z.size()), gdx(dx.size()), gdw(dw0);
   mc::DeviceArray<index_t> goff(off);
@@ -182,8 +187,10 @@ TEMPLATE_TEST_CASE("cuda parity: grouped expert GEMMs over device offsets agains
     dw_ptr.push_back(gdw.data() + g * d * h);
   }
   mc::DeviceArray<T*> w_table(w_ptr), dw_table(dw_ptr);
-  mc::grouped_gemm_rows(false, G, goff.data(), total, h, d, T(0.5), gx.data(), d, w_table.data(), h, T(0), gz.data(), h);
-  mc::grouped_gemm_rows(true, G, goff.data(), total, d, h, T(0.5), gdz.data(), h, w_table.data(), h, T(0), gdx.data(), d);
+  mc::grouped_gemm_rows(false, G, goff.data(), total, h, d, T(0.5), gx.data(), d, w_table.data(), h, T(0), gz.data(),
+                        h);
+  mc::grouped_gemm_rows(true, G, goff.data(), total, d, h, T(0.5), gdz.data(), h, w_table.data(), h, T(0), gdx.data(),
+                        d);
   mc::grouped_gemm_reduce(G, goff.data(), d, h, T(0.5), gx.data(), d, gdz.data(), h, T(1), dw_table.data(), h);
   mc::synchronize();
   CHECK_PARITY(gz.download(), z, tolerance<T>());

@@ -11,7 +11,8 @@ TEMPLATE_TEST_CASE("cuda parity: embeddings, cross-entropy loss and its backward
   using T = TestType;
   const index_t seq = 7, n = 3 * seq, V = 17, d = 9;
   const auto tok = draws<T>(static_cast<std::size_t>(V * d), 15), pos = draws<T>(static_cast<std::size_t>(seq * d), 16);
-  const auto logits = draws<T>(static_cast<std::size_t>(n * V), 17, 3.0), dx = draws<T>(static_cast<std::size_t>(n * d), 18);
+  const auto logits = draws<T>(static_cast<std::size_t>(n * V), 17, 3.0),
+             dx = draws<T>(static_cast<std::size_t>(n * d), 18);
   std::vector<std::int32_t> tokens(static_cast<std::size_t>(n)), targets(static_cast<std::size_t>(n));
   for (index_t i = 0; i < n; ++i) {
     tokens[static_cast<std::size_t>(i)] = static_cast<std::int32_t>((5 * i + 3) % V);
@@ -22,12 +23,18 @@ TEMPLATE_TEST_CASE("cuda parity: embeddings, cross-entropy loss and its backward
   double loss = 0.0;
   for (index_t i = 0; i < n; ++i) {
     for (index_t k = 0; k < d; ++k)
-      x[static_cast<std::size_t>(i * d + k)] = T(2) * (tok[static_cast<std::size_t>(tokens[static_cast<std::size_t>(i)] * d + k)] + pos[static_cast<std::size_t>(i % seq * d + k)]);
-    loss += static_cast<double>(sh::cross_entropy_row(logits.data() + i * V, V, targets[static_cast<std::size_t>(i)], probs.data() + i * V));
+      x[static_cast<std::size_t>(i * d + k)] =
+          T(2) * (tok[static_cast<std::size_t>(tokens[static_cast<std::size_t>(i)] * d + k)] +
+                  pos[static_cast<std::size_t>(i % seq * d + k)]);
+    loss += static_cast<double>(
+        sh::cross_entropy_row(logits.data() + i * V, V, targets[static_cast<std::size_t>(i)], probs.data() + i * V));
     for (index_t v = 0; v < V; ++v)
-      dlogits[static_cast<std::size_t>(i * V + v)] = (probs[static_cast<std::size_t>(i * V + v)] - (v == targets[static_cast<std::size_t>(i)] ? T(1) : T(0))) / static_cast<T>(n);
+      dlogits[static_cast<std::size_t>(i * V + v)] =
+          (probs[static_cast<std::size_t>(i * V + v)] - (v == targets[static_cast<std::size_t>(i)] ? T(1) : T(0))) /
+          static_cast<T>(n);
     for (index_t k = 0; k < d; ++k) {
-      dtok[static_cast<std::size_t>(tokens[static_cast<std::size_t>(i)] * d + k)] += T(2) * dx[static_cast<std::size_t>(i * d + k)];
+      dtok[static_cast<std::size_t>(tokens[static_cast<std::size_t>(i)] * d + k)] +=
+          T(2) * dx[static_cast<std::size_t>(i * d + k)];
       dpos[static_cast<std::size_t>(i % seq * d + k)] += T(2) * dx[static_cast<std::size_t>(i * d + k)];
     }
   }

@@ -15,18 +15,23 @@ TEMPLATE_TEST_CASE("cuda parity: LayerNorm forward, backward and gain gradient",
   const T m = T(1.5), eps = T(1e-5);
   std::vector<T> hat(x.size()), u(x.size()), rstd(static_cast<std::size_t>(n)), dx(x.size()), dgain(gain.size(), T(0));
   for (index_t i = 0; i < n; ++i) {
-    rstd[static_cast<std::size_t>(i)] = sh::layer_norm_row_forward(x.data() + i * d, gain.data(), m, eps, d, hat.data() + i * d, u.data() + i * d);
-    sh::layer_norm_row_backward(du.data() + i * d, hat.data() + i * d, rstd[static_cast<std::size_t>(i)], gain.data(), m, d, dx.data() + i * d, false);
+    rstd[static_cast<std::size_t>(i)] =
+        sh::layer_norm_row_forward(x.data() + i * d, gain.data(), m, eps, d, hat.data() + i * d, u.data() + i * d);
+    sh::layer_norm_row_backward(du.data() + i * d, hat.data() + i * d, rstd[static_cast<std::size_t>(i)], gain.data(),
+                                m, d, dx.data() + i * d, false);
   }
   for (index_t k = 0; k < d; ++k) {
     T s(0);
-    for (index_t i = 0; i < n; ++i) s += du[static_cast<std::size_t>(i * d + k)] * hat[static_cast<std::size_t>(i * d + k)];
+    for (index_t i = 0; i < n; ++i)
+      s += du[static_cast<std::size_t>(i * d + k)] * hat[static_cast<std::size_t>(i * d + k)];
     dgain[static_cast<std::size_t>(k)] = m * s;
   }
-  mc::DeviceArray<T> dx_d(x), dgain_d(gain), du_d(du), gx(x.size()), ghat(x.size()), gu(x.size()), grstd(rstd.size()), gdx(x.size()), gdgain(gain.size());
+  mc::DeviceArray<T> dx_d(x), dgain_d(gain), du_d(du), gx(x.size()), ghat(x.size()), gu(x.size()), grstd(rstd.size()),
+      gdx(x.size()), gdgain(gain.size());
   gdgain.zero();
   mc::layer_norm_forward(dx_d.data(), dgain_d.data(), m, eps, n, d, ghat.data(), grstd.data(), gu.data());
-  mc::layer_norm_backward(du_d.data(), ghat.data(), grstd.data(), dgain_d.data(), m, n, d, gdx.data(), false, gdgain.data());
+  mc::layer_norm_backward(du_d.data(), ghat.data(), grstd.data(), dgain_d.data(), m, n, d, gdx.data(), false,
+                          gdgain.data());
   mc::synchronize();
   CHECK_PARITY(gu.download(), u, tolerance<T>());
   CHECK_PARITY(grstd.download(), rstd, tolerance<T>());

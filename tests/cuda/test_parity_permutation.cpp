@@ -29,7 +29,8 @@ TEMPLATE_TEST_CASE("cuda parity: router, top-a with forced ties, gates, permutat
       std::vector<T> gate(static_cast<std::size_t>(n * a));
       for (index_t t = 0; t < n; ++t) {
         if (sigmoid_router)
-          for (index_t e = 0; e < N; ++e) p[static_cast<std::size_t>(t * N + e)] = sh::sigmoid(scores[static_cast<std::size_t>(t * N + e)]);
+          for (index_t e = 0; e < N; ++e)
+            p[static_cast<std::size_t>(t * N + e)] = sh::sigmoid(scores[static_cast<std::size_t>(t * N + e)]);
         else
           sh::softmax_row(scores.data() + t * N, N, p.data() + t * N);
         sh::top_a_row(p.data() + t * N, bias.data(), N, groups, per_group, choice.data() + t * a);
@@ -62,7 +63,8 @@ TEMPLATE_TEST_CASE("cuda parity: router, top-a with forced ties, gates, permutat
         for (const auto idx : rows_of[static_cast<std::size_t>(e)]) {
           const auto r = position[static_cast<std::size_t>(idx)];
           for (index_t k = 0; k < d; ++k)
-            out[static_cast<std::size_t>(idx / a * d + k)] += (route * gate[static_cast<std::size_t>(idx)]) * y[static_cast<std::size_t>(r * d + k)];
+            out[static_cast<std::size_t>(idx / a * d + k)] +=
+                (route * gate[static_cast<std::size_t>(idx)]) * y[static_cast<std::size_t>(r * d + k)];
         }
       for (index_t r = 0; r < kept; ++r) {
         const auto t = rows[static_cast<std::size_t>(r)];
@@ -76,7 +78,8 @@ TEMPLATE_TEST_CASE("cuda parity: router, top-a with forced ties, gates, permutat
       }
       std::vector<T> dp(static_cast<std::size_t>(n * N), T(0)), ds(dp.size());
       for (index_t t = 0; t < n; ++t) {
-        sh::gates_row_backward(p.data() + t * N, choice.data() + t * a, gate.data() + t * a, dgate.data() + t * a, a, true, dp.data() + t * N);
+        sh::gates_row_backward(p.data() + t * N, choice.data() + t * a, gate.data() + t * a, dgate.data() + t * a, a,
+                               true, dp.data() + t * N);
         if (sigmoid_router)
           for (index_t e = 0; e < N; ++e) {
             const auto i = static_cast<std::size_t>(t * N + e);
@@ -86,16 +89,18 @@ TEMPLATE_TEST_CASE("cuda parity: router, top-a with forced ties, gates, permutat
           sh::softmax_row_backward(p.data() + t * N, dp.data() + t * N, N, T(1), ds.data() + t * N);
       }
 
-      mc::DeviceArray<T> g_scores(scores), g_p(p.size()), g_gate(gate.size()), g_y(y), g_df(df),
-          g_out(out.size()), g_dy(dy.size() + 1), g_dgate(dgate.size()), g_dp(dp.size()), g_ds(ds.size());
+      mc::DeviceArray<T> g_scores(scores), g_p(p.size()), g_gate(gate.size()), g_y(y), g_df(df), g_out(out.size()),
+          g_dy(dy.size() + 1), g_dgate(dgate.size()), g_dp(dp.size()), g_ds(ds.size());
       mc::DeviceArray<double> g_bias(bias);
       mc::DeviceArray<index_t> g_choice(choice.size()), g_load(load.size()), g_offsets(load.size() + 1),
-          g_rows(static_cast<std::size_t>(n * a)), g_slots(static_cast<std::size_t>(n * a)), g_position(static_cast<std::size_t>(n * a));
+          g_rows(static_cast<std::size_t>(n * a)), g_slots(static_cast<std::size_t>(n * a)),
+          g_position(static_cast<std::size_t>(n * a));
       mc::router_probabilities(g_scores.data(), n, N, sigmoid_router, g_p.data());
       mc::top_a_gates(g_p.data(), g_bias.data(), n, N, groups, per_group, true, g_choice.data(), g_gate.data());
       mc::permute_by_expert(g_choice.data(), n, a, N, capacity, g_load.data(), g_offsets.data(), g_rows.data(),
                             g_slots.data(), g_position.data());
-      mc::combine(g_y.data(), g_position.data(), g_choice.data(), g_gate.data(), route, true, n, a, d, g_out.data(), false);
+      mc::combine(g_y.data(), g_position.data(), g_choice.data(), g_gate.data(), route, true, n, a, d, g_out.data(),
+                  false);
       mc::combine_backward(g_df.data(), g_y.data(), g_rows.data(), g_slots.data(), g_gate.data(), route,
                            g_offsets.data() + N, n * a, n, a, d, g_dy.data(), g_dgate.data());
       mc::gates_backward(g_p.data(), g_choice.data(), g_gate.data(), g_dgate.data(), n, N, a, true, g_dp.data());
@@ -107,7 +112,8 @@ TEMPLATE_TEST_CASE("cuda parity: router, top-a with forced ties, gates, permutat
       CHECK(g_load.download() == load);
       std::vector<index_t> offsets(static_cast<std::size_t>(N) + 1, 0);
       for (index_t e = 0; e < N; ++e)
-        offsets[static_cast<std::size_t>(e) + 1] = offsets[static_cast<std::size_t>(e)] + static_cast<index_t>(rows_of[static_cast<std::size_t>(e)].size());
+        offsets[static_cast<std::size_t>(e) + 1] =
+            offsets[static_cast<std::size_t>(e)] + static_cast<index_t>(rows_of[static_cast<std::size_t>(e)].size());
       CHECK(g_offsets.download() == offsets);
       auto got_rows = g_rows.download();
       got_rows.resize(rows.size());
@@ -131,9 +137,9 @@ TEST_CASE("cuda host: device permutation offsets and kept-row bound and launch g
   CHECK(offsets == std::vector<index_t>{0, 4, 4, 8, 11});
   sh::kept_row_offsets(load.data(), 4, 100, offsets.data());  // dropless
   CHECK(offsets == std::vector<index_t>{0, 5, 5, 14, 17});
-  CHECK(sh::max_kept_rows(10, 2, 4, 20) == 20);   // n·a
-  CHECK(sh::max_kept_rows(10, 2, 4, 3) == 12);    // N·capacity
-  CHECK(sh::max_kept_rows(10, 3, 8, 50) == 30);   // capacity above n: n·a
+  CHECK(sh::max_kept_rows(10, 2, 4, 20) == 20);  // n·a
+  CHECK(sh::max_kept_rows(10, 2, 4, 3) == 12);   // N·capacity
+  CHECK(sh::max_kept_rows(10, 3, 8, 50) == 30);  // capacity above n: n·a
   CHECK(sh::max_kept_rows(100, 1, 2, 500) == 100);
   // the flattened row-tile grid covers every group's tiles for any split of the rows
   for (const auto& rows : {kSegmentRows, std::vector<index_t>{64, 64, 64}, std::vector<index_t>{1, 1, 1, 1, 1}}) {

@@ -14,7 +14,8 @@ TEST_CASE("cuda host: auxiliary balance loss rows (hand value and gradient by ce
   const index_t n = 2, N = 3, a = 1;
   const double coef = 0.25;
   std::vector<double> f(3), total(2), column(3);
-  for (index_t e = 0; e < N; ++e) f[static_cast<std::size_t>(e)] = sh::expert_load_fraction(counts[static_cast<std::size_t>(e)], n, a);
+  for (index_t e = 0; e < N; ++e)
+    f[static_cast<std::size_t>(e)] = sh::expert_load_fraction(counts[static_cast<std::size_t>(e)], n, a);
   CHECK(f == std::vector<double>{0.5, 0.5, 0.0});
   for (index_t t = 0; t < n; ++t) total[static_cast<std::size_t>(t)] = sh::row_sum(p.data() + t * N, N);
   CHECK(total[0] == Approx(1.0).epsilon(1e-15));
@@ -28,12 +29,14 @@ TEST_CASE("cuda host: auxiliary balance loss rows (hand value and gradient by ce
   const auto loss_of = [&](std::vector<double> q) {
     std::vector<double> tq(2), cq(3);
     for (index_t t = 0; t < n; ++t) tq[static_cast<std::size_t>(t)] = sh::row_sum(q.data() + t * N, N);
-    for (index_t e = 0; e < N; ++e) cq[static_cast<std::size_t>(e)] = sh::normalized_probability_column_sum(q.data(), tq.data(), n, N, e);
+    for (index_t e = 0; e < N; ++e)
+      cq[static_cast<std::size_t>(e)] = sh::normalized_probability_column_sum(q.data(), tq.data(), n, N, e);
     return sh::aux_balance_loss(f.data(), cq.data(), N, n, coef);
   };
   std::vector<double> grad(p.size(), 0.0);
   for (index_t t = 0; t < n; ++t)
-    sh::aux_balance_row_backward(p.data() + t * N, total[static_cast<std::size_t>(t)], f.data(), N, n, coef, grad.data() + t * N);
+    sh::aux_balance_row_backward(p.data() + t * N, total[static_cast<std::size_t>(t)], f.data(), N, n, coef,
+                                 grad.data() + t * N);
   for (std::size_t i = 0; i < p.size(); ++i) {
     auto up = p, down = p;
     up[i] += 1e-6;
@@ -48,7 +51,7 @@ TEMPLATE_TEST_CASE("cuda parity: auxiliary balance loss forward and backward", "
   const index_t n = 41, N = 6, a = 2;
   const double coef = 0.3;
   std::vector<T> p = draws<T>(static_cast<std::size_t>(n * N), 38);
-  for (auto& v : p) v = sh::sigmoid(v);  // sigmoid-router rows: p̂ ≠ p
+  for (auto& v : p) v = sh::sigmoid(v);             // sigmoid-router rows: p̂ ≠ p
   std::vector<index_t> load{7, 20, 0, 31, 12, 12};  // Σ = n·a
   std::vector<T> total(static_cast<std::size_t>(n));
   std::vector<double> f(static_cast<std::size_t>(N)), column(static_cast<std::size_t>(N));
@@ -61,11 +64,13 @@ TEMPLATE_TEST_CASE("cuda parity: auxiliary balance loss forward and backward", "
   std::vector<T> dp = draws<T>(p.size(), 39);  // the gates' gradient, added to
   const std::vector<T> dp0 = dp;
   for (index_t t = 0; t < n; ++t)
-    sh::aux_balance_row_backward(p.data() + t * N, total[static_cast<std::size_t>(t)], f.data(), N, n, coef, dp.data() + t * N);
+    sh::aux_balance_row_backward(p.data() + t * N, total[static_cast<std::size_t>(t)], f.data(), N, n, coef,
+                                 dp.data() + t * N);
   mc::DeviceArray<T> gp(p), gtotal(total.size()), gdp(dp0);
   mc::DeviceArray<index_t> gload(load);
   mc::DeviceArray<double> gf(f.size()), gcolumn(column.size()), gaux(1);
-  mc::aux_balance_forward(gp.data(), gload.data(), n, N, a, coef, gtotal.data(), gf.data(), gcolumn.data(), gaux.data());
+  mc::aux_balance_forward(gp.data(), gload.data(), n, N, a, coef, gtotal.data(), gf.data(), gcolumn.data(),
+                          gaux.data());
   mc::aux_balance_backward(gp.data(), gtotal.data(), gf.data(), n, N, coef, gdp.data());
   mc::synchronize();
   CHECK(gf.download() == f);  // exact: the same double arithmetic

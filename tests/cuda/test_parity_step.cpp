@@ -4,11 +4,11 @@
 // trainer.log_interval (the steps whose diagnostics cross on CUDA). Fixtures: parity_fixtures.hpp.
 #include "parity_fixtures.hpp"
 
+#include "../models/model_fixtures.hpp"
 #include "muelab/models/cpu/model.hpp"
 #include "muelab/models/cpu/optimizer.hpp"
 #include "muelab/models/cpu/trainer.hpp"
 #include "muelab/models/cuda/model.hpp"
-#include "../models/model_fixtures.hpp"
 
 #include <cmath>
 #include <cstddef>
@@ -24,8 +24,10 @@
 
 namespace cpu = muelab::models::cpu;
 
-TEST_CASE("cuda host: trainer.log_interval keeps the rows of the logged steps only (the steps whose diagnostics cross on CUDA)",
-          "[cuda][host]") {
+TEST_CASE(
+    "cuda host: trainer.log_interval keeps the rows of the logged steps only (the steps whose diagnostics cross on "
+    "CUDA)",
+    "[cuda][host]") {
   const std::string config = R"(
 [model]
 d_model = 16
@@ -53,9 +55,11 @@ aux_loss_coef = 0.01
 )";
   std::printf("cuda host log_interval: trainer seed 5\n");
   const auto rows_of = [&](std::int64_t interval) {
-    const auto run = cpu::parse_train_run(config, "run.toml", ".", {"trainer.log_interval=" + std::to_string(interval)});
+    const auto run =
+        cpu::parse_train_run(config, "run.toml", ".", {"trainer.log_interval=" + std::to_string(interval)});
     const auto data = cpu::make_token_source(run.data);
-    const auto out = std::filesystem::temp_directory_path() / ("muelab_cuda_host_log_interval_" + std::to_string(interval));
+    const auto out =
+        std::filesystem::temp_directory_path() / ("muelab_cuda_host_log_interval_" + std::to_string(interval));
     std::filesystem::remove_all(out);
     REQUIRE(cpu::train(run, *data, out).status == "ok");
     std::ifstream in(out / "log.csv");
@@ -117,10 +121,11 @@ void check_training_step(const StepCase& sc) {
     CHECK(b.loss == Approx(a.loss).epsilon(tol));  // includes the aux loss when it is on
     if (sc.options.aux_loss_coef > 0.0) CHECK(a.loss > a.ce_loss);
     REQUIRE(a.residual_rms.size() == b.residual_rms.size());
-    for (std::size_t l = 0; l < a.residual_rms.size(); ++l) CHECK(b.residual_rms[l] == Approx(a.residual_rms[l]).epsilon(tol));
+    for (std::size_t l = 0; l < a.residual_rms.size(); ++l)
+      CHECK(b.residual_rms[l] == Approx(a.residual_rms[l]).epsilon(tol));
     REQUIRE(a.load.size() == b.load.size());
     for (std::size_t l = 0; l < a.load.size(); ++l) {
-      CHECK(b.load[l] == a.load[l]);  // identical routing decisions
+      CHECK(b.load[l] == a.load[l]);                          // identical routing decisions
       for (const double load : a.load[l]) CHECK(load > 0.0);  // every expert hit
     }
     const auto& logits = host.logits();
@@ -153,10 +158,12 @@ void check_training_step(const StepCase& sc) {
   }
 }
 
-const char* const kMoeSoftmax = "d_model = 12\nn_layers = 2\nd_head = 4\nffn = \"moe\"\nn_experts = 5\nn_active = 2\n"
-                                "d_expert = 7\nrouter = \"softmax\"";
-const char* const kMoeSigmoidShared = "d_model = 12\nn_layers = 1\nd_head = 4\nffn = \"moe\"\nn_experts = 6\nn_active = 2\n"
-                                      "d_expert = 5\nn_shared = 1\nd_shared = 9\nactivation = \"swiglu\"\nrouter = \"sigmoid\"\nn_groups = 2";
+const char* const kMoeSoftmax =
+    "d_model = 12\nn_layers = 2\nd_head = 4\nffn = \"moe\"\nn_experts = 5\nn_active = 2\n"
+    "d_expert = 7\nrouter = \"softmax\"";
+const char* const kMoeSigmoidShared =
+    "d_model = 12\nn_layers = 1\nd_head = 4\nffn = \"moe\"\nn_experts = 6\nn_active = 2\n"
+    "d_expert = 5\nn_shared = 1\nd_shared = 9\nactivation = \"swiglu\"\nrouter = \"sigmoid\"\nn_groups = 2";
 const char* const kDense = "d_model = 12\nn_layers = 2\nd_head = 4\nffn = \"dense\"\nd_ffn = 17";
 
 }  // namespace
@@ -179,11 +186,12 @@ TEMPLATE_TEST_CASE("cuda parity: whole training step vs the CPU reference", "[cu
   check_training_step<T>({"moe-softmax-aux-adamw", kMoeSoftmax, aux, muelab::theory::OptimizerKind::adamw});
   aux.capacity_factor = 1.25;
   aux.bias_rate = 0.05;
-  check_training_step<T>({"moe-sigmoid-aux-capacity-bias-adam", kMoeSigmoidShared, aux, muelab::theory::OptimizerKind::adam});
+  check_training_step<T>(
+      {"moe-sigmoid-aux-capacity-bias-adam", kMoeSigmoidShared, aux, muelab::theory::OptimizerKind::adam});
 }
 
-TEMPLATE_TEST_CASE("cuda parity: a non-finite step is skipped on the device and reported", "[cuda][parity][step]", float,
-                   double) {
+TEMPLATE_TEST_CASE("cuda parity: a non-finite step is skipped on the device and reported", "[cuda][parity][step]",
+                   float, double) {
   using T = TestType;
   const auto spec = cpu::testing::make_spec(kMoeSoftmax, "complete-mue", cpu::ArchitectureOptions{}, "", 13);
   cpu::Model<T> good(spec), poisoned(spec);
@@ -203,7 +211,8 @@ TEMPLATE_TEST_CASE("cuda parity: a non-finite step is skipped on the device and 
   const auto same_bits = [](const std::vector<std::vector<T>>& x, const std::vector<std::vector<T>>& y) {
     if (x.size() != y.size()) return false;
     for (std::size_t i = 0; i < x.size(); ++i)
-      if (x[i].size() != y[i].size() || std::memcmp(x[i].data(), y[i].data(), x[i].size() * sizeof(T)) != 0) return false;
+      if (x[i].size() != y[i].size() || std::memcmp(x[i].data(), y[i].data(), x[i].size() * sizeof(T)) != 0)
+        return false;
     return true;
   };
   const auto before = values();
