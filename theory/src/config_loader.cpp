@@ -203,9 +203,9 @@ RuleSwitches read_rule(TableReader& r) {
   for (const auto& spec : rule_switch_table()) {
     const std::string name(spec.name);
     if (spec.kind == SwitchKind::number) {
-      const double value = r.number(name, std::stod(std::string(spec.default_value)), switch_accepted_text(spec),
-                                    [&](double x) { return x >= spec.min && x <= spec.max; });
-      set_switch(spec, s, fmt::format("{}", value));
+      s.*std::get<double RuleSwitches::*>(spec.field) =
+          r.number(name, std::stod(std::string(spec.default_value)), switch_accepted_text(spec),
+                   [&](double x) { return x >= spec.min && x <= spec.max; });
       continue;
     }
     const bool per_rule = std::holds_alternative<std::optional<std::string> RuleSwitches::*>(spec.field);

@@ -132,7 +132,6 @@ struct ResolvedSwitches {
   std::string wd_width_scaling;
   std::string eps_width_scaling;
   BatchDurationMode batch_duration = BatchDurationMode::none;
-  std::string batch_duration_name;
   std::string beta_rule;
   bool route_scale_active = true;
   double jiang_router_gamma = 1.0;
@@ -151,8 +150,7 @@ ResolvedSwitches resolve_switches(RuleSource rule, const RuleSwitches& s) {
   r.head_rule = s.head_rule;
   r.wd_width_scaling = value("wd_width_scaling");
   r.eps_width_scaling = value("eps_width_scaling");
-  r.batch_duration_name = value("batch_duration");
-  r.batch_duration = parse_batch_duration_mode(r.batch_duration_name);
+  r.batch_duration = parse_batch_duration_mode(value("batch_duration"));
   r.beta_rule = s.beta_rule;
   r.route_scale_active = s.route_scale == "active";
   r.jiang_router_gamma = s.jiang_router_gamma;
