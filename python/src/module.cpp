@@ -2,6 +2,10 @@
 // engine of docs/theory.md §2–§6 on TOML text, returning the JSON contract of `muelab transfer
 // --format json` as a string. Bad input raises ValueError carrying the line the CLI prints after
 // "muelab: error: " (the same ConfigError / RuleRefusal texts; docs/development.md §2, "Python").
+// `coord_slopes` runs the C++ coordinate-check analysis (slopes, bootstrap CIs, three-valued verdicts)
+// on measurements taken in Python, so muelab.torch.coord_check judges exactly as `coord-check` does.
+#include "muelab/analysis/coord_analysis.hpp"
+#include "muelab/experiments/verdicts.hpp"
 #include "muelab/theory/config_loader.hpp"
 #include "muelab/theory/report.hpp"
 #include "muelab/theory/rule_switches.hpp"
@@ -13,6 +17,8 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -51,6 +57,61 @@ std::string transfer_json(const std::string& base_text, const std::string& base_
   }
 }
 
+/// Slopes, CIs and verdicts of coordinate sizes taken in Python (muelab.torch.coord_check): one dict per
+/// (rule, quantity, axis, step), judged against 0 ± tolerance (docs/claims.md `coord-check`); rules in
+/// `control_rules` are control rows. Malformed measurements raise ValueError.
+py::list coord_slopes(const std::vector<std::string>& rules, const std::vector<std::string>& quantities,
+                      const std::vector<std::string>& axes, const std::vector<std::int64_t>& steps,
+                      const std::vector<double>& axis_values, const std::vector<std::string>& seeds,
+                      const std::vector<double>& values, const std::vector<std::string>& control_rules,
+                      double tolerance, std::uint64_t seed, std::size_t resamples) {
+  namespace ma = muelab::analysis;
+  const std::size_t n = rules.size();
+  if (quantities.size() != n || axes.size() != n || steps.size() != n || axis_values.size() != n || seeds.size() != n ||
+      values.size() != n)
+    throw py::value_error("coord_slopes: every measurement column must have the same length");
+  if (!(tolerance >= 0.0)) throw py::value_error("tolerance: must be >= 0");
+  std::vector<ma::CoordMeasurement> measurements(n);
+  for (std::size_t i = 0; i < n; ++i)
+    measurements[i] = {rules[i], quantities[i], axes[i], steps[i], axis_values[i], seeds[i], values[i]};
+  std::vector<ma::CoordSlope> slopes;
+  try {
+    slopes = ma::analyze_coord_measurements(measurements, seed, resamples);
+  } catch (const std::invalid_argument& e) {
+    throw py::value_error(e.what());
+  }
+  const auto is_control = [&](const std::string& rule) {
+    return std::find(control_rules.begin(), control_rules.end(), rule) != control_rules.end();
+  };
+  const auto verdicts = ma::coord_slope_verdicts(slopes, is_control, ma::coord_check_spec("coord-check", tolerance));
+  py::list out;
+  std::size_t judged = 0;
+  for (const auto& s : slopes) {
+    py::dict row;
+    row["rule"] = s.rule;
+    row["quantity"] = s.quantity;
+    row["axis"] = s.axis;
+    row["step"] = s.step;
+    row["axis_values"] = s.axis_values;
+    row["seeds"] = s.seeds;
+    row["slope"] = s.estimate.slope;
+    row["ci"] = py::make_tuple(s.estimate.ci.low, s.estimate.ci.high);
+    if (s.exception) {
+      row["kind"] = "not judged";
+      row["verdict"] = "not judged";
+      row["reason"] = *s.exception;
+    } else {
+      const auto& v = verdicts.at(judged++);
+      row["kind"] = muelab::experiments::to_string(v.kind);
+      row["verdict"] = muelab::experiments::to_string(v.outcome);
+      row["reason"] = v.reason;
+      row["as_expected"] = v.as_expected();
+    }
+    out.append(row);
+  }
+  return out;
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_muelab, m) {
@@ -63,5 +124,8 @@ PYBIND11_MODULE(_muelab, m) {
     return names;
   });
   m.def("switches_markdown", &rule_switch_markdown_table);
+  m.def("coord_slopes", &coord_slopes, py::arg("rules"), py::arg("quantities"), py::arg("axes"), py::arg("steps"),
+        py::arg("axis_values"), py::arg("seeds"), py::arg("values"), py::arg("control_rules"), py::arg("tolerance"),
+        py::arg("seed"), py::arg("resamples"));
   m.attr("version") = MUELAB_VERSION;
 }

@@ -12,9 +12,10 @@
 namespace muelab::models::cpu::testing {
 
 /// A dense unit-expansion base (d = 8, L = 1) and a target described by `model_toml`: the
-/// resulting multipliers are non-trivial (ρ_d, ρ_L, A, R), which the checks need.
-inline theory::RunConfig base_config(double init_std = 0.5) {
-  return theory::parse_run_config(fmt::format(R"(
+/// resulting multipliers are non-trivial (ρ_d, ρ_L, A, R), which the checks need. The TOML texts are
+/// exported too (oracle_export.cpp), so that the Python adapter computes its own plan from them.
+inline std::string base_toml(double init_std = 0.5) {
+  return fmt::format(R"(
 [model]
 d_model = 8
 n_layers = 1
@@ -33,13 +34,21 @@ eps = 1e-8
 beta1 = 0.9
 beta2 = 0.95
 init_std = {}
-)", init_std), "test-base", theory::ConfigRole::base);
+)",
+                     init_std);
+}
+
+inline std::string target_toml(const std::string& model_toml, const std::string& rule_toml = "") {
+  return "[model]\n" + model_toml + "\n[train]\nbatch_size = 2\nseq_len = 5\nsteps = 10\n" +
+         (rule_toml.empty() ? std::string() : "[rule]\n" + rule_toml + "\n");
+}
+
+inline theory::RunConfig base_config(double init_std = 0.5) {
+  return theory::parse_run_config(base_toml(init_std), "test-base", theory::ConfigRole::base);
 }
 
 inline theory::RunConfig target_config(const std::string& model_toml, const std::string& rule_toml = "") {
-  return theory::parse_run_config("[model]\n" + model_toml + "\n[train]\nbatch_size = 2\nseq_len = 5\nsteps = 10\n" +
-                                      (rule_toml.empty() ? std::string() : "[rule]\n" + rule_toml + "\n"),
-                                  "test-target", theory::ConfigRole::target);
+  return theory::parse_run_config(target_toml(model_toml, rule_toml), "test-target", theory::ConfigRole::target);
 }
 
 inline ModelSpec make_spec(const std::string& model_toml, const std::string& rule = "complete-mue",

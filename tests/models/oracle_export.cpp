@@ -1,8 +1,10 @@
 // Exports a small model, a batch and muelab's loss, gradients and 10 AdamW-step losses for the
 // independent PyTorch oracle (tests/models/pytorch_oracle.py). Usage:
-//   muelab_models_oracle_export CASE DTYPE OUT_DIR      (CASE: moe-sigmoid | moe-softmax | dense; DTYPE: double | float)
+//   muelab_models_oracle_export CASE DTYPE OUT_DIR
+//   (CASE: moe-sigmoid | moe-softmax | dense; DTYPE: double | float)
 // Format (all little-endian):
-//   OUT_DIR/manifest.json  spec (every constant the forward uses), parameter table
+//   OUT_DIR/manifest.json  spec (every constant the forward uses), the base and target TOML texts and
+//                          the rule source (tests/python/test_torch_adapter.py plans from them), parameter table
 //                          [{name, group, trainable, rows, cols, offset}], tokens, targets, batch,
 //                          per-group optimizer hyperparameters, muelab's loss and the 11 losses of
 //                          10 AdamW steps (loss before each step and after the last);
@@ -48,7 +50,8 @@ Case make_case(const std::string& name) {
 
 template <class Scalar>
 int run(const Case& c, const std::filesystem::path& out) {
-  const auto base = mc::testing::base_config(0.2);
+  const double base_init_std = 0.2;
+  const auto base = mc::testing::base_config(base_init_std);
   const auto target = mc::testing::target_config(c.model_toml, "");
   const auto transfer = muelab::theory::transfer(base, target, *muelab::theory::parse_rule_source(c.rule));
   const auto spec = mc::make_model_spec(transfer, target.model, 11, 5, c.options);
@@ -68,6 +71,10 @@ int run(const Case& c, const std::filesystem::path& out) {
                 {"activation", muelab::theory::to_string(m.activation)}, {"d_ffn", m.d_ffn}, {"n_experts", m.n_experts},
                 {"n_active", m.n_active}, {"d_expert", m.d_expert}, {"n_shared", m.n_shared}, {"d_shared", m.d_shared},
                 {"n_groups", m.n_groups}, {"router", muelab::theory::to_string(m.router)}};
+  j["base_toml"] = mc::testing::base_toml(base_init_std);
+  j["target_toml"] = mc::testing::target_toml(c.model_toml, "");
+  j["rule"] = c.rule;
+  j["norm_gains_trainable"] = spec.options.norm_gains_trainable;
   j["vocab_size"] = spec.vocab_size;
   j["seq_len"] = spec.seq_len;
   j["batch"] = batch;
