@@ -252,6 +252,16 @@ try:
 except ValueError as e:
     check("rule" in str(e), f"rule=all message: {e}")
 
+# Bad input: one ValueError naming the field, never a crash.
+bad_calls = {
+    "watch": lambda: mt.coord_check(factory("sp"), (32, 64), batches, ["blocks.9"]),
+    "widths": lambda: mt.coord_check(factory("sp"), (32,), batches, ["blocks.0"]),
+    "steps": lambda: mt.coord_check(factory("sp"), (32, 64), batches, ["blocks.0"], steps=5),
+    "n_active": lambda: mt.MoE(16, 4, 5, 16, mt.multipliers(plan)),
+    "router": lambda: mt.MoE(16, 4, 2, 16, mt.multipliers(plan), router="tanh"),
+    "model.d_shared": lambda: mt.Transformer(dict(target["model"], d_shared=0), 32, 16, plan),
+    "plan optimizer": lambda: mt.optimizer(model, dict(plan, optimizer="sgd")),
+}
 # --- 4. coordinate check across width ---------------------------------------------------------------------
 WIDTHS = (32, 64, 128, 256)
 DATA_SEED = 11
@@ -270,6 +280,14 @@ def factory(rule):
         return model, mt.optimizer(model, plan)
     return make
 
+
+for field, call in bad_calls.items():
+    try:
+        call()
+        check(False, f"bad {field} must raise ValueError")
+    except ValueError as e:
+        check(field in str(e), f"bad {field}: message names the field: {e}")
+print(f"bad input: {len(bad_calls)} calls raise ValueError naming their field")
 
 print(f"coord_check: data seed {DATA_SEED}, init seeds 1000+0..4, bootstrap seed 7, widths {WIDTHS}")
 results = {}
