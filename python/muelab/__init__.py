@@ -10,6 +10,8 @@
 `muelab transfer --set rule.KEY=VALUE`. The result is the JSON contract of
 `muelab transfer --format json` as Python objects: one result, or {"rules": [...]} for rule="all".
 Bad input raises ValueError with the line the command prints after "muelab: error: ".
+`import muelab.torch` (needs PyTorch) applies such a plan to a PyTorch model: parameter groups, init,
+forward multipliers, a reference MoE block and a coordinate check (docs/development.md §2, "PyTorch").
 """
 import json
 import math
