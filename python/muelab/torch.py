@@ -80,9 +80,7 @@ def default_group(name, param=None):
         return "bias"
     if any("emb" in p and p not in _HEAD and p != "embed_out" for p in body) or any(p in ("wte", "wpe") for p in body):
         return "embedding"
-    if body[0] in _HEAD and len(body) == 1 or body[-1] in ("lm_head", "unembed", "readout", "embed_out"):
-        return "head"
-    if len(body) == 1 and body[0] == "head":
+    if (len(body) == 1 and body[0] in _HEAD) or body[-1] in ("lm_head", "unembed", "readout", "embed_out"):
         return "head"
     if any(p == "router" or p.endswith("expert_gate") for p in body):
         return "router"
