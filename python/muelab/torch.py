@@ -252,7 +252,8 @@ def _unit(u, up, gate, down, m, kind, activation):
 
 
 def _stacked(count, rows, cols):
-    return torch.nn.Parameter(torch.randn(count, rows, cols) * 0.02) if count else None
+    """count x rows x cols expert weights (placeholder values until init_)."""
+    return torch.nn.Parameter(torch.randn(count, rows, cols) * 0.02)
 
 
 class MoE(torch.nn.Module):

@@ -67,7 +67,7 @@ def adapter_view(model, trainer_name):
     parts = trainer_name.split(".")
     if trainer_name in ("token_embedding", "position_embedding"):
         return named[trainer_name + ".weight"], lambda w: w
-    if trainer_name == "final_norm.gain" or parts[-1] == "gain":
+    if parts[-1] == "gain":
         return named[trainer_name[:-len("gain")] + "weight"], lambda w: w.reshape(-1)
     if trainer_name == "head":
         return named["head.weight"], lambda w: w.T
