@@ -3,7 +3,7 @@
 // compares it with the numpy implementation adam_sde_numpy.py of the same system).
 //
 // Lines printed (key=value, parsed by run.sh):
-//   cpp threads=T ...         the fast path (run_adam_sde_ensemble: batched Philox4x32 + Box–Muller,
+//   cpp threads=T ...         the fast path (run_adam_sde_ensemble: batched Philox4x32 + ziggurat,
 //                             SIMD-dispatched); `identical` says whether every final coordinate of
 //                             every path has the same bits as with 1 thread;
 //   variant simd=V ...        each compiled variant (baseline x86-64, AVX2, AVX-512) of the fast

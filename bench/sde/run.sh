@@ -3,6 +3,8 @@
 # implementation of the same system, in the same run. Builds nothing: pass the build directory
 # (configure it with -DCMAKE_BUILD_TYPE=Release and build the target bench_sde_adam).
 # Usage: bench/sde/run.sh BUILD_DIR [paths] [steps] [repeats]   (best-of-repeats timings)
+# Refuses to measure when the 1-minute load average exceeds 0.5 per core (an idle machine is needed
+# for the ratios to mean anything); MUELAB_BENCH_ALLOW_LOAD=1 measures anyway and says so.
 # Prints both wall-clock ratios and CPU-time ratios: on a shared machine the wall clock also counts
 # time the scheduler gave to other processes; CPU time (all threads of the process) does not.
 set -euo pipefail
@@ -12,6 +14,14 @@ bin="$build/bench/sde/bench_sde_adam"
 [ -x "$bin" ] || { echo "error: $bin not found (build target bench_sde_adam first)" >&2; exit 2; }
 here="$(cd "$(dirname "$0")" && pwd)"
 export OPENBLAS_NUM_THREADS=1 OMP_PROC_BIND=false
+load_per_core=$(awk -v cpus="$(nproc)" '{ printf "%.2f", $1 / cpus }' /proc/loadavg)
+if awk -v l="$load_per_core" 'BEGIN { exit !(l > 0.5) }'; then
+  if [ "${MUELAB_BENCH_ALLOW_LOAD:-0}" != 1 ]; then
+    echo "refusing to measure: load average $load_per_core per core > 0.5 (wait for an idle machine, or set MUELAB_BENCH_ALLOW_LOAD=1)" >&2
+    exit 3
+  fi
+  echo "warning: load average $load_per_core per core > 0.5: these numbers are NOT from an idle machine"
+fi
 echo "date=$(date -u +%Y-%m-%dT%H:%M:%SZ) host=$(uname -n) cpus=$(nproc) load=\"$(cut -d' ' -f1-3 /proc/loadavg)\""
 cpp="$("$bin" "$paths" "$steps" "$repeats")"
 numpy="$(/usr/bin/python3 "$here/adam_sde_numpy.py" "$paths" "$steps" "$repeats")"

@@ -1,7 +1,9 @@
 // The batched counter-based normal generator (sim/common/include/muelab/sim/batched_normal_rng.hpp):
-// Philox4x32-10 against Random123's reference, the polynomial log / sincos against libm, the normal
-// moments, KS and chi-square against Φ with tolerances from their sampling distributions, and the
-// same bits from every SIMD variant. Every stochastic test prints its seed.
+// Philox4x32-10 against Random123's reference, the polynomial log / exp against libm, the ziggurat's
+// tables against their defining areas, every normal against an independent scalar ziggurat written
+// from the documented algorithm, the normal moments, KS and chi-square against Φ with tolerances from
+// their sampling distributions, and the same bits from every SIMD variant. Every stochastic test
+// prints its seed.
 #include "muelab/sim/batched_normal_rng.hpp"
 #include "muelab/sim/sde/adam_sde_ensemble.hpp"
 
@@ -81,7 +83,8 @@ TEST_CASE("Philox4x32-10 matches Random123's known-answer vectors and r123::Phil
 TEST_CASE("Hand-vectorized Philox equals the reference for every lane count (groups of 32, 8, and the tail)",
           "[sim][rng][philox][simd]") {
   // 1..80 lanes: AVX2 runs four interleaved 8-lane groups, then single groups, then the portable
-  // loop; AVX-512 runs 16-lane registers, then the portable loop. Every path must give r123's bits.
+  // loop; AVX-512 runs two interleaved 16-lane groups, then single groups, then the portable loop.
+  // Every path must give r123's bits.
   auto check = [](philox4x32::BijectionFunction bijection, const char* name) {
     for (std::size_t lanes = 1; lanes <= 80; ++lanes) {
       std::vector<std::uint32_t> w0(lanes), w1(lanes), w2(lanes), w3(lanes);
@@ -108,49 +111,168 @@ TEST_CASE("Hand-vectorized Philox equals the reference for every lane count (gro
 }
 #endif
 
-TEST_CASE("Polynomial log and sincos(2πu) agree with libm to a few ulp", "[sim][rng][math]") {
-  double worst_log = 0.0, worst_trig = 0.0;
-  auto check = [&](double u) {
-    const double log_reference = std::log(u);
-    worst_log = std::max(worst_log, std::abs(vector_math::log_positive(u) - log_reference) /
-                                        std::max(std::abs(log_reference), std::numeric_limits<double>::min()));
-    double sine = 0.0, cosine = 0.0;
-    vector_math::sincos_two_pi(u, sine, cosine);
-    const double angle = 2.0 * std::numbers::pi * u;
-    worst_trig = std::max({worst_trig, std::abs(sine - std::sin(angle)), std::abs(cosine - std::cos(angle))});
+TEST_CASE("Polynomial log and exp agree with libm to a few ulp", "[sim][rng][math]") {
+  double worst_log = 0.0, worst_exp = 0.0;
+  auto check_log = [&](double u) {
+    const double reference = std::log(u);
+    worst_log = std::max(worst_log, std::abs(vector_math::log_positive(u) - reference) /
+                                        std::max(std::abs(reference), std::numeric_limits<double>::min()));
   };
-  for (int i = 1; i < 200000; ++i) check(static_cast<double>(i) / 200000.0);
-  for (int e = 1; e <= 53; ++e) check(std::ldexp(1.0, -e) * 1.000000123);  // small u: the radius's tail
-  check(0x1.0p-54);                                                         // smallest open_unit value
-  check(1.0 - 0x1.0p-54);
-  for (double u : {0.125, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875}) check(u);  // quadrant boundaries
-  // log: fdlibm's bound is < 1 ulp; relative 2^-52 allows 2 ulp. sincos: |value| ≤ 1, so an absolute
-  // 1e-15 is ~5 ulp, dominated by the rounding of 2π·u itself (the reference has it too).
+  for (int i = 1; i < 200000; ++i) check_log(static_cast<double>(i) / 200000.0);
+  for (int e = 1; e <= 53; ++e) check_log(std::ldexp(1.0, -e) * 1.000000123);  // small u: the tail's logs
+  check_log(0x1.0p-54);                                                        // smallest open_unit value
+  check_log(1.0 - 0x1.0p-54);
+  check_log(1.5);  // the table construction's arguments exceed 1
+  auto check_exp = [&](double x) {
+    const double reference = std::exp(x);
+    worst_exp = std::max(worst_exp, std::abs(vector_math::exp_nonpositive(x) - reference) / reference);
+  };
+  for (int i = 0; i <= 700000; ++i) check_exp(-static_cast<double>(i) * 1e-3 * 1.0000001);
+  for (double x : {0.0, -0.5 * std::numbers::ln2, -std::numbers::ln2, -1e-300, -6.676, -700.0}) check_exp(x);
+  // fdlibm's bounds are < 1 ulp; relative 2^-52 allows 2 ulp.
   REQUIRE(worst_log <= 0x1.0p-52);
-  REQUIRE(worst_trig <= 1e-15);
+  REQUIRE(worst_exp <= 0x1.0p-52);
+  REQUIRE(vector_math::exp_nonpositive(0.0) == 1.0);
   // The uniform map: 53 bits, open interval, the same map as CounterRng::to_open_unit.
   REQUIRE(vector_math::open_unit_from_words(0, 0) == 0x1.0p-54);
   REQUIRE(vector_math::open_unit_from_words(0xffffffffu, 0xffffffffu) == 1.0 - 0x1.0p-54);
   const std::uint64_t word = 0x9e3779b97f4a7c15ull;
   REQUIRE(vector_math::open_unit_from_words(static_cast<std::uint32_t>(word >> 32), static_cast<std::uint32_t>(word)) ==
           CounterRng::to_open_unit(word));
+  // The ziggurat's magnitude: bits 12..63 of the word, exactly.
+  REQUIRE(ziggurat::magnitude(0xffffffffu, 0xffffffffu) == 0x1.0p52 - 1.0);
+  REQUIRE(ziggurat::magnitude(0x80000000u, 0x00000fffu) == 0x1.0p51);
+  REQUIRE(ziggurat::magnitude(0, 0x00001000u) == 1.0);
+  REQUIRE(ziggurat::magnitude(static_cast<std::uint32_t>(word >> 32), static_cast<std::uint32_t>(word)) ==
+          static_cast<double>(word >> 12));
 }
 
-TEST_CASE("fill_normal is Box-Muller on the keyed Philox words, in the documented layout", "[sim][rng]") {
-  const BatchedNormalRng rng(kSeed, 3);
-  for (std::size_t n : {1u, 2u, 7u, 8u, 64u, 129u, 300u}) {  // odd n, one and several batches of 64 pairs
-    std::vector<double> out(n);
-    rng.fill_normal(out.data(), n, 11, 22, 0.5);
-    const std::size_t pairs = (n + 1) / 2;
-    for (std::size_t j = 0; j < pairs; ++j) {
-      const auto w = rng.bits(static_cast<std::uint32_t>(j), 11, 22);
-      const double radius = std::sqrt(-2.0 * std::log(vector_math::open_unit_from_words(w[0], w[1])));
-      const double angle = 2.0 * std::numbers::pi * vector_math::open_unit_from_words(w[2], w[3]);
-      const double tolerance = 1e-14 * std::max(1.0, radius);
-      REQUIRE(std::abs(out[j] - 0.5 * radius * std::cos(angle)) <= tolerance);
-      if (pairs + j < n) REQUIRE(std::abs(out[pairs + j] - 0.5 * radius * std::sin(angle)) <= tolerance);
+namespace {
+
+/// An independent scalar ziggurat, written from the algorithm in batched_normal_rng.hpp's comments
+/// and docs/theory.md §7 with libm's exp/log and its own tables: the oracle for fill_normal.
+struct ReferenceZiggurat {
+  static constexpr int kLayers = 1024;
+  static constexpr double kTail = 4.038849846109504, kArea = 0.0012263246463530893;
+  double edge[kLayers]{};  // edge[i] = x_i, i = 1..1023; edge[0] = 0
+  double base_width = 0.0;
+  long tails = 0, wedges = 0;
+
+  static double f(double x) { return std::exp(-0.5 * x * x); }
+
+  ReferenceZiggurat() {
+    edge[kLayers - 1] = kTail;
+    for (int i = kLayers - 2; i >= 1; --i) edge[i] = std::sqrt(-2.0 * std::log(kArea / edge[i + 1] + f(edge[i + 1])));
+    base_width = kArea / f(kTail);
+  }
+  double right(int layer) const { return layer == 0 ? base_width : edge[layer]; }
+  /// The fast-path test: the candidate lies inside the part of the layer wholly under f.
+  bool inside(int layer, double magnitude_52) const {
+    const double limit = layer == 0 ? kTail : edge[layer - 1];
+    return magnitude_52 < std::floor(limit / right(layer) * 0x1.0p52);
+  }
+  static double magnitude_52(std::uint32_t hi, std::uint32_t lo) {
+    return static_cast<double>(((std::uint64_t{hi} << 32) | lo) >> 12);
+  }
+  double normal(const BatchedNormalRng& rng, std::uint32_t a, std::uint32_t b, std::uint32_t k, std::uint32_t hi,
+                std::uint32_t lo) {
+    int layer = static_cast<int>(lo % kLayers);
+    bool negative = (lo >> 10) & 1;
+    double u = magnitude_52(hi, lo);
+    double x = u * (right(layer) / 0x1.0p52);
+    if (inside(layer, u)) return negative ? -x : x;
+    for (std::uint32_t attempt = 0;; ++attempt) {
+      const auto w = rng.bits(0x80000000u | (attempt << 24) | k, a, b);
+      if (layer == 0) {
+        ++tails;
+        const double tail = -std::log(vector_math::open_unit_from_words(w[0], w[1])) / kTail;
+        const double y = -std::log(vector_math::open_unit_from_words(w[2], w[3]));
+        if (2.0 * y > tail * tail) return negative ? -(kTail + tail) : kTail + tail;
+        continue;
+      }
+      ++wedges;
+      const double bottom = f(edge[layer]), top = layer == 1 ? 1.0 : f(edge[layer - 1]);
+      if (bottom + vector_math::open_unit_from_words(w[0], w[1]) * (top - bottom) < f(x)) return negative ? -x : x;
+      layer = static_cast<int>(w[3] % kLayers);
+      negative = (w[3] >> 10) & 1;
+      u = magnitude_52(w[2], w[3]);
+      x = u * (right(layer) / 0x1.0p52);
+      if (inside(layer, u)) return negative ? -x : x;
     }
   }
+};
+
+}  // namespace
+
+TEST_CASE("The ziggurat tables have the equal layer areas that define them", "[sim][rng][ziggurat]") {
+  const ziggurat::Tables& t = ziggurat::tables();
+  const double area = ziggurat::Tables::kLayerArea, tail_start = ziggurat::Tables::kTailStart;
+  auto f = [](double x) { return std::exp(-0.5 * x * x); };
+  auto edge = [&](int i) { return i == 0 ? 0.0 : t.layer[i].width * 0x1.0p52; };
+  const int layers = ziggurat::Tables::kLayers, top_layer = layers - 1;
+  REQUIRE(edge(top_layer) == tail_start);
+  // Layers 2..1023: rectangles of width x_i between f(x_i) and f(x_{i−1}), each of area V.
+  double worst_area = 0.0, worst_height = 0.0;
+  for (int i = 2; i < layers; ++i) {
+    REQUIRE(edge(i - 1) < edge(i));
+    worst_area = std::max(worst_area, std::abs(edge(i) * (f(edge(i - 1)) - f(edge(i))) / area - 1.0));
+    worst_height = std::max(worst_height, std::abs(t.height[i] / f(edge(i)) - 1.0));
+    REQUIRE(t.layer[i].accept == std::floor(edge(i - 1) / edge(i) * 0x1.0p52));
+  }
+  // The recursion closes: the top layer [0, x_1] × [f(x_1), 1] has area V too (R is the closure's root
+  // in double precision), and the base strip plus the tail is V: R f(R) + ∫_R^∞ f = V.
+  const double top = edge(1) * (1.0 - f(edge(1)));
+  const double base =
+      tail_start * f(tail_start) + std::sqrt(std::numbers::pi / 2.0) * std::erfc(tail_start / std::numbers::sqrt2);
+  std::cout << "ziggurat: worst layer-area error " << worst_area << ", top layer " << top / area - 1.0
+            << ", base + tail " << base / area - 1.0 << "\n";
+  REQUIRE(worst_area < 1e-12);
+  REQUIRE(worst_height < 1e-15);
+  REQUIRE(std::abs(top / area - 1.0) < 1e-10);
+  REQUIRE(std::abs(base / area - 1.0) < 1e-10);
+  REQUIRE(t.height[0] == 1.0);
+  REQUIRE(t.layer[1].accept == 0.0);
+  REQUIRE(t.layer[0].width * 0x1.0p52 == area / t.height[top_layer]);
+  REQUIRE(t.layer[0].accept == std::floor(tail_start / (t.layer[0].width * 0x1.0p52) * 0x1.0p52));
+  // The fast path's acceptance: (1/1024) Σ k_i / 2^52 = 0.995723 for this construction (rejections 0.43%).
+  double accept = 0.0;
+  for (int i = 0; i < layers; ++i) accept += t.layer[i].accept * 0x1.0p-52 / layers;
+  REQUIRE(std::abs(accept - 0.995723) < 1e-5);
+}
+
+TEST_CASE("fill_normal is the ziggurat on the keyed Philox words, in the documented layout", "[sim][rng][ziggurat]") {
+  std::cout << "seed " << kSeed << "\n";
+  const BatchedNormalRng rng(kSeed, 3);
+  ReferenceZiggurat reference;
+  long checked = 0;
+  // The reference's tables come from libm's exp/log, the generator's from its own: both < 1 ulp, but the
+  // recursion from x_1023 = R down to x_1 amplifies ulp differences (x_1 differs by 9e-14 relative), so
+  // values agree to 1e-12 relative (measured: 1.1e-14), not to the last bit; the decisions agree.
+  double worst = 0.0;
+  auto compare = [&](std::size_t n, std::uint32_t a, std::uint32_t b, double scale) {
+    std::vector<double> out(n);
+    rng.fill_normal(out.data(), n, a, b, scale);
+    const std::size_t blocks = (n + 1) / 2;
+    for (std::size_t k = 0; k < n; ++k) {
+      const std::size_t j = k < blocks ? k : k - blocks;
+      const auto w = rng.bits(static_cast<std::uint32_t>(j), a, b);
+      const std::uint32_t hi = k < blocks ? w[0] : w[2], lo = k < blocks ? w[1] : w[3];
+      const double expected = scale * reference.normal(rng, a, b, static_cast<std::uint32_t>(k), hi, lo);
+      const double difference = std::abs(out[k] - expected) / std::max(1.0, std::abs(expected));
+      worst = std::max(worst, difference);
+      INFO("n = " << n << ", a = " << a << ", b = " << b << ", normal " << k << ": " << out[k] << " vs " << expected);
+      REQUIRE(difference <= 1e-12);
+      ++checked;
+    }
+  };
+  for (std::size_t n : {1u, 2u, 7u, 8u, 64u, 129u, 300u})
+    compare(n, 11, 22, 0.5);  // odd n, several batches of 64 blocks
+  // Enough draws that the rejection paths run many times: 0.43% wedge or tail, tails ≈ 0.005%.
+  for (std::uint32_t a = 0; a < 6000; ++a) compare(64, a, 5, 1.0);
+  std::cout << checked << " normals checked (worst relative difference " << worst << "); the reference took "
+            << reference.wedges << " wedge tests and " << reference.tails << " tail draws\n";
+  REQUIRE(reference.wedges > 1000);
+  REQUIRE(reference.tails > 5);
   // Keyed by counters: the same key and counters give the same bits; any other key or counter does not.
   std::vector<double> a(64), b(64), c(64), d(64), e(64);
   rng.fill_normal(a.data(), 64, 5, 6);
@@ -162,11 +284,44 @@ TEST_CASE("fill_normal is Box-Muller on the keyed Philox words, in the documente
   REQUIRE(a != c);
   REQUIRE(a != d);
   REQUIRE(a != e);
+  // Bad input: a sub-stream holds fewer than 2^24 normals (the redraw counters); the error names n.
+  std::vector<double> one(1);
+  REQUIRE_THROWS_WITH(fill_batched_normals(rng, one.data(), BatchedNormalRng::kMaxNormals, 0, 0),
+                      Catch::Matchers::Contains("n: must be below 2^24"));
+}
+
+TEST_CASE("fill_normal_paths gives every path the numbers of its own fill_normal, in every SIMD variant",
+          "[sim][rng][ziggurat][simd]") {
+  const BatchedNormalRng rng(kSeed, 6);
+  // n = 50: 25 blocks per path, so the 64-lane batches end inside a path; n = 129: one path spans
+  // three batches; n = 1: 64 paths share one batch.
+  for (std::size_t n : {1u, 7u, 50u, 64u, 129u}) {
+    for (std::size_t paths : {1u, 2u, 3u, 8u, 9u, 64u}) {
+      std::vector<double> expected(n * paths), together(n * paths);
+      for (std::size_t p = 0; p < paths; ++p)
+        rng.fill_normal(expected.data() + p * n, n, static_cast<std::uint32_t>(40 + p), 17, 0.75);
+      rng.fill_normal_paths(together.data(), n, 40, paths, 17, 0.75);
+      INFO("n = " << n << ", paths = " << paths);
+      REQUIRE(together == expected);
+      for (SimdLevel level : {SimdLevel::baseline, SimdLevel::avx2, SimdLevel::avx512}) {
+        if (!simd_level_supported(level)) continue;
+        std::fill(together.begin(), together.end(), 0.0);
+        fill_batched_normals(rng, together.data(), n, 40, 17, 0.75, level, paths);
+        INFO("simd level " << simd_level_name(level));
+        REQUIRE(together == expected);
+      }
+    }
+  }
+  std::vector<double> two(2);
+  REQUIRE_THROWS_WITH(fill_batched_normals(rng, two.data(), 1, 0xFFFFFFFFu, 0, 1.0, SimdLevel::automatic, 2),
+                      Catch::Matchers::Contains("paths: a + paths must not exceed 2^32"));
 }
 
 TEST_CASE("Every compiled SIMD variant of the generator gives the same bits", "[sim][rng][simd]") {
   const BatchedNormalRng rng(kSeed, 1);
-  for (std::size_t n : {5u, 64u, 257u}) {
+  // Lengths through every vector tail (AVX-512 8 lanes, AVX2 4) and across batches of 64 blocks;
+  // 400 sub-streams of 64 besides, so that ≈ 110 redraws (wedge and tail) are compared too.
+  for (std::size_t n : {1u, 5u, 63u, 64u, 65u, 257u}) {
     std::vector<double> baseline(n), other(n);
     fill_batched_normals(rng, baseline.data(), n, 9, 4, 1.0, SimdLevel::baseline);
     std::vector<double> inline_version(n);
@@ -181,6 +336,15 @@ TEST_CASE("Every compiled SIMD variant of the generator gives the same bits", "[
       INFO("simd level " << simd_level_name(level) << ", n = " << n);
       REQUIRE(other == baseline);
     }
+  }
+  std::vector<double> baseline(64 * 400), other(64 * 400);
+  for (std::uint32_t a = 0; a < 400; ++a)
+    fill_batched_normals(rng, baseline.data() + 64 * a, 64, a, 8, 0.25, SimdLevel::baseline);
+  for (SimdLevel level : {SimdLevel::avx2, SimdLevel::avx512}) {
+    if (!simd_level_supported(level)) continue;
+    for (std::uint32_t a = 0; a < 400; ++a) fill_batched_normals(rng, other.data() + 64 * a, 64, a, 8, 0.25, level);
+    INFO("simd level " << simd_level_name(level) << ", 400 sub-streams of 64");
+    REQUIRE(other == baseline);
   }
 }
 
@@ -203,7 +367,7 @@ TEST_CASE("Batched normals have the standard normal moments, CDF (KS) and bin co
     s3 += v * v * v;
     s4 += v * v * v * v;
   }
-  // cos and sin of the same pair are uncorrelated (and independent for Box–Muller).
+  // The two normals of one Philox block (normal j and j + 32 of a row) are uncorrelated.
   for (std::size_t r = 0; r < rows; ++r)
     for (std::size_t j = 0; j < width / 2; ++j) cross += all[r * width + j] * all[r * width + width / 2 + j];
   const double pairs = n / 2.0;

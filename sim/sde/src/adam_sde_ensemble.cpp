@@ -29,9 +29,9 @@ struct KernelInput {
   const BatchedNormalRng* rng;
 };
 
-/// State of one block of paths: x, m, u, each `dimension` long, per path; `dw` is the block's scratch
-/// for one path's increment (`dimension` long): generated and consumed at once, so the normals stay
-/// in L1 and never travel through a paths × dimension array.
+/// State of one block of paths: x, m, u, each `dimension` long, per path, and `dw`, the block's
+/// increments of one step (paths × `dimension`): generated and consumed at once, so the normals stay
+/// in L1 and never travel through an all-paths array.
 struct BlockState {
   double* x;
   double* m;
@@ -82,20 +82,21 @@ template <bool kMomentumTerm>
 
 // The loop body shared by all variants; always_inline so that each target-specific wrapper
 // vectorizes it for its own instruction set.
-template <philox4x32::BijectionFunction kBijection>
+template <philox4x32::BijectionFunction kBijection, ziggurat::FastPathFunction kFastPath>
 [[gnu::always_inline]] inline void advance_block(const KernelInput& in, std::uint64_t first_path, BlockState& s) {
   const std::size_t d = in.dimension;
   const double dt = in.dt;
   for (std::uint64_t k = 0; k < in.steps; ++k) {
     const StepScalars scalars = step_scalars(in.parameters, static_cast<double>(k) * dt);
+    // adam_sde_increment for every path of the block at once, with this variant's Philox and
+    // ziggurat fast path (the same numbers as one path at a time; see fill_normal_paths).
+    in.rng->fill_normal_paths<kBijection, kFastPath>(s.dw, d, static_cast<std::uint32_t>(first_path), s.paths,
+                                                     static_cast<std::uint32_t>(k), std::sqrt(dt));
     for (std::size_t p = 0; p < s.paths; ++p) {
       double* x = s.x + p * d;
       double* m = s.m + p * d;
       double* u = s.u + p * d;
-      double* dw = s.dw;
-      // adam_sde_increment, with this variant's Philox.
-      in.rng->fill_normal<kBijection>(dw, d, static_cast<std::uint32_t>(first_path + p), static_cast<std::uint32_t>(k),
-                                      std::sqrt(dt));
+      const double* dw = s.dw + p * d;
       const AdamSdeParameters& q = in.parameters;
       if (scalars.has_momentum_term)
         euler_maruyama_step<true>(d, dt, q.lr, q.wd_rate, q.c1, q.c2, scalars.minus_ratio, scalars.eps_term,
@@ -107,39 +108,40 @@ template <philox4x32::BijectionFunction kBijection>
   }
 }
 
-template <philox4x32::BijectionFunction kBijection>
+template <philox4x32::BijectionFunction kBijection, ziggurat::FastPathFunction kFastPath>
 [[gnu::always_inline]] inline void fill_body(const BatchedNormalRng& rng, double* out, std::size_t n, std::uint32_t a,
-                                             std::uint32_t b, double scale) {
-  rng.fill_normal<kBijection>(out, n, a, b, scale);
+                                             std::uint32_t b, double scale, std::size_t paths) {
+  rng.fill_normal_paths<kBijection, kFastPath>(out, n, a, paths, b, scale);
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define MUELAB_HAVE_X86_VARIANTS 1
 [[gnu::flatten, gnu::target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,bmi2")]] void
 advance_block_avx512(const KernelInput& in, std::uint64_t first_path, BlockState& s) {
-  advance_block<philox4x32::bijection_avx512>(in, first_path, s);
+  advance_block<philox4x32::bijection_avx512, ziggurat::fast_path_avx512>(in, first_path, s);
 }
 [[gnu::flatten, gnu::target("avx2,fma,bmi2")]] void advance_block_avx2(const KernelInput& in,
                                                                                   std::uint64_t first_path,
                                                                                   BlockState& s) {
-  advance_block<philox4x32::bijection_avx2>(in, first_path, s);
+  advance_block<philox4x32::bijection_avx2, ziggurat::fast_path_avx2>(in, first_path, s);
 }
-[[gnu::flatten, gnu::target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,bmi2")]] void
-fill_avx512(const BatchedNormalRng& rng, double* out, std::size_t n, std::uint32_t a, std::uint32_t b, double scale) {
-  fill_body<philox4x32::bijection_avx512>(rng, out, n, a, b, scale);
+[[gnu::flatten, gnu::target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma,bmi2")]] void fill_avx512(
+    const BatchedNormalRng& rng, double* out, std::size_t n, std::uint32_t a, std::uint32_t b, double scale,
+    std::size_t paths) {
+  fill_body<philox4x32::bijection_avx512, ziggurat::fast_path_avx512>(rng, out, n, a, b, scale, paths);
 }
-[[gnu::flatten, gnu::target("avx2,fma,bmi2")]] void fill_avx2(const BatchedNormalRng& rng, double* out,
-                                                                          std::size_t n, std::uint32_t a,
-                                                                          std::uint32_t b, double scale) {
-  fill_body<philox4x32::bijection_avx2>(rng, out, n, a, b, scale);
+[[gnu::flatten, gnu::target("avx2,fma,bmi2")]] void fill_avx2(const BatchedNormalRng& rng, double* out, std::size_t n,
+                                                              std::uint32_t a, std::uint32_t b, double scale,
+                                                              std::size_t paths) {
+  fill_body<philox4x32::bijection_avx2, ziggurat::fast_path_avx2>(rng, out, n, a, b, scale, paths);
 }
 #endif
 [[gnu::flatten]] void advance_block_baseline(const KernelInput& in, std::uint64_t first_path, BlockState& s) {
-  advance_block<philox4x32::bijection>(in, first_path, s);
+  advance_block<philox4x32::bijection, ziggurat::fast_path>(in, first_path, s);
 }
-[[gnu::flatten]] void fill_baseline(const BatchedNormalRng& rng, double* out, std::size_t n, std::uint32_t a, std::uint32_t b,
-                   double scale) {
-  fill_body<philox4x32::bijection>(rng, out, n, a, b, scale);
+[[gnu::flatten]] void fill_baseline(const BatchedNormalRng& rng, double* out, std::size_t n, std::uint32_t a,
+                                    std::uint32_t b, double scale, std::size_t paths) {
+  fill_body<philox4x32::bijection, ziggurat::fast_path>(rng, out, n, a, b, scale, paths);
 }
 
 SimdLevel resolve(SimdLevel level) {
@@ -213,6 +215,7 @@ AdamSdeEnsembleState run_adam_sde_ensemble(const DiagonalAdamSde& system, const 
                                            const Eigen::VectorXd& x0, SimdLevel level) {
   const auto d = static_cast<std::size_t>(system.dimension());
   if (d == 0) throw std::invalid_argument("run_adam_sde_ensemble: dimension must be positive");
+  if (d >= BatchedNormalRng::kMaxNormals) throw std::invalid_argument("dimension: must be below 2^24");
   if (system.batch_variance.size() != system.curvature.size() || system.noise_std.size() != system.curvature.size())
     throw std::invalid_argument("run_adam_sde_ensemble: curvature, noise_std and batch_variance differ in length");
   if (x0.size() != system.curvature.size()) throw std::invalid_argument("run_adam_sde_ensemble: x0 has the wrong length");
@@ -225,43 +228,60 @@ AdamSdeEnsembleState run_adam_sde_ensemble(const DiagonalAdamSde& system, const 
   const Eigen::VectorXd diffusion = (system.parameters.c1 * system.parameters.lr) * system.noise_std;
   const KernelInput input{system.curvature.data(), system.batch_variance.data(), diffusion.data(), d,
                           system.parameters,       dt,                          steps,            &rng};
-  // Row-major path × component storage; each block owns kPathsPerBlock consecutive rows.
-  std::vector<double> x(paths * d), m(paths * d, 0.0), u(paths * d, 0.0);
-  for (std::uint64_t p = 0; p < paths; ++p)
-    for (std::size_t i = 0; i < d; ++i) x[p * d + i] = x0[static_cast<Eigen::Index>(i)];
+  // Each block of kPathsPerBlock paths lives in its thread's scratch (x, m, u row-major path ×
+  // component, then the block's increments) from its initial state to its final one, which it writes
+  // into its rows of the result: nothing serial but the allocation of the result.
+  const auto rows = static_cast<Eigen::Index>(paths), cols = static_cast<Eigen::Index>(d);
+  AdamSdeEnsembleState result;
+  result.x.resize(rows, cols);
+  result.m.resize(rows, cols);
+  result.u.resize(rows, cols);
   const auto blocks = static_cast<long long>((paths + kPathsPerBlock - 1) / kPathsPerBlock);
-#pragma omp parallel for schedule(static)
-  for (long long block = 0; block < blocks; ++block) {
-    const auto first = static_cast<std::uint64_t>(block) * kPathsPerBlock;
-    const std::size_t offset = first * d;
-    std::vector<double> dw(d);  // this block's increment scratch (see BlockState)
-    BlockState state{x.data() + offset, m.data() + offset, u.data() + offset, dw.data(),
-                     static_cast<std::size_t>(std::min<std::uint64_t>(kPathsPerBlock, paths - first))};
-    switch (variant) {
+#pragma omp parallel
+  {
+    std::vector<double> scratch(4 * kPathsPerBlock * d);
+#pragma omp for schedule(static)
+    for (long long block = 0; block < blocks; ++block) {
+      const auto first = static_cast<std::uint64_t>(block) * kPathsPerBlock;
+      const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(kPathsPerBlock, paths - first));
+      BlockState state{scratch.data(), scratch.data() + kPathsPerBlock * d, scratch.data() + 2 * kPathsPerBlock * d,
+                       scratch.data() + 3 * kPathsPerBlock * d, count};
+      for (std::size_t p = 0; p < count; ++p)
+        for (std::size_t i = 0; i < d; ++i) {
+          state.x[p * d + i] = x0[static_cast<Eigen::Index>(i)];
+          state.m[p * d + i] = 0.0;
+          state.u[p * d + i] = 0.0;
+        }
+      switch (variant) {
 #ifdef MUELAB_HAVE_X86_VARIANTS
-      case SimdLevel::avx512: advance_block_avx512(input, first, state); break;
-      case SimdLevel::avx2: advance_block_avx2(input, first, state); break;
+        case SimdLevel::avx512: advance_block_avx512(input, first, state); break;
+        case SimdLevel::avx2: advance_block_avx2(input, first, state); break;
 #endif
-      default: advance_block_baseline(input, first, state); break;
+        default: advance_block_baseline(input, first, state); break;
+      }
+      for (std::size_t i = 0; i < d; ++i)
+        for (std::size_t p = 0; p < count; ++p) {
+          const auto row = static_cast<Eigen::Index>(first + p), col = static_cast<Eigen::Index>(i);
+          result.x(row, col) = state.x[p * d + i];
+          result.m(row, col) = state.m[p * d + i];
+          result.u(row, col) = state.u[p * d + i];
+        }
     }
   }
-  AdamSdeEnsembleState result;
-  using RowMajor = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-  const auto rows = static_cast<Eigen::Index>(paths), cols = static_cast<Eigen::Index>(d);
-  result.x = Eigen::Map<const RowMajor>(x.data(), rows, cols);
-  result.m = Eigen::Map<const RowMajor>(m.data(), rows, cols);
-  result.u = Eigen::Map<const RowMajor>(u.data(), rows, cols);
   return result;
 }
 
 void fill_batched_normals(const BatchedNormalRng& rng, double* out, std::size_t n, std::uint32_t a, std::uint32_t b,
-                          double scale, SimdLevel level) {
+                          double scale, SimdLevel level, std::size_t paths) {
+  if (n >= BatchedNormalRng::kMaxNormals) throw std::invalid_argument("n: must be below 2^24");
+  if (paths > std::uint64_t{1} << 32 || a > (std::uint64_t{1} << 32) - paths)
+    throw std::invalid_argument("paths: a + paths must not exceed 2^32");
   switch (resolve(level)) {
 #ifdef MUELAB_HAVE_X86_VARIANTS
-    case SimdLevel::avx512: fill_avx512(rng, out, n, a, b, scale); break;
-    case SimdLevel::avx2: fill_avx2(rng, out, n, a, b, scale); break;
+    case SimdLevel::avx512: fill_avx512(rng, out, n, a, b, scale, paths); break;
+    case SimdLevel::avx2: fill_avx2(rng, out, n, a, b, scale, paths); break;
 #endif
-    default: fill_baseline(rng, out, n, a, b, scale); break;
+    default: fill_baseline(rng, out, n, a, b, scale, paths); break;
   }
 }
 

@@ -2,8 +2,8 @@
 // with diagonal curvature and diagonal noise — the system of the d = 64 benchmark (bench/sde).
 // Same system and same scheme as AdamSde + EulerMaruyama<…, general_noise> (the tests check it
 // step by step against them), but written for the machine:
-//  * the Brownian increments come from BatchedNormalRng (Philox4x32-10 + branch-free Box–Muller,
-//    vectorized), keyed by (seed, stream, path, step, component) — thread-count independent;
+//  * the Brownian increments come from BatchedNormalRng (Philox4x32-10 + a ziggurat whose fast
+//    path is vectorized), keyed by (seed, stream, path, step, component) — thread-count independent;
 //  * state is structure-of-arrays per path (x, m, u contiguous), paths advance in blocks of
 //    kPathsPerBlock so the per-step scalars (bias corrections γ1, γ2) are computed once per block;
 //  * no allocation and no Eigen temporaries inside the time loop;
@@ -66,8 +66,9 @@ inline void adam_sde_increment(const BatchedNormalRng& rng, std::uint64_t path, 
                                                          const Eigen::VectorXd& x0,
                                                          SimdLevel level = SimdLevel::automatic);
 
-/// The generator alone through the same dispatch (for tests and the benchmark's normals/s).
+/// The generator alone through the same dispatch (for tests and the benchmark's normals/s):
+/// rng.fill_normal_paths(out, n, a, paths, b, scale) — out holds paths × n values.
 void fill_batched_normals(const BatchedNormalRng& rng, double* out, std::size_t n, std::uint32_t a, std::uint32_t b,
-                          double scale = 1.0, SimdLevel level = SimdLevel::automatic);
+                          double scale = 1.0, SimdLevel level = SimdLevel::automatic, std::size_t paths = 1);
 
 }  // namespace muelab::sim::sde
