@@ -1,27 +1,111 @@
 #include "muelab/models/cpu/blas.hpp"
 
+#include "gemm_avx512.hpp"
+#include "muelab/models/cpu/vector_kernels.hpp"
+
 #include <cblas.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
 
+#include <algorithm>
+#include <cstdlib>
+#include <stdexcept>
+#include <string>
+
 namespace muelab::models::cpu {
 namespace {
 CBLAS_TRANSPOSE trans(bool t) { return t ? CblasTrans : CblasNoTrans; }
 blasint to_blas(std::int64_t v) { return static_cast<blasint>(v); }
+
+void openblas_gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                   const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                   std::int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, trans(transpose_a), trans(transpose_b), to_blas(m), to_blas(n), to_blas(k), alpha, a,
+              to_blas(lda), b, to_blas(ldb), beta, c, to_blas(ldc));
+}
+void openblas_gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
+                   const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
+                   std::int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, trans(transpose_a), trans(transpose_b), to_blas(m), to_blas(n), to_blas(k), alpha, a,
+              to_blas(lda), b, to_blas(ldb), beta, c, to_blas(ldc));
+}
+
+GemmEngine& engine() {
+  static GemmEngine chosen =
+      gemm_engine_from_name(std::getenv("MUELAB_GEMM") == nullptr ? "auto" : std::getenv("MUELAB_GEMM"));
+  return chosen;
+}
+
+/// The AVX-512 engine: the larger output dimension in at most 8 chunks of a multiple of 64, fixed by
+/// the shape alone, so every output element comes from the same single-threaded call whatever the
+/// thread count (bit-identical results for 1 and 2 threads); the chunks run in parallel.
+template <class Scalar>
+void chunked_avx512_gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                         Scalar alpha, const Scalar* a, std::int64_t lda, const Scalar* b, std::int64_t ldb,
+                         Scalar beta, Scalar* c, std::int64_t ldc) {
+  const bool split_rows = m >= n;
+  const std::int64_t extent = split_rows ? m : n;
+  const std::int64_t chunk = std::max<std::int64_t>(64, (extent + 8 * 64 - 1) / (8 * 64) * 64);
+  const std::int64_t chunks = (extent + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (std::int64_t i = 0; i < chunks; ++i) {
+    const std::int64_t first = i * chunk, size = std::min(chunk, extent - first);
+    if (split_rows) {
+      const Scalar* a_rows = transpose_a ? a + first : a + first * lda;  // rows of op(A)
+      avx512::gemm(transpose_a, transpose_b, size, n, k, alpha, a_rows, lda, b, ldb, beta, c + first * ldc, ldc);
+    } else {
+      const Scalar* b_cols = transpose_b ? b + first * ldb : b + first;  // columns of op(B)
+      avx512::gemm(transpose_a, transpose_b, m, size, k, alpha, a, lda, b_cols, ldb, beta, c + first, ldc);
+    }
+  }
+}
+
 }  // namespace
+
+GemmEngine gemm_engine_from_name(const std::string& name) {
+  if (name == "auto" || name.empty())
+    return gemm_engine_supported(GemmEngine::eigen_avx512) ? GemmEngine::eigen_avx512 : GemmEngine::openblas;
+  if (name == "openblas") return GemmEngine::openblas;
+  if (name == "eigen-avx512") {
+    if (!gemm_engine_supported(GemmEngine::eigen_avx512))
+      throw std::invalid_argument("MUELAB_GEMM: eigen-avx512 needs a CPU with AVX-512 F/DQ/VL/BW");
+    return GemmEngine::eigen_avx512;
+  }
+  throw std::invalid_argument("MUELAB_GEMM: unknown engine '" + name + "' (accepted: auto, openblas, eigen-avx512)");
+}
+
+bool gemm_engine_supported(GemmEngine engine) {
+  return engine == GemmEngine::openblas || vk::isa_supported(vk::Isa::avx512);
+}
+
+std::string gemm_engine_name(GemmEngine engine) {
+  return engine == GemmEngine::eigen_avx512 ? "eigen-avx512" : "openblas";
+}
+
+GemmEngine active_gemm_engine() { return engine(); }
+
+void force_gemm_engine(GemmEngine chosen) {
+  if (!gemm_engine_supported(chosen))
+    throw std::invalid_argument("force_gemm_engine: this CPU cannot run " + gemm_engine_name(chosen));
+  engine() = chosen;
+}
 
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, trans(transpose_a), trans(transpose_b), to_blas(m), to_blas(n), to_blas(k), alpha, a,
-              to_blas(lda), b, to_blas(ldb), beta, c, to_blas(ldc));
+  if (engine() == GemmEngine::eigen_avx512)
+    chunked_avx512_gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else
+    openblas_gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
           std::int64_t ldc) {
-  cblas_dgemm(CblasRowMajor, trans(transpose_a), trans(transpose_b), to_blas(m), to_blas(n), to_blas(k), alpha, a,
-              to_blas(lda), b, to_blas(ldb), beta, c, to_blas(ldc));
+  if (engine() == GemmEngine::eigen_avx512)
+    chunked_avx512_gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else
+    openblas_gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 void set_thread_count(int threads) {

@@ -1,12 +1,18 @@
 // Row-major matrices and the one GEMM entry point of the CPU reference backend. Every large matrix
-// product goes through `matmul`, which calls OpenBLAS (cblas) directly: OpenBLAS splits a GEMM over
-// output blocks and keeps each dot product's reduction order fixed, so results do not depend on the
-// thread count (checked by the determinism test).
+// product goes through `matmul` and `gemm`, which call one of two engines (docs/development.md §1):
+//  * eigen-avx512 — Eigen's GEMM built for AVX-512, on CPUs that have it (the default there: 1.6–2.0×
+//    OpenBLAS on the trainer's shapes, bench/models/results.md); the output is cut into chunks fixed by
+//    the shape alone and the chunks run in parallel;
+//  * openblas — cblas, everywhere else; OpenBLAS splits a GEMM over output blocks.
+// Either way each dot product's reduction order is fixed, so results do not depend on the thread count
+// (checked by the determinism test); the two engines round differently. MUELAB_GEMM=openblas (or
+// eigen-avx512, or auto) overrides the choice.
 #pragma once
 
 #include <Eigen/Dense>
 
 #include <cstdint>
+#include <string>
 
 namespace muelab::models::cpu {
 
@@ -14,6 +20,18 @@ template <class Scalar>
 using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 template <class Scalar>
 using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
+
+enum class GemmEngine { openblas, eigen_avx512 };
+[[nodiscard]] bool gemm_engine_supported(GemmEngine engine);
+[[nodiscard]] std::string gemm_engine_name(GemmEngine engine);  ///< "openblas", "eigen-avx512"
+/// The engine in use: MUELAB_GEMM if set (an unknown name throws, naming the accepted ones), else
+/// eigen-avx512 where the CPU has AVX-512, else openblas.
+[[nodiscard]] GemmEngine active_gemm_engine();
+/// The engine a MUELAB_GEMM value names: "auto" (or empty) picks as above; an unknown name, or an
+/// engine this CPU cannot run, throws std::invalid_argument naming MUELAB_GEMM and the accepted values.
+[[nodiscard]] GemmEngine gemm_engine_from_name(const std::string& name);
+/// For tests and benchmarks: use `engine` from now on (throws if the CPU cannot run it).
+void force_gemm_engine(GemmEngine engine);
 
 /// C = alpha · op(A) · op(B) + beta · C on raw row-major storage with leading dimensions.
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
