@@ -1,6 +1,7 @@
 // Forward and hand-written backward of the toy MoE transformer (docs/theory.md §2–§6). See model.hpp.
 #include "muelab/models/cpu/model.hpp"
 
+#include "muelab/models/cpu/allocator.hpp"
 #include "muelab/models/cpu/vector_kernels.hpp"
 #include "muelab/models/shared/kernels.hpp"
 
@@ -51,6 +52,7 @@ double rms(const auto& m) {
 
 template <class Scalar>
 Model<Scalar>::Model(ModelSpec spec) : spec_(std::move(spec)), layout_(make_parameter_layout(spec_)) {
+  retain_freed_memory();
   for (const auto& info : layout_.parameters) {
     Parameter<Scalar> p;
     p.name = info.name;
