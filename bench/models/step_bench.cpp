@@ -1,10 +1,12 @@
 // Time of one training step of the CPU trainer (forward, backward, gradient norm, AdamW step) at the
 // experiments' shapes, split by phase; one thread unless told otherwise. Prints one line per case:
-//   case=NAME d=.. L=.. tokens=.. threads=.. us_per_step=.. cpu_us_per_step=.. cpu_us_min=.. forward=.. backward=.. optimizer=..
-//   data=.. tokens_per_s=.. loss_first=.. loss_last=..
+//   case=NAME d=.. L=.. tokens=.. threads=.. us_per_step=.. cpu_us_per_step=.. cpu_us_min=.. forward=.. backward=..
+//   optimizer=.. data=.. tokens_per_s=.. loss_first=.. loss_last=..
 // (phase times in µs per step, median over the timed steps, after warm-up steps; cpu_us_min: the
 // least process CPU time of one step, the figure least disturbed by other load).
 // Usage: bench_models_step [--threads T] [--steps S] [--warmup W] [--only NAME] [--data DIR]
+//        bench_models_step --sgemm N [--threads T]   (the trainer's GEMM engine on N³ float products)
+#include "muelab/models/cpu/blas.hpp"
 #include "muelab/models/cpu/trainer.hpp"
 
 #include <fmt/format.h>
@@ -115,10 +117,32 @@ void run_case(const Case& c, int threads, int steps, int warmup, const std::stri
       1e6 * c.batch * c.seq / step_us, first, last);
 }
 
+/// The trainer's own GEMM engine on n × n × n float products (the machine limit bench_models.py
+/// reports beside torch's OpenBLAS): best of 10 after 3 warm-up products.
+void run_sgemm(int n, int threads) {
+  namespace cpu = muelab::models::cpu;
+  cpu::set_thread_count(threads);
+  std::vector<float> a(static_cast<std::size_t>(n) * n), b(a.size()), c(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    a[i] = static_cast<float>((i * 7919) % 1000) * 1e-3f - 0.5f;
+    b[i] = static_cast<float>((i * 104729) % 1000) * 1e-3f - 0.5f;
+  }
+  const auto product = [&] { cpu::gemm(false, false, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); };
+  for (int i = 0; i < 3; ++i) product();
+  double best = 1e300;
+  for (int i = 0; i < 10; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    product();
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::cout << fmt::format("sgemm engine={} n={} threads={} gflops={:.1f}\n",
+                           cpu::gemm_engine_name(cpu::active_gemm_engine()), n, threads, 2.0 * n * n * n / best * 1e-9);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  int threads = 1, steps = 30, warmup = 5;
+  int threads = 1, steps = 30, warmup = 5, sgemm = 0;
   std::string only, data_dir = "/usr/share/games/fortunes";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -145,11 +169,17 @@ int main(int argc, char** argv) {
     else if (arg == "--warmup") warmup = integer();
     else if (arg == "--only") only = value();
     else if (arg == "--data") data_dir = value();
+    else if (arg == "--sgemm")
+      sgemm = integer();
     else {
       std::cerr << "bench_models_step: error: unknown argument " << arg
-                << " (accepted: --threads, --steps, --warmup, --only, --data)\n";
+                << " (accepted: --threads, --steps, --warmup, --only, --data, --sgemm)\n";
       return 2;
     }
+  }
+  if (sgemm < 0 || sgemm > 8192) {
+    std::cerr << "bench_models_step: error: --sgemm must be in [1, 8192]\n";
+    return 2;
   }
   if (threads < 1 || steps < 1 || warmup < 0) {
     std::cerr << "bench_models_step: error: --threads and --steps must be >= 1, --warmup >= 0\n";
@@ -160,6 +190,10 @@ int main(int argc, char** argv) {
     for (const auto& c : cases()) accepted += (accepted.empty() ? "" : ", ") + c.name;
     std::cerr << "bench_models_step: error: --only: unknown case \"" << only << "\" (accepted: " << accepted << ")\n";
     return 2;
+  }
+  if (sgemm > 0) {
+    run_sgemm(sgemm, threads);
+    return 0;
   }
   try {
     for (const auto& c : cases())
