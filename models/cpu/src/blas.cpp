@@ -37,19 +37,21 @@ GemmEngine& engine() {
   return chosen;
 }
 
-/// The AVX-512 engine: the larger output dimension in at most 8 chunks of a multiple of 64, fixed by
-/// the shape alone, so every output element comes from the same single-threaded call whatever the
-/// thread count (bit-identical results for 1 and 2 threads); the chunks run in parallel.
+/// The AVX-512 engine: the larger output dimension in at most 8 chunks of at least 256 (a multiple of
+/// 64), fixed by the shape alone, so every output element comes from the same single-threaded call
+/// whatever the thread count (bit-identical results for 1 and 2 threads). With more than one chunk and
+/// more than one thread the chunks run in parallel; otherwise in a plain loop (an OpenMP region costs
+/// microseconds, a d = 32 expert product ~7). Chunks of 64 cost 7–25% against one call at d = 32 on one
+/// thread, chunks of 256 4–9% (bench/models/results.md).
 template <class Scalar>
 void chunked_avx512_gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
                          Scalar alpha, const Scalar* a, std::int64_t lda, const Scalar* b, std::int64_t ldb,
                          Scalar beta, Scalar* c, std::int64_t ldc) {
   const bool split_rows = m >= n;
   const std::int64_t extent = split_rows ? m : n;
-  const std::int64_t chunk = std::max<std::int64_t>(64, (extent + 8 * 64 - 1) / (8 * 64) * 64);
+  const std::int64_t chunk = std::max<std::int64_t>(256, (extent + 8 * 64 - 1) / (8 * 64) * 64);
   const std::int64_t chunks = (extent + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (std::int64_t i = 0; i < chunks; ++i) {
+  const auto one_chunk = [&](std::int64_t i) {
     const std::int64_t first = i * chunk, size = std::min(chunk, extent - first);
     if (split_rows) {
       const Scalar* a_rows = transpose_a ? a + first : a + first * lda;  // rows of op(A)
@@ -58,7 +60,15 @@ void chunked_avx512_gemm(bool transpose_a, bool transpose_b, std::int64_t m, std
       const Scalar* b_cols = transpose_b ? b + first * ldb : b + first;  // columns of op(B)
       avx512::gemm(transpose_a, transpose_b, m, size, k, alpha, a, lda, b_cols, ldb, beta, c + first, ldc);
     }
+  };
+#ifdef _OPENMP
+  if (chunks > 1 && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(static)
+    for (std::int64_t i = 0; i < chunks; ++i) one_chunk(i);
+    return;
   }
+#endif
+  for (std::int64_t i = 0; i < chunks; ++i) one_chunk(i);
 }
 
 }  // namespace
