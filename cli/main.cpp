@@ -3,15 +3,28 @@
 #include "experiment_command.hpp"
 #include "figures_command.hpp"
 #include "muelab/experiments/registry.hpp"
+#include "muelab/models/cpu/blas.hpp"
 #include "sweep_command.hpp"
 #include "train_command.hpp"
 #include "transfer_command.hpp"
 
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
 #include <iostream>
+#include <stdexcept>
 
 int main(int argc, char** argv) {
+  // MUELAB_GEMM (docs/development.md §1) is read at the first matrix product, after a run has started
+  // writing its outputs: check it before any command runs, so a bad value writes nothing.
+  if (const char* engine = std::getenv("MUELAB_GEMM"); engine != nullptr) {
+    try {
+      (void)muelab::models::cpu::gemm_engine_from_name(engine);
+    } catch (const std::invalid_argument& e) {
+      std::cerr << "muelab: error: " << e.what() << "\n";
+      return 2;
+    }
+  }
   CLI::App app{"muelab — compute, simulate and check hyperparameter transfer for MoE transformers", "muelab"};
   app.require_subcommand(1);
   int exit_status = 0;

@@ -175,6 +175,27 @@ TEST_CASE("sweep: every malformed sweep file fails cleanly and writes nothing", 
   CHECK(count >= 15);
 }
 
+TEST_CASE("a bad MUELAB_GEMM fails before any command writes anything", "[sweep][bad-input]") {
+  // The GEMM engine is read at the first matrix product, after a run has started its outputs: the CLI
+  // checks the variable first (cli/main.cpp).
+  const auto out = fresh_dir("bad-gemm");
+  const auto err_file = fs::temp_directory_path() / ("muelab-gemm-err-" + std::to_string(::getpid()));
+  const std::string command = "MUELAB_GEMM=mkl '" + std::string(MUELAB_BINARY_DIR) + "/cli/muelab' train --config '" +
+                              (fs::path(MUELAB_SOURCE_DIR) / "experiments/configs/train/quick.toml").string() +
+                              "' --out '" + out.string() + "' --set train.steps=2 >/dev/null 2>'" + err_file.string() +
+                              "'";
+  const int raw = std::system(command.c_str());
+  const std::string err = slurp(err_file);
+  fs::remove(err_file);
+  INFO(err);
+  REQUIRE(WIFEXITED(raw));
+  CHECK(WEXITSTATUS(raw) == 2);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  CHECK(err.find("MUELAB_GEMM") != std::string::npos);
+  CHECK(err.find("accepted: auto, openblas, eigen-avx512") != std::string::npos);
+  CHECK_FALSE(fs::exists(out));
+}
+
 TEST_CASE("sweep: two MPI ranks on loopback give the same results as one process", "[sweep][mpi]") {
   if (!MpiSession::compiled_in() || std::system("command -v mpirun >/dev/null 2>&1") != 0) {
     WARN("SKIPPED: muelab was built without MPI or mpirun is missing (install libopenmpi-dev openmpi-bin)");
