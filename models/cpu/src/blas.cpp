@@ -32,8 +32,10 @@ void openblas_gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int6
 }
 
 GemmEngine& engine() {
-  static GemmEngine chosen =
-      gemm_engine_from_name(std::getenv("MUELAB_GEMM") == nullptr ? "auto" : std::getenv("MUELAB_GEMM"));
+  static GemmEngine chosen = [] {
+    const char* name = std::getenv("MUELAB_GEMM");  // checked up front by the CLI (cli/main.cpp)
+    return gemm_engine_from_name(name == nullptr ? "auto" : name);
+  }();
   return chosen;
 }
 
@@ -41,8 +43,8 @@ GemmEngine& engine() {
 /// 64), fixed by the shape alone, so every output element comes from the same single-threaded call
 /// whatever the thread count (bit-identical results for 1 and 2 threads). With more than one chunk and
 /// more than one thread the chunks run in parallel; otherwise in a plain loop (an OpenMP region costs
-/// microseconds, a d = 32 expert product ~7). Chunks of 64 cost 7–25% against one call at d = 32 on one
-/// thread, chunks of 256 4–9% (bench/models/results.md).
+/// microseconds, a d = 32 expert product ~7). Against one call at d = 32 on one thread, chunks of 64 in
+/// an OpenMP region cost 7–25%, this 0–3% (bench/models/results.md).
 template <class Scalar>
 void chunked_avx512_gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
                          Scalar alpha, const Scalar* a, std::int64_t lda, const Scalar* b, std::int64_t ldb,

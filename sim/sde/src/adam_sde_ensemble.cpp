@@ -237,15 +237,19 @@ AdamSdeEnsembleState run_adam_sde_ensemble(const DiagonalAdamSde& system, const 
   result.m.resize(rows, cols);
   result.u.resize(rows, cols);
   const auto blocks = static_cast<long long>((paths + kPathsPerBlock - 1) / kPathsPerBlock);
+  // Every thread's scratch is allocated here, outside the parallel region (an allocation failure inside
+  // it would terminate the program instead of throwing).
+  const std::size_t scratch_size = 4 * kPathsPerBlock * d;
+  std::vector<double> scratches(static_cast<std::size_t>(omp_get_max_threads()) * scratch_size);
 #pragma omp parallel
   {
-    std::vector<double> scratch(4 * kPathsPerBlock * d);
+    double* const scratch = scratches.data() + static_cast<std::size_t>(omp_get_thread_num()) * scratch_size;
 #pragma omp for schedule(static)
     for (long long block = 0; block < blocks; ++block) {
       const auto first = static_cast<std::uint64_t>(block) * kPathsPerBlock;
       const auto count = static_cast<std::size_t>(std::min<std::uint64_t>(kPathsPerBlock, paths - first));
-      BlockState state{scratch.data(), scratch.data() + kPathsPerBlock * d, scratch.data() + 2 * kPathsPerBlock * d,
-                       scratch.data() + 3 * kPathsPerBlock * d, count};
+      BlockState state{scratch, scratch + kPathsPerBlock * d, scratch + 2 * kPathsPerBlock * d,
+                       scratch + 3 * kPathsPerBlock * d, count};
       for (std::size_t p = 0; p < count; ++p)
         for (std::size_t i = 0; i < d; ++i) {
           state.x[p * d + i] = x0[static_cast<Eigen::Index>(i)];
