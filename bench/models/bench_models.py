@@ -189,7 +189,8 @@ def main():
         out = subprocess.run([binary, "--sgemm", "1024", "--threads", str(args.threads)], check=True,
                              capture_output=True, text=True).stdout.split()
         fields = dict(f.split("=", 1) for f in out if "=" in f)
-        engine, _ = fields["engine"], engine_gemm.append(float(fields["gflops"]))
+        engine = fields["engine"]
+        engine_gemm.append(float(fields["gflops"]))
         for case in cases:
             samples[case[0]]["muelab"].append(muelab_step_seconds(binary, case, args.threads))
             samples[case[0]]["torch-best"].append(torch_step_seconds(case, args.threads, True))

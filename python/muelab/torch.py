@@ -252,7 +252,8 @@ def _unit(u, up, gate, down, m, kind, activation):
 
 
 def _stacked(count, rows, cols):
-    """count x rows x cols expert weights (placeholder values until init_)."""
+    """count x rows x cols expert weights, drawn N(0, 0.02^2) like a plain torch layer's default;
+    init_(model, plan, generator) replaces them with the plan's per-group init std."""
     return torch.nn.Parameter(torch.randn(count, rows, cols) * 0.02)
 
 
