@@ -120,7 +120,15 @@ TEST_CASE("vector kernels: activations, float against double, same bits on every
 TEST_CASE("vector kernels: attention head, float against double, same bits on every ISA build", "[models][vk]") {
   const std::uint64_t seed = 12;
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
-  const vk::index_t T = GENERATE(37, 40), dh = 12, ld = 3 * 24, ld_o = 24;  // one head of d = 24; both key-loop paths (T % 8)
+  // One head of a model of width d (q, k, v at offsets 0, d, 2d of a row). T = 37 and 40 with d_head = 12
+  // take both key-loop paths of the row-at-a-time kernels (T % 8). T = 64 takes the four-rows-at-a-time
+  // kernels where d_head and T are whole 64-byte vectors: d_head = 16 in float and double, 8 in double.
+  struct Case {
+    vk::index_t T, dh, d;
+  };
+  const auto shape_case = GENERATE(Case{37, 12, 24}, Case{40, 12, 24}, Case{64, 16, 32}, Case{64, 8, 24});
+  const vk::index_t T = shape_case.T, dh = shape_case.dh, d = shape_case.d;
+  const vk::index_t ld = 3 * d, ld_o = d;
   const auto qkv_d = normals(seed, static_cast<std::size_t>(T * ld), 1.0);
   const auto dout_d = normals(seed + 1, static_cast<std::size_t>(T * ld_o), 1.0);
   const vk::HeadShape shape{T, dh, ld, ld_o};
@@ -128,14 +136,16 @@ TEST_CASE("vector kernels: attention head, float against double, same bits on ev
   // double: the kernels against the causal softmax attention written out directly
   std::vector<double> o_d(static_cast<std::size_t>(T * ld_o)), p_d(static_cast<std::size_t>(T * T));
   std::vector<double> dqkv_d(static_cast<std::size_t>(T * ld), 0.0);
-  vk::attention_head_forward(qkv_d.data(), qkv_d.data() + 24, qkv_d.data() + 48, o_d.data(), p_d.data(), shape, scale);
-  vk::attention_head_backward(qkv_d.data(), qkv_d.data() + 24, qkv_d.data() + 48, dout_d.data(), p_d.data(), dqkv_d.data(),
-                              dqkv_d.data() + 24, dqkv_d.data() + 48, shape, scale);
+  vk::attention_head_forward(qkv_d.data(), qkv_d.data() + d, qkv_d.data() + 2 * d, o_d.data(), p_d.data(), shape,
+                             scale);
+  vk::attention_head_backward(qkv_d.data(), qkv_d.data() + d, qkv_d.data() + 2 * d, dout_d.data(), p_d.data(),
+                              dqkv_d.data(), dqkv_d.data() + d, dqkv_d.data() + 2 * d, shape, scale);
   for (vk::index_t i = 0; i < T; ++i) {
     std::vector<double> s(static_cast<std::size_t>(i + 1));
     for (vk::index_t j = 0; j <= i; ++j) {
       double dot = 0.0;
-      for (vk::index_t c = 0; c < dh; ++c) dot += qkv_d[static_cast<std::size_t>(i * ld + c)] * qkv_d[static_cast<std::size_t>(j * ld + 24 + c)];
+      for (vk::index_t c = 0; c < dh; ++c)
+        dot += qkv_d[static_cast<std::size_t>(i * ld + c)] * qkv_d[static_cast<std::size_t>(j * ld + d + c)];
       s[static_cast<std::size_t>(j)] = scale * dot;
     }
     muelab::models::shared::softmax_row(s.data(), i + 1, s.data());
@@ -145,13 +155,13 @@ TEST_CASE("vector kernels: attention head, float against double, same bits on ev
   // backward against central differences of L = Σ dout ⊙ o in q, k and v (double)
   const auto loss = [&](const std::vector<double>& x) {
     std::vector<double> o(static_cast<std::size_t>(T * ld_o)), p(static_cast<std::size_t>(T * T));
-    vk::attention_head_forward(x.data(), x.data() + 24, x.data() + 48, o.data(), p.data(), shape, scale);
+    vk::attention_head_forward(x.data(), x.data() + d, x.data() + 2 * d, o.data(), p.data(), shape, scale);
     double l = 0.0;
     for (vk::index_t i = 0; i < T; ++i)
       for (vk::index_t c = 0; c < dh; ++c) l += dout_d[static_cast<std::size_t>(i * ld_o + c)] * o[static_cast<std::size_t>(i * ld_o + c)];
     return l;
   };
-  for (const vk::index_t index : {vk::index_t{0}, 5 * ld + 3, 20 * ld + 24 + 7, 36 * ld + 48 + 11, 11 * ld + 48}) {
+  for (const vk::index_t index : {vk::index_t{0}, 5 * ld + 3, 20 * ld + d + 7, 36 * ld + 2 * d + 11, 11 * ld + 2 * d}) {
     auto plus = qkv_d, minus = qkv_d;
     const double h = 1e-6;
     plus[static_cast<std::size_t>(index)] += h;
@@ -163,15 +173,16 @@ TEST_CASE("vector kernels: attention head, float against double, same bits on ev
   std::vector<std::vector<float>> outputs_by_isa;
   for_each_isa([&](vk::Isa isa) {
     std::vector<float> o(o_d.size()), p(p_d.size()), dqkv(dqkv_d.size(), 0.0f);
-    vk::attention_head_forward(qkv.data(), qkv.data() + 24, qkv.data() + 48, o.data(), p.data(), shape, static_cast<float>(scale));
-    vk::attention_head_backward(qkv.data(), qkv.data() + 24, qkv.data() + 48, dout.data(), p.data(), dqkv.data(),
-                                dqkv.data() + 24, dqkv.data() + 48, shape, static_cast<float>(scale));
+    vk::attention_head_forward(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, o.data(), p.data(), shape,
+                               static_cast<float>(scale));
+    vk::attention_head_backward(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, dout.data(), p.data(), dqkv.data(),
+                                dqkv.data() + d, dqkv.data() + 2 * d, shape, static_cast<float>(scale));
     double worst = 0.0;
     for (vk::index_t i = 0; i < T; ++i)
       for (vk::index_t c = 0; c < dh; ++c) {
         const auto oi = static_cast<std::size_t>(i * ld_o + c);
         worst = std::max(worst, std::abs(static_cast<double>(o[oi]) - o_d[oi]));
-        for (const vk::index_t part : {0, 24, 48}) {
+        for (const vk::index_t part : {vk::index_t{0}, d, 2 * d}) {
           const auto di = static_cast<std::size_t>(i * ld + part + c);
           worst = std::max(worst, std::abs(static_cast<double>(dqkv[di]) - dqkv_d[di]));
         }

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 #include <vector>
 
@@ -244,14 +245,187 @@ void attention_backward_body(const S* __restrict q, const S* __restrict k, const
   }
 }
 
+// ---- four query rows at a time, in explicit 64-byte vectors ---------------------------------------------
+// The row-at-a-time bodies above are latency-bound at the experiments' shapes (T = 64, d_head = 16):
+// each query row is one chain of dependent additions. These bodies compute the same sums, in the same
+// order (so the same bits), for four rows at once: four independent chains. They use GCC's vector
+// extension (64 bytes: 16 floats or 8 doubles; lowered to two AVX2 or four SSE operations elsewhere,
+// elementwise, so every build rounds identically) because GCC's vectorizer turns the same loops written
+// over arrays into shuffles and spills. They apply when d_head and T are multiples of the vector width.
+template <class S>
+struct Wide {
+  typedef S type __attribute__((vector_size(64)));
+  static constexpr index_t lanes = 64 / static_cast<index_t>(sizeof(S));
+};
+
+/// Loads and stores through memcpy (unaligned; one vector move). Vectors are passed by reference only:
+/// a 64-byte vector by value would have a different calling convention in each ISA build.
+template <class S>
+void load_wide(typename Wide<S>::type& v, const S* p) {
+  std::memcpy(&v, p, sizeof v);
+}
+
+template <class S>
+void store_wide(S* p, const typename Wide<S>::type& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+
+constexpr index_t kRowBlock = 4;
+
+template <class S, int DH>
+bool wide_rows_apply(index_t T) {
+  return DH % Wide<S>::lanes == 0 && T % Wide<S>::lanes == 0;
+}
+
+/// out[r·T + j] = Σ_c a[r·lda + c]·bt[c·T + j] for r < 4 and j below keys rounded up to whole vectors
+/// (at most T); c in order from 0, as row_times_transposed.
+template <class S, int DH>
+void wide_rows_times_transposed(const S* __restrict a, index_t lda, const S* __restrict bt, index_t T, index_t keys,
+                                S* __restrict out) {
+  using V = typename Wide<S>::type;
+  constexpr index_t W = Wide<S>::lanes;
+  const index_t padded = std::min(T, (keys + W - 1) / W * W);
+  for (index_t j0 = 0; j0 < padded; j0 += W) {
+    V s0 = {}, s1 = {}, s2 = {}, s3 = {};
+    for (index_t c = 0; c < DH; ++c) {
+      V b;
+      load_wide(b, bt + c * T + j0);
+      s0 += a[c] * b;
+      s1 += a[lda + c] * b;
+      s2 += a[2 * lda + c] * b;
+      s3 += a[3 * lda + c] * b;
+    }
+    store_wide(out + j0, s0);
+    store_wide(out + T + j0, s1);
+    store_wide(out + 2 * T + j0, s2);
+    store_wide(out + 3 * T + j0, s3);
+  }
+}
+
+/// out row r (r < 4, stride ld_out) = Σ_j w[r·T + j]·x_j (x_j = x + j·ld) over j ≤ i0 + r, j in order
+/// from 0: each row's sum in the row-at-a-time order.
+template <class S, int DH>
+void wide_accumulate_rows(const S* __restrict w, index_t T, const S* __restrict x, index_t ld, index_t i0,
+                          S* __restrict out, index_t ld_out) {
+  using V = typename Wide<S>::type;
+  constexpr index_t W = Wide<S>::lanes;
+  for (index_t n = 0; n < DH; n += W) {
+    V a0 = {}, a1 = {}, a2 = {}, a3 = {};
+    for (index_t j = 0; j <= i0; ++j) {
+      V xj;
+      load_wide(xj, x + j * ld + n);
+      a0 += w[j] * xj;
+      a1 += w[T + j] * xj;
+      a2 += w[2 * T + j] * xj;
+      a3 += w[3 * T + j] * xj;
+    }
+    V x1, x2, x3;
+    load_wide(x1, x + (i0 + 1) * ld + n);
+    load_wide(x2, x + (i0 + 2) * ld + n);
+    load_wide(x3, x + (i0 + 3) * ld + n);
+    a1 += w[T + i0 + 1] * x1;
+    a2 += w[2 * T + i0 + 1] * x1;
+    a2 += w[2 * T + i0 + 2] * x2;
+    a3 += w[3 * T + i0 + 1] * x1;
+    a3 += w[3 * T + i0 + 2] * x2;
+    a3 += w[3 * T + i0 + 3] * x3;
+    store_wide(out + n, a0);
+    store_wide(out + ld_out + n, a1);
+    store_wide(out + 2 * ld_out + n, a2);
+    store_wide(out + 3 * ld_out + n, a3);
+  }
+}
+
+/// y_j += w[r·T + j]·x_r (x_r = x + r·ldx) for r = 0..3 in order, row r only where j ≤ i0 + r, for
+/// j < i0 + 4: the additions into each y_j in the row-at-a-time order.
+template <class S, int DH>
+void wide_scatter_rows(const S* __restrict w, index_t T, const S* __restrict x, index_t ldx, S* __restrict y,
+                       index_t ld, index_t i0) {
+  using V = typename Wide<S>::type;
+  constexpr index_t W = Wide<S>::lanes;
+  for (index_t n = 0; n < DH; n += W) {
+    V x0, x1, x2, x3;
+    load_wide(x0, x + n);
+    load_wide(x1, x + ldx + n);
+    load_wide(x2, x + 2 * ldx + n);
+    load_wide(x3, x + 3 * ldx + n);
+    for (index_t j = 0; j < i0 + kRowBlock; ++j) {
+      S* __restrict yj = y + j * ld + n;
+      V t;
+      load_wide(t, yj);
+      if (j <= i0) t += w[j] * x0;
+      if (j <= i0 + 1) t += w[T + j] * x1;
+      if (j <= i0 + 2) t += w[2 * T + j] * x2;
+      t += w[3 * T + j] * x3;
+      store_wide(yj, t);
+    }
+  }
+}
+
+template <class S, int DH>
+void attention_forward_wide(const S* __restrict q, const S* __restrict k, const S* __restrict v, S* __restrict o,
+                            S* __restrict p, const HeadShape& s, S scale) {
+  const index_t T = s.seq_len, ld = s.ld_qkv;
+  S* __restrict kt = scratch<S>(static_cast<std::size_t>(DH * T));
+  transpose_head(k, T, DH, ld, kt);
+  for (index_t i0 = 0; i0 < T; i0 += kRowBlock) {
+    S* __restrict rows = p + i0 * T;
+    wide_rows_times_transposed<S, DH>(q + i0 * ld, ld, kt, T, i0 + kRowBlock, rows);  // Σ_c q_ic k_jc
+    for (index_t r = 0; r < kRowBlock; ++r) {
+      S* __restrict row = rows + r * T;
+      const index_t keys = i0 + r + 1;
+      for (index_t j = 0; j < keys; ++j) row[j] *= scale;
+      softmax_in_place(row, keys);
+      for (index_t j = keys; j < T; ++j) row[j] = S(0);
+    }
+    wide_accumulate_rows<S, DH>(rows, T, v, ld, i0, o + i0 * s.ld_o, s.ld_o);  // out_i = Σ_j p_ij v_j
+  }
+}
+
+template <class S, int DH>
+void attention_backward_wide(const S* __restrict q, const S* __restrict k, const S* __restrict v,
+                             const S* __restrict dout, const S* __restrict p, S* __restrict dq, S* __restrict dk,
+                             S* __restrict dv, const HeadShape& s, S scale) {
+  const index_t T = s.seq_len, ld = s.ld_qkv;
+  S* __restrict vt = scratch<S>(static_cast<std::size_t>(DH * T + kRowBlock * T));
+  S* __restrict ds = vt + DH * T;
+  transpose_head(v, T, DH, ld, vt);
+  for (index_t j = 0; j < T; ++j)
+    for (index_t c = 0; c < DH; ++c) dk[j * ld + c] = dv[j * ld + c] = S(0);
+  for (index_t i0 = 0; i0 < T; i0 += kRowBlock) {
+    const S* __restrict prows = p + i0 * T;
+    wide_scatter_rows<S, DH>(prows, T, dout + i0 * s.ld_o, s.ld_o, dv, ld, i0);  // dv_j += p_ij dout_i
+    wide_rows_times_transposed<S, DH>(dout + i0 * s.ld_o, s.ld_o, vt, T, i0 + kRowBlock,
+                                      ds);     // dp_ij = Σ_c dout_ic v_jc
+    for (index_t r = 0; r < kRowBlock; ++r) {  // softmax backward: ds = scale·p ⊙ (dp − Σ dp⊙p)
+      const index_t keys = i0 + r + 1;
+      S* __restrict dsr = ds + r * T;
+      const S* __restrict prow = prows + r * T;
+      S dot(0);
+      for (index_t j = 0; j < keys; ++j) dot += dsr[j] * prow[j];
+      for (index_t j = 0; j < keys; ++j) dsr[j] = scale * (prow[j] * (dsr[j] - dot));
+    }
+    wide_accumulate_rows<S, DH>(ds, T, k, ld, i0, dq + i0 * ld, ld);  // dq_i = Σ_j ds_ij k_j
+    wide_scatter_rows<S, DH>(ds, T, q + i0 * ld, ld, dk, ld, i0);     // dk_j += ds_ij q_i
+  }
+}
+
 /// The head dimension as a compile-time constant where it is one of the usual ones.
 template <class S>
 void attention_forward_any(const S* q, const S* k, const S* v, S* o, S* p, const HeadShape& s, S scale) {
   switch (s.head_dim) {
-    case 8: return attention_forward_body<S, 8>(q, k, v, o, p, s, scale);
-    case 16: return attention_forward_body<S, 16>(q, k, v, o, p, s, scale);
-    case 32: return attention_forward_body<S, 32>(q, k, v, o, p, s, scale);
-    case 64: return attention_forward_body<S, 64>(q, k, v, o, p, s, scale);
+    case 8:
+      return wide_rows_apply<S, 8>(s.seq_len) ? attention_forward_wide<S, 8>(q, k, v, o, p, s, scale)
+                                              : attention_forward_body<S, 8>(q, k, v, o, p, s, scale);
+    case 16:
+      return wide_rows_apply<S, 16>(s.seq_len) ? attention_forward_wide<S, 16>(q, k, v, o, p, s, scale)
+                                               : attention_forward_body<S, 16>(q, k, v, o, p, s, scale);
+    case 32:
+      return wide_rows_apply<S, 32>(s.seq_len) ? attention_forward_wide<S, 32>(q, k, v, o, p, s, scale)
+                                               : attention_forward_body<S, 32>(q, k, v, o, p, s, scale);
+    case 64:
+      return wide_rows_apply<S, 64>(s.seq_len) ? attention_forward_wide<S, 64>(q, k, v, o, p, s, scale)
+                                               : attention_forward_body<S, 64>(q, k, v, o, p, s, scale);
     default: return attention_forward_body<S, 0>(q, k, v, o, p, s, scale);
   }
 }
@@ -260,10 +434,18 @@ template <class S>
 void attention_backward_any(const S* q, const S* k, const S* v, const S* dout, const S* p, S* dq, S* dk, S* dv,
                             const HeadShape& s, S scale) {
   switch (s.head_dim) {
-    case 8: return attention_backward_body<S, 8>(q, k, v, dout, p, dq, dk, dv, s, scale);
-    case 16: return attention_backward_body<S, 16>(q, k, v, dout, p, dq, dk, dv, s, scale);
-    case 32: return attention_backward_body<S, 32>(q, k, v, dout, p, dq, dk, dv, s, scale);
-    case 64: return attention_backward_body<S, 64>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    case 8:
+      return wide_rows_apply<S, 8>(s.seq_len) ? attention_backward_wide<S, 8>(q, k, v, dout, p, dq, dk, dv, s, scale)
+                                              : attention_backward_body<S, 8>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    case 16:
+      return wide_rows_apply<S, 16>(s.seq_len) ? attention_backward_wide<S, 16>(q, k, v, dout, p, dq, dk, dv, s, scale)
+                                               : attention_backward_body<S, 16>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    case 32:
+      return wide_rows_apply<S, 32>(s.seq_len) ? attention_backward_wide<S, 32>(q, k, v, dout, p, dq, dk, dv, s, scale)
+                                               : attention_backward_body<S, 32>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    case 64:
+      return wide_rows_apply<S, 64>(s.seq_len) ? attention_backward_wide<S, 64>(q, k, v, dout, p, dq, dk, dv, s, scale)
+                                               : attention_backward_body<S, 64>(q, k, v, dout, p, dq, dk, dv, s, scale);
     default: return attention_backward_body<S, 0>(q, k, v, dout, p, dq, dk, dv, s, scale);
   }
 }
