@@ -10,6 +10,8 @@ packages=(
   build-essential cmake git pkg-config ca-certificates
   # numerics
   libeigen3-dev libboost-dev librandom123-dev libopenblas-dev libopenblas0-pthread
+  # the trainer's float GEMM engine (oneDNN sgemm; docs/development.md §1)
+  libdnnl-dev
   # configs, command line, JSON, formatting, tests
   libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libfmt-dev catch2
   # distributed sweeps (mpirun on loopback in the tests)

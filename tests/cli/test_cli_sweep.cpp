@@ -192,7 +192,7 @@ TEST_CASE("a bad MUELAB_GEMM fails before any command writes anything", "[sweep]
   CHECK(WEXITSTATUS(raw) == 2);
   CHECK(std::count(err.begin(), err.end(), '\n') == 1);
   CHECK(err.find("MUELAB_GEMM") != std::string::npos);
-  CHECK(err.find("accepted: auto, openblas, eigen-avx512") != std::string::npos);
+  CHECK(err.find("accepted: auto, openblas, eigen-avx512, onednn") != std::string::npos);
   CHECK_FALSE(fs::exists(out));
 }
 

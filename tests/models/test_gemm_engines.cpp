@@ -1,8 +1,8 @@
-// The trainer's two GEMM engines (models/cpu/blas.hpp): OpenBLAS and Eigen's GEMM built for AVX-512.
-// Both against a double-precision reference on the trainer's own shapes (every transpose, alpha and
-// beta, leading dimensions wider than the matrix), the AVX-512 engine's chunked split bit-identical
-// for 1 and 2 threads, and MUELAB_GEMM's names. The AVX-512 cases are skipped (and say so) on a CPU
-// without AVX-512.
+// The trainer's GEMM engines (models/cpu/blas.hpp): OpenBLAS, Eigen's GEMM built for AVX-512 and
+// oneDNN's sgemm. Each against a double-precision reference on the trainer's own shapes (every
+// transpose, alpha and beta, leading dimensions wider than the matrix), the chunked engines' split
+// bit-identical for 1 and 2 threads, and MUELAB_GEMM's names. An engine this CPU or build cannot run
+// is skipped, and the test says so.
 #include "muelab/models/cpu/blas.hpp"
 #include "muelab/sim/counter_rng.hpp"
 
@@ -80,12 +80,13 @@ std::pair<std::vector<Scalar>, double> run(cpu::GemmEngine engine, const Shape& 
 
 }  // namespace
 
-TEST_CASE("Both GEMM engines compute alpha op(A) op(B) + beta C on the trainer's shapes", "[models][gemm]") {
+TEST_CASE("Every GEMM engine computes alpha op(A) op(B) + beta C on the trainer's shapes", "[models][gemm]") {
   std::cout << "seed " << kSeed << "\n";
   const cpu::GemmEngine original = cpu::active_gemm_engine();
-  for (const cpu::GemmEngine engine : {cpu::GemmEngine::openblas, cpu::GemmEngine::eigen_avx512}) {
+  for (const cpu::GemmEngine engine :
+       {cpu::GemmEngine::openblas, cpu::GemmEngine::eigen_avx512, cpu::GemmEngine::onednn}) {
     if (!cpu::gemm_engine_supported(engine)) {
-      std::cout << "GEMM engine " << cpu::gemm_engine_name(engine) << " not supported on this CPU: skipped\n";
+      std::cout << "GEMM engine " << cpu::gemm_engine_name(engine) << " not supported on this CPU or build: skipped\n";
       continue;
     }
     double worst_float = 0.0, worst_double = 0.0;
@@ -107,19 +108,21 @@ TEST_CASE("Both GEMM engines compute alpha op(A) op(B) + beta C on the trainer's
   cpu::force_gemm_engine(original);
 }
 
-TEST_CASE("The AVX-512 GEMM engine gives the same bits with 1 and 2 threads", "[models][gemm]") {
-  if (!cpu::gemm_engine_supported(cpu::GemmEngine::eigen_avx512)) {
-    std::cout << "GEMM engine eigen-avx512 not supported on this CPU: skipped\n";
-    return;
-  }
+TEST_CASE("The chunked GEMM engines give the same bits with 1 and 2 threads", "[models][gemm]") {
   const cpu::GemmEngine original = cpu::active_gemm_engine();
-  for (const Shape& s : shapes()) {
-    cpu::set_thread_count(1);
-    const auto one = run<float>(cpu::GemmEngine::eigen_avx512, s, 1.0f, 1.0f).first;
-    cpu::set_thread_count(2);
-    const auto two = run<float>(cpu::GemmEngine::eigen_avx512, s, 1.0f, 1.0f).first;
-    INFO("m " << s.m << " n " << s.n << " k " << s.k);
-    REQUIRE(one == two);
+  for (const cpu::GemmEngine engine : {cpu::GemmEngine::eigen_avx512, cpu::GemmEngine::onednn}) {
+    if (!cpu::gemm_engine_supported(engine)) {
+      std::cout << "GEMM engine " << cpu::gemm_engine_name(engine) << " not supported on this CPU or build: skipped\n";
+      continue;
+    }
+    for (const Shape& s : shapes()) {
+      cpu::set_thread_count(1);
+      const auto one = run<float>(engine, s, 1.0f, 1.0f).first;
+      cpu::set_thread_count(2);
+      const auto two = run<float>(engine, s, 1.0f, 1.0f).first;
+      INFO(cpu::gemm_engine_name(engine) << " m " << s.m << " n " << s.n << " k " << s.k);
+      REQUIRE(one == two);
+    }
   }
   cpu::set_thread_count(1);
   cpu::force_gemm_engine(original);
@@ -127,12 +130,18 @@ TEST_CASE("The AVX-512 GEMM engine gives the same bits with 1 and 2 threads", "[
 
 TEST_CASE("MUELAB_GEMM names an engine or fails with the accepted values", "[models][gemm]") {
   REQUIRE(cpu::gemm_engine_from_name("openblas") == cpu::GemmEngine::openblas);
-  REQUIRE(cpu::gemm_engine_from_name("auto") == (cpu::gemm_engine_supported(cpu::GemmEngine::eigen_avx512)
-                                                     ? cpu::GemmEngine::eigen_avx512
-                                                     : cpu::GemmEngine::openblas));
-  REQUIRE_THROWS_WITH(
-      cpu::gemm_engine_from_name("mkl"),
-      Catch::Matchers::Contains("MUELAB_GEMM") && Catch::Matchers::Contains("accepted: auto, openblas, eigen-avx512"));
+  const cpu::GemmEngine expected_auto = cpu::gemm_engine_supported(cpu::GemmEngine::onednn) ? cpu::GemmEngine::onednn
+                                        : cpu::gemm_engine_supported(cpu::GemmEngine::eigen_avx512)
+                                            ? cpu::GemmEngine::eigen_avx512
+                                            : cpu::GemmEngine::openblas;
+  REQUIRE(cpu::gemm_engine_from_name("auto") == expected_auto);
+  REQUIRE_THROWS_WITH(cpu::gemm_engine_from_name("mkl"),
+                      Catch::Matchers::Contains("MUELAB_GEMM") &&
+                          Catch::Matchers::Contains("accepted: auto, openblas, eigen-avx512, onednn"));
   if (!cpu::gemm_engine_supported(cpu::GemmEngine::eigen_avx512))
     REQUIRE_THROWS_WITH(cpu::gemm_engine_from_name("eigen-avx512"), Catch::Matchers::Contains("AVX-512"));
+  if (cpu::gemm_engine_supported(cpu::GemmEngine::onednn))
+    REQUIRE(cpu::gemm_engine_from_name("onednn") == cpu::GemmEngine::onednn);
+  else
+    REQUIRE_THROWS_WITH(cpu::gemm_engine_from_name("onednn"), Catch::Matchers::Contains("libdnnl-dev"));
 }

@@ -4,6 +4,9 @@
 #include "muelab/models/cpu/vector_kernels.hpp"
 
 #include <cblas.h>
+#ifdef MUELAB_HAVE_ONEDNN
+#include <dnnl.h>
+#endif
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -12,6 +15,7 @@
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace muelab::models::cpu {
 namespace {
@@ -39,16 +43,51 @@ GemmEngine& engine() {
   return chosen;
 }
 
-/// The AVX-512 engine: the larger output dimension in at most 8 chunks of at least 256 (a multiple of
-/// 64), fixed by the shape alone, so every output element comes from the same single-threaded call
-/// whatever the thread count (bit-identical results for 1 and 2 threads). With more than one chunk and
-/// more than one thread the chunks run in parallel; otherwise in a plain loop (an OpenMP region costs
-/// microseconds, a d = 32 expert product ~7). Against one call at d = 32 on one thread, chunks of 64 in
-/// an OpenMP region cost 7–25%, this 0–3% (bench/models/results.md).
+#ifdef MUELAB_HAVE_ONEDNN
+/// oneDNN's sgemm (row-major) on the calling thread only: it sizes its own OpenMP team from the caller's
+/// nthreads ICV, so that is 1 for the call (restored after); the chunks below are what runs in parallel.
+void onednn_gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                 const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+                 std::int64_t ldc) {
+#ifdef _OPENMP
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+#endif
+  const dnnl_status_t status =
+      dnnl_sgemm(transpose_a ? 'T' : 'N', transpose_b ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+#ifdef _OPENMP
+  omp_set_num_threads(threads);
+#endif
+  if (status != dnnl_success)
+    throw std::runtime_error("oneDNN dnnl_sgemm failed (status " + std::to_string(status) + ")");
+}
+#endif
+
+/// One engine's single-threaded call on a block of C (the chunks of chunked_gemm).
 template <class Scalar>
-void chunked_avx512_gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
-                         Scalar alpha, const Scalar* a, std::int64_t lda, const Scalar* b, std::int64_t ldb,
-                         Scalar beta, Scalar* c, std::int64_t ldc) {
+void engine_call(GemmEngine which, bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                 Scalar alpha, const Scalar* a, std::int64_t lda, const Scalar* b, std::int64_t ldb, Scalar beta,
+                 Scalar* c, std::int64_t ldc) {
+#ifdef MUELAB_HAVE_ONEDNN
+  if constexpr (std::is_same_v<Scalar, float>) {
+    if (which == GemmEngine::onednn)
+      return onednn_gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  }
+#endif
+  (void)which;
+  avx512::gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+/// The chunked engines (eigen-avx512, onednn): the larger output dimension in at most 8 chunks of at least 256 (a
+/// multiple of 64), fixed by the shape alone, so every output element comes from the same single-threaded call whatever
+/// the thread count (bit-identical results for 1 and 2 threads). With more than one chunk and more than one thread the
+/// chunks run in parallel; otherwise in a plain loop (an OpenMP region costs microseconds, a d = 32 expert product ~7).
+/// Against one call at d = 32 on one thread, chunks of 64 in an OpenMP region cost 7–25%, this 0–3%
+/// (bench/models/results.md).
+template <class Scalar>
+void chunked_gemm(GemmEngine which, bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
+                  Scalar alpha, const Scalar* a, std::int64_t lda, const Scalar* b, std::int64_t ldb, Scalar beta,
+                  Scalar* c, std::int64_t ldc) {
   const bool split_rows = m >= n;
   const std::int64_t extent = split_rows ? m : n;
   const std::int64_t chunk = std::max<std::int64_t>(256, (extent + 8 * 64 - 1) / (8 * 64) * 64);
@@ -57,10 +96,10 @@ void chunked_avx512_gemm(bool transpose_a, bool transpose_b, std::int64_t m, std
     const std::int64_t first = i * chunk, size = std::min(chunk, extent - first);
     if (split_rows) {
       const Scalar* a_rows = transpose_a ? a + first : a + first * lda;  // rows of op(A)
-      avx512::gemm(transpose_a, transpose_b, size, n, k, alpha, a_rows, lda, b, ldb, beta, c + first * ldc, ldc);
+      engine_call(which, transpose_a, transpose_b, size, n, k, alpha, a_rows, lda, b, ldb, beta, c + first * ldc, ldc);
     } else {
       const Scalar* b_cols = transpose_b ? b + first * ldb : b + first;  // columns of op(B)
-      avx512::gemm(transpose_a, transpose_b, m, size, k, alpha, a, lda, b_cols, ldb, beta, c + first, ldc);
+      engine_call(which, transpose_a, transpose_b, m, size, k, alpha, a, lda, b_cols, ldb, beta, c + first, ldc);
     }
   };
 #ifdef _OPENMP
@@ -76,46 +115,75 @@ void chunked_avx512_gemm(bool transpose_a, bool transpose_b, std::int64_t m, std
 }  // namespace
 
 GemmEngine gemm_engine_from_name(const std::string& name) {
-  if (name == "auto" || name.empty())
+  if (name == "auto" || name.empty()) {
+    if (gemm_engine_supported(GemmEngine::onednn)) return GemmEngine::onednn;
     return gemm_engine_supported(GemmEngine::eigen_avx512) ? GemmEngine::eigen_avx512 : GemmEngine::openblas;
+  }
   if (name == "openblas") return GemmEngine::openblas;
   if (name == "eigen-avx512") {
     if (!gemm_engine_supported(GemmEngine::eigen_avx512))
       throw std::invalid_argument("MUELAB_GEMM: eigen-avx512 needs a CPU with AVX-512 F/DQ/VL/BW");
     return GemmEngine::eigen_avx512;
   }
-  throw std::invalid_argument("MUELAB_GEMM: unknown engine '" + name + "' (accepted: auto, openblas, eigen-avx512)");
+  if (name == "onednn") {
+    if (!gemm_engine_supported(GemmEngine::onednn))
+      throw std::invalid_argument(
+          "MUELAB_GEMM: onednn is not in this build (GCC with Debian's libdnnl-dev at configure time)");
+    return GemmEngine::onednn;
+  }
+  throw std::invalid_argument("MUELAB_GEMM: unknown engine '" + name +
+                              "' (accepted: auto, openblas, eigen-avx512, onednn)");
 }
 
 bool gemm_engine_supported(GemmEngine engine) {
-  return engine == GemmEngine::openblas || vk::isa_supported(vk::Isa::avx512);
+  switch (engine) {
+    case GemmEngine::openblas: return true;
+    case GemmEngine::eigen_avx512: return vk::isa_supported(vk::Isa::avx512);
+    case GemmEngine::onednn:
+#ifdef MUELAB_HAVE_ONEDNN
+      return true;
+#else
+      return false;
+#endif
+  }
+  return false;
 }
 
 std::string gemm_engine_name(GemmEngine engine) {
-  return engine == GemmEngine::eigen_avx512 ? "eigen-avx512" : "openblas";
+  switch (engine) {
+    case GemmEngine::openblas: return "openblas";
+    case GemmEngine::eigen_avx512: return "eigen-avx512";
+    case GemmEngine::onednn: return "onednn";
+  }
+  return "openblas";
 }
 
 GemmEngine active_gemm_engine() { return engine(); }
 
 void force_gemm_engine(GemmEngine chosen) {
   if (!gemm_engine_supported(chosen))
-    throw std::invalid_argument("force_gemm_engine: this CPU cannot run " + gemm_engine_name(chosen));
+    throw std::invalid_argument("force_gemm_engine: this CPU or build cannot run " + gemm_engine_name(chosen));
   engine() = chosen;
 }
 
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
           const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c, std::int64_t ldc) {
-  if (engine() == GemmEngine::eigen_avx512)
-    chunked_avx512_gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-  else
+  const GemmEngine which = engine();
+  if (which == GemmEngine::openblas)
     openblas_gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  else
+    chunked_gemm(which, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
+/// oneDNN has no double GEMM: under onednn the double products (gradient checks) use eigen-avx512 where
+/// the CPU has AVX-512, else OpenBLAS.
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
           std::int64_t ldc) {
-  if (engine() == GemmEngine::eigen_avx512)
-    chunked_avx512_gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+  const GemmEngine which = engine();
+  if (which == GemmEngine::eigen_avx512 ||
+      (which == GemmEngine::onednn && gemm_engine_supported(GemmEngine::eigen_avx512)))
+    chunked_gemm(GemmEngine::eigen_avx512, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else
     openblas_gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }

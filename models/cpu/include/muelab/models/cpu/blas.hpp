@@ -1,12 +1,14 @@
 // Row-major matrices and the one GEMM entry point of the CPU reference backend. Every large matrix
-// product goes through `matmul` and `gemm`, which call one of two engines (docs/development.md §1):
-//  * eigen-avx512 — Eigen's GEMM built for AVX-512, on CPUs that have it (the default there: 1.6–2.0×
-//    OpenBLAS on the trainer's shapes, bench/models/results.md); the output is cut into chunks fixed by
-//    the shape alone and the chunks run in parallel;
+// product goes through `matmul` and `gemm`, which call one of three engines (docs/development.md §1):
+//  * onednn — oneDNN's sgemm, in builds that found Debian's libdnnl-dev (GCC only): the default there
+//    for float (1.1–1.4× eigen-avx512 on the trainer's shapes, bench/models/results.md);
+//  * eigen-avx512 — Eigen's GEMM built for AVX-512, on CPUs that have it (the default there otherwise:
+//    1.6–2.0× OpenBLAS); with onednn, the output is cut into chunks fixed by the shape alone, each chunk
+//    one single-threaded call, and the chunks run in parallel;
 //  * openblas — cblas, everywhere else; OpenBLAS splits a GEMM over output blocks.
 // Either way each dot product's reduction order is fixed, so results do not depend on the thread count
-// (checked by the determinism test); the two engines round differently. MUELAB_GEMM=openblas (or
-// eigen-avx512, or auto) overrides the choice.
+// (checked by the determinism tests); the engines round differently. MUELAB_GEMM=openblas (or
+// eigen-avx512, onednn, or auto) overrides the choice.
 #pragma once
 
 #include <Eigen/Dense>
@@ -21,11 +23,11 @@ using Matrix = Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowM
 template <class Scalar>
 using Vector = Eigen::Matrix<Scalar, Eigen::Dynamic, 1>;
 
-enum class GemmEngine { openblas, eigen_avx512 };
+enum class GemmEngine { openblas, eigen_avx512, onednn };
 [[nodiscard]] bool gemm_engine_supported(GemmEngine engine);
-[[nodiscard]] std::string gemm_engine_name(GemmEngine engine);  ///< "openblas", "eigen-avx512"
+[[nodiscard]] std::string gemm_engine_name(GemmEngine engine);  ///< "openblas", "eigen-avx512", "onednn"
 /// The engine in use: MUELAB_GEMM if set (an unknown name throws, naming the accepted ones), else
-/// eigen-avx512 where the CPU has AVX-512, else openblas.
+/// onednn where the build has it, else eigen-avx512 where the CPU has AVX-512, else openblas.
 [[nodiscard]] GemmEngine active_gemm_engine();
 /// The engine a MUELAB_GEMM value names: "auto" (or empty) picks as above; an unknown name, or an
 /// engine this CPU cannot run, throws std::invalid_argument naming MUELAB_GEMM and the accepted values.
