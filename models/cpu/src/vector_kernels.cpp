@@ -277,6 +277,15 @@ bool wide_rows_apply(index_t T) {
   return DH % Wide<S>::lanes == 0 && T % Wide<S>::lanes == 0;
 }
 
+/// s_r += coef[r·stride]·x for the four rows r of a block (four independent chains of additions).
+template <class S, class V>
+void add_four_rows(V& s0, V& s1, V& s2, V& s3, const S* __restrict coef, index_t stride, const V& x) {
+  s0 += coef[0] * x;
+  s1 += coef[stride] * x;
+  s2 += coef[2 * stride] * x;
+  s3 += coef[3 * stride] * x;
+}
+
 /// out[r·T + j] = Σ_c a[r·lda + c]·bt[c·T + j] for r < 4 and j below keys rounded up to whole vectors
 /// (at most T); c in order from 0, as row_times_transposed.
 template <class S, int DH>
@@ -290,10 +299,7 @@ void wide_rows_times_transposed(const S* __restrict a, index_t lda, const S* __r
     for (index_t c = 0; c < DH; ++c) {
       V b;
       load_wide(b, bt + c * T + j0);
-      s0 += a[c] * b;
-      s1 += a[lda + c] * b;
-      s2 += a[2 * lda + c] * b;
-      s3 += a[3 * lda + c] * b;
+      add_four_rows(s0, s1, s2, s3, a + c, lda, b);
     }
     store_wide(out + j0, s0);
     store_wide(out + T + j0, s1);
@@ -314,10 +320,7 @@ void wide_accumulate_rows(const S* __restrict w, index_t T, const S* __restrict 
     for (index_t j = 0; j <= i0; ++j) {
       V xj;
       load_wide(xj, x + j * ld + n);
-      a0 += w[j] * xj;
-      a1 += w[T + j] * xj;
-      a2 += w[2 * T + j] * xj;
-      a3 += w[3 * T + j] * xj;
+      add_four_rows(a0, a1, a2, a3, w + j, T, xj);
     }
     V x1, x2, x3;
     load_wide(x1, x + (i0 + 1) * ld + n);
