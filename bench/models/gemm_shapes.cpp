@@ -4,8 +4,8 @@
 //  * openblas   — cblas_sgemm, as the environment configures it (OPENBLAS_CORETYPE, ...);
 //  * dnnl       — oneDNN's dnnl_sgemm (row-major; Debian libdnnl-dev), one OpenMP thread;
 //  * xsmm-jit   — libxsmm's JIT kernels (libxsmm_smmdispatch, Debian libxsmm-dev), called over blocks of
-//                 C and k (XsmmBlocking), dispatched before timing; "n/a" where libxsmm returns no kernel (1.17: no transposed first
-//                 column-major operand, i.e. no row-major NT; alpha must be 1, beta 0 or 1);
+//                 C and k (XsmmBlocking), dispatched before timing; "n/a" where libxsmm returns no kernel (1.17: no
+//                 transposed first column-major operand, i.e. no row-major NT; alpha must be 1, beta 0 or 1);
 //  * xsmm-blas  — libxsmm's BLAS-compatible libxsmm_sgemm (it hands shapes this size to the BLAS it is
 //                 linked with, OpenBLAS: same bits, same speed);
 //  * eigen512   — muelab's own engine, muelab::models::cpu::gemm forced to eigen-avx512.
@@ -158,8 +158,8 @@ Runner xsmm_blas(const Shape& s) {
 #endif
 
 std::vector<Engine> engines() {
-  std::vector<Engine> list{{"openblas", openblas}, {"dnnl", {}}, {"xsmm-jit", {}}, {"xsmm-blas", {}},
-                           {"eigen512", muelab_eigen}};
+  std::vector<Engine> list{
+      {"openblas", openblas}, {"dnnl", {}}, {"xsmm-jit", {}}, {"xsmm-blas", {}}, {"eigen512", muelab_eigen}};
 #ifdef MUELAB_BENCH_HAVE_DNNL
   list[1].bind = dnnl;
 #endif
@@ -185,7 +185,7 @@ std::vector<Shape> trainer_shapes() {
   std::vector<Shape> shapes;
   for (const int d : {32, 64, 128}) {
     const int tokens = 1024, rows = 256;  // rows per expert: tokens · a / N with a = 2, N = 8
-    std::string shape_class = "d";  // not "d" + std::string&&: GCC 12 -Wrestrict false positive (bug 105329)
+    std::string shape_class = "d";        // not "d" + std::string&&: GCC 12 -Wrestrict false positive (bug 105329)
     shape_class += std::to_string(d);
     const auto add = [&](const char* what, bool ta, bool tb, int m, int n, int k, float beta) {
       shapes.push_back({shape_class, shape_class + " " + what, ta, tb, m, n, k, beta});
@@ -246,8 +246,9 @@ void print_setup() {
               env_or("OPENBLAS_NUM_THREADS", "(unset)"), openblas_get_num_threads());
 #ifdef MUELAB_BENCH_HAVE_DNNL
   const auto* version = dnnl_version();
-  std::printf("dnnl: oneDNN %d.%d.%d, dnnl_sgemm; threads: omp_set_num_threads(1) in code (omp_get_max_threads() = %d)\n",
-              version->major, version->minor, version->patch, omp_get_max_threads());
+  std::printf(
+      "dnnl: oneDNN %d.%d.%d, dnnl_sgemm; threads: omp_set_num_threads(1) in code (omp_get_max_threads() = %d)\n",
+      version->major, version->minor, version->patch, omp_get_max_threads());
 #else
   std::printf("dnnl: not built (oneDNN not found at configure time)\n");
 #endif
