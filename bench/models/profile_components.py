@@ -18,7 +18,7 @@ COMPONENTS = [
     ("GEMM: kernel", r"gebp_kernel|sgemm_kernel|dgemm_kernel"),
     ("GEMM: packing", r"gemm_pack_|sgemm_(on|it)copy|sgemm_beta"),
     ("GEMM: call, chunking, C scaling", r"gemm_impl|muelab::models::cpu::gemm\b|general_matrix_matrix_product|matmul<"),
-    ("attention heads forward", r"attention_forward\b(?!.*Model)|build_\w+::attention_forward"),
+    ("attention heads forward", r"build_\w+::attention_forward"),
     ("attention heads backward", r"build_\w+::attention_backward"),
     ("cross-entropy (softmax rows)", r"cross_entropy"),
     ("GELU / SwiGLU", r"gelu|swiglu"),
