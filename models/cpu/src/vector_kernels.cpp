@@ -414,22 +414,34 @@ void attention_backward_wide(const S* __restrict q, const S* __restrict k, const
 }
 
 /// The head dimension as a compile-time constant where it is one of the usual ones.
+/// One head dimension: the four-rows-at-a-time kernel where the shape allows it, else the row kernel
+/// (both add the same products in the same order; docs/development.md §1).
+template <class S, int DH>
+void attention_forward_dh(const S* q, const S* k, const S* v, S* o, S* p, const HeadShape& s, S scale) {
+  if constexpr (DH > 0) {
+    if (wide_rows_apply<S, DH>(s.seq_len)) return attention_forward_wide<S, DH>(q, k, v, o, p, s, scale);
+  }
+  attention_forward_body<S, DH>(q, k, v, o, p, s, scale);
+}
+
+template <class S, int DH>
+void attention_backward_dh(const S* q, const S* k, const S* v, const S* dout, const S* p, S* dq, S* dk, S* dv,
+                           const HeadShape& s, S scale) {
+  if constexpr (DH > 0) {
+    if (wide_rows_apply<S, DH>(s.seq_len))
+      return attention_backward_wide<S, DH>(q, k, v, dout, p, dq, dk, dv, s, scale);
+  }
+  attention_backward_body<S, DH>(q, k, v, dout, p, dq, dk, dv, s, scale);
+}
+
 template <class S>
 void attention_forward_any(const S* q, const S* k, const S* v, S* o, S* p, const HeadShape& s, S scale) {
   switch (s.head_dim) {
-    case 8:
-      return wide_rows_apply<S, 8>(s.seq_len) ? attention_forward_wide<S, 8>(q, k, v, o, p, s, scale)
-                                              : attention_forward_body<S, 8>(q, k, v, o, p, s, scale);
-    case 16:
-      return wide_rows_apply<S, 16>(s.seq_len) ? attention_forward_wide<S, 16>(q, k, v, o, p, s, scale)
-                                               : attention_forward_body<S, 16>(q, k, v, o, p, s, scale);
-    case 32:
-      return wide_rows_apply<S, 32>(s.seq_len) ? attention_forward_wide<S, 32>(q, k, v, o, p, s, scale)
-                                               : attention_forward_body<S, 32>(q, k, v, o, p, s, scale);
-    case 64:
-      return wide_rows_apply<S, 64>(s.seq_len) ? attention_forward_wide<S, 64>(q, k, v, o, p, s, scale)
-                                               : attention_forward_body<S, 64>(q, k, v, o, p, s, scale);
-    default: return attention_forward_body<S, 0>(q, k, v, o, p, s, scale);
+    case 8: return attention_forward_dh<S, 8>(q, k, v, o, p, s, scale);
+    case 16: return attention_forward_dh<S, 16>(q, k, v, o, p, s, scale);
+    case 32: return attention_forward_dh<S, 32>(q, k, v, o, p, s, scale);
+    case 64: return attention_forward_dh<S, 64>(q, k, v, o, p, s, scale);
+    default: return attention_forward_dh<S, 0>(q, k, v, o, p, s, scale);
   }
 }
 
@@ -437,19 +449,11 @@ template <class S>
 void attention_backward_any(const S* q, const S* k, const S* v, const S* dout, const S* p, S* dq, S* dk, S* dv,
                             const HeadShape& s, S scale) {
   switch (s.head_dim) {
-    case 8:
-      return wide_rows_apply<S, 8>(s.seq_len) ? attention_backward_wide<S, 8>(q, k, v, dout, p, dq, dk, dv, s, scale)
-                                              : attention_backward_body<S, 8>(q, k, v, dout, p, dq, dk, dv, s, scale);
-    case 16:
-      return wide_rows_apply<S, 16>(s.seq_len) ? attention_backward_wide<S, 16>(q, k, v, dout, p, dq, dk, dv, s, scale)
-                                               : attention_backward_body<S, 16>(q, k, v, dout, p, dq, dk, dv, s, scale);
-    case 32:
-      return wide_rows_apply<S, 32>(s.seq_len) ? attention_backward_wide<S, 32>(q, k, v, dout, p, dq, dk, dv, s, scale)
-                                               : attention_backward_body<S, 32>(q, k, v, dout, p, dq, dk, dv, s, scale);
-    case 64:
-      return wide_rows_apply<S, 64>(s.seq_len) ? attention_backward_wide<S, 64>(q, k, v, dout, p, dq, dk, dv, s, scale)
-                                               : attention_backward_body<S, 64>(q, k, v, dout, p, dq, dk, dv, s, scale);
-    default: return attention_backward_body<S, 0>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    case 8: return attention_backward_dh<S, 8>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    case 16: return attention_backward_dh<S, 16>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    case 32: return attention_backward_dh<S, 32>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    case 64: return attention_backward_dh<S, 64>(q, k, v, dout, p, dq, dk, dv, s, scale);
+    default: return attention_backward_dh<S, 0>(q, k, v, dout, p, dq, dk, dv, s, scale);
   }
 }
 
