@@ -1,10 +1,7 @@
 #include "train_command.hpp"
 
+#include "cuda_backend/cuda_backend.hpp"
 #include "muelab/models/cpu/trainer.hpp"
-#if defined(MUELAB_HAVE_CUDA)
-#include "muelab/models/cuda/device.hpp"
-#include "muelab/models/cuda/trainer.hpp"
-#endif
 
 #include <iostream>
 #include <memory>
@@ -36,12 +33,13 @@ void add_train_command(CLI::App& app, int& exit_status) {
         std::cerr << "muelab train: exact loss floor at seq_len " << run.target.train.seq_len << ": " << floor
                   << " nats/token (losses are also reported as excess over it)\n";
       // Backend selection: "auto" falls back to the CPU with a one-line notice; "cuda" without a
-      // usable device is a clean error (exit 2), never a crash.
-      [[maybe_unused]] bool use_cuda = false;
-#if defined(MUELAB_HAVE_CUDA)
+      // usable device (or without the CUDA module) is a clean error (exit 2), never a crash. The
+      // module is opened only here, so CPU runs never pay for loading cuBLAS.
+      const CudaBackendTable* cuda = nullptr;
       if (options->device != "cpu") {
-        const auto status = muelab::models::cuda::query_device();
-        use_cuda = status.usable;
+        const auto backend = load_cuda_backend();
+        CudaDeviceCheck status{false, backend.error};
+        if (backend.table != nullptr) status = backend.table->query_device();
         if (!status.usable && options->device == "cuda") {
           std::cerr << "muelab train: error: --device cuda: " << status.message << " (accepted: cpu, auto)\n";
           exit_status = 2;
@@ -49,22 +47,10 @@ void add_train_command(CLI::App& app, int& exit_status) {
         }
         if (!status.usable) std::cerr << "muelab train: --device auto: " << status.message << "; training on the CPU\n";
         else std::cerr << "muelab train: " << status.message << "\n";
+        if (status.usable) cuda = backend.table;
       }
-#else
-      if (options->device == "cuda") {
-        std::cerr << "muelab train: error: --device cuda: this muelab was built without CUDA (no nvcc at configure "
-                     "time; accepted: cpu, auto)\n";
-        exit_status = 2;
-        return;
-      }
-      if (options->device == "auto")
-        std::cerr << "muelab train: --device auto: built without CUDA; training on the CPU\n";
-#endif
       const auto summary =
-#if defined(MUELAB_HAVE_CUDA)
-          use_cuda ? muelab::models::cuda::train(run, *data, options->out) :
-#endif
-                   mc::train(run, *data, options->out);
+          cuda != nullptr ? cuda->train(run, *data, options->out) : mc::train(run, *data, options->out);
       std::cout << "status " << summary.status;
       if (summary.status == "diverged") std::cout << " at step " << summary.diverged_step;
       std::cout << ", final train loss " << summary.final_train_loss << ", final validation loss "

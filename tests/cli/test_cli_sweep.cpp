@@ -196,6 +196,37 @@ TEST_CASE("a bad MUELAB_GEMM fails before any command writes anything", "[sweep]
   CHECK_FALSE(fs::exists(out));
 }
 
+TEST_CASE("train --device: the CUDA module is opened only on request, and no device is a clean error",
+          "[cli][device]") {
+  const std::string quick = "'" + (fs::path(MUELAB_SOURCE_DIR) / "experiments/configs/train/quick.toml").string() + "'";
+  const std::string tiny = " --set train.steps=2 --set trainer.eval_interval=2 --set trainer.eval_batches=1";
+  // CPU runs must not load cuBLAS (about 0.3 s of every invocation; cli/cuda_backend/cuda_backend.hpp).
+  const std::string ldd = "ldd '" + std::string(MUELAB_BINARY_DIR) + "/cli/muelab' | grep -q -e cublas -e cudart";
+  CHECK(std::system(ldd.c_str()) != 0);
+
+  const auto auto_out = fresh_dir("device-auto");
+  std::string err;
+  REQUIRE(run_muelab("train --config " + quick + tiny + " --device auto --out '" + auto_out.string() + "'",
+                     fs::temp_directory_path(), &err) == 0);
+  INFO(err);
+#if defined(MUELAB_TEST_CUDA_MODULE)
+  CHECK(err.find("could not be loaded") == std::string::npos);  // the module is built and opens
+#else
+  CHECK(err.find("built without CUDA") != std::string::npos);
+#endif
+  CHECK(fs::exists(auto_out / "summary.json"));
+  fs::remove_all(auto_out);
+  if (err.find("training on the CPU") == std::string::npos) return;  // a usable GPU: nothing more to check
+
+  const auto cuda_out = fresh_dir("device-cuda");
+  CHECK(run_muelab("train --config " + quick + tiny + " --device cuda --out '" + cuda_out.string() + "'",
+                   fs::temp_directory_path(), &err) == 2);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 2);  // the data source's line, then the error
+  CHECK(err.find("error: --device cuda: ") != std::string::npos);
+  CHECK(err.find("(accepted: cpu, auto)") != std::string::npos);
+  CHECK_FALSE(fs::exists(cuda_out));
+}
+
 TEST_CASE("sweep: two MPI ranks on loopback give the same results as one process", "[sweep][mpi]") {
   if (!MpiSession::compiled_in() || std::system("command -v mpirun >/dev/null 2>&1") != 0) {
     WARN("SKIPPED: muelab was built without MPI or mpirun is missing (install libopenmpi-dev openmpi-bin)");
