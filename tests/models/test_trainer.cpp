@@ -1,4 +1,5 @@
 // Trainer: thread-count determinism, divergence handling, config and data errors, schedules, data.
+#include "muelab/models/cpu/blas.hpp"
 #include "muelab/models/cpu/trainer.hpp"
 
 #include <catch2/catch.hpp>
@@ -107,6 +108,29 @@ TEST_CASE("trainer: a NaN/Inf ends the run as diverged and keeps the log", "[mod
   const auto log = slurp(out / "log.csv");
   CHECK(std::count(log.begin(), log.end(), '\n') == summary.diverged_step + 2);
   CHECK(slurp(out / "summary.json").find("\"diverged\"") != std::string::npos);
+}
+
+TEST_CASE("trainer: summary.json names the GEMM engine each precision ran on", "[models][trainer][gemm]") {
+  // Runs are bit-reproducible per engine, not across engines (docs/development.md §1): the record must
+  // say which one. oneDNN has no double GEMM; its double products go to eigen-avx512, else OpenBLAS.
+  const mc::GemmEngine original = mc::active_gemm_engine();
+  for (const auto engine : {mc::GemmEngine::openblas, mc::GemmEngine::eigen_avx512, mc::GemmEngine::onednn}) {
+    if (!mc::gemm_engine_supported(engine)) continue;
+    mc::force_gemm_engine(engine);
+    for (const std::string dtype : {"float", "double"}) {
+      std::string expected = mc::gemm_engine_name(engine);
+      if (dtype == "double" && engine == mc::GemmEngine::onednn)
+        expected = mc::gemm_engine_supported(mc::GemmEngine::eigen_avx512) ? "eigen-avx512" : "openblas";
+      const auto run =
+          core::parse_train_run(kRun, "run.toml", ".", {"train.steps=2", "trainer.dtype=\"" + dtype + "\""});
+      const auto data = core::make_token_source(run.data);
+      const auto out = scratch("engine_" + expected + "_" + dtype);
+      (void)mc::train(run, *data, out);
+      INFO("forced " << mc::gemm_engine_name(engine) << ", dtype " << dtype);
+      CHECK(slurp(out / "summary.json").find("\"gemm_engine\": \"" + expected + "\"") != std::string::npos);
+    }
+  }
+  mc::force_gemm_engine(original);
 }
 
 TEST_CASE("trainer: bad configs give one-line errors naming the field and accepted values", "[models][trainer]") {

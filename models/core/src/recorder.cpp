@@ -41,7 +41,7 @@ nlohmann::json hyperparameters_json(const TrainRun& run) {
 std::string hyperparameters_json_text(const TrainRun& run) { return hyperparameters_json(run).dump(2) + "\n"; }
 
 std::string summary_json_text(const TrainRun& run, const TrainSummary& summary, const TokenSource& data,
-                              const std::string& device) {
+                              const RunDevice& device) {
   nlohmann::json j;
   j["status"] = summary.status;
   j["diverged_step"] = summary.diverged_step >= 0 ? nlohmann::json(summary.diverged_step) : nlohmann::json(nullptr);
@@ -62,10 +62,10 @@ std::string summary_json_text(const TrainRun& run, const TrainSummary& summary, 
     j["loss_floor"] = floor;
     j["final_excess_loss"] = finite_or_null(summary.final_validation_loss - floor);
   }
-  j["device"] = device;
+  j["device"] = device.device;
+  j["gemm_engine"] = device.gemm_engine;
   return j.dump(2) + "\n";
 }
-
 
 TrainingRecorder::TrainingRecorder(const TrainRun& run, const std::filesystem::path& out_dir)
     : run_(run), out_dir_(out_dir), groups_(theory::groups_present(run.target.model)) {
@@ -134,7 +134,7 @@ bool TrainingRecorder::record_step(std::int64_t step, const ForwardStats& stats,
   return finite;
 }
 
-TrainSummary TrainingRecorder::finish(const TokenSource& data, const std::string& device) {
+TrainSummary TrainingRecorder::finish(const TokenSource& data, const RunDevice& device) {
   summary_.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   summary_.tokens_per_s = run_.target.train.tokens_per_step() * static_cast<double>(summary_.steps_done) /
                           std::max(1e-9, summary_.wall_time_s);

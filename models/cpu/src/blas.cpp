@@ -175,14 +175,17 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
     chunked_gemm(which, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-/// oneDNN has no double GEMM: under onednn the double products (gradient checks) use eigen-avx512 where
-/// the CPU has AVX-512, else OpenBLAS.
+GemmEngine gemm_engine_for(bool double_precision) {
+  const GemmEngine which = engine();
+  if (!double_precision || which != GemmEngine::onednn) return which;
+  return gemm_engine_supported(GemmEngine::eigen_avx512) ? GemmEngine::eigen_avx512 : GemmEngine::openblas;
+}
+
+/// The double products (gradient checks, dtype = "double") on gemm_engine_for(true).
 void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k, double alpha,
           const double* a, std::int64_t lda, const double* b, std::int64_t ldb, double beta, double* c,
           std::int64_t ldc) {
-  const GemmEngine which = engine();
-  if (which == GemmEngine::eigen_avx512 ||
-      (which == GemmEngine::onednn && gemm_engine_supported(GemmEngine::eigen_avx512)))
+  if (gemm_engine_for(true) == GemmEngine::eigen_avx512)
     chunked_gemm(GemmEngine::eigen_avx512, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
   else
     openblas_gemm(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -1,5 +1,6 @@
 // The CPU training loop (see trainer.hpp).
 #include "muelab/models/cpu/trainer.hpp"
+#include "muelab/models/cpu/blas.hpp"
 
 #include <cmath>
 
@@ -37,7 +38,7 @@ TrainSummary train_impl(const TrainRun& run, const TokenSource& data, const std:
     }
     if (!recorder.record_step(step, stats, factor, grad_norm, finite, update_rms, validation_loss)) break;
   }
-  return recorder.finish(data, "cpu");
+  return recorder.finish(data, {"cpu", gemm_engine_name(gemm_engine_for(run.trainer.double_precision))});
 }
 
 }  // namespace

@@ -58,7 +58,8 @@ models::TrainSummary train_impl(const models::TrainRun& run, const models::Token
     // and is reported at the next logged step, at most log_interval − 1 steps later.)
     if (!recorder.record_step(step, diag.stats, factor, diag.grad_norm, finite, {}, validation_loss)) break;  // update RMS: CPU only
   }
-  return recorder.finish(data, device);
+  // Dense products through cuBLAS, the routed experts' through the grouped tile kernel (model.cpp).
+  return recorder.finish(data, {device, "cublas+grouped-tile"});
 }
 
 }  // namespace

@@ -44,12 +44,20 @@ struct TrainSummary {
   double wall_time_s = 0.0, tokens_per_s = 0.0;
 };
 
+/// Where a run ran, for summary.json: "cpu" or the CUDA device's description, and the engine of its
+/// matrix products. A run is reproducible bit for bit on the same engine, not across engines (they
+/// round differently; docs/development.md §1), so the engine belongs to the run's record.
+struct RunDevice {
+  std::string device;
+  std::string gemm_engine;
+};
+
 // Pieces of the output every backend writes the same way (the CUDA backend's loop reuses them).
 /// hyperparameters.json: every group's resolved init std, multiplier, LR, WD, eps, betas; A, R.
 [[nodiscard]] std::string hyperparameters_json_text(const TrainRun& run);
-/// summary.json for a finished run; `device` is "cpu" or the CUDA device's description.
+/// summary.json for a finished run.
 [[nodiscard]] std::string summary_json_text(const TrainRun& run, const TrainSummary& summary, const TokenSource& data,
-                                            const std::string& device);
+                                            const RunDevice& device);
 
 /// The outputs of a training run, kept identically by every backend: it writes resolved_config.toml,
 /// hyperparameters.json and the log.csv header on construction; one log row per step (loss, LR, grad
@@ -67,7 +75,7 @@ class TrainingRecorder {
                    const std::map<theory::ParameterGroup, double>& update_rms,
                    const std::function<double()>& validation_loss);
   /// Timing, tokens/s and summary.json; returns the summary.
-  TrainSummary finish(const TokenSource& data, const std::string& device);
+  TrainSummary finish(const TokenSource& data, const RunDevice& device);
 
  private:
   const TrainRun& run_;

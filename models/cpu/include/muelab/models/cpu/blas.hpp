@@ -29,6 +29,10 @@ enum class GemmEngine { openblas, eigen_avx512, onednn };
 /// The engine in use: MUELAB_GEMM if set (an unknown name throws, naming the accepted ones), else
 /// onednn where the build has it, else eigen-avx512 where the CPU has AVX-512, else openblas.
 [[nodiscard]] GemmEngine active_gemm_engine();
+/// The engine that runs float (double_precision false) or double products: active_gemm_engine(),
+/// except that oneDNN has no double GEMM, so under onednn the double products use eigen-avx512 where
+/// the CPU has AVX-512, else OpenBLAS.
+[[nodiscard]] GemmEngine gemm_engine_for(bool double_precision);
 /// The engine a MUELAB_GEMM value names: "auto" (or empty) picks as above; an unknown name, or an
 /// engine this CPU cannot run, throws std::invalid_argument naming MUELAB_GEMM and the accepted values.
 [[nodiscard]] GemmEngine gemm_engine_from_name(const std::string& name);
