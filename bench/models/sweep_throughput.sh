@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Sweep throughput of several `muelab` binaries, interleaved in one run (bench/models/results.md,
+# "Sweep throughput"): the mix is four runs of experiments/configs/train/quick.toml (300 steps,
+# 16 × 64 tokens, MoE N = 8, a = 2) at d_model = 32 and 64, seeds 1 and 2, run by `muelab sweep --jobs 2`
+# (one `muelab train` process per run, two at a time, one thread each), as a user's LR sweep runs.
+#
+#   bench/models/sweep_throughput.sh [--repeats R] LABEL=MUELAB_BIN [LABEL=MUELAB_BIN ...]
+#
+# Every binary runs the same sweep file once per repeat, in turn (A B C A B C ...), each into a fresh
+# folder; prints seconds per sweep, runs per hour (median over repeats) and each binary's ratio to the
+# first. The per-run results are compared: every binary must give the same final losses to the printed
+# digits as the first (binaries of one GEMM engine give identical bits; across engines they differ and
+# the script says so). Refuses to measure above 0.5 load per core, like run.sh.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repeats=3
+if [ "${1:-}" = "--repeats" ]; then repeats="$2"; shift 2; fi
+[ "$#" -ge 1 ] || { echo "usage: $0 [--repeats R] LABEL=MUELAB_BIN ..." >&2; exit 2; }
+labels=(); bins=()
+for pair in "$@"; do
+  labels+=("${pair%%=*}"); bins+=("$(realpath "${pair#*=}")")
+  [ -x "${bins[-1]}" ] || { echo "sweep_throughput: ${pair#*=} is not an executable" >&2; exit 2; }
+done
+cores="$(nproc)"
+load="$(cut -d' ' -f1 /proc/loadavg)"
+if awk -v l="$load" -v c="$cores" 'BEGIN { exit !(l / c > 0.5) }'; then
+  echo "sweep_throughput: load average $load on $cores cores (> 0.5 per core): not measuring" >&2
+  exit 3
+fi
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+cat > "$work/mix.toml" <<EOF
+[sweep]
+config = "$PWD/experiments/configs/train/quick.toml"
+name = "quick-mix"
+seeds = [1, 2]
+set = ["trainer.threads=1"]
+[grid]
+"model.d_model" = [32, 64]
+EOF
+echo "sweep_throughput: $(date -u '+%F %H:%M UTC'), load $load on $cores cores, $repeats repeats, 4 runs per sweep"
+declare -A seconds
+for ((r = 1; r <= repeats; r++)); do
+  for i in "${!bins[@]}"; do
+    out="$work/${labels[$i]}-$r"
+    start="$(date +%s.%N)"
+    "${bins[$i]}" sweep --config "$work/mix.toml" --out "$out" --jobs 2 > /dev/null 2>&1
+    end="$(date +%s.%N)"
+    seconds["$i,$r"]="$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')"
+    echo "  repeat $r ${labels[$i]}: ${seconds[$i,$r]} s"
+  done
+done
+median() { sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+losses() {  # run id and final validation loss of every run of a sweep folder, sorted
+  for s in "$1"/runs/*/summary.json; do
+    printf '%s %s\n' "$(basename "$(dirname "$s")")" "$(grep -o '"final_validation_loss": [^,]*' "$s")"
+  done | sort
+}
+first=""
+for i in "${!bins[@]}"; do
+  m="$(for ((r = 1; r <= repeats; r++)); do echo "${seconds[$i,$r]}"; done | median)"
+  [ -n "$first" ] || first="$m"
+  same="same final losses as ${labels[0]}"
+  if ! diff <(losses "$work/${labels[0]}-1") <(losses "$work/${labels[$i]}-1") > /dev/null; then
+    same="final losses DIFFER from ${labels[0]} (another GEMM engine rounds differently)"
+  fi
+  awk -v l="${labels[$i]}" -v m="$m" -v f="$first" -v s="$same" \
+    'BEGIN { printf "%-12s median %.2f s per sweep, %.0f runs per hour, %.2fx %s\n", l, m, 4 * 3600 / m, f / m, s }'
+done
+echo "sweep_throughput: load $(cut -d' ' -f1 /proc/loadavg) at the end"
