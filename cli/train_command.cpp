@@ -1,6 +1,7 @@
 #include "train_command.hpp"
 
 #include "cuda_backend/cuda_backend.hpp"
+#include "muelab/models/cpu/blas.hpp"
 #include "muelab/models/cpu/trainer.hpp"
 
 #include <iostream>
@@ -26,6 +27,8 @@ void add_train_command(CLI::App& app, int& exit_status) {
     namespace mc = muelab::models::cpu;
     try {
       const auto run = mc::load_train_run(options->config, options->overrides);
+      // Before the data loads: one thread stops OpenBLAS's spinning workers (models/cpu/src/blas.cpp).
+      mc::set_thread_count(run.trainer.threads);
       const auto data = mc::make_token_source(run.data);  // before creating any output
       std::cerr << "muelab train: " << data->description() << "\n";
       const double floor = data->loss_floor(run.target.train.seq_len);

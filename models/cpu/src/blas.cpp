@@ -17,6 +17,9 @@
 #include <string>
 #include <type_traits>
 
+// OpenBLAS's pthread build: stops its worker threads (they are restarted on demand).
+extern "C" [[gnu::weak]] int blas_thread_shutdown_(void);
+
 namespace muelab::models::cpu {
 namespace {
 CBLAS_TRANSPOSE trans(bool t) { return t ? CblasTrans : CblasNoTrans; }
@@ -193,6 +196,12 @@ void gemm(bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, st
 
 void set_thread_count(int threads) {
   openblas_set_num_threads(threads);
+  // OpenBLAS's pthread build starts one worker per core when it is loaded, and each spins (sched_yield)
+  // for its timeout before sleeping: about 0.14 s of a second core per process, which two runs of a
+  // sweep side by side take from each other (bench/models/results.md). One thread needs no worker:
+  // stop them. OpenBLAS starts them again at its next threaded call (exec_blas_async); the symbol is
+  // weak because OpenBLAS's serial and OpenMP builds do not have it.
+  if (threads == 1 && blas_thread_shutdown_ != nullptr) blas_thread_shutdown_();
 #ifdef _OPENMP
   omp_set_num_threads(threads);
 #endif

@@ -63,7 +63,8 @@ void matmul(Matrix<Scalar>& c, const Matrix<Scalar>& a, bool transpose_a, const 
   gemm(transpose_a, transpose_b, m, n, k, alpha, a.data(), a.cols(), b.data(), b.cols(), beta, c.data(), c.cols());
 }
 
-/// Threads used by OpenBLAS and by the backend's own OpenMP loops.
+/// Threads used by OpenBLAS and by the backend's own OpenMP loops. With 1, OpenBLAS's idle workers are
+/// stopped (they spin for their timeout otherwise; docs/development.md §1).
 void set_thread_count(int threads);
 
 }  // namespace muelab::models::cpu
