@@ -30,34 +30,46 @@ struct Case {
   std::string name;
   int d, layers, experts, active;  // experts = 0: a dense FFN (see toml())
   int batch, seq;
+  int head = 0, expert_width = 0;  // 0: d_head = min(16, d), expert width 4·d/a
+  bool capacity_task = false;      // the markov-k task of the capacity-bound experiments, else fortunes
 };
 
 // The shapes the transformer experiments train (d = 32/64, L = 2, 16 × 64 tokens, MoE N = 8, a = 2,
-// expert width 4·d/a so the MoE's active width equals the dense FFN's 4·d), plus d = 128 and 512.
+// expert width 4·d/a so the MoE's active width equals the dense FFN's 4·d), plus d = 128 and 512, and
+// the capacity-bound task's shape (docs/theory.md §9: d = 32, d_head = 8, N = 8, a = 2, expert width 16).
 const std::vector<Case>& cases() {
   static const std::vector<Case> all = {
-      {"d32-dense", 32, 2, 0, 0, 16, 64},    {"d32-moe", 32, 2, 8, 2, 16, 64},
-      {"d64-dense", 64, 2, 0, 0, 16, 64},    {"d64-moe", 64, 2, 8, 2, 16, 64},
-      {"d128-dense", 128, 2, 0, 0, 16, 64},  {"d128-moe", 128, 2, 8, 2, 16, 64},
-      {"d512-dense", 512, 2, 0, 0, 8, 128},  {"d512-moe", 512, 2, 8, 2, 8, 128},
+      {"d32-dense", 32, 2, 0, 0, 16, 64},
+      {"d32-moe", 32, 2, 8, 2, 16, 64},
+      {"d64-dense", 64, 2, 0, 0, 16, 64},
+      {"d64-moe", 64, 2, 8, 2, 16, 64},
+      {"d128-dense", 128, 2, 0, 0, 16, 64},
+      {"d128-moe", 128, 2, 8, 2, 16, 64},
+      {"d512-dense", 512, 2, 0, 0, 8, 128},
+      {"d512-moe", 512, 2, 8, 2, 8, 128},
+      {"cap-moe", 32, 2, 8, 2, 16, 64, 8, 16, true},
   };
   return all;
 }
 
 std::string toml(const Case& c, const std::string& data_dir) {
   const int width = 4 * c.d;
-  std::string model = fmt::format("[model]\nd_model = {}\nn_layers = {}\nd_head = {}\n", c.d, c.layers, std::min(16, c.d));
+  std::string model = fmt::format("[model]\nd_model = {}\nn_layers = {}\nd_head = {}\n", c.d, c.layers,
+                                  c.head > 0 ? c.head : std::min(16, c.d));
   if (c.experts == 0)
     model += fmt::format("ffn = \"dense\"\nd_ffn = {}\n", width);
   else
-    model += fmt::format("ffn = \"moe\"\nn_experts = {}\nn_active = {}\nd_expert = {}\nrouter = \"sigmoid\"\n", c.experts,
-                         c.active, width / c.active);
+    model += fmt::format("ffn = \"moe\"\nn_experts = {}\nn_active = {}\nd_expert = {}\nrouter = \"sigmoid\"\n",
+                         c.experts, c.active, c.expert_width > 0 ? c.expert_width : width / c.active);
+  const std::string data = c.capacity_task ? "source = \"markov-k\"\nmarkov_states = 32\nmarkov_order = 2\n"
+                                             "markov_temperature = 0.3\nmarkov_seed = 7\n"
+                                           : fmt::format("source = \"fortunes\"\npath = \"{}\"\n", data_dir);
   return model + fmt::format(
                      "[train]\nbatch_size = {}\nseq_len = {}\nsteps = 1000\n"
                      "[transfer]\nrule = \"complete-mue\"\noptimizer = \"adamw\"\nlr = 3e-3\nweight_decay = 0.1\n"
                      "eps = 1e-8\nbeta1 = 0.9\nbeta2 = 0.95\ninit_std = 0.02\n"
-                     "[data]\nsource = \"fortunes\"\npath = \"{}\"\n[trainer]\nseed = 1\nthreads = 1\n",
-                     c.batch, c.seq, data_dir);
+                     "[data]\n{}[trainer]\nseed = 1\nthreads = 1\n",
+                     c.batch, c.seq, data);
 }
 
 /// CPU time of the whole process (all threads), in µs: on a loaded machine the wall clock also counts

@@ -122,7 +122,7 @@ TEST_CASE("vector kernels: attention head, float against double, same bits on ev
   std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
   // One head of a model of width d (q, k, v at offsets 0, d, 2d of a row). T = 37 and 40 with d_head = 12
   // take both key-loop paths of the row-at-a-time kernels (T % 8). T = 64 takes the four-rows-at-a-time
-  // kernels where d_head and T are whole 64-byte vectors: d_head = 16 in float and double, 8 in double.
+  // kernels (T a whole number of 64-byte vectors, d_head of 16-, 32- or 64-byte ones): d_head = 16 and 8.
   struct Case {
     vk::index_t T, dh, d;
   };
@@ -195,6 +195,63 @@ TEST_CASE("vector kernels: attention head, float against double, same bits on ev
     outputs_by_isa.push_back(all);
   });
   for (const auto& o : outputs_by_isa) CHECK(same_bits(o, outputs_by_isa.front()));
+}
+
+namespace {
+
+/// One head of width d = 32 at T = 64 (the four-rows-at-a-time kernels) and at T = 60 (not a whole
+/// number of vectors: the row-at-a-time kernels). Causal rows i < 60 see the same inputs in both, so
+/// the outputs there must be equal if both kernels add the same products in the same order. The
+/// upstream gradient of rows 60–63 is zero, so they add only zeros to dk and dv of rows < 60.
+template <class S>
+void check_four_rows_equal_row_kernel(vk::index_t dh, std::uint64_t seed) {
+  const vk::index_t d = 32, ld = 3 * d, ld_o = d, T = 64, T_row = 60;
+  const auto qkv = cast<S>(normals(seed, static_cast<std::size_t>(T * ld), 1.0));
+  auto dout = cast<S>(normals(seed + 1, static_cast<std::size_t>(T * ld_o), 1.0));
+  std::fill(dout.begin() + T_row * ld_o, dout.end(), S(0));
+  const S scale = S(1) / std::sqrt(static_cast<S>(dh));
+  struct Out {
+    std::vector<S> o, p, dqkv;
+  };
+  const auto run = [&](vk::index_t t) {
+    Out r{std::vector<S>(static_cast<std::size_t>(t * ld_o)), std::vector<S>(static_cast<std::size_t>(t * t)),
+          std::vector<S>(static_cast<std::size_t>(t * ld), S(0))};
+    const vk::HeadShape shape{t, dh, ld, ld_o};
+    vk::attention_head_forward(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, r.o.data(), r.p.data(), shape, scale);
+    vk::attention_head_backward(qkv.data(), qkv.data() + d, qkv.data() + 2 * d, dout.data(), r.p.data(), r.dqkv.data(),
+                                r.dqkv.data() + d, r.dqkv.data() + 2 * d, shape, scale);
+    return r;
+  };
+  const Out wide = run(T), row = run(T_row);
+  std::size_t unequal = 0;
+  for (vk::index_t i = 0; i < T_row; ++i) {
+    for (vk::index_t c = 0; c < dh; ++c) {
+      unequal += wide.o[static_cast<std::size_t>(i * ld_o + c)] != row.o[static_cast<std::size_t>(i * ld_o + c)];
+      for (const vk::index_t part : {vk::index_t{0}, d, 2 * d}) {
+        const auto at = static_cast<std::size_t>(i * ld + part + c);
+        unequal += wide.dqkv[at] != row.dqkv[at];
+      }
+    }
+    for (vk::index_t j = 0; j < T_row; ++j)
+      unequal += wide.p[static_cast<std::size_t>(i * T + j)] != row.p[static_cast<std::size_t>(i * T_row + j)];
+  }
+  CHECK(unequal == 0);
+}
+
+}  // namespace
+
+TEST_CASE("vector kernels: the four-rows attention kernels equal the row kernels exactly", "[models][vk]") {
+  const std::uint64_t seed = 14;
+  std::printf("seed %llu\n", static_cast<unsigned long long>(seed));
+  for (const vk::index_t dh : {vk::index_t{8}, vk::index_t{16}, vk::index_t{32}}) {
+    INFO("d_head " << dh);
+    for_each_isa([&](vk::Isa isa) {
+      INFO(vk::isa_name(isa) << " build, float");
+      check_four_rows_equal_row_kernel<float>(dh, seed);
+    });
+    INFO("double");
+    check_four_rows_equal_row_kernel<double>(dh, seed);
+  }
 }
 
 TEST_CASE("vector kernels: cross-entropy rows against the shared row kernel", "[models][vk]") {

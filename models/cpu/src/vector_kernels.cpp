@@ -103,11 +103,30 @@ void swiglu_backward_body(const S* zg, const S* zu, const S* dact, S* dzg, S* dz
 }
 
 // ---- softmax rows -----------------------------------------------------------------------------------
+/// max_j row[j] over eight independent chains (the one-chain loop was 16% of an attention head at
+/// d_head = 8). A maximum is exact, so any order gives the same value; a NaN is skipped here as in the
+/// one-chain loop (a > m is false), and a row with a NaN comes out all NaN from the softmax either way.
+template <class S>
+S row_max(const S* __restrict row, index_t count) {
+  constexpr index_t kChains = 8;
+  S mx = row[0];
+  index_t j = 1;
+  if (count >= kChains) {
+    S m[kChains];
+    for (index_t c = 0; c < kChains; ++c) m[c] = row[c];
+    for (j = kChains; j + kChains <= count; j += kChains)
+      for (index_t c = 0; c < kChains; ++c) m[c] = row[j + c] > m[c] ? row[j + c] : m[c];
+    mx = m[0];
+    for (index_t c = 1; c < kChains; ++c) mx = m[c] > mx ? m[c] : mx;
+  }
+  for (; j < count; ++j) mx = row[j] > mx ? row[j] : mx;
+  return mx;
+}
+
 /// row[0..count) ← softmax(row[0..count)); returns the normalizer Σ exp(· − max) (sums left to right).
 template <class S>
 S softmax_in_place(S* row, index_t count) {
-  S mx = row[0];
-  for (index_t j = 1; j < count; ++j) mx = row[j] > mx ? row[j] : mx;
+  const S mx = row_max(row, count);
   for (index_t j = 0; j < count; ++j) row[j] = Math<S>::exp(row[j] - mx);
   S total(0);
   for (index_t j = 0; j < count; ++j) total += row[j];
@@ -121,8 +140,7 @@ double cross_entropy_rows_body(const S* logits, index_t rows, index_t vocab, con
   for (index_t r = 0; r < rows; ++r) {
     const S* l = logits + r * vocab;
     S* pr = probs + r * vocab;
-    S mx = l[0];
-    for (index_t j = 1; j < vocab; ++j) mx = l[j] > mx ? l[j] : mx;
+    const S mx = row_max(l, vocab);
     std::copy(l, l + vocab, pr);
     const S total = softmax_in_place(pr, vocab);
     sum += static_cast<double>(std::log(total) + mx - l[targets[r]]);
@@ -251,22 +269,30 @@ void attention_backward_body(const S* __restrict q, const S* __restrict k, const
 // order (so the same bits), for four rows at once: four independent chains. They use GCC's vector
 // extension (64 bytes: 16 floats or 8 doubles; lowered to two AVX2 or four SSE operations elsewhere,
 // elementwise, so every build rounds identically) because GCC's vectorizer turns the same loops written
-// over arrays into shuffles and spills. They apply when d_head and T are multiples of the vector width.
-template <class S>
-struct Wide {
-  typedef S type __attribute__((vector_size(64)));
-  static constexpr index_t lanes = 64 / static_cast<index_t>(sizeof(S));
+// over arrays into shuffles and spills. Along the keys the vectors are 64 bytes (T must be a multiple of
+// their lanes); along the head dimension they are the widest of 16, 32 or 64 bytes whose lanes divide
+// d_head, so d_head = 8 in float (the capacity-bound task's heads) takes 32-byte vectors.
+template <class S, int Bytes>
+struct VectorOf {
+  typedef S type __attribute__((vector_size(Bytes)));
+  static constexpr index_t lanes = Bytes / static_cast<index_t>(sizeof(S));
 };
+template <class S>
+using KeyVector = VectorOf<S, 64>;
+template <class S, int DH>
+using HeadVector = VectorOf<S, (DH * static_cast<int>(sizeof(S))) % 64 == 0  ? 64
+                               : (DH* static_cast<int>(sizeof(S))) % 32 == 0 ? 32
+                                                                             : 16>;
 
 /// Loads and stores through memcpy (unaligned; one vector move). Vectors are passed by reference only:
-/// a 64-byte vector by value would have a different calling convention in each ISA build.
-template <class S>
-void load_wide(typename Wide<S>::type& v, const S* p) {
+/// a vector by value would have a different calling convention in each ISA build.
+template <class V, class S>
+void load_wide(V& v, const S* p) {
   std::memcpy(&v, p, sizeof v);
 }
 
-template <class S>
-void store_wide(S* p, const typename Wide<S>::type& v) {
+template <class S, class V>
+void store_wide(S* p, const V& v) {
   std::memcpy(p, &v, sizeof v);
 }
 
@@ -274,7 +300,7 @@ constexpr index_t kRowBlock = 4;
 
 template <class S, int DH>
 bool wide_rows_apply(index_t T) {
-  return DH % Wide<S>::lanes == 0 && T % Wide<S>::lanes == 0;
+  return DH > 0 && DH % HeadVector<S, DH>::lanes == 0 && T % KeyVector<S>::lanes == 0;
 }
 
 /// s_r += coef[r·stride]·x for the four rows r of a block (four independent chains of additions).
@@ -291,8 +317,8 @@ void add_four_rows(V& s0, V& s1, V& s2, V& s3, const S* __restrict coef, index_t
 template <class S, int DH>
 void wide_rows_times_transposed(const S* __restrict a, index_t lda, const S* __restrict bt, index_t T, index_t keys,
                                 S* __restrict out) {
-  using V = typename Wide<S>::type;
-  constexpr index_t W = Wide<S>::lanes;
+  using V = typename KeyVector<S>::type;
+  constexpr index_t W = KeyVector<S>::lanes;
   const index_t padded = std::min(T, (keys + W - 1) / W * W);
   for (index_t j0 = 0; j0 < padded; j0 += W) {
     V s0 = {}, s1 = {}, s2 = {}, s3 = {};
@@ -313,8 +339,8 @@ void wide_rows_times_transposed(const S* __restrict a, index_t lda, const S* __r
 template <class S, int DH>
 void wide_accumulate_rows(const S* __restrict w, index_t T, const S* __restrict x, index_t ld, index_t i0,
                           S* __restrict out, index_t ld_out) {
-  using V = typename Wide<S>::type;
-  constexpr index_t W = Wide<S>::lanes;
+  using V = typename HeadVector<S, DH>::type;
+  constexpr index_t W = HeadVector<S, DH>::lanes;
   for (index_t n = 0; n < DH; n += W) {
     V a0 = {}, a1 = {}, a2 = {}, a3 = {};
     for (index_t j = 0; j <= i0; ++j) {
@@ -344,8 +370,8 @@ void wide_accumulate_rows(const S* __restrict w, index_t T, const S* __restrict 
 template <class S, int DH>
 void wide_scatter_rows(const S* __restrict w, index_t T, const S* __restrict x, index_t ldx, S* __restrict y,
                        index_t ld, index_t i0) {
-  using V = typename Wide<S>::type;
-  constexpr index_t W = Wide<S>::lanes;
+  using V = typename HeadVector<S, DH>::type;
+  constexpr index_t W = HeadVector<S, DH>::lanes;
   for (index_t n = 0; n < DH; n += W) {
     V x0, x1, x2, x3;
     load_wide(x0, x + n);
@@ -365,6 +391,51 @@ void wide_scatter_rows(const S* __restrict w, index_t T, const S* __restrict x, 
   }
 }
 
+/// Σ_j a_r[j]·b_r[j] (b null: Σ_j a_r[j]) over j < i0 + r + 1 for the four rows r of a block (row r at
+/// a + r·T): each row's sum left to right as in the one-row loops, the four rows interleaved so that
+/// they are four independent chains of additions instead of one (the same bits, a quarter of the wait).
+template <class S>
+void four_row_sums(const S* __restrict a, const S* __restrict b, index_t T, index_t i0, S* __restrict out) {
+  S t0(0), t1(0), t2(0), t3(0);
+  const auto term = [&](index_t r, index_t j) { return b != nullptr ? a[r * T + j] * b[r * T + j] : a[r * T + j]; };
+  for (index_t j = 0; j <= i0; ++j) {
+    t0 += term(0, j);
+    t1 += term(1, j);
+    t2 += term(2, j);
+    t3 += term(3, j);
+  }
+  t1 += term(1, i0 + 1);
+  t2 += term(2, i0 + 1);
+  t2 += term(2, i0 + 2);
+  t3 += term(3, i0 + 1);
+  t3 += term(3, i0 + 2);
+  t3 += term(3, i0 + 3);
+  out[0] = t0;
+  out[1] = t1;
+  out[2] = t2;
+  out[3] = t3;
+}
+
+/// softmax_in_place on the four causal rows of a block (row r has i0 + r + 1 keys; the rest set to 0),
+/// the normalizers summed by four_row_sums: the same operations in the same order per row.
+template <class S>
+void softmax_four_rows(S* __restrict rows, index_t T, index_t i0) {
+  for (index_t r = 0; r < kRowBlock; ++r) {
+    S* __restrict row = rows + r * T;
+    const index_t keys = i0 + r + 1;
+    const S mx = row_max(row, keys);
+    for (index_t j = 0; j < keys; ++j) row[j] = Math<S>::exp(row[j] - mx);
+  }
+  S total[kRowBlock];
+  four_row_sums<S>(rows, nullptr, T, i0, total);
+  for (index_t r = 0; r < kRowBlock; ++r) {
+    S* __restrict row = rows + r * T;
+    const index_t keys = i0 + r + 1;
+    for (index_t j = 0; j < keys; ++j) row[j] /= total[r];
+    for (index_t j = keys; j < T; ++j) row[j] = S(0);
+  }
+}
+
 template <class S, int DH>
 void attention_forward_wide(const S* __restrict q, const S* __restrict k, const S* __restrict v, S* __restrict o,
                             S* __restrict p, const HeadShape& s, S scale) {
@@ -374,13 +445,9 @@ void attention_forward_wide(const S* __restrict q, const S* __restrict k, const 
   for (index_t i0 = 0; i0 < T; i0 += kRowBlock) {
     S* __restrict rows = p + i0 * T;
     wide_rows_times_transposed<S, DH>(q + i0 * ld, ld, kt, T, i0 + kRowBlock, rows);  // Σ_c q_ic k_jc
-    for (index_t r = 0; r < kRowBlock; ++r) {
-      S* __restrict row = rows + r * T;
-      const index_t keys = i0 + r + 1;
-      for (index_t j = 0; j < keys; ++j) row[j] *= scale;
-      softmax_in_place(row, keys);
-      for (index_t j = keys; j < T; ++j) row[j] = S(0);
-    }
+    for (index_t r = 0; r < kRowBlock; ++r)
+      for (index_t j = 0; j <= i0 + r; ++j) rows[r * T + j] *= scale;
+    softmax_four_rows(rows, T, i0);
     wide_accumulate_rows<S, DH>(rows, T, v, ld, i0, o + i0 * s.ld_o, s.ld_o);  // out_i = Σ_j p_ij v_j
   }
 }
@@ -400,13 +467,12 @@ void attention_backward_wide(const S* __restrict q, const S* __restrict k, const
     wide_scatter_rows<S, DH>(prows, T, dout + i0 * s.ld_o, s.ld_o, dv, ld, i0);  // dv_j += p_ij dout_i
     wide_rows_times_transposed<S, DH>(dout + i0 * s.ld_o, s.ld_o, vt, T, i0 + kRowBlock,
                                       ds);     // dp_ij = Σ_c dout_ic v_jc
-    for (index_t r = 0; r < kRowBlock; ++r) {  // softmax backward: ds = scale·p ⊙ (dp − Σ dp⊙p)
-      const index_t keys = i0 + r + 1;
+    S dot[kRowBlock];                          // softmax backward: ds = scale·p ⊙ (dp − Σ dp⊙p)
+    four_row_sums<S>(ds, prows, T, i0, dot);
+    for (index_t r = 0; r < kRowBlock; ++r) {
       S* __restrict dsr = ds + r * T;
       const S* __restrict prow = prows + r * T;
-      S dot(0);
-      for (index_t j = 0; j < keys; ++j) dot += dsr[j] * prow[j];
-      for (index_t j = 0; j < keys; ++j) dsr[j] = scale * (prow[j] * (dsr[j] - dot));
+      for (index_t j = 0; j <= i0 + r; ++j) dsr[j] = scale * (prow[j] * (dsr[j] - dot[r]));
     }
     wide_accumulate_rows<S, DH>(ds, T, k, ld, i0, dq + i0 * ld, ld);  // dq_i = Σ_j ds_ij k_j
     wide_scatter_rows<S, DH>(ds, T, q + i0 * ld, ld, dk, ld, i0);     // dk_j += ds_ij q_i
