@@ -524,17 +524,64 @@ void attention_backward_any(const S* q, const S* k, const S* v, const S* dout, c
 }
 
 // ---- LayerNorm rows, Adam ----------------------------------------------------------------------------------
+/// shared::layer_norm_row_forward on four rows at once: each row's sums in the row's order (k = 0..d−1),
+/// the four rows interleaved so that the sums are four independent chains (the same bits).
+template <class S>
+void layer_norm_forward_four_rows(const S* __restrict x, const S* __restrict gain, S multiplier, S eps, index_t d,
+                                  S* __restrict hat, S* __restrict rstd, S* __restrict u) {
+  S sum[kRowBlock] = {}, sq[kRowBlock] = {}, mean[kRowBlock];
+  for (index_t k = 0; k < d; ++k)
+    for (index_t r = 0; r < kRowBlock; ++r) sum[r] += x[r * d + k];
+  for (index_t r = 0; r < kRowBlock; ++r) mean[r] = sum[r] / static_cast<S>(d);
+  for (index_t k = 0; k < d; ++k)
+    for (index_t r = 0; r < kRowBlock; ++r) sq[r] += (x[r * d + k] - mean[r]) * (x[r * d + k] - mean[r]);
+  for (index_t r = 0; r < kRowBlock; ++r) {
+    rstd[r] = S(1) / std::sqrt(sq[r] / static_cast<S>(d) + eps);
+    for (index_t k = 0; k < d; ++k) {
+      hat[r * d + k] = (x[r * d + k] - mean[r]) * rstd[r];
+      u[r * d + k] = multiplier * (hat[r * d + k] * gain[k]);
+    }
+  }
+}
+
 template <class S>
 void layer_norm_forward_body(const S* x, const S* gain, S multiplier, S eps, index_t rows, index_t d, S* hat, S* rstd,
                              S* u) {
-  for (index_t r = 0; r < rows; ++r)
+  index_t r = 0;
+  for (; r + kRowBlock <= rows; r += kRowBlock)
+    layer_norm_forward_four_rows(x + r * d, gain, multiplier, eps, d, hat + r * d, rstd + r, u + r * d);
+  for (; r < rows; ++r)
     rstd[r] = shared::layer_norm_row_forward(x + r * d, gain, multiplier, eps, d, hat + r * d, u + r * d);
+}
+
+/// shared::layer_norm_row_backward (accumulate = false) on four rows at once, the same way.
+template <class S>
+void layer_norm_backward_four_rows(const S* __restrict du, const S* __restrict hat, const S* __restrict rstd,
+                                   const S* __restrict gain, S multiplier, index_t d, S* __restrict dx) {
+  S sum_dhat[kRowBlock] = {}, sum_dhat_hat[kRowBlock] = {};
+  for (index_t k = 0; k < d; ++k)
+    for (index_t r = 0; r < kRowBlock; ++r) {
+      const S dhat = multiplier * (du[r * d + k] * gain[k]);
+      sum_dhat[r] += dhat;
+      sum_dhat_hat[r] += dhat * hat[r * d + k];
+    }
+  for (index_t r = 0; r < kRowBlock; ++r) {
+    const S mean_dhat = sum_dhat[r] / static_cast<S>(d);
+    const S mean_dhat_hat = sum_dhat_hat[r] / static_cast<S>(d);
+    for (index_t k = 0; k < d; ++k) {
+      const S dhat = multiplier * (du[r * d + k] * gain[k]);
+      dx[r * d + k] = rstd[r] * (dhat - mean_dhat - hat[r * d + k] * mean_dhat_hat);
+    }
+  }
 }
 
 template <class S>
 void layer_norm_backward_body(const S* du, const S* hat, const S* rstd, const S* gain, S multiplier, index_t rows,
                               index_t d, S* dx) {
-  for (index_t r = 0; r < rows; ++r)
+  index_t r = 0;
+  for (; r + kRowBlock <= rows; r += kRowBlock)
+    layer_norm_backward_four_rows(du + r * d, hat + r * d, rstd + r, gain, multiplier, d, dx + r * d);
+  for (; r < rows; ++r)
     shared::layer_norm_row_backward(du + r * d, hat + r * d, rstd[r], gain, multiplier, d, dx + r * d, false);
 }
 
