@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Sweep throughput of several `muelab` binaries, interleaved in one run (bench/models/results.md,
-# "Sweep throughput"): the mix is four runs of experiments/configs/train/quick.toml (300 steps,
-# 16 × 64 tokens, MoE N = 8, a = 2) at d_model = 32 and 64, seeds 1 and 2, run by `muelab sweep --jobs 2`
-# (one `muelab train` process per run, two at a time, one thread each), as a user's LR sweep runs.
+# "Sweep throughput"). Two mixes, each four runs by `muelab sweep --jobs 2` (one `muelab train` process
+# per run, two at a time, one thread each), as a user's sweep runs:
+#   quick     experiments/configs/train/quick.toml (300 steps, 16 × 64 tokens of fortunes, MoE N = 8,
+#             a = 2, d_head 16) at d_model = 32 and 64, seeds 1 and 2 (the default);
+#   capacity  the capacity-bound task's LR sweep shape (experiments/configs/capacity-cuda/target.toml:
+#             markov-k data, d = 32, d_head = 8, L = 2, 1500 steps, WSD) at N = 8, a = 2, expert width
+#             16, two LRs, seeds 1 and 2 (needs a muelab that has the markov-k task).
 #
-#   bench/models/sweep_throughput.sh [--repeats R] LABEL=MUELAB_BIN [LABEL=MUELAB_BIN ...]
+#   bench/models/sweep_throughput.sh [--repeats R] [--mix quick|capacity] LABEL=MUELAB_BIN ...
 #
 # Every binary runs the same sweep file once per repeat, in turn (A B C A B C ...), each into a fresh
 # folder; prints seconds per sweep, runs per hour (median over repeats) and each binary's ratio to the
@@ -14,7 +18,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repeats=3
-if [ "${1:-}" = "--repeats" ]; then repeats="$2"; shift 2; fi
+mix=quick
+while [ "$#" -gt 0 ]; do
+  case "$1" in
+    --repeats) repeats="$2"; shift 2 ;;
+    --mix) mix="$2"; shift 2 ;;
+    *) break ;;
+  esac
+done
+case "$mix" in quick|capacity) ;; *) echo "sweep_throughput: --mix must be quick or capacity (got $mix)" >&2; exit 2 ;; esac
 [ "$#" -ge 1 ] || { echo "usage: $0 [--repeats R] LABEL=MUELAB_BIN ..." >&2; exit 2; }
 labels=(); bins=()
 for pair in "$@"; do
@@ -29,7 +41,8 @@ if awk -v l="$load" -v c="$cores" 'BEGIN { exit !(l / c > 0.5) }'; then
 fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-cat > "$work/mix.toml" <<EOF
+if [ "$mix" = quick ]; then
+  cat > "$work/mix.toml" <<EOF
 [sweep]
 config = "$PWD/experiments/configs/train/quick.toml"
 name = "quick-mix"
@@ -38,7 +51,18 @@ set = ["trainer.threads=1"]
 [grid]
 "model.d_model" = [32, 64]
 EOF
-echo "sweep_throughput: $(date -u '+%F %H:%M UTC'), load $load on $cores cores, $repeats repeats, 4 runs per sweep"
+else
+  cat > "$work/mix.toml" <<EOF
+[sweep]
+config = "$PWD/experiments/configs/capacity-cuda/target.toml"
+name = "capacity-mix"
+seeds = [1, 2]
+set = ["trainer.threads=1", "model.n_experts=8", "model.n_active=2", "model.d_expert=16"]
+[grid]
+"transfer.lr" = [0.0064, 0.0128]
+EOF
+fi
+echo "sweep_throughput: $(date -u '+%F %H:%M UTC'), load $load on $cores cores, mix $mix, $repeats repeats, 4 runs per sweep"
 declare -A seconds
 for ((r = 1; r <= repeats; r++)); do
   for i in "${!bins[@]}"; do
