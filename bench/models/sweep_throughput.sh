@@ -6,7 +6,8 @@
 #             a = 2, d_head 16) at d_model = 32 and 64, seeds 1 and 2 (the default);
 #   capacity  the capacity-bound task's LR sweep shape (experiments/configs/capacity-cuda/target.toml:
 #             markov-k data, d = 32, d_head = 8, L = 2, 1500 steps, WSD) at N = 8, a = 2, expert width
-#             16, two LRs, seeds 1 and 2 (needs a muelab that has the markov-k task).
+#             16, at the proxy's LR, seeds 1 to 4 (needs a muelab that has the markov-k task; older ones
+#             cannot override transfer.lr beside a base file, so the four runs differ by seed only).
 #
 #   bench/models/sweep_throughput.sh [--repeats R] [--mix quick|capacity] LABEL=MUELAB_BIN ...
 #
@@ -56,10 +57,8 @@ else
 [sweep]
 config = "$PWD/experiments/configs/capacity-cuda/target.toml"
 name = "capacity-mix"
-seeds = [1, 2]
+seeds = [1, 2, 3, 4]
 set = ["trainer.threads=1", "model.n_experts=8", "model.n_active=2", "model.d_expert=16"]
-[grid]
-"transfer.lr" = [0.0064, 0.0128]
 EOF
 fi
 echo "sweep_throughput: $(date -u '+%F %H:%M UTC'), load $load on $cores cores, mix $mix, $repeats repeats, 4 runs per sweep"
