@@ -17,6 +17,8 @@ import sys
 COMPONENTS = [
     ("GEMM: kernel", r"gebp_kernel|sgemm_kernel|dgemm_kernel"),
     ("GEMM: packing", r"gemm_pack_|sgemm_(on|it)copy|sgemm_beta"),
+    ("GEMM: oneDNN JIT kernels", r"\[JIT\]"),
+    ("GEMM: oneDNN dispatch (libdnnl)", r"libdnnl"),
     ("GEMM: call, chunking, C scaling", r"gemm_impl|muelab::models::cpu::gemm\b|general_matrix_matrix_product|matmul<"),
     ("attention heads forward", r"build_\w+::attention_forward"),
     ("attention heads backward", r"build_\w+::attention_backward"),
