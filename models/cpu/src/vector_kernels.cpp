@@ -466,8 +466,8 @@ void attention_backward_wide(const S* __restrict q, const S* __restrict k, const
     const S* __restrict prows = p + i0 * T;
     wide_scatter_rows<S, DH>(prows, T, dout + i0 * s.ld_o, s.ld_o, dv, ld, i0);  // dv_j += p_ij dout_i
     wide_rows_times_transposed<S, DH>(dout + i0 * s.ld_o, s.ld_o, vt, T, i0 + kRowBlock,
-                                      ds);     // dp_ij = Σ_c dout_ic v_jc
-    S dot[kRowBlock];                          // softmax backward: ds = scale·p ⊙ (dp − Σ dp⊙p)
+                                      ds);  // dp_ij = Σ_c dout_ic v_jc
+    S dot[kRowBlock];                       // softmax backward: ds = scale·p ⊙ (dp − Σ dp⊙p)
     four_row_sums<S>(ds, prows, T, i0, dot);
     for (index_t r = 0; r < kRowBlock; ++r) {
       S* __restrict dsr = ds + r * T;
