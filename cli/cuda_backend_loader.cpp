@@ -1,5 +1,6 @@
 // Opens the CUDA backend module (cuda_backend/cuda_backend.hpp; docs/development.md §1).
 #include "cuda_backend/cuda_backend.hpp"
+#include "executable_path.hpp"
 
 #include <dlfcn.h>
 
@@ -11,14 +12,8 @@ namespace muelab::cli {
 namespace {
 
 #if defined(MUELAB_CUDA_BACKEND_MODULE)
-std::filesystem::path executable_folder() {
-  std::error_code error;
-  const auto exe = std::filesystem::read_symlink("/proc/self/exe", error);
-  return error ? std::filesystem::path() : exe.parent_path();
-}
-
 LoadedCudaBackend open_module() {
-  const auto folder = executable_folder();
+  const auto folder = executable_path().parent_path();
   // Build tree: beside the executable. Installed: the library folder relative to the binary folder.
   const std::vector<std::filesystem::path> candidates = {
       folder / MUELAB_CUDA_BACKEND_MODULE, folder / MUELAB_CUDA_BACKEND_INSTALL_RELDIR / MUELAB_CUDA_BACKEND_MODULE};

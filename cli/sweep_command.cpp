@@ -1,5 +1,7 @@
 #include "sweep_command.hpp"
 
+#include "executable_path.hpp"
+
 #include "muelab/experiments/output.hpp"
 #include "muelab/experiments/sweep.hpp"
 #include "muelab/models/cpu/trainer.hpp"
@@ -20,9 +22,8 @@ struct SweepCommandOptions {
 };
 
 std::string self_executable() {
-  std::error_code error;
-  const auto path = std::filesystem::read_symlink("/proc/self/exe", error);
-  return error ? std::string("muelab") : path.string();
+  const auto path = executable_path();
+  return path.empty() ? std::string("muelab") : path.string();
 }
 
 int run(const SweepCommandOptions& o) {
