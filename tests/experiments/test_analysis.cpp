@@ -2,6 +2,7 @@
 // sweeps with a known optimum and drift. Noise is seeded (the seed is printed); tolerances come from
 // the bootstrap CIs, which are standard-error based.
 #include "muelab/analysis/coord_analysis.hpp"
+#include "muelab/analysis/knee_analysis.hpp"
 #include "muelab/analysis/lr_analysis.hpp"
 #include "muelab/analysis/lr_report.hpp"
 #include "muelab/sim/counter_rng.hpp"
@@ -402,4 +403,68 @@ TEST_CASE("read_coord_csv reads coord.csv and malformed input is one clean error
     }
   }
   CHECK_THROWS_WITH(analysis::read_coord_csv(dir / "missing.csv"), Catch::Contains("cannot read"));
+}
+
+TEST_CASE("upper_knee by hand: interpolated crossing of minimum + delta right of the minimum", "[analysis][knee]") {
+  const std::vector<double> x = {0.0, 1.0, 2.0, 3.0, 4.0};
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  // min 0.99 at x = 1, threshold 1.04: last within x = 3 (1.03), first beyond x = 4 (1.11):
+  // 3 + (1.04 - 1.03) / (1.11 - 1.03) = 3.125
+  CHECK(*analysis::upper_knee(x, std::vector<double>{1.00, 0.99, 1.00, 1.03, 1.11}, 0.05) == Approx(3.125));
+  // a missing point (x = 3) is interpolated across; points left of the minimum never count
+  CHECK(*analysis::upper_knee(x, std::vector<double>{1.50, 0.99, 1.00, nan, 1.11}, 0.05) ==
+        Approx(2.0 + 0.04 / 0.11 * 2.0));  // last within x = 2, first beyond x = 4
+  // a diverged point beyond: the knee is bounded by it
+  CHECK(*analysis::upper_knee(x, std::vector<double>{1.00, 0.99, 1.00, 1.02, inf}, 0.05) == Approx(4.0));
+  // never beyond minimum + delta inside the grid, or nothing finite: no knee
+  CHECK_FALSE(analysis::upper_knee(x, std::vector<double>{1.00, 0.99, 1.00, 1.02, 1.03}, 0.05).has_value());
+  CHECK_FALSE(analysis::upper_knee(x, std::vector<double>{nan, nan, inf, nan, nan}, 0.05).has_value());
+}
+
+namespace {
+
+/// Weight-decay curves with a known knee path: loss = 2 + 0.1 max(0, x - k(d))^2 + noise, x = log2 λ on
+/// -9 + 0.5 j (j = 0..16), k(d) = -5 + drift log2(d / 32); the knee for delta = 0.04 is k(d) + √0.4.
+std::vector<analysis::LrRun> synthetic_wd_sweep(double drift, double noise, std::size_t seeds, std::uint64_t stream,
+                                                double top = -1.0) {
+  sim::CounterRng rng(kSeed, stream);
+  std::vector<analysis::LrRun> runs;
+  std::uint64_t k = 0;
+  for (const double d : {32.0, 64.0, 128.0}) {
+    const double knee = -5.0 + drift * std::log2(d / 32.0);
+    for (double x = -9.0; x <= top + 1e-9; x += 0.5)
+      for (std::size_t s = 0; s < seeds; ++s) {
+        const double rise = std::max(0.0, x - knee);
+        runs.push_back({{{"d_model", std::to_string(static_cast<int>(d))}},
+                        std::to_string(s),
+                        std::exp2(x),
+                        2.0 + 0.1 * rise * rise + noise * rng.normal(k++, 0, 0, 0)});
+      }
+  }
+  return runs;
+}
+
+}  // namespace
+
+TEST_CASE("knee_drift measures a known knee drift with a CI that covers it, and flags a knee beyond the grid",
+          "[analysis][knee]") {
+  std::cout << "test seed " << kSeed << "\n";
+  for (const double drift : {0.0, -1.0}) {
+    const auto a =
+        analysis::analyze_lr_runs(synthetic_wd_sweep(drift, 0.005, 8, 40 + static_cast<std::uint64_t>(-drift)), kSeed);
+    REQUIRE(a.drifts.size() == 1);
+    const auto k = analysis::knee_drift(a, a.drifts.front(), 0.04, kSeed, 500);
+    INFO("drift " << drift << " measured " << k.drift << " CI [" << k.ci.low << ", " << k.ci.high << "]");
+    REQUIRE(k.all_knees_found());
+    CHECK(*k.knees.front() == Approx(-5.0 + std::sqrt(0.4)).margin(0.15));
+    CHECK(k.ci.low <= drift);
+    CHECK(drift <= k.ci.high);
+    CHECK(k.ci.high - k.ci.low < 0.25);  // sharp: the rise is steep where the knee sits
+    CHECK(k.censored_resamples == 0);
+  }
+  // the grid stops before the widest model's knee (-3 + 0.63 for drift +1): no knee, no drift
+  const auto a = analysis::analyze_lr_runs(synthetic_wd_sweep(1.0, 0.005, 4, 50, -3.0), kSeed);
+  const auto k = analysis::knee_drift(a, a.drifts.front(), 0.04, kSeed, 200);
+  CHECK_FALSE(k.all_knees_found());
+  CHECK(std::isnan(k.drift));
 }

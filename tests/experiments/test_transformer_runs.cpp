@@ -8,6 +8,8 @@
 #include "expert_noise.hpp"
 #include "run_journal.hpp"
 
+#include "muelab/theory/groups.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -81,6 +83,27 @@ TEST_CASE("run_fingerprint: runs that differ only in a [trainer] switch are diff
   CHECK(run_fingerprint(plain) == run_fingerprint(power));
   power.moe_block_lr_factor = 2.0;
   CHECK(run_fingerprint(plain) != run_fingerprint(power));
+  Job wd_power = plain;  // the weight-decay power check: only the block's λ changes, by hand
+  wd_power.base.weight_decay = 0.1;
+  Job wd_plain = wd_power;
+  wd_power.moe_block_wd_factor = 4.0;
+  CHECK(run_fingerprint(wd_plain) != run_fingerprint(wd_power));
+  const auto plain_run = resolve(wd_plain), power_run = resolve(wd_power);
+  REQUIRE(plain_run.transfer.groups.size() == power_run.transfer.groups.size());
+  std::size_t block_groups = 0;
+  for (std::size_t g = 0; g < plain_run.transfer.groups.size(); ++g) {
+    const auto& p = plain_run.transfer.groups[g];
+    const auto& w = power_run.transfer.groups[g];
+    const bool block =
+        theory::group_name(p.group).rfind("expert.", 0) == 0 || p.group == theory::ParameterGroup::router;
+    block_groups += block ? 1 : 0;
+    CHECK(w.lr.value() == p.lr.value());
+    if (block)
+      CHECK(w.weight_decay.value() == Approx(4.0 * p.weight_decay.value()));
+    else if (theory::group_name(p.group).rfind("attn", 0) == 0 || theory::group_name(p.group).rfind("embed", 0) == 0)
+      CHECK(w.weight_decay.value() == p.weight_decay.value());
+  }
+  CHECK(block_groups >= 3);
 }
 
 TEST_CASE("ablations remove one ingredient of the resolved rule, by hand", "[transformer_runs]") {

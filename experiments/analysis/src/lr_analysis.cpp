@@ -259,17 +259,21 @@ double log2_axis_slope(const std::vector<double>& axis_values, const std::vector
 }
 }  // namespace
 
+std::vector<double> mean_over_seeds(const LrCurve& c, std::span<const std::string> labels) {
+  std::vector<std::size_t> rows;
+  for (const auto& label : labels) {
+    const auto pos = std::lower_bound(c.seeds.begin(), c.seeds.end(), label);
+    if (pos != c.seeds.end() && *pos == label) rows.push_back(static_cast<std::size_t>(pos - c.seeds.begin()));
+  }
+  if (rows.empty()) rows = all_rows(c.seeds.size());
+  return mean_curve(c.loss_by_seed, c.log2_lr.size(), rows);
+}
+
 double drift_for_seeds(const LrAnalysis& analysis, const LrDrift& d, std::span<const std::string> labels) {
   std::vector<double> optima;
   for (std::size_t m = 0; m < d.curves.size(); ++m) {
     const auto& c = analysis.curves[d.curves[m]];
-    std::vector<std::size_t> rows;
-    for (const auto& label : labels) {
-      const auto pos = std::lower_bound(c.seeds.begin(), c.seeds.end(), label);
-      if (pos != c.seeds.end() && *pos == label) rows.push_back(static_cast<std::size_t>(pos - c.seeds.begin()));
-    }
-    if (rows.empty()) rows = all_rows(c.seeds.size());
-    const auto o = fit_lr_optimum(c.log2_lr, mean_curve(c.loss_by_seed, c.log2_lr.size(), rows));
+    const auto o = fit_lr_optimum(c.log2_lr, mean_over_seeds(c, labels));
     optima.push_back(o.valid ? o.log2_lr : c.optimum.log2_lr);
   }
   return log2_axis_slope(d.axis_values, optima);

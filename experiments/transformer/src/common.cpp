@@ -86,6 +86,14 @@ void apply_moe_block_init_factor(theory::TransferResult& transfer, double factor
                         "docs/claims.md (power checks)"});
 }
 
+void apply_moe_block_wd_factor(theory::TransferResult& transfer, double factor) {
+  for (auto& g : transfer.groups)
+    if (in_ffn_or_moe_block(g.group))
+      g.weight_decay.apply({theory::FactorAxis::parameterization, factor,
+                            fmt::format("power check: wrong weight decay x{:g}", factor),
+                            "docs/claims.md (power checks)"});
+}
+
 }  // namespace
 
 const std::vector<std::string>& ablation_names() {
@@ -185,6 +193,7 @@ models::cpu::TrainRun resolve(const Job& job) {
   run.transfer = theory::transfer(run.base, run.target, run.rule);
   if (job.moe_block_lr_factor != 1.0) apply_moe_block_lr_factor(run.transfer, job.moe_block_lr_factor);
   if (job.moe_block_init_factor != 1.0) apply_moe_block_init_factor(run.transfer, job.moe_block_init_factor);
+  if (job.moe_block_wd_factor != 1.0) apply_moe_block_wd_factor(run.transfer, job.moe_block_wd_factor);
   for (const auto& ablation : job.ablations) apply_ablation(run.transfer, ablation, job.base_shape.d_head);
   return run;
 }

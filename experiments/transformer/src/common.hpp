@@ -75,6 +75,9 @@ struct Job {
   /// The same power check for an init sweep: the init std of every FFN/MoE-block group is multiplied
   /// by this factor after the rule; 1 leaves the rule untouched.
   double moe_block_init_factor = 1.0;
+  /// The same power check for a weight-decay sweep: the weight decay of every FFN/MoE-block group is
+  /// multiplied by this factor after the rule (its LR untouched); 1 leaves the rule untouched.
+  double moe_block_wd_factor = 1.0;
   /// Controls that remove one ingredient of the rule after it resolved (docs/claims.md, "Controls that
   /// remove an ingredient"); names from ablation_names(), applied in this order by resolve().
   std::vector<std::string> ablations;

@@ -21,6 +21,7 @@ Experiment make_batch_transfer_experiment();
 Experiment make_init_transfer_experiment();
 Experiment make_transfer_everything_experiment();
 Experiment make_sigma0_transformer_experiment();
+Experiment make_wd_transfer_experiment();
 }  // namespace transformer
 
 void register_transformer_experiments(Registry& registry) {
@@ -44,6 +45,7 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_init_transfer_experiment());
   registry.add(transformer::make_transfer_everything_experiment());
   registry.add(transformer::make_sigma0_transformer_experiment());
+  registry.add(transformer::make_wd_transfer_experiment());
 }
 
 }  // namespace muelab::experiments

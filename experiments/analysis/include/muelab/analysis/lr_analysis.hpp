@@ -75,6 +75,11 @@ struct LrAnalysis {
 [[nodiscard]] LrAnalysis analyze_lr_runs(const std::vector<LrRun>& runs, std::uint64_t seed,
                                          std::size_t resamples = 1000);
 
+/// A curve's seed-mean loss per grid point over the runs of the given seed labels only (a bootstrap
+/// replicate; a label may repeat); a curve with none of them keeps all its seeds. Missing runs are
+/// skipped, a diverged one makes its point +inf.
+[[nodiscard]] std::vector<double> mean_over_seeds(const LrCurve& curve, std::span<const std::string> seed_labels);
+
 /// The drift's slope recomputed from the curves' runs of the given seed labels only (a bootstrap
 /// replicate); a curve with none of them keeps all its seeds.
 [[nodiscard]] double drift_for_seeds(const LrAnalysis& analysis, const LrDrift& drift,
