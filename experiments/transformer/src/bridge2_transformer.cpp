@@ -35,6 +35,7 @@
 #include "common.hpp"
 #include "edge_sweep.hpp"
 #include "expert_noise.hpp"
+#include "moe_axes.hpp"
 
 #include "muelab/analysis/lr_analysis.hpp"
 #include "muelab/analysis/lr_report.hpp"
@@ -63,30 +64,6 @@ namespace muelab::experiments::transformer {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
-
-struct MoePoint {
-  std::int64_t experts = 8, active = 8;
-  bool operator<(const MoePoint& o) const { return experts != o.experts ? experts < o.experts : active < o.active; }
-  bool operator==(const MoePoint& o) const { return experts == o.experts && active == o.active; }
-};
-
-/// One axis of the study: its points in order, and the reference (first point).
-struct StudyAxis {
-  std::string name;    ///< "n_active" (N fixed) or "n_experts" (a fixed)
-  std::string label;   ///< for case texts
-  std::vector<MoePoint> points;
-  double sign = 1.0;   ///< −1: drift reported per halving of the axis; +1: per doubling
-  [[nodiscard]] double value(const MoePoint& p) const {
-    return static_cast<double>(name == "n_active" ? p.active : p.experts);
-  }
-};
-
-Shape shape_of(const MoePoint& p, const Shape& moe) {
-  Shape s = moe;
-  s.n_experts = p.experts;
-  s.n_active = p.active;
-  return s;
-}
 
 struct Bridge2Settings {
   Budget budget;                           ///< the capacity-bound task (docs/theory.md §9)
@@ -130,12 +107,8 @@ Bridge2Settings bridge2_settings(Profile profile) {
   return s;
 }
 
-std::vector<StudyAxis> study_axes(const Bridge2Settings& s) {
-  StudyAxis a_axis{"n_active", fmt::format("per halving of a (N = {})", s.n_fixed), {}, -1.0};
-  for (const auto a : s.a_values) a_axis.points.push_back({s.n_fixed, a});
-  StudyAxis n_axis{"n_experts", fmt::format("per doubling of N (a = {})", s.a_fixed), {}, +1.0};
-  for (const auto n : s.n_values) n_axis.points.push_back({n, s.a_fixed});
-  return {a_axis, n_axis};
+std::vector<MoeStudyAxis> study_axes(const Bridge2Settings& s) {
+  return moe_study_axes(s.n_fixed, s.a_values, s.a_fixed, s.n_values);
 }
 
 std::string sigma0_key(const MoePoint& p) { return fmt::format("sigma0 a={} N={}", p.active, p.experts); }
@@ -158,7 +131,8 @@ ExperimentPlan bridge2_plan(Profile profile) {
                           VerdictKind::claim, Sidedness::two_sided, 0.0, s.stays_put.per_doubling};
   for (const auto& ax : study_axes(s)) {  // the tolerance each axis' rows are judged with
     auto spec = plan.claims["drift"];
-    spec.tolerance = s.stays_put.bound(std::abs(std::log2(ax.value(ax.points.back()) / ax.value(ax.points.front()))));
+    spec.tolerance = s.stays_put.bound(std::abs(
+        std::log2(static_cast<double>(ax.value(ax.points.back())) / static_cast<double>(ax.value(ax.points.front())))));
     spec.quantity += " (" + ax.name + ")";
     plan.claims["drift " + ax.name] = spec;
   }
@@ -182,23 +156,9 @@ ExperimentPlan bridge2_plan(Profile profile) {
   return plan;
 }
 
-/// One curve of the study: a knob ("lr" or "wd") at one point of one axis, with or without the power check.
-struct Bridge2Curve {
-  std::string knob;
-  std::size_t axis = 0;
-  MoePoint point;
-  bool power = false;
-};
-
-struct Bridge2Measured {
-  std::vector<StudyAxis> axes;
-  std::vector<Bridge2Curve> curves;
-  EdgeSweepResult sweep;
-};
-
 Job bridge2_job(const Bridge2Settings& s, const MoePoint& p, double lr, double wd, int seed, std::uint64_t base_seed) {
   Job j;
-  j.shape = shape_of(p, s.moe);
+  j.shape = shape_at(p, s.moe);
   j.base_shape = dense_proxy(s.moe.d_model, s.moe.n_layers);
   j.base.lr = lr;
   j.base.weight_decay = wd;
@@ -208,14 +168,8 @@ Job bridge2_job(const Bridge2Settings& s, const MoePoint& p, double lr, double w
   return j;
 }
 
-/// The power check's factor: 2 per halving of a (a axis) or per doubling of N (N axis) from the reference.
-double power_factor(const StudyAxis& ax, const MoePoint& p) {
-  const double ratio = ax.value(p) / ax.value(ax.points.front());
-  return ax.sign > 0 ? ratio : 1.0 / ratio;
-}
-
-Bridge2Measured measure_sweeps(const Bridge2Settings& s, const ExperimentOptions& o) {
-  Bridge2Measured m;
+MoeAxisSweeps measure_sweeps(const Bridge2Settings& s, const ExperimentOptions& o) {
+  MoeAxisSweeps m;
   m.axes = study_axes(s);
   std::vector<std::vector<double>> grids;
   const auto log2_of = [](const std::vector<double>& v) {
@@ -250,13 +204,14 @@ Bridge2Measured measure_sweeps(const Bridge2Settings& s, const ExperimentOptions
 }
 
 /// Loss of curve c at log2 value x for one seed (NaN when not measured).
-double loss_at(const Bridge2Measured& m, std::size_t c, double x, int seed) {
+double loss_at(const MoeAxisSweeps& m, std::size_t c, double x, int seed) {
   for (const auto& r : m.sweep.runs[c])
     if (r.seed == seed && std::abs(r.log2_x - x) < 1e-9) return r.loss;
   return kNaN;
 }
 
-std::size_t curve_index(const Bridge2Measured& m, const std::string& knob, std::size_t axis, const MoePoint& p, bool power) {
+std::size_t curve_index(const MoeAxisSweeps& m, const std::string& knob, std::size_t axis, const MoePoint& p,
+                        bool power) {
   for (std::size_t c = 0; c < m.curves.size(); ++c)
     if (m.curves[c].knob == knob && m.curves[c].axis == axis && m.curves[c].point == p && m.curves[c].power == power)
       return c;
@@ -279,14 +234,15 @@ analysis::LrDrift oriented(analysis::LrDrift d, double sign) {
 }
 
 /// The LR or WD drift of one axis (optionally the power check's), judged; tables filled.
-Verdict judge_drift(const Bridge2Settings& s, const ExperimentPlan& plan, const Bridge2Measured& m, const std::string& knob,
-                    std::size_t axis, bool power, std::uint64_t seed, Bridge2Tables& t, analysis::LrDrift* drift_out) {
+Verdict judge_drift(const Bridge2Settings& s, const ExperimentPlan& plan, const MoeAxisSweeps& m,
+                    const std::string& knob, std::size_t axis, bool power, std::uint64_t seed, Bridge2Tables& t,
+                    analysis::LrDrift* drift_out) {
   const auto& ax = m.axes[axis];
   std::vector<analysis::LrRun> runs;
   for (const auto& p : ax.points) {
     const auto c = curve_index(m, knob, axis, p, power);
     for (const auto& r : m.sweep.runs[c]) {
-      runs.push_back({{{ax.name, fmt::format("{:g}", ax.value(p))}}, std::to_string(r.seed), std::exp2(r.log2_x), r.loss});
+      runs.push_back({{{ax.name, std::to_string(ax.value(p))}}, std::to_string(r.seed), std::exp2(r.log2_x), r.loss});
       t.runs.add_row({knob, ax.name, static_cast<long long>(p.experts), static_cast<long long>(p.active),
                       static_cast<long long>(power ? 1 : 0), r.log2_x, static_cast<long long>(r.seed), r.loss});
     }
@@ -308,11 +264,12 @@ Verdict judge_drift(const Bridge2Settings& s, const ExperimentPlan& plan, const 
   const std::string symbol = knob == "lr" ? "eta*" : "lambda*";
   const bool resolved = d.ci.low > 0.0 || d.ci.high < 0.0;
   const std::string name = fmt::format(
-      "{}Complete-muE: drift of log2 {} {}, {} = {:g}..{:g}, fixed B = {}x{}, T = {}{}{}",
+      "{}Complete-muE: drift of log2 {} {}, {} = {}..{}, fixed B = {}x{}, T = {}{}{}",
       power ? "power check (MoE-block LR x2 per step of the axis): " : "", symbol, ax.label,
       ax.name == "n_active" ? "a" : "N", ax.value(ax.points.front()), ax.value(ax.points.back()), s.budget.batch_size,
       s.budget.seq_len, s.budget.steps, knob == "wd" ? fmt::format(", base lr {:.4g}", s.wd_lr) : std::string(),
-      d.edge_optima > 0 ? "" : (resolved ? (d.drift > 0.0 ? "; sign positive" : "; sign negative") : "; sign not resolved"));
+      d.edge_optima > 0 ? ""
+                        : (resolved ? (d.drift > 0.0 ? "; sign positive" : "; sign negative") : "; sign not resolved"));
   auto spec = plan.claim("drift");
   if (power) spec = as_control(spec);
   spec.tolerance = s.stays_put.bound(d.doublings());
@@ -329,7 +286,7 @@ Verdict judge_drift(const Bridge2Settings& s, const ExperimentPlan& plan, const 
 
 /// Control (ii): the per-expert-batch rule's LR against the transferred LR, paired per seed.
 std::vector<Verdict> judge_per_expert_batch_gap(const Bridge2Settings& s, const ExperimentPlan& plan,
-                                                const Bridge2Measured& m, CsvTable& control_csv) {
+                                                const MoeAxisSweeps& m, CsvTable& control_csv) {
   std::vector<Verdict> rows;
   const std::size_t a_axis = 0;
   const auto& ax = m.axes[a_axis];
@@ -383,7 +340,8 @@ struct NoiseMeasurements {
   }
 };
 
-NoiseMeasurements measure_noise(const Bridge2Settings& s, const std::vector<StudyAxis>& axes, const ExperimentOptions& o) {
+NoiseMeasurements measure_noise(const Bridge2Settings& s, const std::vector<MoeStudyAxis>& axes,
+                                const ExperimentOptions& o) {
   std::set<MoePoint> unique_points;
   for (const auto& ax : axes) unique_points.insert(ax.points.begin(), ax.points.end());
   NoiseMeasurements out;
@@ -408,8 +366,9 @@ NoiseMeasurements measure_noise(const Bridge2Settings& s, const std::vector<Stud
   return out;
 }
 
-std::vector<Verdict> judge_sigma0(const Bridge2Settings& s, const ExperimentPlan& plan, const std::vector<StudyAxis>& axes,
-                                  const NoiseMeasurements& noise, CsvTable& sigma_csv) {
+std::vector<Verdict> judge_sigma0(const Bridge2Settings& s, const ExperimentPlan& plan,
+                                  const std::vector<MoeStudyAxis>& axes, const NoiseMeasurements& noise,
+                                  CsvTable& sigma_csv) {
   std::vector<Verdict> rows;
   for (const auto& ax : axes)
     for (const auto w : {std::int64_t{0}, s.warm_steps}) {

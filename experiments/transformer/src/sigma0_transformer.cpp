@@ -20,6 +20,7 @@
 // claims.
 #include "common.hpp"
 #include "expert_noise.hpp"
+#include "moe_axes.hpp"
 
 #include "muelab/experiments/output.hpp"
 #include "muelab/experiments/transformer_metrics.hpp"
@@ -36,19 +37,10 @@ namespace muelab::experiments::transformer {
 
 namespace {
 
-struct Sigma0Point {
-  std::int64_t experts = 8, active = 8;
-};
-
-struct Sigma0Axis {
-  std::string name;  ///< "n_active" (N fixed) or "n_experts" (a fixed)
-  std::vector<Sigma0Point> points;  ///< the first is the reference
-};
-
 struct Sigma0Settings {
   Budget budget;
   Shape moe;
-  std::vector<Sigma0Axis> axes;
+  std::vector<MoeStudyAxis> axes;
   int seeds = 5;
   double lr = 1e-2, weight_decay = kCapacityTaskWeightDecay;  ///< the proxy's base HPs (bridge2-transformer's LR centre)
   std::int64_t batches = 128, warm_steps = 40;
@@ -64,12 +56,8 @@ Sigma0Settings sigma0_settings(Profile profile) {
   s.moe.d_model = 32;
   s.moe.n_layers = 2;
   s.moe.d_expert = 16;
-  Sigma0Axis a{"n_active", {}}, n{"n_experts", {}};
-  for (const std::int64_t v : by_profile<std::vector<std::int64_t>>(profile, {8, 4}, {8, 4, 2}, {8, 4, 2, 1}))
-    a.points.push_back({8, v});
-  for (const std::int64_t v : by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 8, 16}, {4, 8, 16, 32}))
-    n.points.push_back({v, 2});
-  s.axes = {a, n};
+  s.axes = moe_study_axes(8, by_profile<std::vector<std::int64_t>>(profile, {8, 4}, {8, 4, 2}, {8, 4, 2, 1}), 2,
+                          by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 8, 16}, {4, 8, 16, 32}));
   s.seeds = by_profile(profile, 2, 3, 5);
   s.batches = by_profile<std::int64_t>(profile, 4, 32, 128);
   s.warm_steps = by_profile<std::int64_t>(profile, 2, 20, 40);
@@ -78,9 +66,9 @@ Sigma0Settings sigma0_settings(Profile profile) {
   return s;
 }
 
-std::string point_name(const Sigma0Point& p) { return fmt::format("a={} N={}", p.active, p.experts); }
+std::string point_name(const MoePoint& p) { return fmt::format("a={} N={}", p.active, p.experts); }
 
-double predicted_ratio(const Sigma0Point& ref, const Sigma0Point& p) {
+double predicted_ratio(const MoePoint& ref, const MoePoint& p) {
   return theory::bridge2_expert_sigma0_ratio(static_cast<double>(ref.active), static_cast<double>(ref.experts),
                                              static_cast<double>(p.active), static_cast<double>(p.experts));
 }
@@ -110,11 +98,9 @@ ExperimentPlan sigma0_plan(Profile profile) {
   return plan;
 }
 
-Job sigma0_job(const Sigma0Settings& s, const Sigma0Point& p, std::size_t layout, int seed, std::uint64_t base_seed) {
+Job sigma0_job(const Sigma0Settings& s, const MoePoint& p, std::size_t layout, int seed, std::uint64_t base_seed) {
   Job j;
-  j.shape = s.moe;
-  j.shape.n_experts = p.experts;
-  j.shape.n_active = p.active;
+  j.shape = shape_at(p, s.moe);
   j.base_shape = dense_proxy(s.moe.d_model, s.moe.n_layers);
   j.base.lr = s.lr;
   j.base.weight_decay = s.weight_decay;

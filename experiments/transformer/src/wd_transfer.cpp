@@ -25,6 +25,7 @@
 // informative". Rows are inconclusive, "task not capacity-bound", unless capacity-gate passed.
 #include "common.hpp"
 #include "edge_sweep.hpp"
+#include "moe_axes.hpp"
 
 #include "muelab/analysis/knee_analysis.hpp"
 #include "muelab/analysis/lr_analysis.hpp"
@@ -40,18 +41,6 @@
 namespace muelab::experiments::transformer {
 
 namespace {
-
-struct WdPoint {
-  std::int64_t experts = 8, active = 2;
-};
-
-struct WdAxis {
-  std::string name;   ///< "n_active" (N fixed) or "n_experts" (a fixed)
-  std::string label;  ///< for case texts
-  std::vector<WdPoint> points;
-  double sign = 1.0;  ///< −1: reported per halving of the axis; +1: per doubling
-  [[nodiscard]] std::int64_t value(const WdPoint& p) const { return name == "n_active" ? p.active : p.experts; }
-};
 
 struct WdSettings {
   Budget budget;                          ///< the capacity-bound task (docs/theory.md §9)
@@ -92,12 +81,8 @@ WdSettings wd_settings(Profile profile) {
   return s;
 }
 
-std::vector<WdAxis> wd_axes(const WdSettings& s) {
-  WdAxis a_axis{"n_active", fmt::format("per halving of a (N = {})", s.n_fixed), {}, -1.0};
-  for (const auto a : s.a_values) a_axis.points.push_back({s.n_fixed, a});
-  WdAxis n_axis{"n_experts", fmt::format("per doubling of N (a = {})", s.a_fixed), {}, +1.0};
-  for (const auto n : s.n_values) n_axis.points.push_back({n, s.a_fixed});
-  return {a_axis, n_axis};
+std::vector<MoeStudyAxis> wd_axes(const WdSettings& s) {
+  return moe_study_axes(s.n_fixed, s.a_values, s.a_fixed, s.n_values);
 }
 
 ExperimentPlan wd_plan(Profile profile) {
@@ -145,30 +130,10 @@ ExperimentPlan wd_plan(Profile profile) {
   return plan;
 }
 
-struct WdCurve {
-  std::string scope;
-  std::size_t axis = 0;
-  WdPoint point;
-  bool power = false;
-};
-
-struct WdMeasured {
-  std::vector<WdAxis> axes;
-  std::vector<WdCurve> curves;
-  EdgeSweepResult sweep;
-};
-
-double power_factor(const WdAxis& ax, const WdPoint& p) {
-  const double ratio = static_cast<double>(ax.value(p)) / static_cast<double>(ax.value(ax.points.front()));
-  return ax.sign > 0 ? ratio : 1.0 / ratio;
-}
-
-Job wd_job(const WdSettings& s, const std::string& scope, const WdPoint& p, double weight_decay, int seed,
+Job wd_job(const WdSettings& s, const std::string& scope, const MoePoint& p, double weight_decay, int seed,
            std::uint64_t base_seed) {
   Job j;
-  j.shape = s.moe;
-  j.shape.n_experts = p.experts;
-  j.shape.n_active = p.active;
+  j.shape = shape_at(p, s.moe);
   j.base_shape = dense_proxy(s.moe.d_model, s.moe.n_layers);
   j.base.lr = s.lr;
   j.base.weight_decay = scope == "all" ? weight_decay : s.fixed_weight_decay;
@@ -179,8 +144,8 @@ Job wd_job(const WdSettings& s, const std::string& scope, const WdPoint& p, doub
   return j;
 }
 
-WdMeasured measure(const WdSettings& s, const ExperimentOptions& o) {
-  WdMeasured m;
+MoeAxisSweeps measure(const WdSettings& s, const ExperimentOptions& o) {
+  MoeAxisSweeps m;
   m.axes = wd_axes(s);
   std::vector<double> grid;
   for (const double x : log2_grid(s.lambda_centre(), s.half_points, s.log2_eta_lambda_t_step))
@@ -193,7 +158,7 @@ WdMeasured measure(const WdSettings& s, const ExperimentOptions& o) {
       std::vector<std::vector<double>>(m.curves.size(), grid), s.seeds,
       [&](std::size_t c, double x, int seed) {
         const auto& curve = m.curves[c];
-        auto j = wd_job(s, curve.scope, curve.point, std::exp2(x), seed, o.seed);
+        auto j = wd_job(s, curve.knob, curve.point, std::exp2(x), seed, o.seed);
         if (curve.power) j.moe_block_wd_factor *= power_factor(m.axes[curve.axis], curve.point);
         return j;
       },
@@ -212,13 +177,13 @@ struct WdTables {
                    "verdict", "reason"}};
 };
 
-analysis::LrAnalysis analyze_axis(const WdSettings& s, const WdMeasured& m, const std::string& scope, std::size_t axis,
-                                  bool power, std::uint64_t seed, WdTables& t) {
+analysis::LrAnalysis analyze_axis(const WdSettings& s, const MoeAxisSweeps& m, const std::string& scope,
+                                  std::size_t axis, bool power, std::uint64_t seed, WdTables& t) {
   const auto& ax = m.axes[axis];
   std::vector<analysis::LrRun> runs;
   for (std::size_t c = 0; c < m.curves.size(); ++c) {
     const auto& curve = m.curves[c];
-    if (curve.scope != scope || curve.axis != axis || curve.power != power) continue;
+    if (curve.knob != scope || curve.axis != axis || curve.power != power) continue;
     for (const auto& r : m.sweep.runs[c]) {
       runs.push_back(
           {{{ax.name, std::to_string(ax.value(curve.point))}}, std::to_string(r.seed), std::exp2(r.log2_x), r.loss});
@@ -232,7 +197,7 @@ analysis::LrAnalysis analyze_axis(const WdSettings& s, const WdMeasured& m, cons
   if (a.drifts.size() != 1) throw std::logic_error("wd-transfer: expected one drift per axis");
   for (const auto& c : a.curves) {
     const auto v = std::stoll(c.axes.at(ax.name));
-    const WdPoint p = ax.name == "n_active" ? WdPoint{s.n_fixed, v} : WdPoint{v, s.a_fixed};
+    const MoePoint p = ax.name == "n_active" ? MoePoint{s.n_fixed, v} : MoePoint{v, s.a_fixed};
     for (std::size_t q = 0; q < c.log2_lr.size(); ++q)
       t.curves.add_row({scope, ax.name, static_cast<long long>(p.experts), static_cast<long long>(p.active),
                         static_cast<long long>(power ? 1 : 0), c.log2_lr[q], c.mean_loss[q], c.standard_error[q]});
@@ -248,7 +213,7 @@ analysis::LrAnalysis analyze_axis(const WdSettings& s, const WdMeasured& m, cons
 struct WdRowContext {
   const WdSettings& s;
   const ExperimentPlan& plan;
-  const WdAxis& ax;
+  const MoeStudyAxis& ax;
   std::string scope;
   bool power = false;
 };
