@@ -25,7 +25,7 @@ struct FiguresOptions {
   std::vector<std::string> only;
   std::uint64_t seed = 7;
   int threads = 0;
-  bool strict = false, allow_dirty = false;
+  bool strict = false, allow_dirty = false, resume = false;
   std::string command;
 };
 
@@ -63,6 +63,12 @@ int run(const FiguresOptions& o) {
   for (std::size_t i = 0; i < selected.size(); ++i) {
     const auto* e = selected[i];
     options.out_dir = report_dir / e->name;
+    if (o.resume &&
+        experiments::finished_run(options.out_dir, options.profile, options.seed, experiments::source_revision())) {
+      std::cerr << fmt::format("[{}/{}] {} ({}): finished by this revision ({}), kept (--resume)\n", i + 1,
+                               selected.size(), e->name, o.profile, experiments::source_revision());
+      continue;
+    }
     std::cerr << fmt::format("[{}/{}] {} ({})\n", i + 1, selected.size(), e->name, o.profile);
     const auto t0 = std::chrono::steady_clock::now();
     try {
@@ -120,6 +126,9 @@ void add_figures_command(CLI::App& app, int& exit_status, const std::string& com
   cmd->add_option("--seed", o->seed, "base seed")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (0: default)");
   cmd->add_flag("--allow-dirty", o->allow_dirty, "allow --profile full from an uncommitted tree (results marked -dirty)");
+  cmd->add_flag("--resume", o->resume,
+                "keep experiments this revision already finished at this profile and seed (rerun the same command "
+                "after a kill; in-process sweeps also resume their unfinished runs)");
   cmd->add_flag("--strict", o->strict, "exit 1 when a verdict is not as expected");
   cmd->callback([o, &exit_status] { exit_status = run(*o); });
 }

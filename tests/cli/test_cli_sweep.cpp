@@ -250,3 +250,28 @@ TEST_CASE("sweep: two MPI ranks on loopback give the same results as one process
   fs::remove_all(ranks);
   fs::remove(ranks.string() + ".log");
 }
+
+TEST_CASE("figures --resume keeps what this revision finished and runs the rest", "[cli][figures]") {
+  const auto out = fresh_dir("figures-resume");
+  std::string err;
+  REQUIRE(run_muelab("figures --profile smoke --only svag-rate --out '" + out.string() + "'", out.parent_path(),
+                     &err) == 0);
+  const auto run_json = out / "smoke" / "svag-rate" / "run.json";
+  const auto first = slurp(run_json);
+  REQUIRE(first.find("wall_seconds") != std::string::npos);
+  // sde-stepper-order was never run there: --resume runs it; svag-rate is kept only under a clean
+  // revision (a -dirty build's results never count as finished, experiments/registry.hpp finished_run).
+  REQUIRE(run_muelab("figures --profile smoke --only svag-rate sde-stepper-order --resume --out '" + out.string() + "'",
+                     out.parent_path(), &err) == 0);
+  INFO(err);
+  CHECK(fs::is_regular_file(out / "smoke" / "sde-stepper-order" / "verdicts.json"));
+  CHECK(err.find("sde-stepper-order (smoke): finished by this revision") == std::string::npos);
+  const bool dirty = first.find("-dirty\"") != std::string::npos;
+  CHECK((err.find("svag-rate (smoke): finished by this revision") != std::string::npos) == !dirty);
+  if (!dirty) CHECK(slurp(run_json) == first);  // kept: not rewritten
+  // another seed is another run: nothing is kept
+  REQUIRE(run_muelab("figures --profile smoke --only svag-rate --resume --seed 8 --out '" + out.string() + "'",
+                     out.parent_path(), &err) == 0);
+  CHECK(err.find("kept (--resume)") == std::string::npos);
+  fs::remove_all(out);
+}

@@ -3,6 +3,7 @@
 #include "muelab/experiments/grid_policy.hpp"
 #include "muelab/experiments/output.hpp"
 #include "muelab/experiments/plan.hpp"
+#include "muelab/experiments/registry.hpp"
 #include "muelab/experiments/report.hpp"
 #include "muelab/experiments/verdicts.hpp"
 
@@ -10,6 +11,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 using namespace muelab::experiments;
@@ -203,4 +205,28 @@ TEST_CASE("a verdicts.json from before three-valued verdicts is re-judged on its
   CHECK(r.verdicts[2].as_expected());
   const auto md = report_markdown({r}, "full", 1.0, {});
   CHECK_THAT(md, Catch::Contains("(legacy)") && Catch::Contains("-dirty"));
+}
+
+TEST_CASE("finished_run: only a finished run of the same clean revision, profile and seed", "[verdicts]") {
+  namespace fs = std::filesystem;
+  const auto dir = fs::temp_directory_path() / "muelab-finished-run";
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const auto write = [&](const std::string& name, const std::string& text) { std::ofstream(dir / name) << text; };
+  CHECK_FALSE(finished_run(dir, Profile::smoke, 7, "abc1234"));  // nothing there
+  write("run.json", R"({"experiment": "x", "profile": "smoke", "seed": 7, "revision": "abc1234"})");
+  write("verdicts.json", "{}");
+  CHECK_FALSE(finished_run(dir, Profile::smoke, 7, "abc1234"));  // started, no wall time: interrupted
+  write("run.json",
+        R"({"experiment": "x", "profile": "smoke", "seed": 7, "revision": "abc1234", "wall_seconds": 2.5})");
+  CHECK(finished_run(dir, Profile::smoke, 7, "abc1234"));
+  CHECK_FALSE(finished_run(dir, Profile::quick, 7, "abc1234"));  // another profile
+  CHECK_FALSE(finished_run(dir, Profile::smoke, 8, "abc1234"));  // another seed
+  CHECK_FALSE(finished_run(dir, Profile::smoke, 7, "def5678"));  // other code
+  write("run.json",
+        R"({"experiment": "x", "profile": "smoke", "seed": 7, "revision": "abc1234-dirty", "wall_seconds": 2.5})");
+  CHECK_FALSE(finished_run(dir, Profile::smoke, 7, "abc1234-dirty"));  // a dirty tree never counts
+  write("run.json", "not json");
+  CHECK_FALSE(finished_run(dir, Profile::smoke, 7, "abc1234"));
+  fs::remove_all(dir);
 }

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <stdexcept>
 
@@ -51,6 +52,22 @@ void draw_figure(const Experiment& experiment, const ExperimentOptions& options)
                              script.string());
 }
 }  // namespace
+
+bool finished_run(const std::filesystem::path& out_dir, Profile profile, std::uint64_t seed,
+                  const std::string& revision) {
+  const std::string dirty = "-dirty";
+  if (revision.empty() || revision == "unknown" ||
+      (revision.size() >= dirty.size() && revision.compare(revision.size() - dirty.size(), dirty.size(), dirty) == 0))
+    return false;
+  if (!std::filesystem::is_regular_file(out_dir / "verdicts.json")) return false;
+  std::ifstream in(out_dir / "run.json");
+  if (!in) return false;
+  const auto info = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  return info.is_object() && info.contains("wall_seconds") && info["wall_seconds"].is_number() &&
+         info.value("revision", std::string()) == revision &&
+         info.value("profile", std::string()) == to_string(profile) && info.contains("seed") &&
+         info["seed"].is_number_unsigned() && info["seed"].get<std::uint64_t>() == seed;
+}
 
 VerdictReport run_experiment(const Experiment& experiment, const ExperimentOptions& options) {
   std::filesystem::create_directories(options.out_dir);

@@ -54,6 +54,12 @@ class Registry {
 /// draws the figure, and returns the verdicts.
 VerdictReport run_experiment(const Experiment& experiment, const ExperimentOptions& options);
 
+/// Whether `out_dir` holds a finished run (run.json with its wall time, and verdicts.json) made by code
+/// at `revision` with this profile and seed: what `muelab figures --resume` skips. A `-dirty` or unknown
+/// revision never counts as finished (its code is not what the name says).
+[[nodiscard]] bool finished_run(const std::filesystem::path& out_dir, Profile profile, std::uint64_t seed,
+                                const std::string& revision);
+
 /// The command line as one string (argv joined with spaces, arguments with spaces quoted).
 [[nodiscard]] std::string command_line(int argc, char** argv);
 
