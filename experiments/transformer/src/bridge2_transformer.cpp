@@ -90,11 +90,10 @@ struct Bridge2Settings {
 Bridge2Settings bridge2_settings(Profile profile) {
   Bridge2Settings s;
   s.budget = capacity_bound_budget(profile);
-  s.moe.d_model = 32;
-  s.moe.n_layers = 2;
-  s.moe.d_expert = 16;
-  s.a_values = by_profile<std::vector<std::int64_t>>(profile, {8, 4}, {8, 2}, {8, 4, 2, 1});
-  s.n_values = by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 8}, {4, 8, 16, 32});
+  const auto grid = bridge2_study_grid(profile);
+  s.moe = grid.moe;
+  s.a_values = grid.a_values;
+  s.n_values = grid.n_values;
   s.seeds = by_profile(profile, 2, 2, 5);
   s.lr_half = by_profile(profile, 1, 1, 3);
   s.lr_step = by_profile(profile, 1.0, 1.0, 0.5);

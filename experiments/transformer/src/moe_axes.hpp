@@ -39,6 +39,23 @@ struct MoeStudyAxis {
   return {a_axis, n_axis};
 }
 
+/// The MoE shape the Bridge II studies train (bridge2-transformer, wd-transfer): d = 32, L = 2, expert
+/// width 16, and their axes per profile: a = 8, 4, 2, 1 of N = 8 and N = 4, 8, 16, 32 at a = 2 in full,
+/// the first two of each (a = 8, 2 in quick) otherwise.
+struct MoeStudyGrid {
+  Shape moe;
+  std::vector<std::int64_t> a_values, n_values;
+};
+[[nodiscard]] inline MoeStudyGrid bridge2_study_grid(Profile profile) {
+  MoeStudyGrid g;
+  g.moe.d_model = 32;
+  g.moe.n_layers = 2;
+  g.moe.d_expert = 16;
+  g.a_values = by_profile<std::vector<std::int64_t>>(profile, {8, 4}, {8, 2}, {8, 4, 2, 1});
+  g.n_values = by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 8}, {4, 8, 16, 32});
+  return g;
+}
+
 /// A power check's factor at `p` (docs/claims.md, "Power checks"): 2 per halving of a (a axis) or per
 /// doubling of N (N axis) from the axis' reference.
 [[nodiscard]] inline double power_factor(const MoeStudyAxis& ax, const MoePoint& p) {

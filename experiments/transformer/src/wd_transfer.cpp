@@ -66,11 +66,10 @@ struct WdSettings {
 WdSettings wd_settings(Profile profile) {
   WdSettings s;
   s.budget = capacity_bound_budget(profile);
-  s.moe.d_model = 32;
-  s.moe.n_layers = 2;
-  s.moe.d_expert = 16;
-  s.a_values = by_profile<std::vector<std::int64_t>>(profile, {8, 4}, {8, 2}, {8, 4, 2, 1});
-  s.n_values = by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 8}, {4, 8, 16, 32});
+  const auto grid = bridge2_study_grid(profile);
+  s.moe = grid.moe;
+  s.a_values = grid.a_values;
+  s.n_values = grid.n_values;
   s.seeds = by_profile(profile, 2, 2, 6);
   if (profile == Profile::quick) s.scopes = {"block"};  // the main job's 5-minute budget
   // quick: ηλT = 1/8, 1, 8 (the main job's 5-minute budget; at 200 steps the curves are flat anyway)
