@@ -42,7 +42,7 @@ int run(const FiguresOptions& o) {
       std::cerr << fmt::format("muelab: error: figures: --only: unknown experiment \"{}\" (accepted: {})\n", name, accepted);
       return 2;
     }
-  if (o.profile == "full" && !o.allow_dirty && experiments::source_revision().find("-dirty") != std::string::npos) {
+  if (o.profile == "full" && !o.allow_dirty && experiments::is_dirty_revision(experiments::source_revision())) {
     std::cerr << fmt::format("muelab: error: figures: --profile full from an uncommitted tree (revision {}): full results "
                              "are evidence and must come from a clean commit (commit first, or pass --allow-dirty)\n",
                              experiments::source_revision());

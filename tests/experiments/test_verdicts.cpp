@@ -213,6 +213,13 @@ TEST_CASE("finished_run: only a finished run of the same clean revision, profile
   fs::remove_all(dir);
   fs::create_directories(dir);
   const auto write = [&](const std::string& name, const std::string& text) { std::ofstream(dir / name) << text; };
+  CHECK(is_clean_revision("abc1234"));
+  CHECK(is_clean_revision("v0.3-12-gabc1234"));
+  CHECK_FALSE(is_clean_revision("abc1234-dirty"));
+  CHECK(is_dirty_revision("abc1234-dirty"));
+  CHECK_FALSE(is_dirty_revision("dirty-abc1234"));  // only the suffix git describe --dirty writes
+  CHECK_FALSE(is_clean_revision(""));
+  CHECK_FALSE(is_clean_revision("unknown"));
   CHECK_FALSE(finished_run(dir, Profile::smoke, 7, "abc1234"));  // nothing there
   write("run.json", R"({"experiment": "x", "profile": "smoke", "seed": 7, "revision": "abc1234"})");
   write("verdicts.json", "{}");

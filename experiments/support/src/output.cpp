@@ -48,6 +48,16 @@ std::string CsvTable::to_string() const {
 
 std::string source_revision() { return MUELAB_GIT_REVISION; }
 
+bool is_dirty_revision(const std::string& revision) {
+  const std::string suffix = "-dirty";
+  return revision.size() >= suffix.size() &&
+         revision.compare(revision.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_clean_revision(const std::string& revision) {
+  return !revision.empty() && revision != "unknown" && !is_dirty_revision(revision);
+}
+
 std::filesystem::path source_directory() { return MUELAB_SOURCE_DIR; }
 
 std::string machine_description() {

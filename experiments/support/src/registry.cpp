@@ -55,10 +55,7 @@ void draw_figure(const Experiment& experiment, const ExperimentOptions& options)
 
 bool finished_run(const std::filesystem::path& out_dir, Profile profile, std::uint64_t seed,
                   const std::string& revision) {
-  const std::string dirty = "-dirty";
-  if (revision.empty() || revision == "unknown" ||
-      (revision.size() >= dirty.size() && revision.compare(revision.size() - dirty.size(), dirty.size(), dirty) == 0))
-    return false;
+  if (!is_clean_revision(revision)) return false;
   if (!std::filesystem::is_regular_file(out_dir / "verdicts.json")) return false;
   std::ifstream in(out_dir / "run.json");
   if (!in) return false;

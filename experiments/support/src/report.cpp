@@ -43,7 +43,7 @@ std::string revisions_line(const std::vector<VerdictReport>& reports) {
     line += names + " (experiments run at different commits).";
   }
   for (const auto& r : revisions)
-    if (r.size() >= 6 && r.compare(r.size() - 6, 6, "-dirty") == 0) {
+    if (is_dirty_revision(r)) {
       line += " **Some results come from an uncommitted tree (-dirty): not evidence.**";
       break;
     }

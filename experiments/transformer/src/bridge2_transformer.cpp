@@ -156,15 +156,7 @@ ExperimentPlan bridge2_plan(Profile profile) {
 }
 
 Job bridge2_job(const Bridge2Settings& s, const MoePoint& p, double lr, double wd, int seed, std::uint64_t base_seed) {
-  Job j;
-  j.shape = shape_at(p, s.moe);
-  j.base_shape = dense_proxy(s.moe.d_model, s.moe.n_layers);
-  j.base.lr = lr;
-  j.base.weight_decay = wd;
-  j.rule = "complete-mue";
-  j.budget = s.budget;
-  j.seed = base_seed * 1000 + static_cast<std::uint64_t>(seed) + 1;
-  return j;
+  return study_job(p, s.moe, s.budget, lr, wd, seed, base_seed);
 }
 
 MoeAxisSweeps measure_sweeps(const Bridge2Settings& s, const ExperimentOptions& o) {

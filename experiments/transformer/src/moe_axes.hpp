@@ -70,6 +70,22 @@ struct MoeStudyGrid {
   return moe;
 }
 
+/// The Complete-muE job at one point of a study: the shape at `p`, the dense proxy of its width and depth
+/// with base LR `lr` and weight decay `weight_decay`, on `budget`, seeded as the transformer experiments
+/// seed their runs (base_seed · 1000 + seed + 1).
+[[nodiscard]] inline Job study_job(const MoePoint& p, const Shape& moe, const Budget& budget, double lr,
+                                   double weight_decay, int seed, std::uint64_t base_seed) {
+  Job j;
+  j.shape = shape_at(p, moe);
+  j.base_shape = dense_proxy(moe.d_model, moe.n_layers);
+  j.base.lr = lr;
+  j.base.weight_decay = weight_decay;
+  j.rule = "complete-mue";
+  j.budget = budget;
+  j.seed = base_seed * 1000 + static_cast<std::uint64_t>(seed) + 1;
+  return j;
+}
+
 /// One swept curve of an (a, N) study: what it sweeps (`knob`: "lr" or "wd" in bridge2-transformer, the
 /// weight-decay scope "all" or "block" in wd-transfer) at one point of one axis, with or without the
 /// power check.

@@ -1,5 +1,7 @@
 #include "run_journal.hpp"
 
+#include "muelab/experiments/output.hpp"
+
 #include <fmt/format.h>
 
 #include <cmath>
@@ -11,12 +13,6 @@
 namespace muelab::experiments::transformer {
 
 namespace {
-
-bool is_dirty(const std::string& revision) {
-  const std::string suffix = "-dirty";
-  return revision.empty() || revision == "unknown" ||
-         (revision.size() >= suffix.size() && revision.compare(revision.size() - suffix.size(), suffix.size(), suffix) == 0);
-}
 
 /// Parses a loss written by record(): a finite number or "inf". Anything else (a line cut by a kill
 /// mid-write) is not a loss.
@@ -35,7 +31,7 @@ std::optional<double> parse_loss(const std::string& text) {
 }  // namespace
 
 RunJournal::RunJournal(std::filesystem::path file, std::string revision)
-    : file_(std::move(file)), revision_(std::move(revision)), reusable_(!is_dirty(revision_)) {
+    : file_(std::move(file)), revision_(std::move(revision)), reusable_(is_clean_revision(revision_)) {
   if (!reusable_) return;  // a dirty tree neither reads nor writes a journal: its lines could never be reused
   bool foreign = false;
   if (std::ifstream in(file_); in) {

@@ -99,15 +99,9 @@ ExperimentPlan sigma0_plan(Profile profile) {
 }
 
 Job sigma0_job(const Sigma0Settings& s, const MoePoint& p, std::size_t layout, int seed, std::uint64_t base_seed) {
-  Job j;
-  j.shape = shape_at(p, s.moe);
-  j.base_shape = dense_proxy(s.moe.d_model, s.moe.n_layers);
-  j.base.lr = s.lr;
-  j.base.weight_decay = s.weight_decay;
-  j.budget = s.budget;
+  auto j = study_job(p, s.moe, s.budget, s.lr, s.weight_decay, seed, base_seed);
   j.budget.batch_size = s.layouts[layout].first;
   j.budget.seq_len = s.layouts[layout].second;
-  j.seed = base_seed * 1000 + static_cast<std::uint64_t>(seed) + 1;
   return j;
 }
 

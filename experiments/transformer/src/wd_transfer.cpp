@@ -131,15 +131,9 @@ ExperimentPlan wd_plan(Profile profile) {
 
 Job wd_job(const WdSettings& s, const std::string& scope, const MoePoint& p, double weight_decay, int seed,
            std::uint64_t base_seed) {
-  Job j;
-  j.shape = shape_at(p, s.moe);
-  j.base_shape = dense_proxy(s.moe.d_model, s.moe.n_layers);
-  j.base.lr = s.lr;
-  j.base.weight_decay = scope == "all" ? weight_decay : s.fixed_weight_decay;
+  // The block scope keeps every group at the task's λ and scales the block's own λ to the swept value.
+  auto j = study_job(p, s.moe, s.budget, s.lr, scope == "all" ? weight_decay : s.fixed_weight_decay, seed, base_seed);
   if (scope == "block") j.moe_block_wd_factor = weight_decay / s.fixed_weight_decay;
-  j.rule = "complete-mue";
-  j.budget = s.budget;
-  j.seed = base_seed * 1000 + static_cast<std::uint64_t>(seed) + 1;
   return j;
 }
 

@@ -36,6 +36,11 @@ class CsvTable {
 
 /// The git revision the binary was configured from (`git describe --always --dirty`).
 [[nodiscard]] std::string source_revision();
+/// Whether a revision names an uncommitted tree (ends in "-dirty"): its results are not evidence.
+[[nodiscard]] bool is_dirty_revision(const std::string& revision);
+/// Whether a revision names committed code exactly: known (not empty, not "unknown") and not dirty.
+/// Only such a revision lets a journal or a finished experiment be reused.
+[[nodiscard]] bool is_clean_revision(const std::string& revision);
 /// CPU model, logical core count and OpenMP thread count of this machine, in one line.
 [[nodiscard]] std::string machine_description();
 /// Absolute path of the source tree (for plots/ scripts and default configs).
