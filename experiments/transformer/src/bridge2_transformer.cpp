@@ -450,9 +450,7 @@ VerdictReport run_bridge2_transformer(const ExperimentOptions& o) {
   t.drifts.write(o.out_dir / "drifts.csv");
   control_csv.write(o.out_dir / "control.csv");
   sigma_csv.write(o.out_dir / "sigma0.csv");
-  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
-  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
-    note("bridge2-transformer: rows not judged, task not capacity-bound: " + gate.reason);
+  judge_only_if_capacity_bound("bridge2-transformer", report.verdicts, o.out_dir);
   note(fmt::format("bridge2-transformer: {} runs requested, {} trained ({} resumed), {:.0f} s", m.sweep.requested, m.sweep.trained,
                    m.sweep.resumed,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));

@@ -343,4 +343,11 @@ std::size_t mark_task_not_capacity_bound(std::vector<Verdict>& rows, const Capac
   return rows.size();
 }
 
+void judge_only_if_capacity_bound(const std::string& experiment, std::vector<Verdict>& rows,
+                                  const std::filesystem::path& out_dir) {
+  const auto gate = read_capacity_gate(capacity_gate_file(out_dir));
+  if (mark_task_not_capacity_bound(rows, gate) > 0)
+    note(experiment + ": rows not judged, task not capacity-bound: " + gate.reason);
+}
+
 }  // namespace muelab::experiments::transformer

@@ -161,4 +161,9 @@ struct CapacityGateStatus {
 /// capacity-bound: …" instead of a verdict (docs/claims.md `capacity-gate`). Returns the rows changed.
 std::size_t mark_task_not_capacity_bound(std::vector<Verdict>& rows, const CapacityGateStatus& gate);
 
+/// The gate step every MoE-axis experiment ends with: reads the gate beside `out_dir`, marks `rows` when it
+/// has not passed, and says so on stderr under the experiment's name.
+void judge_only_if_capacity_bound(const std::string& experiment, std::vector<Verdict>& rows,
+                                  const std::filesystem::path& out_dir);
+
 }  // namespace muelab::experiments::transformer

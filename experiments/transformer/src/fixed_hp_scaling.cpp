@@ -318,9 +318,7 @@ VerdictReport run_fixed_hp_scaling(const ExperimentOptions& o) {
   report.verdicts.insert(report.verdicts.end(), route.rows.begin(), route.rows.end());
   const auto observed = observation_rows(plan, losses, axis_values, lr_at_edge(calibration), o.seed);
   report.verdicts.insert(report.verdicts.end(), observed.begin(), observed.end());
-  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
-  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
-    note("fixed-hp-scaling: rows not judged, task not capacity-bound: " + gate.reason);
+  judge_only_if_capacity_bound("fixed-hp-scaling", report.verdicts, o.out_dir);
   runs_csv.write(o.out_dir / "runs.csv");
   points_csv.write(o.out_dir / "points.csv");
   slopes_csv.write(o.out_dir / "slopes.csv");

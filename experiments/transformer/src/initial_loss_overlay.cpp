@@ -239,9 +239,7 @@ VerdictReport run_initial_loss_overlay(const ExperimentOptions& o) {
   for (std::size_t st = 0; st < settings.size(); ++st)
     report.verdicts.push_back(
         overlay_verdict(s, plan, variants, settings[st], curves[st], calibration, o.seed, curves_csv, gaps));
-  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
-  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
-    note("initial-loss-overlay: rows not judged, task not capacity-bound: " + gate.reason);
+  judge_only_if_capacity_bound("initial-loss-overlay", report.verdicts, o.out_dir);
   curves_csv.write(o.out_dir / "curves.csv");
   gaps.write(o.out_dir / "gaps.csv");
   return report;

@@ -578,10 +578,7 @@ VerdictReport run_with(const LrTransferSettings& s, const ExperimentOptions& o) 
   t.optima.write(o.out_dir / "optima.csv");
   t.drifts.write(o.out_dir / "rule_sources.csv");
   write_rule_sources(s, o.profile, t, o.out_dir);
-  if (s.needs_capacity_gate) {
-    const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
-    if (mark_task_not_capacity_bound(report.verdicts, gate) > 0) note(s.name + ": rows not judged, task not capacity-bound: " + gate.reason);
-  }
+  if (s.needs_capacity_gate) judge_only_if_capacity_bound(s.name, report.verdicts, o.out_dir);
   note(fmt::format("{}: {:.0f} s", s.name, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
   return report;
 }

@@ -210,8 +210,7 @@ VerdictReport run_moe_speedup(const ExperimentOptions& o) {
                                                       : judge(spec, name, sp.factor, sp.ci.low, sp.ci.high));
   }
   report.verdicts.push_back(growth_row(s, plan, variants, measured, lr_at_edge(calibration), o.seed));
-  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
-  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0) note("moe-speedup: rows not judged, task not capacity-bound: " + gate.reason);
+  judge_only_if_capacity_bound("moe-speedup", report.verdicts, o.out_dir);
   curves_csv.write(o.out_dir / "curves.csv");
   speedup_csv.write(o.out_dir / "speedup.csv");
   note(fmt::format("moe-speedup: {:.0f} s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));

@@ -501,9 +501,7 @@ void write_tables(const ScheduleTables& t, const std::filesystem::path& dir) {
 
 void finish(const ScheduleSettings& s, const ScheduleMeasured& m, const ExperimentOptions& o, VerdictReport& report,
             std::chrono::steady_clock::time_point start) {
-  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
-  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
-    note(s.experiment + ": rows not judged, task not capacity-bound: " + gate.reason);
+  judge_only_if_capacity_bound(s.experiment, report.verdicts, o.out_dir);
   note(fmt::format("{}: {} runs requested, {} trained ({} resumed), {:.0f} s", s.experiment, m.sweep.requested,
                    m.sweep.trained, m.sweep.resumed,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));

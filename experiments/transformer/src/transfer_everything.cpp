@@ -249,9 +249,7 @@ VerdictReport run_transfer_everything(const ExperimentOptions& o) {
   }
   grid_csv.write(o.out_dir / "grid.csv");
   regret_csv.write(o.out_dir / "regret.csv");
-  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
-  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
-    note("transfer-everything: rows not judged, task not capacity-bound: " + gate.reason);
+  judge_only_if_capacity_bound("transfer-everything", report.verdicts, o.out_dir);
   note(fmt::format("transfer-everything: {} grid runs requested, {} trained ({} resumed), {:.0f} s", grid.sweep.requested,
                    grid.sweep.trained, grid.sweep.resumed,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));

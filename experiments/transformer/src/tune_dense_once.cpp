@@ -317,9 +317,7 @@ VerdictReport run_tune_dense_once(const ExperimentOptions& o) {
   sweeps_csv.write(o.out_dir / "sweeps.csv");
   regret_csv.write(o.out_dir / "regret.csv");
   write_regret_markdown(s, targets, calibration.tuned, cells, o);
-  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
-  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
-    note("tune-dense-once: rows not judged, task not capacity-bound: " + gate.reason);
+  judge_only_if_capacity_bound("tune-dense-once", report.verdicts, o.out_dir);
   note(fmt::format("tune-dense-once: {:.0f} s", std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
   return report;
 }

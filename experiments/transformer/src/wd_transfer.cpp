@@ -294,9 +294,7 @@ VerdictReport run_wd_transfer(const ExperimentOptions& o) {
   t.curves.write(o.out_dir / "curves.csv");
   t.optima.write(o.out_dir / "optima.csv");
   t.drifts.write(o.out_dir / "drifts.csv");
-  const auto gate = read_capacity_gate(capacity_gate_file(o.out_dir));
-  if (mark_task_not_capacity_bound(report.verdicts, gate) > 0)
-    note("wd-transfer: rows not judged, task not capacity-bound: " + gate.reason);
+  judge_only_if_capacity_bound("wd-transfer", report.verdicts, o.out_dir);
   note(fmt::format("wd-transfer: {} runs requested, {} trained ({} resumed), {:.0f} s", m.sweep.requested,
                    m.sweep.trained, m.sweep.resumed,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
