@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <stdexcept>
 
 using namespace muelab::experiments;
 
@@ -236,4 +237,12 @@ TEST_CASE("finished_run: only a finished run of the same clean revision, profile
   write("run.json", "not json");
   CHECK_FALSE(finished_run(dir, Profile::smoke, 7, "abc1234"));
   fs::remove_all(dir);
+}
+
+TEST_CASE("CsvTable writes doubles that round-trip, quotes strings, and spells a missing value nan") {
+  CsvTable t({"x", "n", "label"});
+  t.add_row({0.1, 3LL, std::string("a, \"b\"")});
+  t.add_row({-std::numeric_limits<double>::quiet_NaN(), -2LL, std::string("plain")});
+  CHECK(t.to_string() == "x,n,label\n0.10000000000000001,3,\"a, \"\"b\"\"\"\nnan,-2,plain\n");
+  CHECK_THROWS_AS(t.add_row({1.0}), std::invalid_argument);
 }

@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -29,7 +30,8 @@ void CsvTable::add_row(std::vector<Cell> row) {
 
 namespace {
 std::string format_cell(const CsvTable::Cell& cell) {
-  if (const auto* d = std::get_if<double>(&cell)) return fmt::format("{:.17g}", *d);
+  if (const auto* d = std::get_if<double>(&cell))  // one spelling of NaN (a missing statistic), never "-nan"
+    return std::isnan(*d) ? std::string("nan") : fmt::format("{:.17g}", *d);
   if (const auto* i = std::get_if<long long>(&cell)) return fmt::format("{}", *i);
   return io::quote_csv_cell(std::get<std::string>(cell));
 }
