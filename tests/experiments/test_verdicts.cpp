@@ -9,10 +9,12 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <span>
 #include <stdexcept>
 
 using namespace muelab::experiments;
@@ -181,6 +183,41 @@ TEST_CASE("sweep_until_interior extends an edge optimum until it is interior", "
   });
   CHECK(far[0].extra_points == 4);
   CHECK(far[0].minimum().edge == GridEdge::high);
+}
+
+TEST_CASE("a statistic beyond the grid's top extends an interior curve upward from the same budget",
+          "[verdicts][grid]") {
+  // A weight-decay-like curve: nearly flat below its interior minimum at -1.5, rising by 0.01 per half
+  // octave above it; the statistic (a point more than 0.045 above the minimum) is beyond the top until x = 1.
+  const auto loss = [](double x) { return x <= -1.5 ? 1.0 + 0.001 * (-1.5 - x) : 1.0 + 0.02 * (x + 1.5); };
+  EdgePolicy policy;
+  policy.beyond_top = [](std::span<const double>, std::span<const double> value) {
+    const double lowest = *std::min_element(value.begin(), value.end());
+    return std::none_of(value.begin(), value.end(), [&](double v) { return v > lowest + 0.045; });
+  };
+  std::vector<SweptCurve> curves(1);
+  curves[0].log2_x = {-2.5, -2.0, -1.5, -1.0, -0.5, 0.0};
+  sweep_until_interior(
+      curves,
+      [&](const GridRequests& requests) {
+        std::vector<double> values;
+        for (const auto& r : requests) values.push_back(loss(r.second));
+        return values;
+      },
+      policy);
+  // 0.0 gives 1.03, 0.5 1.04, 1.0 1.05 (above 1.045): two extra points, then it stops.
+  const std::vector<double> extended = {-2.5, -2.0, -1.5, -1.0, -0.5, 0.0, 0.5, 1.0};
+  CHECK(curves[0].log2_x == extended);
+  CHECK(curves[0].extra_points == 2);
+  CHECK(curves[0].minimum().edge == GridEdge::interior);
+  // Without the statistic, the same interior curve gets nothing; with it, the cap still holds.
+  const std::vector<double> x = {-2.5, -2.0, -1.5, -1.0}, flat = {1.001, 1.0005, 1.0, 1.01};
+  CHECK(points_to_add(x, flat, 0).empty());
+  CHECK(points_to_add(x, flat, 0, policy) == std::vector<double>{-0.5, 0.0, 0.5, 1.0});
+  CHECK(points_to_add(x, flat, 4, policy).empty());
+  // A minimum at the low edge still extends downward, whatever the statistic says.
+  const std::vector<double> falling = {1.0, 1.01, 1.02, 1.03};
+  CHECK(points_to_add(x, falling, 3, policy) == std::vector<double>{-3.0});
 }
 
 TEST_CASE("a verdicts.json from before three-valued verdicts is re-judged on its CI and marked legacy", "[verdicts]") {

@@ -38,9 +38,11 @@ std::vector<double> points_to_add(std::span<const double> log2_x, std::span<cons
                                   int extra_points_so_far, const EdgePolicy& policy) {
   std::vector<double> points;
   const auto location = locate_minimum(log2_x, value);
-  if (location.edge != GridEdge::low && location.edge != GridEdge::high) return points;
-  const double sign = location.edge == GridEdge::high ? 1.0 : -1.0;
-  const double from = location.edge == GridEdge::high ? log2_x.back() : log2_x.front();
+  const bool above = location.edge == GridEdge::high ||
+                     (location.edge == GridEdge::interior && policy.beyond_top && policy.beyond_top(log2_x, value));
+  if (location.edge != GridEdge::low && !above) return points;
+  const double sign = above ? 1.0 : -1.0;
+  const double from = above ? log2_x.back() : log2_x.front();
   for (int k = 1; k <= policy.max_extra_points - extra_points_so_far; ++k)
     points.push_back(from + sign * policy.step_log2 * k);
   return points;

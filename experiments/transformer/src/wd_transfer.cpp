@@ -10,7 +10,9 @@
 //    such rows are inconclusive, never fitted.
 //  - the upper knee: the largest log2 λ where the seed-mean loss is still within δ = 0.05 nats of the
 //    curve's minimum (analysis/knee_analysis.hpp): how much decay the model tolerates, sharp where λ*
-//    is not. Its drift per halving of a / doubling of N has a paired bootstrap CI over seeds.
+//    is not. Its drift per halving of a / doubling of N has a paired bootstrap CI over seeds. A curve
+//    whose knee lies beyond the grid's top gets half-octave points above it from the edge policy's
+//    budget (EdgePolicy::beyond_top; added after the first full run found five such block curves).
 // Each is measured twice: with λ of every group swept (the paper's WD row) and with the MoE block's λ
 // swept alone (FFN, router, experts; attention, embeddings and head at the task's λ = 0.1), because the
 // first mixes in groups whose λ no rule changes across a and N and can stay put for that reason alone.
@@ -37,6 +39,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <span>
 
 namespace muelab::experiments::transformer {
 
@@ -77,6 +80,9 @@ WdSettings wd_settings(Profile profile) {
   s.half_points = by_profile(profile, 1, 1, 7);
   s.resamples = by_profile<std::size_t>(profile, 100, 500, 2000);
   s.edge.max_extra_points = by_profile(profile, 0, 0, 4);  // smoke, quick: code paths only (no extensions)
+  s.edge.beyond_top = [delta = s.knee_delta](std::span<const double> log2_x, std::span<const double> loss) {
+    return !analysis::upper_knee(log2_x, loss, delta).has_value();
+  };
   return s;
 }
 
@@ -105,6 +111,7 @@ ExperimentPlan wd_plan(Profile profile) {
                      {"points", 2 * s.half_points + 1}}},
                    {"knee_delta_nats", s.knee_delta},
                    {"edge_extra_points_cap", s.edge.max_extra_points},
+                   {"edge_extends_above_a_knee_beyond_the_top", true},
                    {"bootstrap_resamples", s.resamples},
                    {"max_censored_fraction", s.max_censored_fraction},
                    {"stays_put_per_doubling", s.stays_put.per_doubling},

@@ -22,6 +22,10 @@ namespace muelab::experiments {
 struct EdgePolicy {
   double step_log2 = 0.5;     ///< spacing of the added points (half an octave)
   int max_extra_points = 4;   ///< per curve, over all rounds
+  /// Optional: a statistic read right of the minimum that can also lie beyond the grid's top (the upper
+  /// knee of a weight-decay curve, docs/claims.md `wd-transfer`). While it returns true for a curve with an
+  /// interior minimum, the curve gets points above its top, from the same budget of extra points.
+  std::function<bool(std::span<const double> log2_x, std::span<const double> value)> beyond_top;
 };
 
 enum class GridEdge { interior, low, high, unmeasured };
@@ -35,8 +39,9 @@ struct MinimumLocation {
 /// Where the smallest finite value of a curve sampled at ascending `log2_x` lies.
 [[nodiscard]] MinimumLocation locate_minimum(std::span<const double> log2_x, std::span<const double> value);
 
-/// The next point (log2 units) the policy adds to this curve, or nullopt when the minimum is interior,
-/// unmeasured, or the curve already has `policy.max_extra_points` extra points.
+/// The next point (log2 units) the policy adds to this curve, or nullopt when the minimum is interior
+/// (and `policy.beyond_top` does not ask for more above), unmeasured, or the curve already has
+/// `policy.max_extra_points` extra points.
 [[nodiscard]] std::optional<double> next_grid_point(std::span<const double> log2_x, std::span<const double> value,
                                                     int extra_points_so_far, const EdgePolicy& policy = {});
 
