@@ -130,9 +130,27 @@ TEST_CASE("moe_speedup: an MoE that gets to the dense final loss in half the ste
   CHECK(s.factor == Approx(2.0));
   CHECK(s.ci.low == Approx(2.0));
   CHECK(s.ci.high == Approx(2.0));
+  CHECK(s.unreached_resamples == 0);
+  CHECK(s.resamples == 2000);
   const auto n = moe_speedup(steps, dense, never, 9);
   CHECK_FALSE(n.reached);
   CHECK(n.factor == 0.0);
+  CHECK(n.unreached_resamples == n.resamples);
+  // Seeds 0 and 1 end 0.10 and 0.12 below their dense finals, seed 2 0.31 above: a resample's mean MoE
+  // curve misses its target exactly when seed 2 is drawn, with probability 1 - (2/3)^3 = 0.704, so about
+  // 1408 of 2000 resamples (binomial SE 20; seed 9 fixed) count as speed-up 0.
+  std::vector<std::vector<double>> mixed;
+  for (const double final_loss : {1.9, 1.9, 2.3}) {
+    std::vector<double> m;
+    for (const double t : steps) m.push_back(4.0 - (4.0 - final_loss) * (t - 10.0) / 90.0);
+    mixed.push_back(m);
+  }
+  const auto x = moe_speedup(steps, dense, mixed, 9);
+  INFO("unreached resamples " << x.unreached_resamples << " of " << x.resamples << " (bootstrap seed 9)");
+  CHECK_FALSE(x.reached);  // all three seeds: mean final 2.033 above the target 2.003
+  CHECK(x.unreached_resamples > 1408 - 100);
+  CHECK(x.unreached_resamples < 1408 + 100);
+  CHECK(x.ci.low == 0.0);
   CHECK_THROWS(moe_speedup(steps, dense, std::vector<std::vector<double>>{moe.front()}, 9));
 }
 

@@ -182,9 +182,15 @@ Speedup moe_speedup(std::span<const double> steps, const std::vector<std::vector
   Speedup result;
   const auto rows = all_rows(dense.size());
   result.factor = speedup_on_rows(steps, dense, moe, rows, &result);
+  result.resamples = resamples;
   result.ci = sim::bootstrap_ci95(
-      rows.size(), [&](std::span<const std::size_t> r) { return speedup_on_rows(steps, dense, moe, r, nullptr); }, seed,
-      resamples);
+      rows.size(),
+      [&](std::span<const std::size_t> r) {
+        const double factor = speedup_on_rows(steps, dense, moe, r, nullptr);
+        if (factor == 0.0) ++result.unreached_resamples;  // bootstrap_ci95 calls this serially
+        return factor;
+      },
+      seed, resamples);
   return result;
 }
 

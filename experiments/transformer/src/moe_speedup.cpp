@@ -179,8 +179,8 @@ VerdictReport run_moe_speedup(const ExperimentOptions& o) {
   const auto& curves = measured.curves;
 
   CsvTable curves_csv({"variant", "kind", "step", "mean_loss", "standard_error"});
-  CsvTable speedup_csv({"variant", "kind", "total_ffn_params_ratio", "active_ffn_params_ratio", "target_loss", "dense_steps",
-                        "moe_steps", "speedup", "ci_low", "ci_high", "reached"});
+  CsvTable speedup_csv({"variant", "kind", "total_ffn_params_ratio", "active_ffn_params_ratio", "target_loss",
+                        "dense_steps", "moe_steps", "speedup", "ci_low", "ci_high", "reached", "unreached_resamples"});
   VerdictReport report;
   const auto d0 = static_cast<double>(s.width);
   for (std::size_t v = 0; v < variants.size(); ++v) {
@@ -195,8 +195,9 @@ VerdictReport run_moe_speedup(const ExperimentOptions& o) {
     const double total = static_cast<double>(shape.n_experts * shape.d_expert) / d0;
     const double active = static_cast<double>(shape.n_active * shape.d_expert) / d0;
     const auto sp = moe_speedup(steps, curves[0], curves[v], o.seed + 89 * v);
-    speedup_csv.add_row({variants[v].name, variants[v].kind, total, active, sp.target_loss, sp.dense_steps, sp.moe_steps,
-                         sp.factor, sp.ci.low, sp.ci.high, static_cast<long long>(sp.reached ? 1 : 0)});
+    speedup_csv.add_row({variants[v].name, variants[v].kind, total, active, sp.target_loss, sp.dense_steps,
+                         sp.moe_steps, sp.factor, sp.ci.low, sp.ci.high, static_cast<long long>(sp.reached ? 1 : 0),
+                         static_cast<long long>(sp.unreached_resamples)});
     if (variants[v].kind == "reported") continue;
     const auto& spec = plan.claim(variants[v].kind == "control" ? "speed-up control" : "speed-up");
     // A curve that never reaches the target counts as speed-up 0 in the point and in every resample
@@ -206,8 +207,12 @@ VerdictReport run_moe_speedup(const ExperimentOptions& o) {
         "{}: speed-up to the dense proxy's final val loss {:.4f} (dense steps / MoE steps; FFN params total x{:g}, active "
         "x{:g}; claim: the whole CI above 1){}",
         variants[v].name, sp.target_loss, total, active, sp.reached ? "" : "; seed-mean curve never reached it within the run");
-    report.verdicts.push_back(lr_at_edge(calibration) ? not_measured(spec, name, kProxyEdgeReason, sp.factor, sp.ci.low, sp.ci.high)
-                                                      : judge(spec, name, sp.factor, sp.ci.low, sp.ci.high));
+    auto row = lr_at_edge(calibration) ? not_measured(spec, name, kProxyEdgeReason, sp.factor, sp.ci.low, sp.ci.high)
+                                       : judge(spec, name, sp.factor, sp.ci.low, sp.ci.high);
+    if (row.outcome == Outcome::inconclusive && sp.unreached_resamples > 0)
+      row.reason += fmt::format(" ({} of {} resamples never reached the dense loss within the run: speed-up 0 there)",
+                                sp.unreached_resamples, sp.resamples);
+    report.verdicts.push_back(std::move(row));
   }
   report.verdicts.push_back(growth_row(s, plan, variants, measured, lr_at_edge(calibration), o.seed));
   judge_only_if_capacity_bound("moe-speedup", report.verdicts, o.out_dir);

@@ -80,6 +80,9 @@ struct Speedup {
   sim::Interval ci;          ///< bootstrap over seeds (paired)
   double target_loss = 0.0, dense_steps = 0.0, moe_steps = 0.0;
   bool reached = false;
+  /// Bootstrap resamples whose seed-mean MoE curve never reached their target (speed-up counted as 0,
+  /// which pulls the CI's lower end to 0) out of `resamples`.
+  std::size_t unreached_resamples = 0, resamples = 0;
 };
 [[nodiscard]] Speedup moe_speedup(std::span<const double> steps, const std::vector<std::vector<double>>& dense,
                                   const std::vector<std::vector<double>>& moe, std::uint64_t seed,
