@@ -89,6 +89,12 @@ TEST_CASE("reports count the three outcomes and list inconclusive rows with thei
   CHECK(md.find("4 rows: 1 hold, 1 fail, 2 inconclusive; 1 as expected, 3 not") != std::string::npos);
   CHECK(md.find("edge row: optimum at grid edge") != std::string::npos);
   CHECK(md.find("straddles: CI [0, 0.4] straddles the upper bound 0.25") != std::string::npos);
+  // The console summary writes a value that was not measured as n/a, whatever NaN's sign bit.
+  r.verdicts = {
+      not_measured(claim, "knee row", "knee beyond the grid's upper edge", -std::nan(""), std::nan(""), -std::nan(""))};
+  const auto line = r.summary();
+  CHECK(line.find("measured n/a [n/a, n/a]") != std::string::npos);
+  CHECK(line.find("nan") == std::string::npos);
 }
 
 TEST_CASE("verdicts.json round-trips and REPORT.md is gathered from what is on disk", "[verdicts]") {

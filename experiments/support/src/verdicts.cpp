@@ -234,14 +234,20 @@ VerdictReport read_verdict_report(const std::filesystem::path& path) {
   }
 }
 
+namespace {
+/// A number of the console summary: 4 significant digits, or "n/a" for a value that was not measured
+/// (NaN, which printf-style formatting would write as "nan" or "-nan" depending on its sign bit).
+std::string summary_number(double x) { return std::isnan(x) ? "n/a" : fmt::format("{:.4g}", x); }
+}  // namespace
+
 std::string VerdictReport::summary() const {
   std::ostringstream out;
   for (const auto& v : verdicts) {
     const ClaimSpec spec{v.claim, "", v.kind, v.sidedness, v.predicted, v.tolerance};
-    out << fmt::format("  [{}] {:<12} {:<22} {:<7} {:<60} measured {:.4g} [{:.4g}, {:.4g}] predicted {}{}\n",
-                       v.as_expected() ? "as expected" : "UNEXPECTED ", to_string(v.outcome), v.claim, to_string(v.kind),
-                       v.case_name, v.measured, v.ci_low, v.ci_high, spec.describe(),
-                       v.reason.empty() ? "" : " — " + v.reason);
+    out << fmt::format("  [{}] {:<12} {:<22} {:<7} {:<60} measured {} [{}, {}] predicted {}{}\n",
+                       v.as_expected() ? "as expected" : "UNEXPECTED ", to_string(v.outcome), v.claim,
+                       to_string(v.kind), v.case_name, summary_number(v.measured), summary_number(v.ci_low),
+                       summary_number(v.ci_high), spec.describe(), v.reason.empty() ? "" : " — " + v.reason);
   }
   return out.str();
 }
