@@ -482,12 +482,13 @@ def _record(model, names, batch, loss_fn):
     return outputs
 
 
-def coord_check(model_factory, widths, batches, watch, steps=3, seeds=range(5), rule="model", control=False,
+def coord_check(model_factory, widths, batches, watch, steps=3, seeds=range(8), rule="model", control=False,
                 tolerance=0.1, loss_fn=None, bootstrap_seed=7, resamples=1000):
     """Coordinate check across width (docs/claims.md `coord-check`), judged by the same C++ analysis as the
     `coord-check` experiment.
 
-    For each width and seed (default 5: with 3 the bootstrap CI is often wider than the band),
+    For each width and seed (default 8: the bootstrap CI is widened for few seeds, docs/claims.md "Seeds
+    and intervals", and with 5 a near-zero slope is often inconclusive against a 0.1 band),
     `model_factory(width, seed)` returns (model, optimizer); the model takes
     `steps` optimizer steps on batches[0], batches[1], ... (loss_fn(model, batch), default model(*batch)).
     For each watched module (names from model.named_modules(); watch outputs that include the forward

@@ -117,6 +117,7 @@ TEST_CASE("verdicts.json round-trips and REPORT.md is gathered from what is on d
   CHECK(back.verdicts[1].kind == VerdictKind::control);
   CHECK(back.verdicts[1].reason == "optimum at grid edge");
   CHECK(std::isnan(back.verdicts[1].measured));
+  CHECK(back.intervals == kWidenedIntervals);
   const auto gathered = gather_reports(root);
   REQUIRE(gathered.size() == 2);
   CHECK(gathered[1].experiment == "beta");
@@ -247,8 +248,9 @@ TEST_CASE("a verdicts.json from before three-valued verdicts is re-judged on its
   CHECK(r.verdicts[1].holds());
   CHECK(r.verdicts[2].fails());
   CHECK(r.verdicts[2].as_expected());
+  CHECK(r.intervals == kPercentileIntervals);  // no "intervals" field: written before the widening
   const auto md = report_markdown({r}, "full", 1.0, {});
-  CHECK_THAT(md, Catch::Contains("(legacy)") && Catch::Contains("-dirty"));
+  CHECK_THAT(md, Catch::Contains("(legacy)") && Catch::Contains("-dirty") && Catch::Contains("(percentile intervals)"));
 }
 
 TEST_CASE("finished_run: only a finished run of the same clean revision, profile and seed", "[verdicts]") {

@@ -11,7 +11,7 @@
 2. init_: every parameter's sample std within 5 standard errors of its group's init std (seed printed).
 3. default_group on the names of common layouts; unmapped names and groups missing from a plan raise
    ValueError naming them.
-4. coord_check across width d = 32..256 (N = 4, a = 2, h = d, 5 seeds, 3 AdamW steps): with the
+4. coord_check across width d = 32..256 (N = 4, a = 2, h = d, 8 seeds, 3 AdamW steps): with the
    complete-mue plan every slope holds (|slope| <= 0.1); with the SP plan (the control: one LR, one init
    std for every width) the delta-RMS slopes must fail.
 Usage: test_torch_adapter.py EXPORTER   (with the built package on PYTHONPATH). Exit 77 without torch.
@@ -289,10 +289,10 @@ for field, call in bad_calls.items():
         check(field in str(e), f"bad {field}: message names the field: {e}")
 print(f"bad input: {len(bad_calls)} calls raise ValueError naming their field")
 
-print(f"coord_check: data seed {DATA_SEED}, init seeds 1000+0..4, bootstrap seed 7, widths {WIDTHS}")
+print(f"coord_check: data seed {DATA_SEED}, init seeds 1000+0..7, bootstrap seed 7, widths {WIDTHS}")
 results = {}
 for rule, control in (("complete-mue", False), ("sp", True)):
-    result = mt.coord_check(factory(rule), WIDTHS, batches, WATCH, steps=3, seeds=range(5), rule=rule,
+    result = mt.coord_check(factory(rule), WIDTHS, batches, WATCH, steps=3, seeds=range(8), rule=rule,
                             control=control)
     results[rule] = result
     for row in result["rows"]:

@@ -15,7 +15,7 @@ namespace muelab::experiments::meanfield {
 
 /// Fewer seeds give no bootstrap interval worth the name (with two seeds it is their range).
 inline constexpr std::size_t kMinimumSeedsForInterval = 3;
-/// Resamples of the percentile bootstrap over seeds (every plan shows it as "bootstrap_resamples").
+/// Resamples of the (widened percentile) bootstrap over seeds (every plan shows it as "bootstrap_resamples").
 inline constexpr std::size_t kBootstrapResamples = 1000;
 
 struct SlopeEstimate {

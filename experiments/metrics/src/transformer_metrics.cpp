@@ -99,12 +99,11 @@ SeedMean seed_mean(std::span<const double> values) {
   const double nan = std::numeric_limits<double>::quiet_NaN();
   if (values.empty()) return {nan, nan, nan, nan};
   const auto e = sim::mean_with_standard_error(values);
-  const double half = values.size() >= 2 ? sim::student_t_975(static_cast<double>(values.size() - 1)) * e.standard_error : 0.0;
-  return {e.mean, e.standard_error, e.mean - half, e.mean + half};
+  const auto ci = sim::student_mean_ci95(values);
+  return {e.mean, e.standard_error, ci.low, ci.high};
 }
 
-PairedDifference paired_difference(std::span<const double> first, std::span<const double> second, std::uint64_t seed,
-                                   std::size_t resamples) {
+PairedDifference paired_difference(std::span<const double> first, std::span<const double> second) {
   if (first.size() != second.size() || first.size() < 2)
     throw std::invalid_argument("paired_difference: the two arms need the same seeds, at least two");
   PairedDifference out;
@@ -124,12 +123,7 @@ PairedDifference paired_difference(std::span<const double> first, std::span<cons
   out.separation = e.standard_error > 0.0 ? e.mean / e.standard_error
                    : e.mean == 0.0        ? 0.0
                                           : std::copysign(std::numeric_limits<double>::infinity(), e.mean);
-  const auto mean_of = [&](std::span<const std::size_t> rows) {
-    double total = 0.0;
-    for (const auto r : rows) total += d[r];
-    return total / static_cast<double>(rows.size());
-  };
-  out.ci = sim::bootstrap_ci95(d.size(), mean_of, seed, resamples);
+  out.ci = sim::student_mean_ci95(d);  // a mean: Student's interval is exact for normal seeds
   return out;
 }
 

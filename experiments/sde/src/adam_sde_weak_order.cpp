@@ -42,8 +42,8 @@
 //  4. Every case writes the exact SDE moments beside the coupled EM mean: the claim rows keep the
 //     coupled (low-variance) estimator, whose EM bias O(fine_dt) is the same on every level; the CSV
 //     shows how large that bias is against the weak errors it sits under.
-// Slope CIs: percentile bootstrap over paths of the log-log fit of |mean difference| vs η (the
-// levels share paths, so their errors are correlated; resampling paths keeps that).
+// Slope CIs: bootstrap (widened percentile, docs/claims.md) over paths of the log-log fit of |mean difference| vs η
+// (the levels share paths, so their errors are correlated; resampling paths keeps that).
 #include "common.hpp"
 
 #include "muelab/experiments/output.hpp"

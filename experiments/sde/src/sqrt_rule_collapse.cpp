@@ -34,7 +34,7 @@ struct Rule {
 struct SqrtRuleSettings {
   std::uint64_t paths = 300;
   std::vector<int> kappas;
-  std::size_t resamples = 1000;  ///< percentile bootstrap over paths of the collapse measure D
+  std::size_t resamples = 1000;  ///< bootstrap over paths of the collapse measure D (docs/claims.md)
 };
 
 SqrtRuleSettings sqrt_rule_settings(Profile profile) {

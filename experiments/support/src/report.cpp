@@ -50,6 +50,12 @@ std::string revisions_line(const std::vector<VerdictReport>& reports) {
   if (std::any_of(reports.begin(), reports.end(), [](const VerdictReport& r) { return r.legacy; }))
     line += " **Experiments marked (legacy) predate three-valued verdicts and declared plans: their rows are "
             "re-judged on their CI against the tolerance they were written with (no edge policy); regenerate them.**";
+  if (std::any_of(reports.begin(), reports.end(),
+                  [](const VerdictReport& r) { return r.intervals != kWidenedIntervals; }))
+    line +=
+        " **Experiments marked (percentile intervals) were judged on plain percentile bootstrap intervals, which "
+        "cover a seed mean only ≈ 84% of the time over 5–6 seeds and 50% over 2 (docs/claims.md, \"Seeds and "
+        "intervals\"): their holds and fails are less certain than 95%; regenerate them.**";
   return line;
 }
 }  // namespace
@@ -71,8 +77,9 @@ std::string report_markdown(const std::vector<VerdictReport>& reports, const std
      << "|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : reports) {
     const auto e = r.counts();
-    md << fmt::format("| [{}]({}/){} | `{}` | {} | {} | {} | {} | {} | {} |\n", r.experiment, r.experiment,
-                      r.legacy ? " (legacy)" : "", r.revision.empty() ? source_revision() : r.revision, e.total, e.holds, e.fails, e.inconclusive,
+    md << fmt::format("| [{}]({}/){}{} | `{}` | {} | {} | {} | {} | {} | {} |\n", r.experiment, r.experiment,
+                      r.legacy ? " (legacy)" : "", r.intervals != kWidenedIntervals ? " (percentile intervals)" : "",
+                      r.revision.empty() ? source_revision() : r.revision, e.total, e.holds, e.fails, e.inconclusive,
                       e.as_expected, r.wall_seconds >= 0 ? fmt::format("{:.0f} s", r.wall_seconds) : "n/a");
   }
   md << "\n"

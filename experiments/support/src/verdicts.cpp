@@ -166,13 +166,18 @@ void VerdictReport::write(const std::filesystem::path& path) const {
                     {"as_expected", v.as_expected()}});
   }
   const auto c = counts();
-  const nlohmann::json document = {
-      {"experiment", experiment},
-      {"profile", profile},
-      {"seed", seed},
-      {"revision", source_revision()},
-      {"counts", {{"holds", c.holds}, {"fails", c.fails}, {"inconclusive", c.inconclusive}, {"as_expected", c.as_expected}, {"total", c.total}}},
-      {"verdicts", rows}};
+  const nlohmann::json document = {{"experiment", experiment},
+                                   {"profile", profile},
+                                   {"seed", seed},
+                                   {"revision", source_revision()},
+                                   {"intervals", kWidenedIntervals},
+                                   {"counts",
+                                    {{"holds", c.holds},
+                                     {"fails", c.fails},
+                                     {"inconclusive", c.inconclusive},
+                                     {"as_expected", c.as_expected},
+                                     {"total", c.total}}},
+                                   {"verdicts", rows}};
   write_file_atomically(path, document.dump(2) + "\n");
 }
 
@@ -200,6 +205,7 @@ VerdictReport read_verdict_report(const std::filesystem::path& path) {
     report.profile = document.at("profile").get<std::string>();
     report.seed = document.at("seed").get<std::uint64_t>();
     report.revision = document.value("revision", std::string("unknown"));
+    report.intervals = document.value("intervals", std::string(kPercentileIntervals));
     for (const auto& row : document.at("verdicts")) {
       Verdict v;
       v.claim = row.at("claim").get<std::string>();

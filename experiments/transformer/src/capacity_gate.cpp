@@ -194,10 +194,8 @@ VerdictReport run_capacity_gate(const ExperimentOptions& o) {
                      "bound", "verdict"});
   VerdictReport report;
   std::map<std::string, PairedDifference> measured;
-  std::uint64_t k = 0;
   for (const auto& row : gate_rows()) {
-    const auto d = paired_difference(runs.loss[arm_index(runs, row.first)], runs.loss[arm_index(runs, row.second)],
-                                     o.seed + 53 * (++k));
+    const auto d = paired_difference(runs.loss[arm_index(runs, row.first)], runs.loss[arm_index(runs, row.second)]);
     measured[row.key] = d;
     const auto& spec = plan.claim(row.key);
     const auto name = fmt::format("{}: {} minus {} ({:.1f} SE)", row.key, row.first, row.second, d.separation);

@@ -255,7 +255,7 @@ std::vector<Verdict> observation_rows(const ExperimentPlan& plan,
     routed_only.push_back(per_seed.at(0));
     with_shared.push_back(per_seed.at(1));
   }
-  const auto d = paired_difference(with_shared, routed_only, seed + 4111);
+  const auto d = paired_difference(with_shared, routed_only);
   rows.push_back(judged(plan.claim("shared experts cost"),
                         "shared experts: final val loss of (N=14, a=2, h=d/2, 1 shared of width d) - (N=16, a=4, "
                         "h=d/2), paired (same total and active expert parameters; a shared expert must cost loss)",

@@ -2,6 +2,7 @@
 
 #include "muelab/sim/counter_rng.hpp"
 
+#include <boost/math/distributions/normal.hpp>
 #include <boost/math/distributions/students_t.hpp>
 
 #include <algorithm>
@@ -100,7 +101,24 @@ Interval bootstrap_ci95(std::size_t n_items, const std::function<double(std::spa
     if (std::isfinite(value)) estimates.push_back(value);
   }
   if (estimates.empty()) return {std::nan(""), std::nan("")};
-  return {quantile(estimates, 0.025), quantile(estimates, 0.975)};
+  const double median = quantile(estimates, 0.5);
+  const double widening = small_sample_widening(n_items);
+  return {median - widening * (median - quantile(estimates, 0.025)),
+          median + widening * (quantile(estimates, 0.975) - median)};
+}
+
+double small_sample_widening(std::size_t n_items) {
+  if (n_items < 2) return 1.0;
+  const double n = static_cast<double>(n_items);
+  const double z_975 = boost::math::quantile(boost::math::normal(), 0.975);
+  return student_t_975(n - 1.0) * std::sqrt(n / (n - 1.0)) / z_975;
+}
+
+Interval student_mean_ci95(std::span<const double> values) {
+  const auto e = mean_with_standard_error(values);
+  if (values.size() < 2) return {e.mean, e.mean};
+  const double half = student_t_975(static_cast<double>(values.size() - 1)) * e.standard_error;
+  return {e.mean - half, e.mean + half};
 }
 
 }  // namespace muelab::sim

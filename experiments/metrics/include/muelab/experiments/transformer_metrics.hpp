@@ -57,14 +57,15 @@ struct SeedMean {
 /// Paired difference of two arms trained with the same seeds (the capacity gate, docs/claims.md
 /// `capacity-gate`): d_s = first[s] − second[s]; its mean, standard error (sample sd / √n), the
 /// separation in standard errors (mean / SE; ±inf when every d_s is equal and non-zero) and a
-/// bootstrap 95% CI over seeds. Non-finite entries (a diverged run) make everything NaN.
+/// Student's 95% CI over seeds (mean ± t_{0.975, n-1} · SE: a mean, so no bootstrap is needed, and a
+/// percentile bootstrap over 4–6 seeds would be too narrow; docs/claims.md, "Seeds and intervals").
+/// Non-finite entries (a diverged run) make everything NaN.
 struct PairedDifference {
   double mean = 0.0, standard_error = 0.0, separation = 0.0;
   sim::Interval ci;
   std::size_t seeds = 0;
 };
-[[nodiscard]] PairedDifference paired_difference(std::span<const double> first, std::span<const double> second,
-                                                 std::uint64_t seed, std::size_t resamples = 2000);
+[[nodiscard]] PairedDifference paired_difference(std::span<const double> first, std::span<const double> second);
 
 /// The first (fractional) step at which a loss curve reaches `target`, linearly interpolated between
 /// the two evaluations that bracket the crossing; non-finite points are skipped; +inf when the curve

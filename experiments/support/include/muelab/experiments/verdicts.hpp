@@ -89,6 +89,12 @@ struct VerdictCounts {
   std::size_t holds = 0, fails = 0, inconclusive = 0, as_expected = 0, total = 0;
 };
 
+/// How the intervals of a verdicts.json were computed (its "intervals" field; docs/claims.md, "Seeds and
+/// intervals"). Files written before the field existed used the plain percentile bootstrap, which covers
+/// a seed mean ≈ 84% of the time over 5–6 seeds and 50% over 2.
+inline constexpr const char* kWidenedIntervals = "widened-bootstrap";
+inline constexpr const char* kPercentileIntervals = "percentile-bootstrap";
+
 struct VerdictReport {
   std::string experiment;
   std::string profile;
@@ -97,6 +103,7 @@ struct VerdictReport {
   std::string revision;        ///< filled by read_verdict_report (write() records the binary's own revision)
   double wall_seconds = -1.0;  ///< filled by gather_reports from run.json when known
   bool legacy = false;         ///< read from a file without three-valued verdicts (rows re-judged on their CI)
+  std::string intervals = kWidenedIntervals;  ///< read back from the file (write() records this build's method)
 
   [[nodiscard]] bool all_as_expected() const;
   [[nodiscard]] VerdictCounts counts() const;
