@@ -13,7 +13,7 @@
 
 namespace muelab::experiments::meanfield {
 
-/// Fewer seeds give no bootstrap interval worth the name (with two seeds it is their range).
+/// Fewer seeds give no bootstrap interval worth the name (with two, the widened interval is mean ± 9.2 half-ranges).
 inline constexpr std::size_t kMinimumSeedsForInterval = 3;
 /// Resamples of the (widened percentile) bootstrap over seeds (every plan shows it as "bootstrap_resamples").
 inline constexpr std::size_t kBootstrapResamples = 1000;

@@ -48,7 +48,7 @@ ExperimentPlan sqrt_rule_collapse_plan(Profile profile) {
   ExperimentPlan plan;
   plan.settings = {{"paths", s.paths}, {"kappas", s.kappas}, {"max_noise_dominance", kMaxNoiseDominance},
                    {"base_steps", 1024}, {"checkpoints", 32}, {"bootstrap", fmt::format("over paths, {} resamples", s.resamples)}};
-  // The worst relative gap D between the κ curves and κ = 1 along SDE time, judged on its percentile
+  // The worst relative gap D between the κ curves and κ = 1 along SDE time, judged on its (widened)
   // bootstrap CI over Monte Carlo paths (path p is resampled in every κ run together).
   plan.claims["collapse"] = {"sqrt-rule-collapse", "max relative gap of E loss vs SDE time across kappa",
                              VerdictKind::claim, Sidedness::at_most, 0.0, 0.1};
