@@ -8,9 +8,11 @@
 #   a2-init-5.5    a = 2, proxy init std 2^-5.5    1500 steps
 #   a2-init-5.5-3k a = 2, proxy init std 2^-5.5    3000 steps (WSD decay over the last 20% as well)
 #   a8-init-5.5    a = 8, proxy init std 2^-5.5    1500 steps
-#   dense-2d       dense H = 2d (a = 2's active width), init 2^-5.5, 1500 steps
+#   dense-2d-init-5.5  dense H = 2d (a = 2's active width), init 2^-5.5, 1500 steps
+#   dense-8d-init-5.5  dense H = 8d (N = 8's total expert width), init 2^-5.5, 1500 steps
+#   dense-8d-init-4    dense H = 8d, init 2^-4, 1500 steps
 # 10 seeds each (trainer seeds 7001..7010, those of init-transfer's seed indices 1..5 and five more),
-# 50 runs, ≈ 6 minutes on one core. Outputs (written only when every run finished): OUT/runs.csv
+# 70 runs, ≈ 8 minutes on one core. Outputs (written only when every run finished): OUT/runs.csv
 # (one row per run) and OUT/summary.md (per arm). Usage: two_loss_modes.sh [MUELAB] [OUT]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -23,7 +25,9 @@ trap 'rm -rf "$work"' EXIT
 model_moe() {  # n_active
   printf '[model]\nd_model = 32\nn_layers = 2\nd_head = 8\nffn = "moe"\nn_experts = 8\nn_active = %s\nd_expert = 32\nn_groups = 1\nrouter = "sigmoid"\n' "$1"
 }
-model_dense() { printf '[model]\nd_model = 32\nn_layers = 2\nd_head = 8\nffn = "dense"\nd_ffn = 64\n'; }
+model_dense() {  # d_ffn
+  printf '[model]\nd_model = 32\nn_layers = 2\nd_head = 8\nffn = "dense"\nd_ffn = %s\n' "$1"
+}
 base_toml() {  # steps init
   printf '[model]\nd_model = 32\nn_layers = 2\nd_head = 8\nffn = "dense"\nd_ffn = 32\n[train]\nbatch_size = 16\nseq_len = 64\nsteps = %s\n' "$1"
   printf '[optim]\nname = "adamw"\nlr = 0.0128\nweight_decay = 0.1\neps = 1e-8\nbeta1 = 0.9\nbeta2 = 0.95\ninit_std = %s\n' "$2"
@@ -60,7 +64,9 @@ run_arm a2-init-4 "$(model_moe 2)" 1500 0.0625
 run_arm a2-init-5.5 "$(model_moe 2)" 1500 0.02209708691207961
 run_arm a2-init-5.5-3k "$(model_moe 2)" 3000 0.02209708691207961
 run_arm a8-init-5.5 "$(model_moe 8)" 1500 0.02209708691207961
-run_arm dense-2d "$(model_dense)" 1500 0.02209708691207961
+run_arm dense-2d-init-5.5 "$(model_dense 64)" 1500 0.02209708691207961
+run_arm dense-8d-init-5.5 "$(model_dense 256)" 1500 0.02209708691207961
+run_arm dense-8d-init-4 "$(model_dense 256)" 1500 0.0625
 
 revision="$(git -C "$here/../.." rev-parse --short HEAD)$(git -C "$here/../.." diff --quiet HEAD -- . ':(exclude)results' || echo -dirty)"
 /usr/bin/env python3 "$here/two_loss_modes_summary.py" "$work/runs" "$last_token_floor" "$revision" "$muelab" "$work/out"
