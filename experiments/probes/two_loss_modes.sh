@@ -19,6 +19,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 muelab=${1:-"$here/../../build/release/cli/muelab"}
 out=${2:-"$here/../../results/probes/two-loss-modes"}
 [[ -x "$muelab" ]] || { echo "two_loss_modes.sh: no muelab binary at $muelab (build it: cmake --preset release && cmake --build --preset release --target muelab)" >&2; exit 2; }
+# The revision the probe starts from (-dirty: tracked files other than results/ differ from it).
+revision="$(git -C "$here/../.." rev-parse --short HEAD)$(git -C "$here/../.." diff --quiet HEAD -- . ':(exclude)results' || echo -dirty)"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -68,7 +70,6 @@ run_arm dense-2d-init-5.5 "$(model_dense 64)" 1500 0.02209708691207961
 run_arm dense-8d-init-5.5 "$(model_dense 256)" 1500 0.02209708691207961
 run_arm dense-8d-init-4 "$(model_dense 256)" 1500 0.0625
 
-revision="$(git -C "$here/../.." rev-parse --short HEAD)$(git -C "$here/../.." diff --quiet HEAD -- . ':(exclude)results' || echo -dirty)"
 /usr/bin/env python3 "$here/two_loss_modes_summary.py" "$work/runs" "$last_token_floor" "$revision" "$muelab" "$work/out"
 mkdir -p "$out"
 mv "$work/out/"* "$out/"
