@@ -17,9 +17,35 @@ import statistics
 import sys
 
 
+def load_entropy(row):
+    """Entropy (nats) of the expert loads of one step, averaged over the MoE blocks; each block's loads
+    (tokens choosing an expert / tokens, summing to a) are normalized to a distribution. ln N when
+    uniform. None for a dense model."""
+    blocks = {}
+    for key, value in row.items():
+        if key.startswith("load_l") and value != "":
+            blocks.setdefault(key.split("_")[1], []).append(float(value))
+    if not blocks:
+        return None
+    total = 0.0
+    for loads in blocks.values():
+        mass = sum(loads)
+        total -= sum(x / mass * math.log(x / mass) for x in loads if x > 0)
+    return total / len(blocks)
+
+
+def pearson(xs, ys):
+    mx, my = statistics.fmean(xs), statistics.fmean(ys)
+    sxy = sum((x - mx) * (y - my) for x, y in zip(xs, ys))
+    sxx = sum((x - mx) ** 2 for x in xs)
+    syy = sum((y - my) ** 2 for y in ys)
+    return sxy / math.sqrt(sxx * syy) if sxx > 0 and syy > 0 else float("nan")
+
+
 def run_row(directory):
     with open(os.path.join(directory, "log.csv"), newline="") as f:
-        losses = [float(r["train_loss"]) for r in csv.DictReader(f)]
+        log = list(csv.DictReader(f))
+    losses = [float(r["train_loss"]) for r in log]
     with open(os.path.join(directory, "summary.json")) as f:
         summary = json.load(f)
     steps = len(losses)
@@ -27,10 +53,15 @@ def run_row(directory):
     start = int(round(0.7 * steps))
     pre_decay = statistics.fmean(losses[start:int(round(0.8 * steps))])
     first_plateau = statistics.fmean(losses[150:300])
+    window = log[start:int(round(0.8 * steps))]
+    grad_norm = statistics.fmean(float(r["grad_norm"]) for r in window)
+    entropies = [load_entropy(r) for r in window]
+    entropy = statistics.fmean(entropies) if entropies[0] is not None else ""
     return {"steps": steps, "final_validation_loss": summary["final_validation_loss"],
             "loss_floor": summary["loss_floor"], "train_loss_steps_150_300": first_plateau,
             "left_first_plateau_step": left_first,
-            "train_loss_before_decay": pre_decay}
+            "train_loss_before_decay": pre_decay, "grad_norm_before_decay": grad_norm,
+            "load_entropy_before_decay": entropy}
 
 
 def main():
@@ -53,19 +84,24 @@ def main():
              f"a model that reads only the last token cannot go below H(X_1 | X_0) = {float(last_token_floor):.4f}.", "",
              "| arm | seeds | final validation loss: mean ± SE | sd | min | max | seeds below 1.56 | "
              "train loss at steps 150–300 (mean) | first plateau left at step (median) | "
-             "train loss at 0.7T–0.8T (mean, min, max) |",
-             "|---|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+             "train loss at 0.7T–0.8T (mean, min, max) | grad norm at 0.7T–0.8T (min, max) | "
+             "corr(train loss, grad norm) over seeds at 0.7T–0.8T | expert-load entropy at 0.7T–0.8T (min, max; ln 8 = 2.079) |",
+             "|---|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|---|"]
     for arm in arms:
         sub = [r for r in rows if r["arm"] == arm]
         v = [r["final_validation_loss"] for r in sub]
         p = [r["train_loss_before_decay"] for r in sub]
         first = statistics.fmean(r["train_loss_steps_150_300"] for r in sub)
+        g = [r["grad_norm_before_decay"] for r in sub]
+        e = [r["load_entropy_before_decay"] for r in sub if r["load_entropy_before_decay"] != ""]
         left = [r["left_first_plateau_step"] for r in sub if r["left_first_plateau_step"] != ""]
         sd = statistics.stdev(v)
         lines.append(f"| {arm} | {len(v)} | {statistics.fmean(v):.4f} ± {sd / math.sqrt(len(v)):.4f} | {sd:.4f} | "
                      f"{min(v):.4f} | {max(v):.4f} | {sum(x < 1.56 for x in v)} | "
                      f"{first:.3f} | {statistics.median(left) if left else 'never'} | "
-                     f"{statistics.fmean(p):.3f} ({min(p):.3f}, {max(p):.3f}) |")
+                     f"{statistics.fmean(p):.3f} ({min(p):.3f}, {max(p):.3f}) | "
+                     f"{min(g):.2f}, {max(g):.2f} | {pearson(p, g):+.2f} | "
+                     f"{f'{min(e):.3f}, {max(e):.3f}' if e else 'dense'} |")
     with open(os.path.join(out, "summary.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
