@@ -18,7 +18,7 @@ namespace {
 
 struct SweepCommandOptions {
   std::string config, out, shard = "0/1", emit_slurm;
-  int jobs = 1, array_tasks = 4;
+  int jobs = 1, array_tasks = 4, population = 8;
 };
 
 std::string self_executable() {
@@ -34,6 +34,7 @@ int run(const SweepCommandOptions& o) {
   options.mpi_size = mpi.size();
   options.out = o.out;
   options.jobs = o.jobs;
+  options.population = o.population;
   const auto slash = o.shard.find('/');
   try {
     if (slash == std::string::npos) throw std::invalid_argument("x");
@@ -56,6 +57,10 @@ int run(const SweepCommandOptions& o) {
         } catch (const muelab::theory::ConfigError& e) {
           throw ex::SweepError(s.source.string(), e.field(), fmt::format("run {} ({}): {}", r.index, r.id, e.message()));
         }
+      };
+      // Runs that can share a process (same threads, dtype and data; docs/development.md §1).
+      options.population_key = [](const ex::SweepSpec& s, const ex::SweepRun& r) {
+        return muelab::models::cpu::population_key(muelab::models::cpu::load_train_run(s.run_config, r.overrides));
       };
     }
     if (!o.emit_slurm.empty()) {
@@ -99,6 +104,11 @@ void add_sweep_command(CLI::App& app, int& exit_status) {
   cmd->add_option("--config", o->config, "sweep file (TOML)")->required();
   cmd->add_option("--out", o->out, "results folder")->required();
   cmd->add_option("--jobs", o->jobs, "concurrent local runs")->check(CLI::PositiveNumber)->capture_default_str();
+  cmd->add_option("--population", o->population,
+                  "most runs per `muelab train --population` process (runs of the default trainer with the same "
+                  "threads, dtype and data; 1: one process per run)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   cmd->add_option("--shard", o->shard, "run only shard i of K (i/K), e.g. for Slurm array tasks")->capture_default_str();
   cmd->add_option("--emit-slurm", o->emit_slurm, "write a Slurm job-array script for this sweep and exit");
   cmd->add_option("--array", o->array_tasks, "array tasks for --emit-slurm")->check(CLI::PositiveNumber)->capture_default_str();

@@ -4,27 +4,133 @@
 #include "muelab/models/cpu/blas.hpp"
 #include "muelab/models/cpu/trainer.hpp"
 
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <stdexcept>
 #include <memory>
 
 namespace muelab::cli {
+
+namespace {
+
+struct PopulationMember {
+  std::vector<std::string> overrides;
+  std::string out;
+};
+
+/// The members of a --population file; a std::invalid_argument naming the field when it is malformed.
+std::vector<PopulationMember> read_population_file(const std::string& file) {
+  std::ifstream in(file);
+  if (!in) throw std::invalid_argument("--population: cannot read " + file);
+  nlohmann::json j;
+  try {
+    in >> j;
+  } catch (const nlohmann::json::exception&) {
+    throw std::invalid_argument("--population: " + file + " is not JSON");
+  }
+  if (!j.is_object() || !j.contains("members") || !j["members"].is_array() || j["members"].empty())
+    throw std::invalid_argument("--population: " + file + ": field members: a non-empty array of {set, out} is required");
+  std::vector<PopulationMember> members;
+  for (const auto& m : j["members"]) {
+    PopulationMember member;
+    if (!m.is_object() || !m.contains("out") || !m["out"].is_string() || m["out"].get<std::string>().empty())
+      throw std::invalid_argument("--population: " + file + ": field members[" + std::to_string(members.size()) +
+                                  "].out: a folder name (string) is required");
+    member.out = m["out"].get<std::string>();
+    if (m.contains("set")) {
+      if (!m["set"].is_array())
+        throw std::invalid_argument("--population: " + file + ": field members[" + std::to_string(members.size()) +
+                                    "].set: an array of \"table.key=value\" strings is required");
+      for (const auto& o : m["set"]) {
+        if (!o.is_string())
+          throw std::invalid_argument("--population: " + file + ": field members[" + std::to_string(members.size()) +
+                                      "].set: an array of \"table.key=value\" strings is required");
+        member.overrides.push_back(o.get<std::string>());
+      }
+    }
+    members.push_back(std::move(member));
+  }
+  return members;
+}
+
+}  // namespace
+
+int train_population_command(const std::string& config, const std::vector<std::string>& common,
+                             const std::string& population_file, const std::string& device) {
+  namespace mc = muelab::models::cpu;
+  if (device != "cpu") {
+    std::cerr << "muelab train: error: --population trains on the CPU only (got --device " << device
+              << "; accepted: cpu)\n";
+    return 2;
+  }
+  try {
+    const auto members = read_population_file(population_file);
+    std::vector<mc::TrainRun> runs;
+    std::vector<std::filesystem::path> outs;
+    for (const auto& m : members) {
+      auto overrides = common;
+      overrides.insert(overrides.end(), m.overrides.begin(), m.overrides.end());
+      runs.push_back(mc::load_train_run(config, overrides));
+      outs.emplace_back(m.out);
+    }
+    if (const auto why = mc::population_mismatch(runs); !why.empty())
+      throw std::invalid_argument("--population: " + why);
+    mc::set_thread_count(runs.front().trainer.threads);
+    const auto data = mc::make_token_source(runs.front().data);
+    std::cerr << "muelab train: population of " << runs.size() << ", " << data->description() << "\n";
+    const auto summaries = mc::train_population(runs, *data, outs);
+    for (std::size_t k = 0; k < summaries.size(); ++k)
+      std::cout << outs[k].string() << ": status " << summaries[k].status << ", final validation loss "
+                << summaries[k].final_validation_loss << ", " << summaries[k].wall_time_s << " s\n";
+    return 0;  // each member's status is in its summary.json (a diverged member is a result, not a failure)
+  } catch (const muelab::theory::ConfigError& e) {
+    std::cerr << "muelab train: error: " << e.what() << "\n";
+    return 2;
+  } catch (const mc::DataError& e) {
+    std::cerr << "muelab train: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "muelab train: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "muelab train: error: " << e.what() << "\n";
+    return 1;
+  }
+}
 
 void add_train_command(CLI::App& app, int& exit_status) {
   struct Options {
     std::string config, out;
     std::string device = "cpu";
     std::vector<std::string> overrides;
+    std::string population;
   };
   auto options = std::make_shared<Options>();
   auto* cmd = app.add_subcommand("train", "train the toy MoE transformer (CPU reference backend or CUDA)");
   cmd->add_option("--config", options->config, "run config (TOML)")->required();
   cmd->add_option("--set", options->overrides, "override, table.key=value (repeatable)");
-  cmd->add_option("--out", options->out, "output directory")->required();
+  auto* out = cmd->add_option("--out", options->out, "output directory");
+  cmd->add_option("--population", options->population,
+                  "train several runs in one process (CPU): a JSON file {\"members\": [{\"set\": [\"table.key=value\", "
+                  "...], \"out\": \"DIR\"}, ...]}; each member is --config with --set then its own set")
+      ->excludes(out);
   cmd->add_option("--device", options->device,
                   "backend: cpu (the reference, default), cuda, or auto (cuda when a device is usable, else cpu)")
       ->check(CLI::IsMember({"cpu", "cuda", "auto"}));
   cmd->callback([options, &exit_status] {
     namespace mc = muelab::models::cpu;
+    if (!options->population.empty()) {
+      exit_status = train_population_command(options->config, options->overrides, options->population, options->device);
+      return;
+    }
+    if (options->out.empty()) {
+      std::cerr << "muelab train: error: --out is required (or --population FILE)\n";
+      exit_status = 2;
+      return;
+    }
     try {
       const auto run = mc::load_train_run(options->config, options->overrides);
       // Before the data loads: one thread stops OpenBLAS's spinning workers (models/cpu/src/blas.cpp).

@@ -275,3 +275,119 @@ TEST_CASE("figures --resume keeps what this revision finished and runs the rest"
   CHECK(err.find("kept (--resume)") == std::string::npos);
   fs::remove_all(out);
 }
+
+namespace {
+
+/// results.csv rows without the timing columns (wall_time_s, tokens_per_s: the last two), sorted.
+std::vector<std::string> rows_without_timing(const fs::path& dir) {
+  std::vector<std::string> out;
+  for (auto row : rows(dir)) {
+    for (int k = 0; k < 2; ++k) row = row.substr(0, row.rfind(','));
+    out.push_back(row);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("population groups: equal keys only, at most max_size, a multiple of the jobs, seeds together",
+          "[sweep][population]") {
+  const std::vector<std::string> keys = {"a", "a", "a", "a", "a", "a", "a", "", "b", "a"};
+  const std::vector<std::string> seeds = {"1", "2", "1", "2", "1", "2", "1", "1", "1", "2"};
+  const auto groups = population_groups(keys, seeds, 2, 3);
+  std::vector<std::size_t> seen;
+  std::size_t in_a = 0;
+  for (const auto& g : groups) {
+    REQUIRE(!g.empty());
+    CHECK(g.size() <= 3);
+    for (const auto i : g) {
+      CHECK(keys[i] == keys[g.front()]);  // one key per group
+      seen.push_back(i);
+    }
+    if (keys[g.front()] == "a") ++in_a;
+    if (keys[g.front()].empty()) CHECK(g.size() == 1);  // an empty key runs alone
+  }
+  std::sort(seen.begin(), seen.end());
+  CHECK(seen == std::vector<std::size_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9});  // every run exactly once
+  CHECK(in_a == 4);  // 8 runs of key a, at most 3 each: 3 groups, raised to a multiple of 2 jobs
+  // members in seed order: the four seed-1 runs of key a (0, 2, 4, 6) fill the first groups
+  std::vector<std::size_t> a_order;
+  for (const auto& g : groups)
+    if (keys[g.front()] == "a") a_order.insert(a_order.end(), g.begin(), g.end());
+  CHECK(a_order == std::vector<std::size_t>{0, 2, 4, 6, 1, 3, 5, 9});
+  CHECK(population_groups(keys, seeds, 2, 1).size() == keys.size());  // 1: one process per run
+  CHECK(population_groups({"a", "a"}, {"1", "1"}, 4, 8).size() == 2);  // never more groups than runs
+}
+
+TEST_CASE("sweep: populations give the rows of one process per run, resume and MPI included", "[sweep][population]") {
+  const auto sweeps = kFixtures / "sweeps";
+  const auto single = fresh_dir("pop-single");
+  const auto grouped = fresh_dir("pop-grouped");
+  REQUIRE(run_muelab("sweep --config population.toml --out '" + single.string() + "' --jobs 2 --population 1",
+                     sweeps) == 0);
+  // Shard 0/2 first, then the whole sweep: the second command resumes with the rest, in populations.
+  REQUIRE(run_muelab("sweep --config population.toml --out '" + grouped.string() + "' --jobs 2 --shard 0/2", sweeps) ==
+          0);
+  CHECK(rows(grouped).size() == 6);
+  REQUIRE(run_muelab("sweep --config population.toml --out '" + grouped.string() + "' --jobs 2 --population 4",
+                     sweeps) == 0);
+  const auto reference = rows_without_timing(single);
+  REQUIRE(reference.size() == 12);
+  CHECK(std::count_if(reference.begin(), reference.end(),
+                      [](const std::string& r) { return r.find(",diverged,3,") != std::string::npos; }) == 3);
+  CHECK(rows_without_timing(grouped) == reference);  // the same losses, bit for bit, and statuses
+  std::size_t logs = 0;
+  for (const auto& entry : fs::directory_iterator(grouped / "logs")) {
+    CHECK(entry.path().filename().string().find("population") == std::string::npos);  // only per-run logs remain
+    ++logs;
+  }
+  CHECK(logs == 12);
+  if (MpiSession::compiled_in() && std::system("command -v mpirun >/dev/null 2>&1") == 0) {
+    const auto ranks = fresh_dir("pop-ranks");
+    const std::string mpirun = "cd '" + sweeps.string() + "' && OMPI_MCA_btl=self,tcp OMPI_MCA_btl_tcp_if_include=lo " +
+                               "OMPI_MCA_oob_tcp_if_include=lo mpirun --allow-run-as-root --oversubscribe -n 2 '" +
+                               MUELAB_BINARY_DIR + "/cli/muelab' sweep --config population.toml --out '" +
+                               ranks.string() + "' --population 3 >/dev/null 2>&1";
+    const int status = std::system(mpirun.c_str());
+    REQUIRE(WIFEXITED(status));
+    CHECK(WEXITSTATUS(status) == 0);
+    CHECK(rows_without_timing(ranks) == reference);
+    fs::remove_all(ranks);
+  } else {
+    WARN("SKIPPED the MPI part: muelab was built without MPI or mpirun is missing");
+  }
+  fs::remove_all(single);
+  fs::remove_all(grouped);
+}
+
+TEST_CASE("train --population: a malformed file or mismatched members fail cleanly and write nothing",
+          "[cli][population][bad-input]") {
+  const auto dir = fresh_dir("pop-bad");
+  fs::create_directories(dir);
+  const auto config = (kFixtures / "sweeps/population-run.toml").string();
+  const auto out = dir / "m";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"not json", "is not JSON"},
+      {"{\"members\": []}", "field members"},
+      {"{\"members\": [{\"set\": []}]}", "members[0].out"},
+      {"{\"members\": [{\"set\": [1], \"out\": \"" + out.string() + "\"}]}", "members[0].set"},
+      {"{\"members\": [{\"out\": \"" + out.string() + "\"}, {\"set\": [\"trainer.threads=2\"], \"out\": \"" +
+           (dir / "n").string() + "\"}]}",
+       "trainer.threads"},
+      {"{\"members\": [{\"set\": [\"model.d_modl=8\"], \"out\": \"" + out.string() + "\"}]}", "model.d_modl"},
+  };
+  for (const auto& [text, field] : cases) {
+    std::ofstream(dir / "pop.json") << text;
+    std::string err;
+    const int status =
+        run_muelab("train --config '" + config + "' --population '" + (dir / "pop.json").string() + "'", dir, &err);
+    INFO(text << " -> " << err);
+    CHECK(status == 2);
+    CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+    CHECK(err.find(field) != std::string::npos);
+    CHECK_FALSE(fs::exists(out));
+    CHECK_FALSE(fs::exists(dir / "n"));
+  }
+  fs::remove_all(dir);
+}

@@ -13,6 +13,7 @@
 #include <mpi.h>
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -46,18 +47,10 @@ std::map<std::string, std::string> read_summary(const std::filesystem::path& fil
   return values;
 }
 
-/// Starts one run as a child process: PROGRAM ARGS... --config CFG --set K=V ... --out DIR/runs/ID,
-/// output to DIR/logs/ID.log. The child dies with the sweep (PR_SET_PDEATHSIG), so a killed sweep
-/// leaves no orphan writing into a run folder that the resumed sweep recreates.
-pid_t start_run(const SweepSpec& spec, const SweepRun& run, const std::filesystem::path& out) {
-  const auto run_dir = out / "runs" / run.id;
-  std::filesystem::remove_all(run_dir);  // a partial folder from a killed sweep
-  std::filesystem::create_directories(out / "logs");
-  std::vector<std::string> args = spec.command;
-  args.insert(args.end(), {"--config", spec.run_config.string()});
-  for (const auto& o : run.overrides) args.insert(args.end(), {"--set", o});
-  args.insert(args.end(), {"--out", run_dir.string()});
-  const std::string log = (out / "logs" / (run.id + ".log")).string();
+/// Starts a child process running `args`, output to `log`. The child dies with the sweep
+/// (PR_SET_PDEATHSIG), so a killed sweep leaves no orphan writing into a run folder that the resumed
+/// sweep recreates.
+pid_t start_process(std::vector<std::string> args, const std::string& log) {
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
@@ -80,6 +73,38 @@ pid_t start_run(const SweepSpec& spec, const SweepRun& run, const std::filesyste
   return pid;
 }
 
+/// The log of a group's process: DIR/logs/ID.log for one run, DIR/logs/ID.population.log (ID of the
+/// first member) for a population, copied to every member's ID.log when it ends.
+std::filesystem::path group_log(const std::vector<const SweepRun*>& group, const std::filesystem::path& out) {
+  const auto& first = group.front()->id;
+  return out / "logs" / (group.size() == 1 ? first + ".log" : first + ".population.log");
+}
+
+/// Starts one group: one run as PROGRAM ARGS... --config CFG --set K=V ... --out DIR/runs/ID, or a
+/// population as PROGRAM ARGS... --config CFG --population DIR/logs/ID.population.json (each member's
+/// overrides and DIR/runs/ID in the file).
+pid_t start_group(const SweepSpec& spec, const std::vector<const SweepRun*>& group, const std::filesystem::path& out) {
+  std::filesystem::create_directories(out / "logs");
+  for (const auto* run : group) std::filesystem::remove_all(out / "runs" / run->id);  // partial folders of a killed sweep
+  std::vector<std::string> args = spec.command;
+  args.insert(args.end(), {"--config", spec.run_config.string()});
+  if (group.size() == 1) {
+    for (const auto& o : group.front()->overrides) args.insert(args.end(), {"--set", o});
+    args.insert(args.end(), {"--out", (out / "runs" / group.front()->id).string()});
+  } else {
+    nlohmann::json members = nlohmann::json::array();
+    for (const auto* run : group)
+      members.push_back({{"set", run->overrides}, {"out", (out / "runs" / run->id).string()}});
+    const auto file = out / "logs" / (group.front()->id + ".population.json");
+    std::ofstream(file) << nlohmann::json{{"members", members}}.dump(1) << "\n";
+    args.insert(args.end(), {"--population", file.string()});
+  }
+  return start_process(args, group_log(group, out).string());
+}
+
+/// The runs one process trains: one run, or the members of a population.
+using Group = std::vector<const SweepRun*>;
+
 /// The result of one finished run, as rank 0 records it.
 struct RunResult {
   std::string status;
@@ -98,6 +123,30 @@ RunResult collect_result(const SweepRun& run, int wait_status, const std::filesy
   return r;
 }
 
+/// Every member's result once its group's process has ended. A population exits 0 when every member
+/// finished, ok or diverged (its summary.json says which); a diverged member gets exit code 3, as a
+/// run alone does. Each member's log is the population's.
+std::vector<RunResult> collect_group(const std::vector<const SweepRun*>& group, int wait_status,
+                                     const std::filesystem::path& out) {
+  std::vector<RunResult> results;
+  for (const auto* run : group) {
+    auto r = collect_result(*run, wait_status, out);
+    if (group.size() > 1) {
+      if (r.status == "diverged" && r.exit_code == 0) r.exit_code = 3;
+      std::error_code ec;
+      std::filesystem::copy_file(group_log(group, out), out / "logs" / (run->id + ".log"),
+                                 std::filesystem::copy_options::overwrite_existing, ec);
+    }
+    results.push_back(std::move(r));
+  }
+  if (group.size() > 1) {
+    std::error_code ec;
+    std::filesystem::remove(group_log(group, out), ec);
+    std::filesystem::remove(out / "logs" / (group.front()->id + ".population.json"), ec);
+  }
+  return results;
+}
+
 std::string format_seconds(double s) {
   if (!std::isfinite(s)) return "?";
   const auto total = static_cast<long>(s);
@@ -109,24 +158,26 @@ std::string format_seconds(double s) {
 #ifdef MUELAB_HAVE_MPI
 constexpr int kTagRequest = 1, kTagAssign = 2, kTagResult = 3;
 
-std::string encode(const RunResult& r, long long index) {
-  nlohmann::json j = {{"index", index}, {"status", r.status}, {"exit_code", r.exit_code}, {"summary", r.summary}};
-  return j.dump();
+std::string encode(const std::vector<RunResult>& results, long long group) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& r : results)
+    list.push_back({{"status", r.status}, {"exit_code", r.exit_code}, {"summary", r.summary}});
+  return nlohmann::json{{"group", group}, {"results", list}}.dump();
 }
 
-/// Rank 0: hands out pending runs to worker ranks on request, runs its own share as local jobs,
+/// Rank 0: hands out pending groups to worker ranks on request, runs its own share as local jobs,
 /// and is the only writer of results.csv (it records every worker's result as it arrives).
 template <class Record>
-void coordinate_mpi(const SweepSpec& spec, const SweepOptions& options, const std::vector<const SweepRun*>& pending,
+void coordinate_mpi(const SweepSpec& spec, const SweepOptions& options, const std::vector<Group>& groups,
                     const Record& record) {
   std::size_t next = 0;
   int active_workers = options.mpi_size - 1;
-  std::map<pid_t, const SweepRun*> running;
-  while (next < pending.size() || !running.empty() || active_workers > 0) {
+  std::map<pid_t, const Group*> running;
+  while (next < groups.size() || !running.empty() || active_workers > 0) {
     bool busy = false;
-    while (next < pending.size() && running.size() < static_cast<std::size_t>(options.jobs)) {
-      const auto* run = pending[next++];
-      running[start_run(spec, *run, options.out)] = run;
+    while (next < groups.size() && running.size() < static_cast<std::size_t>(options.jobs)) {
+      const Group* group = &groups[next++];
+      running[start_group(spec, *group, options.out)] = group;
       busy = true;
     }
     int status = 0;
@@ -134,9 +185,10 @@ void coordinate_mpi(const SweepSpec& spec, const SweepOptions& options, const st
     if (pid > 0) {
       const auto it = running.find(pid);
       if (it != running.end()) {
-        const SweepRun* run = it->second;
+        const Group* group = it->second;
         running.erase(it);
-        record(*run, collect_result(*run, status, options.out));
+        const auto results = collect_group(*group, status, options.out);
+        for (std::size_t m = 0; m < group->size(); ++m) record(*(*group)[m], results[m]);
       }
       busy = true;
     }
@@ -148,7 +200,7 @@ void coordinate_mpi(const SweepSpec& spec, const SweepOptions& options, const st
       if (probe.MPI_TAG == kTagRequest) {
         MPI_Recv(nullptr, 0, MPI_CHAR, probe.MPI_SOURCE, kTagRequest, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         long long index = -1;
-        if (next < pending.size()) index = static_cast<long long>(next++);
+        if (next < groups.size()) index = static_cast<long long>(next++);
         else --active_workers;
         MPI_Send(&index, 1, MPI_LONG_LONG, probe.MPI_SOURCE, kTagAssign, MPI_COMM_WORLD);
       } else if (probe.MPI_TAG == kTagResult) {
@@ -157,35 +209,88 @@ void coordinate_mpi(const SweepSpec& spec, const SweepOptions& options, const st
         std::string text(static_cast<std::size_t>(length), '\0');
         MPI_Recv(text.data(), length, MPI_CHAR, probe.MPI_SOURCE, kTagResult, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         const auto j = nlohmann::json::parse(text);
-        RunResult r{j["status"].get<std::string>(), j["exit_code"].get<int>(),
-                    j["summary"].get<std::map<std::string, std::string>>()};
-        record(*pending[static_cast<std::size_t>(j["index"].get<long long>())], r);
+        const Group& group = groups[static_cast<std::size_t>(j["group"].get<long long>())];
+        for (std::size_t m = 0; m < group.size(); ++m) {
+          const auto& rj = j["results"][m];
+          record(*group[m], RunResult{rj["status"].get<std::string>(), rj["exit_code"].get<int>(),
+                                      rj["summary"].get<std::map<std::string, std::string>>()});
+        }
       }
     }
     if (!busy) std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
 }
 
-/// Ranks 1..K-1: ask rank 0 for the next pending run, run it, send its result back.
-void work_for_rank0(const SweepSpec& spec, const SweepOptions& options, const std::vector<const SweepRun*>& pending) {
+/// Ranks 1..K-1: ask rank 0 for the next pending group, run it, send its results back.
+void work_for_rank0(const SweepSpec& spec, const SweepOptions& options, const std::vector<Group>& groups) {
   for (;;) {
     MPI_Send(nullptr, 0, MPI_CHAR, 0, kTagRequest, MPI_COMM_WORLD);
     long long index = -1;
     MPI_Recv(&index, 1, MPI_LONG_LONG, 0, kTagAssign, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     if (index < 0) return;
-    const SweepRun& run = *pending[static_cast<std::size_t>(index)];
+    const Group& group = groups[static_cast<std::size_t>(index)];
     int status = 0;
-    ::waitpid(start_run(spec, run, options.out), &status, 0);
-    const std::string text = encode(collect_result(run, status, options.out), index);
+    ::waitpid(start_group(spec, group, options.out), &status, 0);
+    const std::string text = encode(collect_group(group, status, options.out), index);
     MPI_Send(text.data(), static_cast<int>(text.size()), MPI_CHAR, 0, kTagResult, MPI_COMM_WORLD);
   }
 }
 #endif
 
+/// The pending runs cut into the processes that train them (population_groups over the options' key).
+std::vector<Group> make_groups(const SweepSpec& spec, const SweepOptions& options,
+                               const std::vector<const SweepRun*>& pending) {
+  std::vector<std::string> keys(pending.size()), seeds(pending.size());
+  if (options.population > 1 && options.population_key) {
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      keys[i] = options.population_key(spec, *pending[i]);
+      for (const auto& [key, value] : pending[i]->values)
+        if (key == spec.seed_key) seeds[i] = value;
+    }
+  }
+  std::vector<Group> groups;
+  for (const auto& indices : population_groups(keys, seeds, options.jobs, options.population)) {
+    Group group;
+    for (const auto i : indices) group.push_back(pending[i]);
+    groups.push_back(std::move(group));
+  }
+  return groups;
+}
+
 }  // namespace
+
+std::vector<std::vector<std::size_t>> population_groups(const std::vector<std::string>& keys,
+                                                        const std::vector<std::string>& seeds, int jobs, int max_size) {
+  if (seeds.size() != keys.size()) throw std::invalid_argument("population_groups: one seed per key is needed");
+  std::vector<std::vector<std::size_t>> groups;
+  std::vector<std::pair<std::string, std::vector<std::size_t>>> by_key;  // in order of first appearance
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (keys[i].empty() || max_size <= 1) {
+      groups.push_back({i});
+      continue;
+    }
+    auto it = std::find_if(by_key.begin(), by_key.end(), [&](const auto& e) { return e.first == keys[i]; });
+    if (it == by_key.end()) it = by_key.insert(by_key.end(), {keys[i], {}});
+    it->second.push_back(i);
+  }
+  const auto j = static_cast<std::size_t>(std::max(1, jobs));
+  const auto cap = static_cast<std::size_t>(std::max(1, max_size));
+  for (auto& [key, members] : by_key) {
+    std::stable_sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) { return seeds[a] < seeds[b]; });
+    const std::size_t n = members.size();
+    std::size_t count = std::max(j, (n + cap - 1) / cap);  // at least one group per job
+    count = std::min(n, (count + j - 1) / j * j);           // a multiple of the jobs, at most one run each
+    const std::size_t size = (n + count - 1) / count;
+    for (std::size_t first = 0; first < n; first += size)
+      groups.emplace_back(members.begin() + static_cast<std::ptrdiff_t>(first),
+                          members.begin() + static_cast<std::ptrdiff_t>(std::min(n, first + size)));
+  }
+  return groups;
+}
 
 SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& options) {
   if (options.jobs < 1) throw std::invalid_argument("--jobs must be >= 1");
+  if (options.population < 1) throw std::invalid_argument("--population must be >= 1");
   if (options.shards < 1 || options.shard < 0 || options.shard >= options.shards)
     throw std::invalid_argument("--shard must be i/K with 0 <= i < K");
   const auto runs = expand_sweep(spec);
@@ -216,9 +321,10 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& options) {
 #endif
   std::vector<const SweepRun*> pending;
   for (const auto index : pending_indices) pending.push_back(&runs[static_cast<std::size_t>(index)]);
+  const auto groups = make_groups(spec, options, pending);  // the same on every rank
 #ifdef MUELAB_HAVE_MPI
   if (options.mpi_rank != 0) {
-    work_for_rank0(spec, options, pending);
+    work_for_rank0(spec, options, groups);
     return outcome;
   }
 #endif
@@ -251,27 +357,28 @@ SweepOutcome run_sweep(const SweepSpec& spec, const SweepOptions& options) {
     progress();
   };
 
-  std::map<pid_t, const SweepRun*> running;
+  std::map<pid_t, const Group*> running;
   std::size_t next = 0;
 #ifdef MUELAB_HAVE_MPI
   if (options.mpi_size > 1) {
-    coordinate_mpi(spec, options, pending, record);
-    next = pending.size();
+    coordinate_mpi(spec, options, groups, record);
+    next = groups.size();
   }
 #endif
-  while (next < pending.size() || !running.empty()) {
-    while (next < pending.size() && running.size() < static_cast<std::size_t>(options.jobs)) {
-      const auto* run = pending[next++];
-      running[start_run(spec, *run, options.out)] = run;
+  while (next < groups.size() || !running.empty()) {
+    while (next < groups.size() && running.size() < static_cast<std::size_t>(options.jobs)) {
+      const Group* group = &groups[next++];
+      running[start_group(spec, *group, options.out)] = group;
     }
     int status = 0;
     const pid_t pid = ::waitpid(-1, &status, 0);
     if (pid < 0) break;
     const auto it = running.find(pid);
     if (it == running.end()) continue;
-    const SweepRun* run = it->second;
+    const Group* group = it->second;
     running.erase(it);
-    record(*run, collect_result(*run, status, options.out));
+    const auto results = collect_group(*group, status, options.out);
+    for (std::size_t m = 0; m < group->size(); ++m) record(*(*group)[m], results[m]);
   }
   if (tty) std::cerr << "\n";
   return outcome;
@@ -314,10 +421,10 @@ std::string slurm_script(const SweepSpec& spec, const SweepOptions& options, int
       "#SBATCH --cpus-per-task={jobs}\n"
       "#SBATCH --output={out}/slurm-%A_%a.log\n"
       "set -euo pipefail\n"
-      "exec '{exe}' sweep --config '{config}' --out '{out}' --jobs {jobs} "
+      "exec '{exe}' sweep --config '{config}' --out '{out}' --jobs {jobs} --population {population} "
       "--shard \"${{SLURM_ARRAY_TASK_ID}}/{tasks}\"\n",
       fmt::arg("name", spec.name), fmt::arg("out", std::filesystem::absolute(options.out).string()),
-      fmt::arg("last", array_tasks - 1), fmt::arg("jobs", options.jobs), fmt::arg("exe", muelab_executable),
+      fmt::arg("last", array_tasks - 1), fmt::arg("jobs", options.jobs), fmt::arg("population", options.population), fmt::arg("exe", muelab_executable),
       fmt::arg("config", std::filesystem::absolute(spec.source).string()), fmt::arg("tasks", array_tasks));
 }
 

@@ -135,7 +135,11 @@ bool TrainingRecorder::record_step(std::int64_t step, const ForwardStats& stats,
 }
 
 TrainSummary TrainingRecorder::finish(const TokenSource& data, const RunDevice& device) {
-  summary_.wall_time_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return finish(data, device, std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+}
+
+TrainSummary TrainingRecorder::finish(const TokenSource& data, const RunDevice& device, double wall_time_s) {
+  summary_.wall_time_s = wall_time_s;
   summary_.tokens_per_s = run_.target.train.tokens_per_step() * static_cast<double>(summary_.steps_done) /
                           std::max(1e-9, summary_.wall_time_s);
   io::write_file_atomically(out_dir_ / "summary.json", summary_json_text(run_, summary_, data, device));

@@ -91,7 +91,21 @@ struct SweepOptions {
   /// Checks one run's resolved config before anything is written (throws with a one-line message);
   /// the CLI passes the trainer's own config loader, so a bad key fails the sweep up front.
   std::function<void(const SweepSpec&, const SweepRun&)> validate;
+  /// Population training (docs/development.md §1): up to `population` runs share one
+  /// `PROGRAM ARGS... --config CFG --population FILE` process when population_key gives them the same
+  /// non-empty key (the CLI passes the trainer's own: same threads, dtype and data source). 1, or no
+  /// key function (a custom `command`), starts one process per run.
+  int population = 1;
+  std::function<std::string(const SweepSpec&, const SweepRun&)> population_key;
 };
+
+/// The processes a sweep starts: groups of indices into `keys` (one per pending run, in order). Runs
+/// with an empty key run alone; runs with equal keys (n of them) are cut into ⌈n / max_size⌉ groups,
+/// raised to at least `jobs` and to a multiple of it (so the last round keeps every job busy; at most n),
+/// of equal sizes up to one, members taken in order of `seeds` (so that a group's members share batches).
+[[nodiscard]] std::vector<std::vector<std::size_t>> population_groups(const std::vector<std::string>& keys,
+                                                                      const std::vector<std::string>& seeds, int jobs,
+                                                                      int max_size);
 
 struct SweepOutcome {
   std::size_t total = 0, skipped = 0, ran = 0, ok = 0, diverged = 0, failed = 0;

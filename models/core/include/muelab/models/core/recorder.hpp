@@ -76,6 +76,9 @@ class TrainingRecorder {
                    const std::function<double()>& validation_loss);
   /// Timing, tokens/s and summary.json; returns the summary.
   TrainSummary finish(const TokenSource& data, const RunDevice& device);
+  /// The same, with the run's own compute time given (a member of a population: the population's wall
+  /// time would count the other members' steps too).
+  TrainSummary finish(const TokenSource& data, const RunDevice& device, double wall_time_s);
 
  private:
   const TrainRun& run_;
