@@ -9,8 +9,8 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <stdexcept>
 #include <memory>
+#include <stdexcept>
 
 namespace muelab::cli {
 
@@ -32,7 +32,8 @@ std::vector<PopulationMember> read_population_file(const std::string& file) {
     throw std::invalid_argument("--population: " + file + " is not JSON");
   }
   if (!j.is_object() || !j.contains("members") || !j["members"].is_array() || j["members"].empty())
-    throw std::invalid_argument("--population: " + file + ": field members: a non-empty array of {set, out} is required");
+    throw std::invalid_argument("--population: " + file +
+                                ": field members: a non-empty array of {set, out} is required");
   std::vector<PopulationMember> members;
   for (const auto& m : j["members"]) {
     PopulationMember member;

@@ -316,7 +316,7 @@ TEST_CASE("population groups: equal keys only, at most max_size, a multiple of t
   for (const auto& g : groups)
     if (keys[g.front()] == "a") a_order.insert(a_order.end(), g.begin(), g.end());
   CHECK(a_order == std::vector<std::size_t>{0, 2, 4, 6, 1, 3, 5, 9});
-  CHECK(population_groups(keys, seeds, 2, 1).size() == keys.size());  // 1: one process per run
+  CHECK(population_groups(keys, seeds, 2, 1).size() == keys.size());   // 1: one process per run
   CHECK(population_groups({"a", "a"}, {"1", "1"}, 4, 8).size() == 2);  // never more groups than runs
 }
 

@@ -3,6 +3,7 @@
 // for bit — including members that share batches, members with another seed, a shorter member and a
 // member that diverges while the others go on.
 #include "muelab/models/cpu/trainer.hpp"
+#include "run_files.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -46,18 +47,8 @@ eval_batches = 2
 log_interval = 1
 )";
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::filesystem::path scratch(const std::string& name) {
-  const auto dir = std::filesystem::path(MUELAB_BINARY_DIR) / "tests" / "models" / "scratch" / name;
-  std::filesystem::remove_all(dir);
-  return dir;
-}
+using muelab::models::cpu::testing::scratch;
+using muelab::models::cpu::testing::slurp;
 
 /// Equal, or both NaN (a diverged member's final losses are NaN alone and in a population).
 bool same(double a, double b) { return (std::isnan(a) && std::isnan(b)) || a == b; }
@@ -80,7 +71,8 @@ TEST_CASE("population: every member's outputs are those of its run trained alone
     }
     const auto data = core::make_token_source(runs.front().data);
     std::vector<std::filesystem::path> together;
-    for (std::size_t k = 0; k < runs.size(); ++k) together.push_back(scratch("population_" + dtype + std::to_string(k)));
+    for (std::size_t k = 0; k < runs.size(); ++k)
+      together.push_back(scratch("population_" + dtype + std::to_string(k)));
     const auto summaries = mc::train_population(runs, *data, together);
     REQUIRE(summaries.size() == runs.size());
     CHECK(summaries[4].status == "diverged");

@@ -1,6 +1,7 @@
 // Trainer: thread-count determinism, divergence handling, config and data errors, schedules, data.
 #include "muelab/models/cpu/blas.hpp"
 #include "muelab/models/cpu/trainer.hpp"
+#include "run_files.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -43,18 +44,8 @@ load_balance_bias_rate = 1e-3
 aux_loss_coef = 0.01
 )";
 
-std::string slurp(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::filesystem::path scratch(const std::string& name) {
-  const auto dir = std::filesystem::path(MUELAB_BINARY_DIR) / "tests" / "models" / "scratch" / name;
-  std::filesystem::remove_all(dir);
-  return dir;
-}
+using muelab::models::cpu::testing::scratch;
+using muelab::models::cpu::testing::slurp;
 
 std::string config_error(const std::vector<std::string>& overrides) {
   try {

@@ -16,13 +16,13 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
+#include <fstream>
+#include <iostream>
 #include <memory>
 #include <sstream>
 #include <thread>
-#include <cstdio>
-#include <fstream>
-#include <iostream>
 
 namespace muelab::experiments {
 
@@ -85,7 +85,8 @@ std::filesystem::path group_log(const std::vector<const SweepRun*>& group, const
 /// overrides and DIR/runs/ID in the file).
 pid_t start_group(const SweepSpec& spec, const std::vector<const SweepRun*>& group, const std::filesystem::path& out) {
   std::filesystem::create_directories(out / "logs");
-  for (const auto* run : group) std::filesystem::remove_all(out / "runs" / run->id);  // partial folders of a killed sweep
+  for (const auto* run : group)
+    std::filesystem::remove_all(out / "runs" / run->id);  // partial folders of a killed sweep
   std::vector<std::string> args = spec.command;
   args.insert(args.end(), {"--config", spec.run_config.string()});
   if (group.size() == 1) {
@@ -200,7 +201,8 @@ void coordinate_mpi(const SweepSpec& spec, const SweepOptions& options, const st
       if (probe.MPI_TAG == kTagRequest) {
         MPI_Recv(nullptr, 0, MPI_CHAR, probe.MPI_SOURCE, kTagRequest, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
         long long index = -1;
-        if (next < groups.size()) index = static_cast<long long>(next++);
+        if (next < groups.size())
+          index = static_cast<long long>(next++);
         else --active_workers;
         MPI_Send(&index, 1, MPI_LONG_LONG, probe.MPI_SOURCE, kTagAssign, MPI_COMM_WORLD);
       } else if (probe.MPI_TAG == kTagResult) {
@@ -279,7 +281,7 @@ std::vector<std::vector<std::size_t>> population_groups(const std::vector<std::s
     std::stable_sort(members.begin(), members.end(), [&](std::size_t a, std::size_t b) { return seeds[a] < seeds[b]; });
     const std::size_t n = members.size();
     std::size_t count = std::max(j, (n + cap - 1) / cap);  // at least one group per job
-    count = std::min(n, (count + j - 1) / j * j);           // a multiple of the jobs, at most one run each
+    count = std::min(n, (count + j - 1) / j * j);          // a multiple of the jobs, at most one run each
     const std::size_t size = (n + count - 1) / count;
     for (std::size_t first = 0; first < n; first += size)
       groups.emplace_back(members.begin() + static_cast<std::ptrdiff_t>(first),
@@ -424,8 +426,9 @@ std::string slurm_script(const SweepSpec& spec, const SweepOptions& options, int
       "exec '{exe}' sweep --config '{config}' --out '{out}' --jobs {jobs} --population {population} "
       "--shard \"${{SLURM_ARRAY_TASK_ID}}/{tasks}\"\n",
       fmt::arg("name", spec.name), fmt::arg("out", std::filesystem::absolute(options.out).string()),
-      fmt::arg("last", array_tasks - 1), fmt::arg("jobs", options.jobs), fmt::arg("population", options.population), fmt::arg("exe", muelab_executable),
-      fmt::arg("config", std::filesystem::absolute(spec.source).string()), fmt::arg("tasks", array_tasks));
+      fmt::arg("last", array_tasks - 1), fmt::arg("jobs", options.jobs), fmt::arg("population", options.population),
+      fmt::arg("exe", muelab_executable), fmt::arg("config", std::filesystem::absolute(spec.source).string()),
+      fmt::arg("tasks", array_tasks));
 }
 
 }  // namespace muelab::experiments

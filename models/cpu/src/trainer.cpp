@@ -138,9 +138,9 @@ std::string population_mismatch(const std::vector<TrainRun>& runs) {
 
 std::string population_key(const TrainRun& run) {
   const auto& d = run.data;
-  return fmt::format("threads={} double={} data={} {} {} {} {:a} {} {}", run.trainer.threads, run.trainer.double_precision,
-                     d.source, d.path, d.validation_every, d.markov_states, d.markov_temperature, d.markov_seed,
-                     d.markov_order);
+  return fmt::format("threads={} double={} data={} {} {} {} {:a} {} {}", run.trainer.threads,
+                     run.trainer.double_precision, d.source, d.path, d.validation_every, d.markov_states,
+                     d.markov_temperature, d.markov_seed, d.markov_order);
 }
 
 std::vector<TrainSummary> train_population(const std::vector<TrainRun>& runs, const TokenSource& data,
