@@ -1,63 +1,18 @@
 #include "train_command.hpp"
 
 #include "cuda_backend/cuda_backend.hpp"
+#include "muelab/experiments/sweep.hpp"
 #include "muelab/models/cpu/blas.hpp"
 #include "muelab/models/cpu/trainer.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <stdexcept>
 
 namespace muelab::cli {
-
-namespace {
-
-struct PopulationMember {
-  std::vector<std::string> overrides;
-  std::string out;
-};
-
-/// The members of a --population file; a std::invalid_argument naming the field when it is malformed.
-std::vector<PopulationMember> read_population_file(const std::string& file) {
-  std::ifstream in(file);
-  if (!in) throw std::invalid_argument("--population: cannot read " + file);
-  nlohmann::json j;
-  try {
-    in >> j;
-  } catch (const nlohmann::json::exception&) {
-    throw std::invalid_argument("--population: " + file + " is not JSON");
-  }
-  if (!j.is_object() || !j.contains("members") || !j["members"].is_array() || j["members"].empty())
-    throw std::invalid_argument("--population: " + file +
-                                ": field members: a non-empty array of {set, out} is required");
-  std::vector<PopulationMember> members;
-  for (const auto& m : j["members"]) {
-    PopulationMember member;
-    if (!m.is_object() || !m.contains("out") || !m["out"].is_string() || m["out"].get<std::string>().empty())
-      throw std::invalid_argument("--population: " + file + ": field members[" + std::to_string(members.size()) +
-                                  "].out: a folder name (string) is required");
-    member.out = m["out"].get<std::string>();
-    if (m.contains("set")) {
-      if (!m["set"].is_array())
-        throw std::invalid_argument("--population: " + file + ": field members[" + std::to_string(members.size()) +
-                                    "].set: an array of \"table.key=value\" strings is required");
-      for (const auto& o : m["set"]) {
-        if (!o.is_string())
-          throw std::invalid_argument("--population: " + file + ": field members[" + std::to_string(members.size()) +
-                                      "].set: an array of \"table.key=value\" strings is required");
-        member.overrides.push_back(o.get<std::string>());
-      }
-    }
-    members.push_back(std::move(member));
-  }
-  return members;
-}
-
-}  // namespace
 
 int train_population_command(const std::string& config, const std::vector<std::string>& common,
                              const std::string& population_file, const std::string& device) {
@@ -68,7 +23,11 @@ int train_population_command(const std::string& config, const std::vector<std::s
     return 2;
   }
   try {
-    const auto members = read_population_file(population_file);
+    std::ifstream in(population_file);
+    if (!in) throw std::invalid_argument("--population: cannot read " + population_file);
+    std::stringstream text;
+    text << in.rdbuf();
+    const auto members = muelab::experiments::parse_population_file(text.str(), "--population " + population_file);
     std::vector<mc::TrainRun> runs;
     std::vector<std::filesystem::path> outs;
     for (const auto& m : members) {
@@ -91,6 +50,9 @@ int train_population_command(const std::string& config, const std::vector<std::s
     std::cerr << "muelab train: error: " << e.what() << "\n";
     return 2;
   } catch (const mc::DataError& e) {
+    std::cerr << "muelab train: error: " << e.what() << "\n";
+    return 2;
+  } catch (const muelab::experiments::SweepError& e) {
     std::cerr << "muelab train: error: " << e.what() << "\n";
     return 2;
   } catch (const std::invalid_argument& e) {

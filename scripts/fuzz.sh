@@ -17,9 +17,10 @@ declare -A seeds=(
   [fuzz_transfer_config]="tests/fixtures/good-configs tests/fixtures/bad-configs"
   [fuzz_train_config]="tests/fixtures/good-configs tests/fixtures/bad-configs experiments/configs/capacity-cuda"
   [fuzz_sweep_spec]="tests/fixtures/sweeps tests/fixtures/bad-sweeps"
+  [fuzz_population_file]="tests/fixtures/population"
 )
 status=0
-for harness in fuzz_csv fuzz_set_override fuzz_transfer_config fuzz_train_config fuzz_sweep_spec; do
+for harness in fuzz_csv fuzz_set_override fuzz_transfer_config fuzz_train_config fuzz_sweep_spec fuzz_population_file; do
   corpus="build/fuzz/corpus/$harness"
   findings="build/fuzz/findings/$harness"
   mkdir -p "$corpus" "$findings"

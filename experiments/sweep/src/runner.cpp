@@ -93,11 +93,10 @@ pid_t start_group(const SweepSpec& spec, const std::vector<const SweepRun*>& gro
     for (const auto& o : group.front()->overrides) args.insert(args.end(), {"--set", o});
     args.insert(args.end(), {"--out", (out / "runs" / group.front()->id).string()});
   } else {
-    nlohmann::json members = nlohmann::json::array();
-    for (const auto* run : group)
-      members.push_back({{"set", run->overrides}, {"out", (out / "runs" / run->id).string()}});
+    std::vector<PopulationMember> members;
+    for (const auto* run : group) members.push_back({run->overrides, (out / "runs" / run->id).string()});
     const auto file = out / "logs" / (group.front()->id + ".population.json");
-    std::ofstream(file) << nlohmann::json{{"members", members}}.dump(1) << "\n";
+    std::ofstream(file) << population_file_text(members);
     args.insert(args.end(), {"--population", file.string()});
   }
   return start_process(args, group_log(group, out).string());
@@ -260,6 +259,38 @@ std::vector<Group> make_groups(const SweepSpec& spec, const SweepOptions& option
 }
 
 }  // namespace
+
+std::string population_file_text(const std::vector<PopulationMember>& members) {
+  nlohmann::json list = nlohmann::json::array();
+  for (const auto& m : members) list.push_back({{"set", m.overrides}, {"out", m.out}});
+  return nlohmann::json{{"members", list}}.dump(1) + "\n";
+}
+
+std::vector<PopulationMember> parse_population_file(const std::string& text, const std::string& source) {
+  const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw SweepError(source, "members", "the file is not JSON (expected {\"members\": [...]})");
+  if (!j.is_object() || !j.contains("members") || !j["members"].is_array() || j["members"].empty())
+    throw SweepError(source, "members", "a non-empty array of {set, out} is required");
+  std::vector<PopulationMember> members;
+  for (const auto& m : j["members"]) {
+    const std::string field = "members[" + std::to_string(members.size()) + "]";
+    if (!m.is_object() || !m.contains("out") || !m["out"].is_string() || m["out"].get<std::string>().empty())
+      throw SweepError(source, field + ".out", "a folder name (non-empty string) is required");
+    PopulationMember member;
+    member.out = m["out"].get<std::string>();
+    if (m.contains("set")) {
+      if (!m["set"].is_array())
+        throw SweepError(source, field + ".set", "an array of \"table.key=value\" strings is required");
+      for (const auto& o : m["set"]) {
+        if (!o.is_string())
+          throw SweepError(source, field + ".set", "an array of \"table.key=value\" strings is required");
+        member.overrides.push_back(o.get<std::string>());
+      }
+    }
+    members.push_back(std::move(member));
+  }
+  return members;
+}
 
 std::vector<std::vector<std::size_t>> population_groups(const std::vector<std::string>& keys,
                                                         const std::vector<std::string>& seeds, int jobs, int max_size) {

@@ -99,6 +99,20 @@ struct SweepOptions {
   std::function<std::string(const SweepSpec&, const SweepRun&)> population_key;
 };
 
+/// One member of a population file (`muelab train --population FILE`, docs/development.md §1): its
+/// overrides after the command's own --set, and its output folder.
+struct PopulationMember {
+  std::vector<std::string> overrides;
+  std::string out;
+};
+
+/// The population file's text: {"members": [{"set": ["table.key=value", ...], "out": "DIR"}, ...]}.
+[[nodiscard]] std::string population_file_text(const std::vector<PopulationMember>& members);
+
+/// Reads a population file's text; a SweepError naming `source` and the field (members, members[i].out,
+/// members[i].set) when it is not JSON of that shape or has no member.
+[[nodiscard]] std::vector<PopulationMember> parse_population_file(const std::string& text, const std::string& source);
+
 /// The processes a sweep starts: groups of indices into `keys` (one per pending run, in order). Runs
 /// with an empty key run alone; runs with equal keys (n of them) are cut into ⌈n / max_size⌉ groups,
 /// raised to at least `jobs` and to a multiple of it (so the last round keeps every job busy; at most n),
