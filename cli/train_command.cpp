@@ -40,8 +40,8 @@ int train_population_command(const std::string& config, const std::vector<std::s
       throw std::invalid_argument("--population: " + why);
     mc::set_thread_count(runs.front().trainer.threads);
     const auto data = mc::make_token_source(runs.front().data);
+    const auto summaries = mc::train_population(runs, *data, outs);  // checks the members before writing
     std::cerr << "muelab train: population of " << runs.size() << ", " << data->description() << "\n";
-    const auto summaries = mc::train_population(runs, *data, outs);
     for (std::size_t k = 0; k < summaries.size(); ++k)
       std::cout << outs[k].string() << ": status " << summaries[k].status << ", final validation loss "
                 << summaries[k].final_validation_loss << ", " << summaries[k].wall_time_s << " s\n";

@@ -376,6 +376,8 @@ TEST_CASE("train --population: a malformed file or mismatched members fail clean
            (dir / "n").string() + "\"}]}",
        "trainer.threads"},
       {"{\"members\": [{\"set\": [\"model.d_modl=8\"], \"out\": \"" + out.string() + "\"}]}", "model.d_modl"},
+      {"{\"members\": [{\"out\": \"" + out.string() + "\"}, {\"out\": \"" + out.string() + "\"}]}",
+       "share the output folder"},
   };
   for (const auto& [text, field] : cases) {
     std::ofstream(dir / "pop.json") << text;

@@ -110,6 +110,18 @@ TEST_CASE("population: members that cannot share a process are refused, naming t
   CHECK_THAT(refused(core::parse_train_run(kRun, "run.toml", ".", {"trainer.dtype=\"double\""})),
              Catch::Contains("double_precision"));
   CHECK_THAT(refused(core::parse_train_run(kRun, "run.toml", ".", {"data.markov_seed=9"})), Catch::Contains("data"));
+  // The sweep groups runs by population_key: equal exactly where train_population accepts the members.
+  for (const std::string bad : {"trainer.threads=2", "trainer.dtype=\"double\"", "data.markov_seed=9"})
+    CHECK(mc::population_key(core::parse_train_run(kRun, "run.toml", ".", {bad})) != mc::population_key(a));
+  for (const std::string fine : {"transfer.lr=3e-2", "trainer.seed=4", "train.steps=10", "model.d_model=32"})
+    CHECK(mc::population_key(core::parse_train_run(kRun, "run.toml", ".", {fine})) == mc::population_key(a));
+  try {  // two members writing one folder would corrupt both
+    (void)mc::train_population({a, a}, *data, {scratch("shared_out"), scratch("shared_out") / "."});
+    FAIL("members sharing an output folder must be refused");
+  } catch (const std::invalid_argument& e) {
+    CHECK_THAT(std::string(e.what()), Catch::Contains("share the output folder"));
+  }
+  CHECK(!std::filesystem::exists(scratch("shared_out")));
   CHECK(!std::filesystem::exists(scratch("refused_a")));  // nothing written
   try {
     (void)mc::train_population({a}, *data, {});

@@ -35,8 +35,10 @@ struct Member {
   double busy_s = 0.0;  ///< the time spent in this member's own steps and validations
 };
 
-/// The batches of a block of steps for a run, drawn once for every member that draws the same ones
-/// (same trainer seed and batch shape): a batch is a function of (seed, step, shape) only.
+/// The batches of a block of steps for the runs that share them (same trainer seed and batch shape: a
+/// batch is a function of (seed, step, shape) only), drawn once for all of them and kept for the block.
+/// A member whose batches no other member draws does not go through here: it draws each step's batch
+/// when it needs it, as a run alone does, so a single run never holds a block of batches.
 class BlockBatches {
  public:
   /// Forgets the previous block; the next get() draws from `first` on.
@@ -104,14 +106,26 @@ std::vector<TrainSummary> train_impl(const std::vector<TrainRun>& runs, const To
     members.push_back(std::make_unique<Member<Scalar>>(runs[k], data, out_dirs[k]));
     if (runs[k].target.train.steps <= 0) members.back()->active = false;
   }
+  const auto batch_key = [](const TrainRun& r) {
+    return std::tuple{r.trainer.seed, r.target.train.batch_size, r.target.train.seq_len};
+  };
+  std::vector<bool> shares_batches(runs.size(), false);
+  for (std::size_t k = 0; k < runs.size(); ++k)
+    for (std::size_t j = 0; j < runs.size(); ++j)
+      if (j != k && batch_key(runs[j]) == batch_key(runs[k])) shares_batches[k] = true;
   BlockBatches batches;
   for (std::int64_t first = 0;; first += kBlockSteps) {
     bool any = false;
     batches.start_block(first);
-    for (auto& m : members) {
-      for (std::int64_t step = first; m->active && step < first + kBlockSteps; ++step) {
+    for (std::size_t k = 0; k < members.size(); ++k) {
+      auto& m = *members[k];
+      const auto& tr = m.run.target.train;
+      for (std::int64_t step = first; m.active && step < first + kBlockSteps; ++step) {
         any = true;
-        step_member(*m, data, batches.get(data, m->run, step), step);
+        if (shares_batches[k])
+          step_member(m, data, batches.get(data, m.run, step), step);
+        else
+          step_member(m, data, data.train_batch(m.run.trainer.seed, step, tr.batch_size, tr.seq_len), step);
       }
     }
     if (!any) break;
@@ -149,6 +163,16 @@ std::vector<TrainSummary> train_population(const std::vector<TrainRun>& runs, co
   if (out_dirs.size() != runs.size())
     throw std::invalid_argument("train_population: one output folder per run is needed");
   if (const auto why = population_mismatch(runs); !why.empty()) throw std::invalid_argument("train_population: " + why);
+  const auto folder = [](const std::filesystem::path& p) {  // "a", "a/", "a/." and "./a" are one folder
+    auto text = std::filesystem::absolute(p).lexically_normal().string();
+    while (text.size() > 1 && text.back() == '/') text.pop_back();
+    return text;
+  };
+  for (std::size_t k = 0; k < out_dirs.size(); ++k)
+    for (std::size_t j = 0; j < k; ++j)
+      if (folder(out_dirs[j]) == folder(out_dirs[k]))
+        throw std::invalid_argument("train_population: members " + std::to_string(j) + " and " + std::to_string(k) +
+                                    " share the output folder " + out_dirs[k].string());
   return runs.front().trainer.double_precision ? train_impl<double>(runs, data, out_dirs)
                                                : train_impl<float>(runs, data, out_dirs);
 }
