@@ -27,23 +27,8 @@ revision="$(git -C "$here/../.." rev-parse --short HEAD)$(git -C "$here/../.." d
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-model_moe() {  # n_active
-  printf '[model]\nd_model = 32\nn_layers = 2\nd_head = 8\nffn = "moe"\nn_experts = 8\nn_active = %s\nd_expert = 32\nn_groups = 1\nrouter = "sigmoid"\n' "$1"
-}
-model_dense() {  # d_ffn
-  printf '[model]\nd_model = 32\nn_layers = 2\nd_head = 8\nffn = "dense"\nd_ffn = %s\n' "$1"
-}
-base_toml() {  # steps init lr
-  printf '[model]\nd_model = 32\nn_layers = 2\nd_head = 8\nffn = "dense"\nd_ffn = 32\n[train]\nbatch_size = 16\nseq_len = 64\nsteps = %s\n' "$1"
-  printf '[optim]\nname = "adamw"\nlr = %s\nweight_decay = 0.1\neps = 1e-8\nbeta1 = 0.9\nbeta2 = 0.95\ninit_std = %s\n' "$3" "$2"
-}
-target_toml() {  # model-table steps init seed base-file lr
-  printf '%s\n[train]\nbatch_size = 16\nseq_len = 64\nsteps = %s\n' "$1" "$2"
-  printf '[transfer]\nrule = "complete-mue"\nbase = "%s"\nlr = %s\ninit_std = %s\nweight_decay = 0.1\n' "$5" "$6" "$3"
-  printf '[data]\nsource = "markov-k"\nmarkov_states = 32\nmarkov_order = 2\nmarkov_temperature = 0.3\nmarkov_seed = 7\n'
-  printf '[schedule]\nkind = "wsd"\nwarmup_steps = 100\ndecay_fraction = 0.2\n'
-  printf '[trainer]\nseed = %s\nthreads = 1\neval_interval = %s\neval_batches = 16\n' "$4" "$2"
-}
+# shellcheck source=capacity_task_toml.sh
+source "$here/capacity_task_toml.sh"
 
 run_arm() {  # name model-table steps init [lr]
   local name=$1 model=$2 steps=$3 init=$4 lr=${5:-0.0128}
