@@ -55,8 +55,26 @@ int run(const FiguresOptions& o) {
   options.command = o.command;
   options.seed = o.seed;
   options.threads = o.threads;
+  options.plot = false;  // drawn here, in the background, while the next experiment runs
   std::vector<experiments::VerdictReport> reports;
   std::map<std::string, std::vector<std::string>> figure_links;
+  // Waits for the figure script in flight (at most one) and copies its figures to OUT/figures/.
+  experiments::FigureJob drawing;
+  const auto collect_figures = [&] {
+    if (drawing.pid < 0) return;
+    experiments::finish_figure(drawing);
+    std::vector<fs::path> files;
+    for (const auto& entry : fs::directory_iterator(drawing.out_dir))
+      if (entry.is_regular_file() && (entry.path().extension() == ".png" || entry.path().extension() == ".pdf"))
+        files.push_back(entry.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      const auto name = fmt::format("{}--{}", drawing.experiment, f.filename().string());
+      fs::copy_file(f, figures_dir / name, fs::copy_options::overwrite_existing);
+      if (f.extension() == ".png")
+        figure_links[drawing.experiment].push_back((fs::path("..") / "figures" / name).string());
+    }
+  };
   std::vector<std::string> failed;
   std::size_t unexpected = 0;  // claims that do not hold and controls that do not fail
   const auto start = std::chrono::steady_clock::now();
@@ -79,18 +97,11 @@ int run(const FiguresOptions& o) {
       continue;
     }
     for (const auto& v : reports.back().verdicts) unexpected += v.as_expected() ? 0 : 1;
-    std::vector<fs::path> files;
-    for (const auto& entry : fs::directory_iterator(options.out_dir))
-      if (entry.is_regular_file() && (entry.path().extension() == ".png" || entry.path().extension() == ".pdf"))
-        files.push_back(entry.path());
-    std::sort(files.begin(), files.end());
-    for (const auto& f : files) {
-      const auto name = fmt::format("{}--{}", e->name, f.filename().string());
-      fs::copy_file(f, figures_dir / name, fs::copy_options::overwrite_existing);
-      if (f.extension() == ".png") figure_links[e->name].push_back((fs::path("..") / "figures" / name).string());
-    }
+    collect_figures();  // the previous experiment's (long finished, as a rule)
+    drawing = experiments::start_figure(*e, options.out_dir);
     std::cerr << fmt::format("    {:.0f} s\n", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
+  collect_figures();
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   // REPORT.md covers every experiment of this profile on disk (also those of earlier sittings), each
   // with its own revision; figures are linked from OUT/figures/.

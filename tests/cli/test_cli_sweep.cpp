@@ -276,6 +276,22 @@ TEST_CASE("figures --resume keeps what this revision finished and runs the rest"
   fs::remove_all(out);
 }
 
+TEST_CASE("figures draws each experiment's figure while the next one runs, and links them all", "[cli][figures]") {
+  const auto out = fresh_dir("figures-async");
+  std::string err;
+  REQUIRE(run_muelab("figures --profile smoke --only svag-rate sde-stepper-order --out '" + out.string() + "'",
+                     out.parent_path(), &err) == 0);
+  INFO(err);
+  CHECK(err.find("warning") == std::string::npos);
+  const auto report = slurp(out / "smoke" / "REPORT.md");
+  for (const std::string figure : {"svag-rate--sde_svag_rate", "sde-stepper-order--sde_stepper_order"}) {
+    CHECK(fs::file_size(out / "figures" / (figure + ".png")) > 1000);  // the last one too: waited for
+    CHECK(fs::is_regular_file(out / "figures" / (figure + ".pdf")));
+    CHECK(report.find("figures/" + figure + ".png") != std::string::npos);
+  }
+  fs::remove_all(out);
+}
+
 namespace {
 
 /// results.csv rows without the timing columns (wall_time_s, tokens_per_s: the last two), sorted.

@@ -6,11 +6,17 @@
 #include <nlohmann/json.hpp>
 #include <omp.h>
 
+#include <spawn.h>
+#include <sys/wait.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <stdexcept>
+
+extern char** environ;
 
 namespace muelab::experiments {
 
@@ -41,17 +47,36 @@ std::vector<const Experiment*> Registry::all() const {
   return list;
 }
 
-namespace {
-void draw_figure(const Experiment& experiment, const ExperimentOptions& options) {
-  if (experiment.plot_script.empty() || !options.plot) return;
-  const auto script = source_directory() / "plots" / experiment.plot_script;
-  const std::string command =
-      fmt::format("/usr/bin/python3 '{}' '{}'", script.string(), options.out_dir.string());
-  if (std::system(command.c_str()) != 0)
-    std::cerr << fmt::format("muelab: warning: figure script {} failed (is python3-matplotlib installed?)\n",
-                             script.string());
+FigureJob start_figure(const Experiment& experiment, const std::filesystem::path& out_dir) {
+  FigureJob job{experiment.name, out_dir, -1};
+  if (experiment.plot_script.empty()) return job;
+  const auto script = (source_directory() / "plots" / experiment.plot_script).string();
+  const std::string python = "/usr/bin/python3", dir = out_dir.string();
+  std::vector<char*> argv = {const_cast<char*>(python.c_str()), const_cast<char*>(script.c_str()),
+                             const_cast<char*>(dir.c_str()), nullptr};
+  pid_t pid = -1;
+  if (posix_spawn(&pid, python.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+    std::cerr << fmt::format("muelab: warning: figure script {} could not be started ({} missing?)\n", script, python);
+    return job;
+  }
+  job.pid = pid;
+  return job;
 }
-}  // namespace
+
+bool finish_figure(FigureJob& job) {
+  if (job.pid < 0) return false;
+  int status = 0;
+  pid_t waited = -1;
+  do {
+    waited = waitpid(static_cast<pid_t>(job.pid), &status, 0);
+  } while (waited < 0 && errno == EINTR);
+  job.pid = -1;
+  const bool ok = waited >= 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (!ok)
+    std::cerr << fmt::format("muelab: warning: the figure script of {} failed (is python3-matplotlib installed?)\n",
+                             job.experiment);
+  return ok;
+}
 
 bool finished_run(const std::filesystem::path& out_dir, Profile profile, std::uint64_t seed,
                   const std::string& revision) {
@@ -96,7 +121,10 @@ VerdictReport run_experiment(const Experiment& experiment, const ExperimentOptio
   run_info["wall_seconds"] = seconds;
   write_file_atomically(options.out_dir / "run.json", run_info.dump(2) + "\n");
   std::cout << report.summary() << fmt::format("   ({:.1f} s)\n", seconds) << std::flush;
-  draw_figure(experiment, options);
+  if (options.plot) {
+    auto figure = start_figure(experiment, options.out_dir);
+    finish_figure(figure);
+  }
   return report;
 }
 

@@ -54,6 +54,24 @@ class Registry {
 /// draws the figure, and returns the verdicts.
 VerdictReport run_experiment(const Experiment& experiment, const ExperimentOptions& options);
 
+/// A figure script running in the background (start_figure): the main job draws one experiment's
+/// figure while the next experiment trains, since a plot is ~1.4 s of Python on one core beside runs
+/// that leave part of the other core idle.
+struct FigureJob {
+  std::string experiment;
+  std::filesystem::path out_dir;
+  long pid = -1;  ///< -1: nothing was started (no script, or it could not be started)
+};
+
+/// Starts `/usr/bin/python3 plots/SCRIPT OUT_DIR` for this experiment without waiting (no shell).
+/// Returns a job with pid -1 when the experiment has no figure script or the process could not start
+/// (then a warning names the script).
+[[nodiscard]] FigureJob start_figure(const Experiment& experiment, const std::filesystem::path& out_dir);
+
+/// Waits for a job of start_figure; false (with a warning naming the script's experiment) when the
+/// script failed. A job with pid -1 returns false without waiting.
+bool finish_figure(FigureJob& job);
+
 /// Whether `out_dir` holds a finished run (run.json with its wall time, and verdicts.json) made by code
 /// at `revision` with this profile and seed: what `muelab figures --resume` skips. A `-dirty` or unknown
 /// revision never counts as finished (its code is not what the name says).
