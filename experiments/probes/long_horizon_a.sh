@@ -16,14 +16,9 @@
 # finished): OUT/runs.csv, OUT/summary.md. Usage: long_horizon_a.sh [MUELAB] [OUT]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-muelab=${1:-"$here/../../build/release/cli/muelab"}
-out=${2:-"$here/../../results/probes/long-horizon-a"}
-[[ -x "$muelab" ]] || { echo "long_horizon_a.sh: no muelab binary at $muelab (build it: cmake --preset release && cmake --build --preset release --target muelab)" >&2; exit 2; }
-revision="$(git -C "$here/../.." rev-parse --short HEAD)$(git -C "$here/../.." diff --quiet HEAD -- . ':(exclude)results' || echo -dirty)"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# shellcheck source=capacity_task_toml.sh
-source "$here/capacity_task_toml.sh"
+# shellcheck source=probe_common.sh
+source "$here/probe_common.sh"
+probe_setup long_horizon_a.sh long-horizon-a "$@"
 
 steps=6000
 lr_low=0.01                   # proxy LR 2^-6.64
@@ -39,8 +34,7 @@ for arm in "a1 1 low" "a2 2 low" "a4 4 low" "a2 2 high" "a4 4 high"; do
     echo "$tag-$seed"
   done
 done > "$work/jobs"
-export muelab work
-xargs -P 2 -I{} sh -c '"$muelab" train --config "$work/{}.toml" --out "$work/runs/{}" > /dev/null 2> "$work/{}.log" || { cat "$work/{}.log" >&2; exit 255; }' < "$work/jobs"
+run_jobs < "$work/jobs"
 
 /usr/bin/env python3 "$here/long_horizon_summary.py" "$work/runs" "$revision" "$muelab" "$work/out"
 mkdir -p "$out"

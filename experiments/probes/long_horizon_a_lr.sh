@@ -14,14 +14,9 @@
 # Usage: long_horizon_a_lr.sh [MUELAB] [OUT]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-muelab=${1:-"$here/../../build/release/cli/muelab"}
-out=${2:-"$here/../../results/probes/long-horizon-a-lr"}
-[[ -x "$muelab" ]] || { echo "long_horizon_a_lr.sh: no muelab binary at $muelab" >&2; exit 2; }
-revision="$(git -C "$here/../.." rev-parse --short HEAD)$(git -C "$here/../.." diff --quiet HEAD -- . ':(exclude)results' || echo -dirty)"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-# shellcheck source=capacity_task_toml.sh
-source "$here/capacity_task_toml.sh"
+# shellcheck source=probe_common.sh
+source "$here/probe_common.sh"
+probe_setup long_horizon_a_lr.sh long-horizon-a-lr "$@"
 
 steps=6000
 for octave in 8.14 7.14 6.14 5.14; do
@@ -34,8 +29,7 @@ for octave in 8.14 7.14 6.14 5.14; do
     done
   done
 done > "$work/jobs"
-export muelab work
-xargs -P 2 -I{} sh -c '"$muelab" train --config "$work/{}.toml" --out "$work/runs/{}" > /dev/null 2> "$work/{}.log" || { cat "$work/{}.log" >&2; exit 255; }' < "$work/jobs"
+run_jobs < "$work/jobs"
 
 /usr/bin/env python3 "$here/long_horizon_summary.py" "$work/runs" "$revision" "$muelab" "$work/out"
 mkdir -p "$out"

@@ -19,16 +19,9 @@
 # (one row per run) and OUT/summary.md (per arm). Usage: two_loss_modes.sh [MUELAB] [OUT]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-muelab=${1:-"$here/../../build/release/cli/muelab"}
-out=${2:-"$here/../../results/probes/two-loss-modes"}
-[[ -x "$muelab" ]] || { echo "two_loss_modes.sh: no muelab binary at $muelab (build it: cmake --preset release && cmake --build --preset release --target muelab)" >&2; exit 2; }
-# The revision the probe starts from (-dirty: tracked files other than results/ differ from it).
-revision="$(git -C "$here/../.." rev-parse --short HEAD)$(git -C "$here/../.." diff --quiet HEAD -- . ':(exclude)results' || echo -dirty)"
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-
-# shellcheck source=capacity_task_toml.sh
-source "$here/capacity_task_toml.sh"
+# shellcheck source=probe_common.sh
+source "$here/probe_common.sh"
+probe_setup two_loss_modes.sh two-loss-modes "$@"
 
 run_arm() {  # name model-table steps init [lr]
   local name=$1 model=$2 steps=$3 init=$4 lr=${5:-0.0128}
