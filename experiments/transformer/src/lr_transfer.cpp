@@ -216,6 +216,26 @@ LrTransferSettings lr_transfer_capacity_width_settings(Profile profile) {
   return s;
 }
 
+/// lr-transfer-capacity-experts: the capacity-bound task along N = 4, 8, 16 with a learning router (a = 2,
+/// h = d). lr-transfer-capacity's N axis is at a = 1, where the normalized gate is exactly 1 and the router
+/// gets no gradient (docs/claims.md, "The a axis at four times the steps"), so its holding row says
+/// nothing about MoEs whose routing is learned. Complete-mue judged, the power check as the control, and
+/// SP, mup-moe and Jiang tabulated beside them (docs/claims.md `lr-transfer`, "Along N with a learning
+/// router"); the same proxy, grid, seeds and edge policy as lr-transfer-capacity.
+LrTransferSettings lr_transfer_capacity_experts_settings(Profile profile) {
+  LrTransferSettings s = lr_transfer_capacity_settings(profile);
+  s.name = "lr-transfer-capacity-experts";
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_experts_a2", {4, 8}}}, {{"n_experts_a2", {4, 8}}},
+                                              {{"n_experts_a2", {4, 8, 16}}});
+  s.rules = {claim_rule(), power_check_rule()};
+  if (profile == Profile::full) {
+    s.rules.push_back(tabulated("sp", "sp"));
+    s.rules.push_back(tabulated("mup-moe", "mup-moe"));
+    s.rules.push_back(tabulated("jiang", "jiang"));
+  }
+  return s;
+}
+
 /// lr-transfer-capacity-depth: the capacity-bound task across depth L = 2, 4, 8, 16 at d = 32 (N = 4,
 /// a = 1, h = d): complete-mue (CompleteP α = 1) judged; α = ½ tabulated beside it; SP (no depth factors)
 /// as the control and the power check, both up to L = 8 (compute: an L = 16 run costs ≈ 8× an L = 2 one).
@@ -350,6 +370,9 @@ Shape shape_at(const std::string& axis, std::int64_t v) {
     s.n_layers = v;
   } else if (axis == "n_experts") {
     s.n_experts = v;
+  } else if (axis == "n_experts_a2") {  // N with two experts active (the router learns)
+    s.n_experts = v;
+    s.n_active = 2;
   } else if (axis == "granularity") {  // (N, a, h) -> (mN, ma, h/m)
     s.n_experts = 4 * v;
     s.n_active = v;
@@ -609,6 +632,14 @@ Experiment make_lr_transfer_capacity_depth_experiment() {
       "alpha = 1) judged, alpha = 1/2 tabulated, SP and the power check up to L = 8 as controls; judged only where "
       "capacity-gate passed",
       lr_transfer_capacity_depth_settings);
+}
+
+Experiment make_lr_transfer_capacity_experts_experiment() {
+  return lr_transfer_family(
+      "lr-transfer-capacity-experts",
+      "LR sweeps on the capacity-bound task along N = 4, 8, 16 with a learning router (a = 2, h = d; quick: N = 4, 8): "
+      "complete-mue must stay put, the power check must drift; SP, mup-moe and jiang tabulated",
+      lr_transfer_capacity_experts_settings);
 }
 
 Experiment make_lr_transfer_capacity_controls_experiment() {

@@ -15,6 +15,7 @@ Experiment make_lr_transfer_capacity_structure_experiment();
 Experiment make_lr_transfer_capacity_width_experiment();
 Experiment make_lr_transfer_capacity_depth_experiment();
 Experiment make_lr_transfer_capacity_controls_experiment();
+Experiment make_lr_transfer_capacity_experts_experiment();
 Experiment make_lr_transfer_capacity_controls_width_experiment();
 Experiment make_duration_transfer_experiment();
 Experiment make_batch_transfer_experiment();
@@ -32,6 +33,7 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_lr_transfer_capacity_width_experiment());
   registry.add(transformer::make_lr_transfer_capacity_depth_experiment());
   registry.add(transformer::make_lr_transfer_capacity_controls_experiment());
+  registry.add(transformer::make_lr_transfer_capacity_experts_experiment());
   registry.add(transformer::make_lr_transfer_capacity_controls_width_experiment());
   registry.add(transformer::make_lr_transfer_experiment());
   registry.add(transformer::make_coord_check_experiment());
