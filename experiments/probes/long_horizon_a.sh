@@ -37,6 +37,5 @@ done > "$work/jobs"
 run_jobs < "$work/jobs"
 
 /usr/bin/env python3 "$here/long_horizon_summary.py" "$work/runs" "$revision" "$muelab" "$work/out"
-mkdir -p "$out"
-mv "$work/out/"* "$out/"
+probe_publish
 echo "long_horizon_a: wrote $out/runs.csv and $out/summary.md" >&2

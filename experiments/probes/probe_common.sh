@@ -43,3 +43,10 @@ target_toml() {  # model-table steps init seed base-file lr
   printf '[schedule]\nkind = "wsd"\nwarmup_steps = 100\ndecay_fraction = 0.2\n'
   printf '[trainer]\nseed = %s\nthreads = 1\neval_interval = %s\neval_batches = 16\n' "$4" "$2"
 }
+
+# probe_publish: moves the summary files from $work/out to $out, so the outputs appear only once every run
+# has finished and been summarized.
+probe_publish() {
+  mkdir -p "$out"
+  mv "$work/out/"* "$out/"
+}

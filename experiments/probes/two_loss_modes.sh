@@ -54,6 +54,5 @@ run_arm a4-lr-6.64 "$(model_moe 4)" 1500 0.02 0.01
 run_arm a4-lr-5.14 "$(model_moe 4)" 1500 0.02 0.028284271247461908
 
 /usr/bin/env python3 "$here/two_loss_modes_summary.py" "$work/runs" "$last_token_floor" "$revision" "$muelab" "$work/out"
-mkdir -p "$out"
-mv "$work/out/"* "$out/"
+probe_publish
 echo "two_loss_modes: wrote $out/runs.csv and $out/summary.md" >&2
