@@ -6,10 +6,8 @@
 #include "muelab/models/cpu/trainer.hpp"
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
-#include <sstream>
 #include <stdexcept>
 
 namespace muelab::cli {
@@ -23,11 +21,7 @@ int train_population_command(const std::string& config, const std::vector<std::s
     return 2;
   }
   try {
-    std::ifstream in(population_file);
-    if (!in) throw std::invalid_argument("--population: cannot read " + population_file);
-    std::stringstream text;
-    text << in.rdbuf();
-    const auto members = muelab::experiments::parse_population_file(text.str(), "--population " + population_file);
+    const auto members = muelab::experiments::load_population_file(population_file);
     std::vector<mc::TrainRun> runs;
     std::vector<std::filesystem::path> outs;
     for (const auto& m : members) {

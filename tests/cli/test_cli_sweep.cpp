@@ -407,5 +407,10 @@ TEST_CASE("train --population: a malformed file or mismatched members fail clean
     CHECK_FALSE(fs::exists(out));
     CHECK_FALSE(fs::exists(dir / "n"));
   }
+  std::string err;  // a file that does not exist: one line naming it
+  CHECK(run_muelab("train --config '" + config + "' --population '" + (dir / "absent.json").string() + "'", dir,
+                   &err) == 2);
+  CHECK(std::count(err.begin(), err.end(), '\n') == 1);
+  CHECK(err.find("absent.json") != std::string::npos);
   fs::remove_all(dir);
 }

@@ -292,6 +292,14 @@ std::vector<PopulationMember> parse_population_file(const std::string& text, con
   return members;
 }
 
+std::vector<PopulationMember> load_population_file(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  if (!in) throw SweepError(file.string(), "(file)", "cannot be read (does the file exist?)");
+  std::ostringstream text;
+  text << in.rdbuf();
+  return parse_population_file(text.str(), file.string());
+}
+
 std::vector<std::vector<std::size_t>> population_groups(const std::vector<std::string>& keys,
                                                         const std::vector<std::string>& seeds, int jobs, int max_size) {
   if (seeds.size() != keys.size()) throw std::invalid_argument("population_groups: one seed per key is needed");

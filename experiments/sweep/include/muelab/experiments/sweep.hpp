@@ -113,6 +113,10 @@ struct PopulationMember {
 /// members[i].set) when it is not JSON of that shape or has no member.
 [[nodiscard]] std::vector<PopulationMember> parse_population_file(const std::string& text, const std::string& source);
 
+/// Reads and parses a population file (a SweepError naming the file when it cannot be read), as
+/// load_sweep_spec does for a sweep file.
+[[nodiscard]] std::vector<PopulationMember> load_population_file(const std::filesystem::path& file);
+
 /// The processes a sweep starts: groups of indices into `keys` (one per pending run, in order). Runs
 /// with an empty key run alone; runs with equal keys (n of them) are cut into ⌈n / max_size⌉ groups,
 /// raised to at least `jobs` and to a multiple of it (so the last round keeps every job busy; at most n),
