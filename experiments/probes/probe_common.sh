@@ -36,11 +36,13 @@ base_toml() {  # steps init lr
   printf '[model]\nd_model = 32\nn_layers = 2\nd_head = 8\nffn = "dense"\nd_ffn = 32\n[train]\nbatch_size = 16\nseq_len = 64\nsteps = %s\n' "$1"
   printf '[optim]\nname = "adamw"\nlr = %s\nweight_decay = 0.1\neps = 1e-8\nbeta1 = 0.9\nbeta2 = 0.95\ninit_std = %s\n' "$3" "$2"
 }
-target_toml() {  # model-table steps init seed base-file lr
+# The schedule every target run gets: the experiments' WSD unless the probe sets schedule_table.
+wsd_schedule=$'[schedule]\nkind = "wsd"\nwarmup_steps = 100\ndecay_fraction = 0.2'
+target_toml() {  # model-table steps init seed base-file lr (schedule: $schedule_table, default WSD)
   printf '%s\n[train]\nbatch_size = 16\nseq_len = 64\nsteps = %s\n' "$1" "$2"
   printf '[transfer]\nrule = "complete-mue"\nbase = "%s"\nlr = %s\ninit_std = %s\nweight_decay = 0.1\n' "$5" "$6" "$3"
   printf '[data]\nsource = "markov-k"\nmarkov_states = 32\nmarkov_order = 2\nmarkov_temperature = 0.3\nmarkov_seed = 7\n'
-  printf '[schedule]\nkind = "wsd"\nwarmup_steps = 100\ndecay_fraction = 0.2\n'
+  printf '%s\n' "${schedule_table:-$wsd_schedule}"
   printf '[trainer]\nseed = %s\nthreads = 1\neval_interval = %s\neval_batches = 16\n' "$4" "$2"
 }
 
