@@ -2,7 +2,8 @@
 # One CI lane besides the README's test command (docs/development.md §3, "CI lanes"):
 #   asan   ASan + UBSan build (preset asan), the whole suite
 #   clang  Clang 14 build with warnings as errors (preset clang), every test but the smoke profiles
-#          (the same experiment code already runs under GCC and under ASan)
+#          (the same experiment code already runs under GCC and under ASan) and the PyTorch example
+#          (label example: two minutes of PyTorch around one binding call that other tests cover)
 # Each lane configures, builds and tests its own build/<preset> tree and prints its wall time.
 # Usage: scripts/ci-lane.sh asan|clang
 set -euo pipefail
@@ -20,7 +21,7 @@ case "$lane" in
   clang)
     ./scripts/install-deps.sh clang >/dev/null
     ./scripts/build.sh clang
-    ctest --preset clang -j "$(nproc)" -LE smoke
+    ctest --preset clang -j "$(nproc)" -LE "smoke|example"
     ;;
   *)
     echo "ci-lane: unknown lane '$lane' (accepted: asan, clang)" >&2
