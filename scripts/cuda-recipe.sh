@@ -4,8 +4,10 @@
 #
 #   scripts/cuda-recipe.sh width|depth [OUT]   build with CUDA, run the sweep (resumable: rerun the same
 #                                              command after a kill), then `muelab analyze` it
-#   scripts/cuda-recipe.sh check width|depth   the same pipeline on the CPU at 3 steps, 1 seed and 2 LRs
-#                                              (tests/experiments: proves the configs load and analyze)
+#   scripts/cuda-recipe.sh check width|depth   the same pipeline on the CPU at 3 steps of 2 × 8 tokens,
+#                                              1 seed and 2 LRs (tests/experiments: proves the configs
+#                                              load and analyze; 16 tokens, not 1024, because at d = 1024
+#                                              and L = 64 the full batch took ~2 minutes under ASan)
 #
 # The sweeps (experiments/configs/capacity-cuda/{width,depth}.toml) train from target.toml, transferred
 # from the dense proxy proxy.toml by each rule; `muelab analyze` fits every LR curve's optimum under the
@@ -21,9 +23,11 @@ if [ "${1:-}" = "check" ]; then
   work="$(mktemp -d)"
   trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
   cp "$configs/target.toml" "$work/"
-  sed -e 's|^steps = .*|steps = 3|' "$configs/proxy.toml" > "$work/proxy.toml"  # same T as the runs: q = 1
-  # The recipe's sweep with the CPU trainer, 3 steps, one seed and two LRs (the rest unchanged).
-  sed -e "s|^command = .*|command = [\"$(realpath "$muelab_bin")\", \"train\", \"--device\", \"cpu\"]\nset = [\"train.steps=3\", \"schedule.warmup_steps=1\", \"trainer.eval_interval=3\", \"trainer.eval_batches=1\"]|" \
+  # Same B and T as the runs, so that q = 1 (the square-root rule changes nothing).
+  sed -e 's|^steps = .*|steps = 3|' -e 's|^batch_size = .*|batch_size = 2|' -e 's|^seq_len = .*|seq_len = 8|' \
+      "$configs/proxy.toml" > "$work/proxy.toml"
+  # The recipe's sweep with the CPU trainer, 3 steps of 2 × 8 tokens, one seed and two LRs (the rest unchanged).
+  sed -e "s|^command = .*|command = [\"$(realpath "$muelab_bin")\", \"train\", \"--device\", \"cpu\"]\nset = [\"train.steps=3\", \"train.batch_size=2\", \"train.seq_len=8\", \"schedule.warmup_steps=1\", \"trainer.eval_interval=3\", \"trainer.eval_batches=1\"]|" \
       -e 's|^seeds = .*|seeds = [1]|' \
       -e 's|^"transfer.lr" = .*|"transfer.lr" = [6.4e-3, 1.28e-2]|' \
       "$configs/$axis.toml" > "$work/$axis.toml"
