@@ -97,7 +97,8 @@ std::vector<Target> tune_once_targets(std::int64_t d0, std::int64_t L0, const st
 /// What one profile runs (docs/claims.md, "Plans").
 struct TuneOnceSettings {
   Budget budget;  ///< the capacity-bound task (the proxy's and every target's: same B and T, §4's q = 1)
-  int seeds = 3;
+  int seeds = 3;  ///< the proxy's WD and init sweeps (its LR calibration is capacity-gate's)
+  int target_seeds = 3;                 ///< every target's own LR sweep and transferred points: the regret's pairs
   std::int64_t width = 32, layers = 2;  ///< the dense proxy (H = d) and the base of every target
   double grid_step = 1.0;               ///< the targets' own LR sweeps: octaves between points
   int half = 2;                         ///< ... and points on each side of the transferred LR
@@ -112,6 +113,10 @@ TuneOnceSettings tune_once_settings(Profile profile) {
   TuneOnceSettings s;
   s.budget = capacity_bound_budget(profile);
   s.seeds = by_profile(profile, 2, 2, 5);
+  // Plan change declared before its run (docs/claims.md `tune-dense-once`): the regrets are measured over
+  // 10 seeds in full, not 5 (at 5 the CI's half-width, 0.01-0.04 nats, exceeded the 0.01 tolerance on five
+  // of seven targets); the proxy is tuned as before, so the transferred point does not change.
+  s.target_seeds = by_profile(profile, 2, 2, 10);
   s.grid_step = by_profile(profile, 1.0, 1.0, 0.5);
   s.half = by_profile(profile, 1, 1, 3);
   // Weight decay around the task's λ = 0.1 (ηλT ≈ 1.9 at the proxy's η* = 1.3e-2 and T = 1500, docs/claims.md
@@ -131,13 +136,19 @@ ExperimentPlan tune_dense_once_plan(Profile profile) {
   ExperimentPlan plan;
   std::vector<std::string> targets;
   for (const auto& t : tune_once_targets(s.width, s.layers, s.wider, s.all_targets)) targets.push_back(t.name);
-  plan.settings = {{"budget", to_json(s.budget)}, {"seeds", s.seeds},
+  plan.settings = {{"budget", to_json(s.budget)},
+                   {"seeds", s.seeds},
+                   {"target_seeds", s.target_seeds},
                    {"proxy_lr_calibration", to_json(capacity_calibration_settings(profile))},
                    {"needs_capacity_gate", true},
-                   {"proxy_weight_decays", s.weight_decays}, {"proxy_init_stds", s.init_stds},
-                   {"targets", targets}, {"target_lr_grid_step_log2", s.grid_step},
-                   {"target_lr_grid_points", 2 * s.half + 1}, {"edge_extra_points_cap", s.edge.max_extra_points},
-                   {"rules", s.rules}, {"control", "sp on the wider targets"}};
+                   {"proxy_weight_decays", s.weight_decays},
+                   {"proxy_init_stds", s.init_stds},
+                   {"targets", targets},
+                   {"target_lr_grid_step_log2", s.grid_step},
+                   {"target_lr_grid_points", 2 * s.half + 1},
+                   {"edge_extra_points_cap", s.edge.max_extra_points},
+                   {"rules", s.rules},
+                   {"control", "sp on the wider targets"}};
   plan.claims["regret"] = {"tune-dense-once", "loss at the transferred HPs minus the target's best (own sweep), nats",
                            VerdictKind::claim, Sidedness::at_most, 0.0, 0.01};
   plan.claims["regret control"] = as_control(plan.claims["regret"]);
@@ -196,11 +207,11 @@ std::vector<TargetRuns> measure_targets(const TuneOnceSettings& s, const std::ve
   for (const double lr : log2_grid(tuned.lr, s.half, s.grid_step)) initial_grid.push_back(std::log2(lr));
   const double transferred_x = std::log2(tuned.lr);
   const auto own = sweep_curves_until_interior(
-      std::vector<std::vector<double>>(targets.size(), initial_grid), s.seeds,
+      std::vector<std::vector<double>>(targets.size(), initial_grid), s.target_seeds,
       [&](std::size_t t, double x, int k) { return job_at(t, "complete-mue", std::exp2(x), k); }, s.edge,
       o.out_dir / "scratch", o.threads, "tune-dense-once: target LR sweeps");
   const auto missing = std::numeric_limits<double>::quiet_NaN();
-  const auto n_seeds = static_cast<std::size_t>(s.seeds);
+  const auto n_seeds = static_cast<std::size_t>(s.target_seeds);
   std::vector<TargetRuns> out(targets.size());
   for (std::size_t t = 0; t < targets.size(); ++t) {
     auto& m = out[t];
@@ -220,7 +231,7 @@ std::vector<TargetRuns> measure_targets(const TuneOnceSettings& s, const std::ve
   for (std::size_t t = 0; t < targets.size(); ++t)
     for (const auto& rule : s.rules)
       if (rule != "complete-mue")
-        for (int k = 0; k < s.seeds; ++k) {
+        for (int k = 0; k < s.target_seeds; ++k) {
           jobs.push_back(job_at(t, rule, tuned.lr, k));
           where.emplace_back(t, rule, k);
         }
@@ -243,12 +254,14 @@ void write_regret_markdown(const TuneOnceSettings& s, const std::vector<Target>&
       "# tune-dense-once: regret of the dense-tuned hyperparameters on each MoE target\n\n"
       "Profile {}, capacity-bound task (order-2 Markov chain, docs/theory.md §9), {} steps (warm-up then WSD), "
       "batch {}x{}, {} seeds. Dense proxy d={}, L={}, H=d tuned once: lr = {:.4g}, weight_decay = {:.4g}, "
-      "init_std = {:.4g}. Cell: regret in nats = loss at the transferred HPs minus the best loss of the target's own LR sweep "
+      "init_std = {:.4g}. Cell: regret in nats = loss at the transferred HPs minus the best loss of the target's own "
+      "LR sweep "
       "(complete-mue parametrization, grid step {} octave + edge policy), [95% paired bootstrap CI over seeds] and its "
-      "verdict against regret ≤ 0.01 nats (holds / fails / inconclusive; only complete-mue rows and SP on wider targets "
+      "verdict against regret ≤ 0.01 nats (holds / fails / inconclusive; only complete-mue rows and SP on wider "
+      "targets "
       "are judged).\n\n| target |",
-      to_string(o.profile), budget.steps, budget.batch_size, budget.seq_len, s.seeds, s.width, s.layers, tuned.lr,
-      tuned.weight_decay, tuned.init_std, s.grid_step);
+      to_string(o.profile), budget.steps, budget.batch_size, budget.seq_len, s.target_seeds, s.width, s.layers,
+      tuned.lr, tuned.weight_decay, tuned.init_std, s.grid_step);
   for (const auto& r : s.rules) text += " " + r + " |";
   text += "\n|---|";
   for (std::size_t r = 0; r < s.rules.size(); ++r) text += "---|";
@@ -298,7 +311,7 @@ VerdictReport run_tune_dense_once(const ExperimentOptions& o) {
       const bool claim = rule == "complete-mue";
       const auto& spec = plan.claim(control ? "regret control" : "regret");
       const std::string name = fmt::format("regret of {} on {}{} (nats, paired over {} seeds)", rule, targets[t].name,
-                                           control ? " (control)" : "", s.seeds);
+                                           control ? " (control)" : "", s.target_seeds);
       // A regret through an optimum at a grid edge (the target's own sweep, or the proxy's LR) is not measured.
       const auto row = edge != GridEdge::interior
                            ? not_measured(spec, name, "optimum at grid edge (the target's own LR sweep)", r.regret,
