@@ -38,9 +38,11 @@ base_toml() {  # steps init lr
 }
 # The schedule every target run gets: the experiments' WSD unless the probe sets schedule_table.
 wsd_schedule=$'[schedule]\nkind = "wsd"\nwarmup_steps = 100\ndecay_fraction = 0.2'
-target_toml() {  # model-table steps init seed base-file lr (schedule: $schedule_table, default WSD)
+# target_toml: model-table steps init seed base-file lr. The transferred λ is $transfer_weight_decay (default
+# 0.1, the task's) and the schedule $schedule_table (default the experiments' WSD).
+target_toml() {
   printf '%s\n[train]\nbatch_size = 16\nseq_len = 64\nsteps = %s\n' "$1" "$2"
-  printf '[transfer]\nrule = "complete-mue"\nbase = "%s"\nlr = %s\ninit_std = %s\nweight_decay = 0.1\n' "$5" "$6" "$3"
+  printf '[transfer]\nrule = "complete-mue"\nbase = "%s"\nlr = %s\ninit_std = %s\nweight_decay = %s\n' "$5" "$6" "$3" "${transfer_weight_decay:-0.1}"
   printf '[data]\nsource = "markov-k"\nmarkov_states = 32\nmarkov_order = 2\nmarkov_temperature = 0.3\nmarkov_seed = 7\n'
   printf '%s\n' "${schedule_table:-$wsd_schedule}"
   printf '[trainer]\nseed = %s\nthreads = 1\neval_interval = %s\neval_batches = 16\n' "$4" "$2"

@@ -17,6 +17,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 source "$here/probe_common.sh"
 probe_setup proxy_plateau.sh proxy-plateau "$@"
 
+transfer_weight_decay=0.012499999999999997  # the tuned λ (target_toml's default is the task's 0.1)
 proxy_model=$'[model]\nd_model = 16\nn_layers = 1\nd_head = 8\nffn = "dense"\nd_ffn = 16'
 for steps in 375 750 1500 3000; do
   warmup=$((steps / 15))
@@ -25,8 +26,8 @@ for steps in 375 750 1500 3000; do
   schedule_table=$(printf '[schedule]\nkind = "wsd"\nwarmup_steps = %s\ndecay_fraction = 0.2' "$warmup")
   for seed in 8201 8202 8203; do
     # The proxy trained as itself: the identity transfer (base = the same shape and steps).
-    target_toml "$proxy_model" "$steps" 0.031155605148563862 "$seed" "base_$steps.toml" 0.01675054462514777 |
-      sed 's/^weight_decay = 0.1$/weight_decay = 0.012499999999999997/' > "$work/proxy-T$steps-$seed.toml"
+    target_toml "$proxy_model" "$steps" 0.031155605148563862 "$seed" "base_$steps.toml" 0.01675054462514777 \
+      > "$work/proxy-T$steps-$seed.toml"
     echo "proxy-T$steps-$seed"
   done
 done > "$work/jobs"

@@ -97,7 +97,7 @@ std::vector<Target> tune_once_targets(std::int64_t d0, std::int64_t L0, const st
 /// What one profile runs (docs/claims.md, "Plans").
 struct TuneOnceSettings {
   Budget budget;  ///< the capacity-bound task (the proxy's and every target's: same B and T, §4's q = 1)
-  int seeds = 3;  ///< the proxy's WD and init sweeps (its LR calibration is capacity-gate's)
+  int seeds = 3;  ///< the proxy's WD and init sweeps (its LR calibration takes capacity-gate's settings)
   int target_seeds = 3;                 ///< every target's own LR sweep and transferred points: the regret's pairs
   std::int64_t width = 32, layers = 2;  ///< the dense proxy (H = d) and the base of every target
   double grid_step = 1.0;               ///< the targets' own LR sweeps: octaves between points
@@ -255,11 +255,9 @@ void write_regret_markdown(const TuneOnceSettings& s, const std::vector<Target>&
       "Profile {}, capacity-bound task (order-2 Markov chain, docs/theory.md §9), {} steps (warm-up then WSD), "
       "batch {}x{}, {} seeds. Dense proxy d={}, L={}, H=d tuned once: lr = {:.4g}, weight_decay = {:.4g}, "
       "init_std = {:.4g}. Cell: regret in nats = loss at the transferred HPs minus the best loss of the target's own "
-      "LR sweep "
-      "(complete-mue parametrization, grid step {} octave + edge policy), [95% paired bootstrap CI over seeds] and its "
-      "verdict against regret ≤ 0.01 nats (holds / fails / inconclusive; only complete-mue rows and SP on wider "
-      "targets "
-      "are judged).\n\n| target |",
+      "LR sweep (complete-mue parametrization, grid step {} octave + edge policy), [95% paired bootstrap CI over "
+      "seeds] and its verdict against regret ≤ 0.01 nats (holds / fails / inconclusive; only complete-mue rows and SP "
+      "on wider targets are judged).\n\n| target |",
       to_string(o.profile), budget.steps, budget.batch_size, budget.seq_len, s.target_seeds, s.width, s.layers,
       tuned.lr, tuned.weight_decay, tuned.init_std, s.grid_step);
   for (const auto& r : s.rules) text += " " + r + " |";
