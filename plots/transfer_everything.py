@@ -40,7 +40,7 @@ def main(out_dir):
                 label="proxy-tuned point (every rule)")
     ax.set_xlabel("log2 base LR (transferred by Complete-muE)")
     ax.set_ylabel("log2 base weight decay")
-    ax.set_title("target LR x WD grid (MoE d=64, L=2, N=8, a=2, 1 shared, T=4T0)", fontsize=9)
+    ax.set_title("target LR x WD grid (MoE d=128, L=2, N=8, a=2, 1 shared, T=4T0)", fontsize=9)
     ax.legend(fontsize=7, loc="upper right")
     names = [r["rule"] for r in regret]
     ys = [num(r["regret"]) for r in regret]
