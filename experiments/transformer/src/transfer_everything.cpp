@@ -43,7 +43,7 @@ struct EverythingSettings {
   std::vector<std::string> rules = {"complete-mue", "sp", "mup"};
   int lr_half = 2;
   double lr_step = 0.5;
-  int wd_half = 1;
+  int wd_half = 1;  ///< three WD points an octave apart (five in the first design), extended at an end
   double wd_step = 1.0;
   int wd_extensions = 2;  ///< at most this many octaves added on the side where the best WD sits
   EdgePolicy edge;
@@ -78,14 +78,14 @@ EverythingSettings everything_settings(Profile profile) {
   // The proxy's grids: LR around 2^-6 (the d = 32, L = 2 dense model's optimum at 750 steps in
   // duration-transfer), WD around the task's 0.1 (ηλT0 ≈ 1.2 there), init around 0.02; each extended by
   // the edge policy.
-  s.calibration.lrs =
-      by_profile(profile, log2_grid(0.0156, 1, 1.0), log2_grid(0.0156, 1, 1.0), log2_grid(0.015625, 3, 0.5));
+  constexpr double proxy_lr_centre = 0.015625;  // 2^-6
+  s.calibration.lrs = by_profile(profile, log2_grid(proxy_lr_centre, 1, 1.0), log2_grid(proxy_lr_centre, 1, 1.0),
+                                 log2_grid(proxy_lr_centre, 3, 0.5));
   s.calibration.weight_decays = by_profile(profile, log2_grid(0.1, 1, 1.0), log2_grid(0.1, 1, 1.0), log2_grid(0.1, 2, 0.5));
   s.calibration.init_stds = by_profile(profile, log2_grid(0.02, 1, 1.0), log2_grid(0.02, 1, 1.0), log2_grid(0.02, 2, 0.5));
   s.calibration.edge.max_extra_points = by_profile(profile, 1, 1, 4);
   s.lr_half = by_profile(profile, 1, 1, 2);
   s.lr_step = by_profile(profile, 1.0, 1.0, 0.5);
-  s.wd_half = 1;  // three WD points an octave apart (five in the first design), extended at an end
   s.wd_extensions = by_profile(profile, 0, 1, 2);
   s.edge.max_extra_points = by_profile(profile, 1, 1, 4);
   return s;
@@ -269,9 +269,8 @@ Experiment make_transfer_everything_experiment() {
   e.name = "transfer-everything";
   e.description =
       "Tune once, transfer everything: dense proxy (d = 32, L = 1, T0) tuned once (LR, WD, init), transferred to an "
-      "MoE "
-      "with a shared expert at width x4, depth x2, steps x4; regret against the target's LR x WD grid, Complete-muE "
-      "(claim, at most 0.01 nats) against SP and muP-only (controls)";
+      "MoE with a shared expert at width x4, depth x2, steps x4; regret against the target's LR x WD grid, "
+      "Complete-muE (claim, at most 0.01 nats) against SP and muP-only (controls)";
   e.claims = {"transfer-everything"};
   e.plot_script = "transfer_everything.py";
   e.run = run_transfer_everything;
