@@ -22,8 +22,9 @@ def main(out_dir):
     series = list(dict.fromkeys(r["series"] for r in all_drifts))
     axis_of = {r["series"]: r["axis"] for r in all_drifts}
     models = sorted({r["model"] for r in all_curves})
+    swept = {(r["series"], r["knob"]) for r in all_drifts}  # a series may sweep the LR only
     rows = [(sr, knob, label) for sr in series
-            for knob, label in (("lr", "log2 proxy LR"), ("wd", "log2 proxy weight decay"))]
+            for knob, label in (("lr", "log2 proxy LR"), ("wd", "log2 proxy weight decay")) if (sr, knob) in swept]
     fig, grid = plt.subplots(len(rows), len(models) + 1, figsize=(6 * (len(models) + 1), 4.5 * len(rows)),
                              squeeze=False)
     for row, (sr, knob, label) in enumerate(rows):

@@ -74,6 +74,8 @@ struct ScheduleSeries {
   /// false where q = 1 at every point (batch at fixed steps): the rules coincide, one curve per knob,
   /// its drift tabulated (the rule predicts nothing about it; docs/theory.md §4 predicts only σ0).
   bool rule_matters = true;
+  /// The proxy values swept along this series: "lr" (at the task's λ) and "wd" (at a fixed proxy LR).
+  std::vector<std::string> knobs = {"lr", "wd"};
   [[nodiscard]] std::int64_t value(const SchedulePoint& p) const { return axis == "steps" ? p.steps : p.batch_size; }
 };
 
@@ -136,6 +138,15 @@ ScheduleSettings duration_settings(Profile profile) {
   ScheduleSeries duration{"duration", "steps", {}, true};
   for (const std::int64_t k : {1, 2, 4}) duration.points.push_back({s.base.batch_size, t0 * k});
   s.series = {duration};
+  if (profile == Profile::full) {
+    // The extension to 8T0 (LR only), declared after the T0..4T0 result and before its run
+    // (docs/claims.md `duration-transfer`, "Extension to 8T0"): the `none` control's η drift sat on
+    // the band's edge (−0.29 [−0.36, −0.25]); a third doubling narrows the CI and, by the stays-put
+    // default, the band (±1/6 per doubling over three). The T0..4T0 runs are shared (trained once).
+    ScheduleSeries longer{"duration to 8T0", "steps", duration.points, true, {"lr"}};
+    longer.points.push_back({s.base.batch_size, t0 * 8});
+    s.series.push_back(longer);
+  }
   return s;
 }
 
@@ -198,11 +209,12 @@ ExperimentPlan schedule_plan(const ScheduleSettings& s, Profile profile) {
     nlohmann::json points = nlohmann::json::array();
     for (const auto& p : sr.points) points.push_back({{"batch_size", p.batch_size}, {"steps", p.steps}});
     nlohmann::json predictions = nlohmann::json::object();
-    for (const std::string knob : {"lr", "wd"})
+    for (const auto& knob : sr.knobs)
       for (const auto& rule : rules_of(s, sr))
         if (const double d = predicted_control_drift(sr, knob, rule); !std::isnan(d)) predictions[rule + " " + knob] = d;
     series.push_back({{"name", sr.name}, {"axis", sr.axis}, {"points", points}, {"rules", rules_of(s, sr)},
                       {"control_predicted_drift_per_doubling", predictions}});
+    if (sr.knobs != ScheduleSeries{}.knobs) series.back()["knobs"] = sr.knobs;
   }
   nlohmann::json models = nlohmann::json::array();
   for (const auto& m : s.models) models.push_back({{"name", m.name}, {"shape", shape_key(m.shape)}});
@@ -278,7 +290,7 @@ ScheduleMeasured measure(const ScheduleSettings& s, const ExperimentOptions& o) 
   const auto lr_grid = log2_of(log2_grid(s.lr_centre, s.lr_half, s.lr_step));
   const auto wd_grid = log2_of(log2_grid(s.wd_centre, s.wd_half, s.wd_step));
   for (std::size_t sr = 0; sr < s.series.size(); ++sr)
-    for (const std::string knob : {"lr", "wd"})
+    for (const auto& knob : s.series[sr].knobs)
       for (std::size_t model = 0; model < s.models.size(); ++model)
         for (const auto& rule : rules_of(s, s.series[sr]))
           for (std::size_t p = 0; p < s.series[sr].points.size(); ++p) {  // at q = 1 the rules coincide: trained once
@@ -469,7 +481,7 @@ std::vector<Verdict> judge_series(const ScheduleSettings& s, const ExperimentPla
   const auto& series = s.series[sr];
   std::vector<Verdict> out;
   std::uint64_t salt = 0;
-  for (const std::string knob : {"lr", "wd"})
+  for (const auto& knob : series.knobs)
     for (std::size_t model = 0; model < s.models.size(); ++model) {
       std::map<std::string, std::optional<Verdict>> rows;
       for (const auto& rule : rules_of(s, series))
@@ -516,7 +528,10 @@ VerdictReport run_duration_transfer(const ExperimentOptions& o) {
   const auto m = measure(s, o);
   VerdictReport report;
   ScheduleTables t;
-  report.verdicts = judge_series(s, plan, m, 0, o.seed, t);
+  for (std::size_t sr = 0; sr < s.series.size(); ++sr) {
+    auto rows = judge_series(s, plan, m, sr, o.seed + 7919 * sr, t);
+    report.verdicts.insert(report.verdicts.end(), rows.begin(), rows.end());
+  }
   write_tables(t, o.out_dir);
   finish(s, m, o, report, start);
   return report;
