@@ -13,6 +13,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <string>
 #include <limits>
 #include <span>
 #include <stdexcept>
@@ -290,4 +291,22 @@ TEST_CASE("CsvTable writes doubles that round-trip, quotes strings, and spells a
   t.add_row({-std::numeric_limits<double>::quiet_NaN(), -2LL, std::string("plain")});
   CHECK(t.to_string() == "x,n,label\n0.10000000000000001,3,\"a, \"\"b\"\"\"\nnan,-2,plain\n");
   CHECK_THROWS_AS(t.add_row({1.0}), std::invalid_argument);
+}
+
+TEST_CASE("the machine line names the instruction set that the cpuinfo flags show", "[experiments][output]") {
+  const auto isa = instruction_set();
+  CHECK((isa == "AVX-512" || isa == "AVX2" || isa == "baseline x86-64" || isa == "non-x86"));
+  CHECK(machine_description().find("(" + isa + ")") != std::string::npos);
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string flags;
+  for (std::string line; std::getline(cpuinfo, line);)
+    if (line.rfind("flags", 0) == 0) {
+      flags = line + " ";
+      break;
+    }
+  if (flags.empty()) return;  // not Linux on x86: nothing independent to compare with
+  const auto has = [&](const std::string& f) { return flags.find(" " + f + " ") != std::string::npos; };
+  const bool avx512 = has("avx512f") && has("avx512dq") && has("avx512vl") && has("avx512bw");
+  const bool avx2 = has("avx2") && has("fma");
+  CHECK(isa == (avx512 ? "AVX-512" : avx2 ? "AVX2" : "baseline x86-64"));
 }

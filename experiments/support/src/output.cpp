@@ -62,6 +62,18 @@ bool is_clean_revision(const std::string& revision) {
 
 std::filesystem::path source_directory() { return MUELAB_SOURCE_DIR; }
 
+std::string instruction_set() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
+      __builtin_cpu_supports("avx512bw"))
+    return "AVX-512";
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "AVX2";
+  return "baseline x86-64";
+#else
+  return "non-x86";
+#endif
+}
+
 std::string machine_description() {
   std::string model = "unknown CPU";
   std::ifstream cpuinfo("/proc/cpuinfo");
@@ -72,8 +84,8 @@ std::string machine_description() {
       break;
     }
   }
-  return fmt::format("{}; {} logical cores; {} OpenMP threads", model, std::thread::hardware_concurrency(),
-                     omp_get_max_threads());
+  return fmt::format("{} ({}); {} logical cores; {} OpenMP threads", model, instruction_set(),
+                     std::thread::hardware_concurrency(), omp_get_max_threads());
 }
 
 }  // namespace muelab::experiments
