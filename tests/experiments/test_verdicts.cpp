@@ -13,10 +13,10 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
-#include <string>
 #include <limits>
 #include <span>
 #include <stdexcept>
+#include <string>
 
 using namespace muelab::experiments;
 
