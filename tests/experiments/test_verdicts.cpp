@@ -306,7 +306,7 @@ TEST_CASE("the machine line names the instruction set that the cpuinfo flags sho
     }
   if (flags.empty()) return;  // not Linux on x86: nothing independent to compare with
   const auto has = [&](const std::string& f) { return flags.find(" " + f + " ") != std::string::npos; };
-  const bool avx512 = has("avx512f") && has("avx512dq") && has("avx512vl") && has("avx512bw");
-  const bool avx2 = has("avx2") && has("fma");
+  const bool avx2 = has("avx2") && has("fma") && has("bmi2");
+  const bool avx512 = avx2 && has("avx512f") && has("avx512dq") && has("avx512vl") && has("avx512bw");
   CHECK(isa == (avx512 ? "AVX-512" : avx2 ? "AVX2" : "baseline x86-64"));
 }

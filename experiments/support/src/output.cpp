@@ -62,12 +62,16 @@ bool is_clean_revision(const std::string& revision) {
 
 std::filesystem::path source_directory() { return MUELAB_SOURCE_DIR; }
 
+// The same feature tests as the trainer's dispatch (models::cpu::vk::isa_supported), which this library
+// cannot call: experiment support must not link the trainer (the SDE and mean-field programs use it;
+// test build_link_graph_sde_meanfield).
 std::string instruction_set() {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl") &&
-      __builtin_cpu_supports("avx512bw"))
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2");
+  if (avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+      __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
     return "AVX-512";
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "AVX2";
+  if (avx2) return "AVX2";
   return "baseline x86-64";
 #else
   return "non-x86";
