@@ -16,6 +16,8 @@
 // capacity-bound" (docs/claims.md `capacity-gate`).
 // lr-transfer-capacity-structure: the same on the capacity-bound task along the MoE block's structure:
 // granularity over 4 doublings (m = 1, 4, 16), shared experts and routing groups.
+// lr-transfer-capacity-sources: the rule sources side by side along that granularity axis (mup and
+// mup-moe, whose fan-in expert-width scaling docs/theory.md §6 predicts to break transfer, as controls).
 #include "common.hpp"
 #include "edge_sweep.hpp"
 
@@ -232,6 +234,29 @@ LrTransferSettings lr_transfer_capacity_experts_settings(Profile profile) {
     s.rules.push_back(tabulated("sp", "sp"));
     s.rules.push_back(tabulated("mup-moe", "mup-moe"));
     s.rules.push_back(tabulated("jiang", "jiang"));
+  }
+  return s;
+}
+
+/// lr-transfer-capacity-sources: the rule sources side by side where they treat the MoE block differently,
+/// on the capacity-bound task along granularity m = 1, 4, 16 ((N, a, h) = (4, 1, d) -> (64, 16, d/16), 4
+/// doublings). Complete-muE judged (R = a, expert-down Bridge I init, hidden LR ×1); mup and mup-moe (fan-in
+/// μP on the expert width h: expert-down LR ×m, init ×√m, R = 1) are controls that docs/theory.md §6 predicts
+/// to break transfer across expert width ([JIANG]'s argument, the failure [MUPMOE] reports), no sign
+/// predicted; jiang (mean-field down init √d/h, R = 1/a) and sp (R = 1, no width factors) tabulated.
+/// completep is left out: at fixed depth it resolves to mup's runs except the norm gains' WD, and the gains
+/// are frozen by default. The same proxy, grid, seeds and edge policy as lr-transfer-capacity
+/// (docs/claims.md `lr-transfer`, "Rule sources along granularity").
+LrTransferSettings lr_transfer_capacity_sources_settings(Profile profile) {
+  LrTransferSettings s = lr_transfer_capacity_settings(profile);
+  s.name = "lr-transfer-capacity-sources";
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"granularity", {1, 2}}}, {{"granularity", {1, 2}}},
+                                              {{"granularity", {1, 4, 16}}});
+  s.rules = {claim_rule(), control("mup", "mup", {}, {"granularity"}, false)};
+  if (profile == Profile::full) {
+    s.rules.push_back(control("mup-moe", "mup-moe", {}, {"granularity"}, false));
+    s.rules.push_back(tabulated("jiang", "jiang"));
+    s.rules.push_back(tabulated("sp", "sp"));
   }
   return s;
 }
@@ -563,14 +588,27 @@ std::vector<Verdict> judge_axis(const LrTransferSettings& s, const ExperimentPla
   return out;
 }
 
+/// The plan's controls, for the rule-source table's caption: "a, b and c are controls" / "a is a control".
+std::string control_labels(const LrTransferSettings& s) {
+  std::vector<std::string> labels;
+  for (const auto& r : s.rules)
+    if (!r.control_axes.empty() || r.power_check) labels.push_back(r.label);
+  if (labels.empty()) return "no rule is a control";
+  std::string text = labels.front();
+  for (std::size_t i = 1; i < labels.size(); ++i) text += (i + 1 == labels.size() ? " and " : ", ") + labels[i];
+  return text + (labels.size() == 1 ? " is a control" : " are controls");
+}
+
 void write_rule_sources(const LrTransferSettings& s, Profile profile, const Tables& t, const std::filesystem::path& dir) {
   std::string text = fmt::format(
       "# Rule-source comparison: drift of log2 lr* per doubling of each axis\n\n"
-      "Profile {}, data {}, {} steps, batch {}x{}, LR grid step {} (log2) + edge policy, {} seeds. Cell: drift [95% paired "
+      "Profile {}, data {}, {} steps, batch {}x{}, LR grid step {} (log2) + edge policy, {} seeds. Cell: drift [95% "
+      "paired "
       "bootstrap CI]; ✓ holds / ✗ fails / ? inconclusive against 0 ± min(0.25, 0.5/doublings); (edge) = some optimum "
-      "still at the grid edge (not fitted). Only complete-mue rows are claims; sp, jiang fan-in down and the power "
-      "check are controls; the other rule sources are tabulated.\n\n| axis |",
-      to_string(profile), s.budget.data_source, s.budget.steps, s.budget.batch_size, s.budget.seq_len, s.grid_step, s.seeds);
+      "still at the grid edge (not fitted). Only complete-mue rows are claims; {} (on the axes the plan "
+      "names); the other rule sources are tabulated.\n\n| axis |",
+      to_string(profile), s.budget.data_source, s.budget.steps, s.budget.batch_size, s.budget.seq_len, s.grid_step,
+      s.seeds, control_labels(s));
   for (const auto& r : s.rules) text += " " + r.label + " |";
   text += "\n|---|";
   for (std::size_t r = 0; r < s.rules.size(); ++r) text += "---|";
@@ -694,6 +732,15 @@ Experiment make_lr_transfer_capacity_width_experiment() {
       "the power check; head_rule cmue-literal, wd_width_scaling coupled and trainable norm gains tabulated up to d = 64; "
       "judged only where capacity-gate passed",
       lr_transfer_capacity_width_settings);
+}
+
+Experiment make_lr_transfer_capacity_sources_experiment() {
+  return lr_transfer_family(
+      "lr-transfer-capacity-sources",
+      "LR sweeps on the capacity-bound task along granularity m = 1, 4, 16 (quick: 1, 2) with the rule sources that "
+      "treat the MoE block differently: complete-mue judged, mup and mup-moe (fan-in expert width) as controls, jiang "
+      "and sp tabulated; judged only where capacity-gate passed",
+      lr_transfer_capacity_sources_settings);
 }
 
 Experiment make_lr_transfer_capacity_structure_experiment() {

@@ -12,6 +12,7 @@ Experiment make_moe_speedup_experiment();
 Experiment make_capacity_gate_experiment();
 Experiment make_lr_transfer_capacity_experiment();
 Experiment make_lr_transfer_capacity_structure_experiment();
+Experiment make_lr_transfer_capacity_sources_experiment();
 Experiment make_lr_transfer_capacity_width_experiment();
 Experiment make_lr_transfer_capacity_depth_experiment();
 Experiment make_lr_transfer_capacity_controls_experiment();
@@ -30,6 +31,7 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_capacity_gate_experiment());
   registry.add(transformer::make_lr_transfer_capacity_experiment());
   registry.add(transformer::make_lr_transfer_capacity_structure_experiment());
+  registry.add(transformer::make_lr_transfer_capacity_sources_experiment());
   registry.add(transformer::make_lr_transfer_capacity_width_experiment());
   registry.add(transformer::make_lr_transfer_capacity_depth_experiment());
   registry.add(transformer::make_lr_transfer_capacity_controls_experiment());
