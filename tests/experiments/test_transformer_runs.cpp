@@ -367,6 +367,30 @@ TEST_CASE("run_fingerprint: the batch/duration switches matter only where q != 1
   CHECK(resolve(none_rule).transfer.ratios.q == Approx(0.5));
 }
 
+TEST_CASE("run_fingerprint: rule sources that resolve to the same numbers train the same run", "[transformer_runs]") {
+  // Granularity m = 4 at the proxy's width (d = 16): mup-moe's router differs from mup's only through the
+  // width ratio (1 here), so the two resolve to the same numbers; complete-mue (R = a, Bridge I down
+  // init) and jiang (raw sigmoid gates, R = 1/a) do not.
+  auto job_for_rule = [](const std::string& rule) {
+    Job j = tiny_job(1);
+    j.shape.ffn = "moe";
+    j.shape.n_experts = 16;
+    j.shape.n_active = 4;
+    j.shape.d_expert = 4;
+    j.rule = rule;
+    return j;
+  };
+  const auto mup = job_for_rule("mup"), mup_moe = job_for_rule("mup-moe");
+  REQUIRE(resolve(mup).transfer.switches != resolve(mup_moe).transfer.switches);  // the names differ ...
+  CHECK(run_fingerprint(mup) == run_fingerprint(mup_moe));                        // ... the run does not
+  CHECK(run_fingerprint(mup) != run_fingerprint(job_for_rule("complete-mue")));
+  CHECK(run_fingerprint(mup) != run_fingerprint(job_for_rule("jiang")));
+  // Off the proxy's width mup-moe's router init and LR scale as an output weight: different runs.
+  auto wide_mup = mup, wide_mup_moe = mup_moe;
+  wide_mup.shape.d_model = wide_mup_moe.shape.d_model = 32;
+  CHECK(run_fingerprint(wide_mup) != run_fingerprint(wide_mup_moe));
+}
+
 TEST_CASE("whole_gradient_noise_std: unbiased variance over minibatches, by hand", "[transformer_runs]") {
   // One tensor of two entries over 4 draws: entry 0 sees 1, 2, 3, 6 (variance (50 - 12²/4)/3 = 14/3),
   // entry 1 sees 2 four times (variance 0): σ_g = √((14/3 + 0)/2) = √(7/3).

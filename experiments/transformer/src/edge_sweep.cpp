@@ -30,11 +30,11 @@ std::string trainer_key(const models::cpu::TrainRun& run) {
 /// run_fingerprint of a job already resolved into `run` (resolved once, then trained from the same value).
 std::string fingerprint_of(const Job& job, const models::cpu::TrainRun& run) {
   auto fingerprint = theory::to_json(run.transfer);
-  for (const char* k : {"rule", "sde", "ratios", "global"}) fingerprint.erase(k);
-  // At q = 1 the batch/duration rule multiplies every value by 1: runs that differ only in its switches
-  // (a duration sweep's T0 point under sqrt, lr-only and none) are the same run.
-  if (run.transfer.ratios.q == 1.0 && fingerprint.contains("switches") && fingerprint["switches"].is_object())
-    for (const char* k : {"batch_duration", "beta_rule"}) fingerprint["switches"].erase(k);
+  // The trainer reads the resolved numbers (groups, MoE summary, architecture) and the [trainer] table
+  // (trainer_key), never the rule's name or its switch settings: two rule sources that resolve to the same
+  // numbers (mup and mup-moe at the proxy's width; a duration sweep's T0 point under sqrt, lr-only and
+  // none, where q = 1) train the same run, so it is trained once.
+  for (const char* k : {"rule", "sde", "ratios", "global", "switches"}) fingerprint.erase(k);
   return fmt::format("{}|{}|{}|{}|{}|{}|{}", fingerprint.dump(), shape_key(job.shape), job.seed, job.base.lr,
                      job.base.weight_decay, job.budget.steps, trainer_key(run));
 }
