@@ -17,7 +17,8 @@
 // lr-transfer-capacity-structure: the same on the capacity-bound task along the MoE block's structure:
 // granularity over 4 doublings (m = 1, 4, 16), shared experts and routing groups.
 // lr-transfer-capacity-sources: the rule sources side by side along that granularity axis (mup and
-// mup-moe, whose fan-in expert-width scaling docs/theory.md §6 predicts to break transfer, as controls).
+// mup-moe, whose fan-in expert-width scaling docs/theory.md §6 predicts to break transfer, as controls);
+// lr-transfer-capacity-width-sources: every rule source across width d = 16, 32, 64, SP the control.
 #include "common.hpp"
 #include "edge_sweep.hpp"
 
@@ -258,6 +259,24 @@ LrTransferSettings lr_transfer_capacity_sources_settings(Profile profile) {
     s.rules.push_back(tabulated("jiang", "jiang"));
     s.rules.push_back(tabulated("sp", "sp"));
   }
+  return s;
+}
+
+/// lr-transfer-capacity-width-sources: every rule source side by side across width d = 16, 32, 64 on the
+/// capacity-bound task (h = d, N = 4, a = 1: the MoE reference point of lr-transfer-capacity-width, one
+/// doubling below it so that the CPU affords six rules). Complete-muE judged, SP the control (no width
+/// factors: its optimum must drift down, docs/theory.md §2); mup, completep, mup-moe and jiang tabulated,
+/// each predicted to stay put (they share μP's width factors and differ from Complete-muE in WD coupling,
+/// the router's init and LR, ε and, for Jiang, the raw gate; docs/claims.md `lr-transfer`, "Rule sources
+/// across width").
+LrTransferSettings lr_transfer_capacity_width_sources_settings(Profile profile) {
+  LrTransferSettings s = lr_transfer_capacity_settings(profile);
+  s.name = "lr-transfer-capacity-width-sources";
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"d_model", {16, 32}}}, {{"d_model", {16, 32}}},
+                                              {{"d_model", {16, 32, 64}}});
+  s.rules = {claim_rule(), control("sp", "sp", {}, {"d_model"}, false)};
+  if (profile == Profile::full)
+    for (const char* rule : {"mup", "completep", "mup-moe", "jiang"}) s.rules.push_back(tabulated(rule, rule));
   return s;
 }
 
@@ -741,6 +760,15 @@ Experiment make_lr_transfer_capacity_sources_experiment() {
       "treat the MoE block differently: complete-mue judged, mup and mup-moe (fan-in expert width) as controls, jiang "
       "and sp tabulated; judged only where capacity-gate passed",
       lr_transfer_capacity_sources_settings);
+}
+
+Experiment make_lr_transfer_capacity_width_sources_experiment() {
+  return lr_transfer_family(
+      "lr-transfer-capacity-width-sources",
+      "LR sweeps on the capacity-bound task across width d = 16, 32, 64 (quick: 16, 32) with every rule source: "
+      "complete-mue judged, SP the control; mup, completep, mup-moe and jiang tabulated; judged only where "
+      "capacity-gate passed",
+      lr_transfer_capacity_width_sources_settings);
 }
 
 Experiment make_lr_transfer_capacity_structure_experiment() {

@@ -13,6 +13,7 @@ Experiment make_capacity_gate_experiment();
 Experiment make_lr_transfer_capacity_experiment();
 Experiment make_lr_transfer_capacity_structure_experiment();
 Experiment make_lr_transfer_capacity_sources_experiment();
+Experiment make_lr_transfer_capacity_width_sources_experiment();
 Experiment make_lr_transfer_capacity_width_experiment();
 Experiment make_lr_transfer_capacity_depth_experiment();
 Experiment make_lr_transfer_capacity_controls_experiment();
@@ -33,6 +34,7 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_lr_transfer_capacity_structure_experiment());
   registry.add(transformer::make_lr_transfer_capacity_sources_experiment());
   registry.add(transformer::make_lr_transfer_capacity_width_experiment());
+  registry.add(transformer::make_lr_transfer_capacity_width_sources_experiment());
   registry.add(transformer::make_lr_transfer_capacity_depth_experiment());
   registry.add(transformer::make_lr_transfer_capacity_controls_experiment());
   registry.add(transformer::make_lr_transfer_capacity_experts_experiment());
