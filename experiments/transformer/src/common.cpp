@@ -296,11 +296,12 @@ Budget capacity_bound_budget(Profile profile) {
   Budget b;
   b.batch_size = by_profile<std::int64_t>(profile, 8, 16, 16);
   b.seq_len = by_profile<std::int64_t>(profile, 32, 64, 64);
-  // quick: 100 steps. Below ~1000 steps the gate cannot pass, so every quick row on this task is
+  // quick: 60 steps. Below ~1000 steps the gate cannot pass, so every quick row on this task is
   // inconclusive ("task not capacity-bound") and the quick profile only shows that the code paths run;
-  // at 200 steps these experiments were ~200 of the main job's 280-345 s (docs/claims.md `capacity-gate`).
-  b.steps = by_profile<std::int64_t>(profile, 30, 100, 1500);
-  b.warmup = by_profile<std::int64_t>(profile, 3, 8, 100);
+  // at 200 steps these experiments were ~200 of the main job's 280-345 s, and at 100 steps the 37
+  // experiments took 306 s on an AVX2 machine (README, "The quick profile"; docs/claims.md `capacity-gate`).
+  b.steps = by_profile<std::int64_t>(profile, 30, 60, 1500);
+  b.warmup = by_profile<std::int64_t>(profile, 3, 5, 100);
   b.eval_batches = by_profile<std::int64_t>(profile, 2, 8, 16);
   b.data_source = "markov-k";
   b.markov_states = 32;
