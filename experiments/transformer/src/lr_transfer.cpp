@@ -267,7 +267,7 @@ LrTransferSettings lr_transfer_capacity_sources_settings(Profile profile) {
 /// doubling below it so that the CPU affords six rules). Complete-muE judged, SP the control (no width
 /// factors: its optimum must drift down, docs/theory.md §2); mup, completep, mup-moe and jiang tabulated,
 /// each predicted to stay put (they share μP's width factors and differ from Complete-muE in WD coupling,
-/// the router's init and LR, ε and, for Jiang, the raw gate; docs/claims.md `lr-transfer`, "Rule sources
+/// the router's init, ε and, for Jiang, the raw gate; docs/claims.md `lr-transfer`, "Rule sources
 /// across width").
 LrTransferSettings lr_transfer_capacity_width_sources_settings(Profile profile) {
   LrTransferSettings s = lr_transfer_capacity_settings(profile);
@@ -621,11 +621,10 @@ std::string control_labels(const LrTransferSettings& s) {
 void write_rule_sources(const LrTransferSettings& s, Profile profile, const Tables& t, const std::filesystem::path& dir) {
   std::string text = fmt::format(
       "# Rule-source comparison: drift of log2 lr* per doubling of each axis\n\n"
-      "Profile {}, data {}, {} steps, batch {}x{}, LR grid step {} (log2) + edge policy, {} seeds. Cell: drift [95% "
-      "paired "
-      "bootstrap CI]; ✓ holds / ✗ fails / ? inconclusive against 0 ± min(0.25, 0.5/doublings); (edge) = some optimum "
-      "still at the grid edge (not fitted). Only complete-mue rows are claims; {} (on the axes the plan "
-      "names); the other rule sources are tabulated.\n\n| axis |",
+      "Profile {}, data {}, {} steps, batch {}x{}, LR grid step {} (log2) + edge policy, {} seeds. Cell: drift "
+      "[95% paired bootstrap CI]; ✓ holds / ✗ fails / ? inconclusive against 0 ± min(0.25, 0.5/doublings); "
+      "(edge) = some optimum still at the grid edge (not fitted). Only complete-mue rows are claims; {} (on the "
+      "axes the plan names); the other rule sources are tabulated.\n\n| axis |",
       to_string(profile), s.budget.data_source, s.budget.steps, s.budget.batch_size, s.budget.seq_len, s.grid_step,
       s.seeds, control_labels(s));
   for (const auto& r : s.rules) text += " " + r.label + " |";
