@@ -18,7 +18,8 @@
 // granularity over 4 doublings (m = 1, 4, 16), shared experts and routing groups.
 // lr-transfer-capacity-sources: the rule sources side by side along that granularity axis (mup and
 // mup-moe, whose fan-in expert-width scaling docs/theory.md §6 predicts to break transfer, as controls);
-// lr-transfer-capacity-width-sources: every rule source across width d = 16, 32, 64, SP the control.
+// lr-transfer-capacity-width-sources: every rule source across width d = 16, 32, 64, SP the control;
+// lr-transfer-capacity-depth-sources: mup (no depth factors) against complete-mue across depth.
 #include "common.hpp"
 #include "edge_sweep.hpp"
 
@@ -277,6 +278,27 @@ LrTransferSettings lr_transfer_capacity_width_sources_settings(Profile profile) 
   s.rules = {claim_rule(), control("sp", "sp", {}, {"d_model"}, false)};
   if (profile == Profile::full)
     for (const char* rule : {"mup", "completep", "mup-moe", "jiang"}) s.rules.push_back(tabulated(rule, rule));
+  return s;
+}
+
+/// lr-transfer-capacity-depth-sources: the rule source that drops the depth factors, side by side with
+/// Complete-muE across depth L = 2, 4, 8 at d = 32 (N = 4, a = 1, h = d). mup (μP without CompleteP's 1/L
+/// residual multiplier and depth ε) is the control, predicted to drift down (docs/theory.md §3), with its
+/// discrimination row; mup-moe and completep are listed too, though at d = 32 they resolve to mup's and
+/// complete-mue's numbers (so their runs are shared). The same proxy, grid, seeds and edge policy as
+/// lr-transfer-capacity-depth (docs/claims.md `lr-transfer`, "Rule sources across depth").
+LrTransferSettings lr_transfer_capacity_depth_sources_settings(Profile profile) {
+  LrTransferSettings s = lr_transfer_capacity_settings(profile);
+  s.name = "lr-transfer-capacity-depth-sources";
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_layers", {1, 2}}}, {{"n_layers", {1, 2}}},
+                                              {{"n_layers", {2, 4, 8}}});
+  auto mup = control("mup", "mup", {}, {"n_layers"}, false);
+  mup.separated = true;
+  s.rules = {claim_rule(), mup};
+  if (profile == Profile::full) {
+    s.rules.push_back(tabulated("completep", "completep"));
+    s.rules.push_back(tabulated("mup-moe", "mup-moe"));
+  }
   return s;
 }
 
@@ -768,6 +790,15 @@ Experiment make_lr_transfer_capacity_width_sources_experiment() {
       "complete-mue judged, SP the control; mup, completep, mup-moe and jiang tabulated; judged only where "
       "capacity-gate passed",
       lr_transfer_capacity_width_sources_settings);
+}
+
+Experiment make_lr_transfer_capacity_depth_sources_experiment() {
+  return lr_transfer_family(
+      "lr-transfer-capacity-depth-sources",
+      "LR sweeps on the capacity-bound task across depth L = 2, 4, 8 (quick: 1, 2): complete-mue judged against mup "
+      "(no depth factors), the control that must drift down; completep and mup-moe listed (their runs are shared); "
+      "judged only where capacity-gate passed",
+      lr_transfer_capacity_depth_sources_settings);
 }
 
 Experiment make_lr_transfer_capacity_structure_experiment() {
