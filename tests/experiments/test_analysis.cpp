@@ -219,6 +219,13 @@ TEST_CASE("power check: an axis on which the wrong rule also holds is not inform
   CHECK(analysis::mark_not_informative(rows, power_holds) == 1);
   CHECK(rows.front().inconclusive());
   CHECK_THAT(rows.front().reason, Catch::StartsWith("not informative"));
+  CHECK(rows.front().reason == "not informative: the wrong rule (power check) also holds");
+  // Any other control predicted to fail is named in the reason.
+  std::vector<experiments::Verdict> again = {claim};
+  const auto control_inconclusive = experiments::judge(experiments::as_control(kStaysPut), "mup", -0.1, -0.4, 0.2);
+  REQUIRE(control_inconclusive.inconclusive());
+  CHECK(analysis::mark_not_informative(again, control_inconclusive, "control") == 1);
+  CHECK(again.front().reason == "not informative: the control did not fail");
 }
 
 TEST_CASE("per-curve bootstrap CI covers the known optimum", "[analysis]") {

@@ -148,14 +148,15 @@ experiments::Verdict discrimination_verdict(const experiments::ClaimSpec& spec, 
   return experiments::judge(spec, case_name, diff.difference, diff.ci.low, diff.ci.high);
 }
 
-std::size_t mark_not_informative(std::vector<experiments::Verdict>& claim_rows, const experiments::Verdict& power_row) {
+std::size_t mark_not_informative(std::vector<experiments::Verdict>& claim_rows, const experiments::Verdict& power_row,
+                                 const std::string& control_name) {
   if (power_row.fails()) return 0;
   std::size_t changed = 0;
   for (auto& row : claim_rows)
     if (row.kind == experiments::VerdictKind::claim && row.holds()) {
       row.outcome = experiments::Outcome::inconclusive;
-      row.reason = power_row.holds() ? "not informative: the wrong rule (power check) also holds"
-                                     : "not informative: the power check did not fail";
+      row.reason = power_row.holds() ? fmt::format("not informative: the wrong rule ({}) also holds", control_name)
+                                     : fmt::format("not informative: the {} did not fail", control_name);
       ++changed;
     }
   return changed;

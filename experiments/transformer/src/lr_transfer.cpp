@@ -621,7 +621,15 @@ std::vector<Verdict> judge_axis(const LrTransferSettings& s, const ExperimentPla
           by_rule.at(static_cast<std::size_t>(judged_rule - s.rules.begin())), *rule_drift, a, a.drifts.front(),
           seed + 7 * r));
     }
-  if (power) analysis::mark_not_informative(claims, *power);
+  // Without a power check the axis' other controls decide: a claim whose every control failed to fail
+  // is not informative either (docs/claims.md, "Power checks").
+  if (power) {
+    analysis::mark_not_informative(claims, *power);
+  } else if (!controls.empty() &&
+             std::none_of(controls.begin(), controls.end(), [](const Verdict& c) { return c.fails(); })) {
+    const auto held = std::find_if(controls.begin(), controls.end(), [](const Verdict& c) { return c.holds(); });
+    analysis::mark_not_informative(claims, held != controls.end() ? *held : controls.front(), "control");
+  }
   std::vector<Verdict> out = claims;
   out.insert(out.end(), controls.begin(), controls.end());
   if (power) out.push_back(*power);

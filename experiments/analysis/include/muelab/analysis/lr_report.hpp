@@ -70,7 +70,9 @@ struct GridExtension {
 /// The power-check rule (docs/claims.md, "Power checks"): when the deliberately wrong rule's row on an
 /// axis does not fail, that axis cannot tell a right rule from a wrong one, so a claim row on it that
 /// holds is reported inconclusive, "not informative: the wrong rule also holds". Returns how many rows
-/// it changed.
-std::size_t mark_not_informative(std::vector<experiments::Verdict>& claim_rows, const experiments::Verdict& power_row);
+/// it changed. The same rule applies to any control predicted to fail (docs/claims.md, "Power checks"):
+/// `control_name` names it in the reason.
+std::size_t mark_not_informative(std::vector<experiments::Verdict>& claim_rows, const experiments::Verdict& power_row,
+                                 const std::string& control_name = "power check");
 
 }  // namespace muelab::analysis

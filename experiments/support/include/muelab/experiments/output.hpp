@@ -41,9 +41,9 @@ class CsvTable {
 /// Whether a revision names committed code exactly: known (not empty, not "unknown") and not dirty.
 /// Only such a revision lets a journal or a finished experiment be reused.
 [[nodiscard]] bool is_clean_revision(const std::string& revision);
-/// The widest instruction set the trainer's run-time dispatch can use here: "AVX-512", "AVX2" or
-/// "baseline x86-64". The trainer's kernels and GEMMs round differently per instruction set, so runs
-/// are bit-identical across thread counts but not across these (docs/claims.md `duration-transfer`).
+/// The widest instruction set the trainer's run-time dispatch can use here: "AVX-512", "AVX2",
+/// "baseline x86-64", or "non-x86" off x86-64. The trainer's kernels and GEMMs round differently per instruction set,
+/// so runs are bit-identical across thread counts but not across these (docs/claims.md `duration-transfer`).
 [[nodiscard]] std::string instruction_set();
 /// CPU model, instruction set, logical core count and OpenMP thread count of this machine, in one line.
 [[nodiscard]] std::string machine_description();
