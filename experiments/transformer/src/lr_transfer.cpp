@@ -19,7 +19,8 @@
 // lr-transfer-capacity-sources: the rule sources side by side along that granularity axis (mup and
 // mup-moe, whose fan-in expert-width scaling docs/theory.md §6 predicts to break transfer, as controls);
 // lr-transfer-capacity-width-sources: every rule source across width d = 16, 32, 64, SP the control;
-// lr-transfer-capacity-depth-sources: mup (no depth factors) against complete-mue across depth.
+// lr-transfer-capacity-depth-sources: mup (no depth factors) against complete-mue across depth;
+// lr-transfer-capacity-shared-sources: mup (plain sum over shared experts) against complete-mue along s.
 #include "common.hpp"
 #include "edge_sweep.hpp"
 
@@ -298,7 +299,31 @@ LrTransferSettings lr_transfer_capacity_depth_sources_settings(Profile profile) 
   if (profile == Profile::full) {
     s.rules.push_back(tabulated("completep", "completep"));
     s.rules.push_back(tabulated("mup-moe", "mup-moe"));
+    // Added before the 2026-12-07 rerun (docs/claims.md): Jiang has CompleteP's 1/L branch multiplier and
+    // differs from Complete-muE by its raw gate and the norm gains' WD, so it is predicted to stay put.
+    s.rules.push_back(tabulated("jiang", "jiang"));
   }
+  return s;
+}
+
+/// lr-transfer-capacity-shared-sources: the rule sources along shared experts s = 1, 2, 4 (width d beside
+/// N = 4, a = 1, h = d). Complete-muE normalizes the block by A = 1/(a + s) (expert-down init ×√(a + s));
+/// every other source sums the a + s expert outputs with A = 1. mup is the control predicted to drift down
+/// (the down matrices' Adam updates add up over a + s experts), with its discrimination row; mup-moe is
+/// listed (same resolved numbers, so the same runs); sp (also 1/√d_head attention) and jiang (raw gate)
+/// tabulated. The same proxy, grid, seeds and edge policy as lr-transfer-capacity-structure, whose shared
+/// axis ran Complete-muE against the power check only (docs/claims.md `lr-transfer`, "Rule sources along
+/// shared experts").
+LrTransferSettings lr_transfer_capacity_shared_sources_settings(Profile profile) {
+  LrTransferSettings s = lr_transfer_capacity_settings(profile);
+  s.name = "lr-transfer-capacity-shared-sources";
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"n_shared", {1, 2}}}, {{"n_shared", {1, 2}}},
+                                              {{"n_shared", {1, 2, 4}}});
+  auto mup = control("mup", "mup", {}, {"n_shared"}, false);
+  mup.separated = true;
+  s.rules = {claim_rule(), mup};
+  if (profile == Profile::full)
+    for (const char* rule : {"mup-moe", "sp", "jiang"}) s.rules.push_back(tabulated(rule, rule));
   return s;
 }
 
@@ -804,9 +829,19 @@ Experiment make_lr_transfer_capacity_depth_sources_experiment() {
   return lr_transfer_family(
       "lr-transfer-capacity-depth-sources",
       "LR sweeps on the capacity-bound task across depth L = 2, 4, 8 (quick: 1, 2): complete-mue judged against mup "
-      "(no depth factors), the control that must drift down; completep and mup-moe listed (their runs are shared); "
+      "(no depth factors), the control that must drift down; completep and mup-moe listed (their runs are shared), "
+      "jiang tabulated; "
       "judged only where capacity-gate passed",
       lr_transfer_capacity_depth_sources_settings);
+}
+
+Experiment make_lr_transfer_capacity_shared_sources_experiment() {
+  return lr_transfer_family(
+      "lr-transfer-capacity-shared-sources",
+      "LR sweeps on the capacity-bound task along shared experts s = 1, 2, 4 (quick: 1, 2): complete-mue (block "
+      "normalized by 1/(a + s)) judged against mup (plain sum), the control that must drift down; mup-moe listed (its "
+      "runs are mup's), sp and jiang tabulated; judged only where capacity-gate passed",
+      lr_transfer_capacity_shared_sources_settings);
 }
 
 Experiment make_lr_transfer_capacity_structure_experiment() {
