@@ -51,4 +51,13 @@ with tempfile.TemporaryDirectory() as tmp:
             sys.exit(f"{name}: inconclusive row without a reason: {v}")
         if v["claim"] not in declared:
             sys.exit(f"{name}: row of claim {v['claim']} that plan.json does not declare")
+    # lr-transfer family: every separated control that runs in the smoke profile gets its discrimination
+    # row, drift(rule) - drift(control) or, for a control predicted to drift up, the reverse.
+    cases = [v["case"] for v in verdicts["verdicts"]]
+    for rule in plan.get("settings", {}).get("rules", []):
+        if not rule.get("separated") or not any(c.startswith(f"{rule['label']}: control:") for c in cases):
+            continue
+        want = f"drift({rule['label']}) - drift(" if rule.get("drifts_up") else f" - drift({rule['label']}) over"
+        if not any(want in c for c in cases):
+            sys.exit(f"{name}: no discrimination row '{want}' for the control {rule['label']}")
 print(f"{name}: smoke ok")

@@ -20,7 +20,8 @@
 // mup-moe, whose fan-in expert-width scaling docs/theory.md §6 predicts to break transfer, as controls);
 // lr-transfer-capacity-width-sources: every rule source across width d = 16, 32, 64, SP the control;
 // lr-transfer-capacity-depth-sources: mup (no depth factors) against complete-mue across depth;
-// lr-transfer-capacity-shared-sources: mup (plain sum over shared experts) against complete-mue along s.
+// lr-transfer-capacity-shared-sources: mup (plain sum over shared experts) against complete-mue along s;
+// lr-transfer-capacity-route-scale: Bridge I's R = a against R = 1 along granularity.
 #include "common.hpp"
 #include "edge_sweep.hpp"
 
@@ -59,13 +60,14 @@ struct RuleCase {
   bool power_check = false;               ///< MoE-block LR × (value / reference) after the rule
   std::int64_t only_up_to = 0;            ///< > 0: run only at axis values up to this (compute)
   std::vector<std::string> ablations;     ///< controls that remove one ingredient (Job::ablations)
-  bool separated = false;                 ///< a control predicted to drift down: gets a discrimination row
+  bool separated = false;                 ///< a control with a predicted sign: gets a discrimination row
+  bool drifts_up = false;                 ///< separated and predicted to drift up: drift(control) − drift(rule)
   std::set<std::string> axes_only;        ///< non-empty: run only on these axes (μP's init claim: width)
 };
 
 /// A rule column with every field named (the helpers below fill in what differs).
 RuleCase rule_case(const std::string& label, const std::string& rule) {
-  return {label, rule, {}, false, {}, false, false, 0, {}, false, {}};
+  return {label, rule, {}, false, {}, false, false, 0, {}, false, false, {}};
 }
 
 /// Complete-muE, the judged rule of every axis.
@@ -327,6 +329,24 @@ LrTransferSettings lr_transfer_capacity_shared_sources_settings(Profile profile)
   return s;
 }
 
+/// lr-transfer-capacity-route-scale: Bridge I's route scale removed along granularity m = 1, 4, 16 ((N, a, h)
+/// = (4m, m, d/m), 4 doublings, the active width a·h = d fixed). Complete-muE (R = a) judged; the same rule
+/// with route_scale = none (R = 1: the routed sum becomes an average of its a experts, so one Adam step
+/// moves it m times less) is the control predicted to drift up, with its discrimination row drift(R = 1) −
+/// drift(complete-mue) (docs/claims.md `lr-transfer`, "Route scale removed along granularity"). At m = 1,
+/// R = a = 1 and the two rules share their runs. The same proxy, grid, seeds and edge policy as
+/// lr-transfer-capacity-structure.
+LrTransferSettings lr_transfer_capacity_route_scale_settings(Profile profile) {
+  LrTransferSettings s = lr_transfer_capacity_settings(profile);
+  s.name = "lr-transfer-capacity-route-scale";
+  s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"granularity", {1, 2}}}, {{"granularity", {1, 2}}},
+                                              {{"granularity", {1, 4, 16}}});
+  auto r1 = control("route scale removed (R = 1)", "complete-mue", {"rule.route_scale=none"}, {"granularity"}, false);
+  r1.separated = r1.drifts_up = true;
+  s.rules = {claim_rule(), r1};
+  return s;
+}
+
 /// lr-transfer-capacity-depth: the capacity-bound task across depth L = 2, 4, 8, 16 at d = 32 (N = 4,
 /// a = 1, h = d): complete-mue (CompleteP α = 1) judged; α = ½ tabulated beside it; SP (no depth factors)
 /// as the control and the power check, both up to L = 8 (compute: an L = 16 run costs ≈ 8× an L = 2 one).
@@ -412,9 +432,16 @@ nlohmann::json settings_json(const LrTransferSettings& s) {
   nlohmann::json axes = nlohmann::json::object(), rules = nlohmann::json::array();
   for (const auto& a : s.axes) axes[a.axis] = a.values;
   for (const auto& r : s.rules)
-    rules.push_back({{"label", r.label}, {"rule", r.rule}, {"switches", r.switches}, {"judged", r.judged},
-                     {"control_axes", r.control_axes}, {"power_check", r.power_check}, {"only_up_to", r.only_up_to},
-                     {"ablations", r.ablations}, {"separated", r.separated}});
+    rules.push_back({{"label", r.label},
+                     {"rule", r.rule},
+                     {"switches", r.switches},
+                     {"judged", r.judged},
+                     {"control_axes", r.control_axes},
+                     {"power_check", r.power_check},
+                     {"only_up_to", r.only_up_to},
+                     {"ablations", r.ablations},
+                     {"separated", r.separated},
+                     {"drifts_up", r.drifts_up}});
   return {{"steps", s.budget.steps}, {"batch_size", s.budget.batch_size}, {"seq_len", s.budget.seq_len},
           {"warmup", s.budget.warmup}, {"eval_batches", s.budget.eval_batches}, {"data", s.budget.data_source},
           {"schedule", s.budget.schedule}, {"decay_fraction", s.budget.decay_fraction},
@@ -444,6 +471,10 @@ ExperimentPlan plan_for(const LrTransferSettings& s) {
   }
   plan.claims["separation"] = {s.claim_id, "drift(complete-mue) - drift(control), paired over seeds",
                                VerdictKind::claim, Sidedness::at_least, s.separation, 0.0};
+  if (std::any_of(s.rules.begin(), s.rules.end(), [](const RuleCase& r) { return r.drifts_up; }))
+    plan.claims["separation up"] = {s.claim_id,         "drift(control) - drift(complete-mue), paired over seeds",
+                                    VerdictKind::claim, Sidedness::at_least,
+                                    s.separation,       0.0};
   return plan;
 }
 
@@ -634,17 +665,23 @@ std::vector<Verdict> judge_axis(const LrTransferSettings& s, const ExperimentPla
   if (rule_drift != nullptr)
     for (const auto& [r, a] : by_rule) {
       const auto& rule = s.rules[r];
-      // Separated only from controls whose drift is predicted negative (SP across width and depth, the
-      // power check's too-large MoE LR, the ablations); Jiang's fan-in control has no predicted sign.
+      // Separated only from controls with a predicted sign: down for SP across width and depth, the power
+      // check's too-large MoE LR and the ablations; up for those marked drifts_up (R = 1 along
+      // granularity). Jiang's fan-in control has no predicted sign.
       if (kind_of(rule, name) != "control" || a.drifts.empty() || !(rule.power_check || rule.rule == "sp" || rule.separated))
         continue;
       const auto judged_rule = std::find_if(s.rules.begin(), s.rules.end(), [](const RuleCase& x) { return x.judged; });
-      separations.push_back(analysis::discrimination_verdict(
-          plan.claim("separation"),
-          fmt::format("drift({}) - drift({}) over {} {}..{}", judged_rule->label, rule.label, name,
-                      s.axes[axis].values.front(), s.axes[axis].values.back()),
-          by_rule.at(static_cast<std::size_t>(judged_rule - s.rules.begin())), *rule_drift, a, a.drifts.front(),
-          seed + 7 * r));
+      const auto& judged = by_rule.at(static_cast<std::size_t>(judged_rule - s.rules.begin()));
+      const std::string range =
+          fmt::format("over {} {}..{}", name, s.axes[axis].values.front(), s.axes[axis].values.back());
+      if (rule.drifts_up)
+        separations.push_back(analysis::discrimination_verdict(
+            plan.claim("separation up"), fmt::format("drift({}) - drift({}) {}", rule.label, judged_rule->label, range),
+            a, a.drifts.front(), judged, *rule_drift, seed + 7 * r));
+      else
+        separations.push_back(analysis::discrimination_verdict(
+            plan.claim("separation"), fmt::format("drift({}) - drift({}) {}", judged_rule->label, rule.label, range),
+            judged, *rule_drift, a, a.drifts.front(), seed + 7 * r));
     }
   // Without a power check the axis' other controls decide: a claim whose every control failed to fail
   // is not informative either (docs/claims.md, "Power checks").
@@ -842,6 +879,15 @@ Experiment make_lr_transfer_capacity_shared_sources_experiment() {
       "normalized by 1/(a + s)) judged against mup (plain sum), the control that must drift down; mup-moe listed (its "
       "runs are mup's), sp and jiang tabulated; judged only where capacity-gate passed",
       lr_transfer_capacity_shared_sources_settings);
+}
+
+Experiment make_lr_transfer_capacity_route_scale_experiment() {
+  return lr_transfer_family(
+      "lr-transfer-capacity-route-scale",
+      "LR sweeps on the capacity-bound task along granularity m = 1, 4, 16 (quick: 1, 2): complete-mue (route scale "
+      "R = a) judged against the same rule with R = 1, the Bridge I control that must drift up; judged only where "
+      "capacity-gate passed",
+      lr_transfer_capacity_route_scale_settings);
 }
 
 Experiment make_lr_transfer_capacity_structure_experiment() {

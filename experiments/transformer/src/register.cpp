@@ -16,6 +16,7 @@ Experiment make_lr_transfer_capacity_sources_experiment();
 Experiment make_lr_transfer_capacity_width_sources_experiment();
 Experiment make_lr_transfer_capacity_depth_sources_experiment();
 Experiment make_lr_transfer_capacity_shared_sources_experiment();
+Experiment make_lr_transfer_capacity_route_scale_experiment();
 Experiment make_lr_transfer_capacity_width_experiment();
 Experiment make_lr_transfer_capacity_depth_experiment();
 Experiment make_lr_transfer_capacity_controls_experiment();
@@ -40,6 +41,7 @@ void register_transformer_experiments(Registry& registry) {
   registry.add(transformer::make_lr_transfer_capacity_depth_experiment());
   registry.add(transformer::make_lr_transfer_capacity_depth_sources_experiment());
   registry.add(transformer::make_lr_transfer_capacity_shared_sources_experiment());
+  registry.add(transformer::make_lr_transfer_capacity_route_scale_experiment());
   registry.add(transformer::make_lr_transfer_capacity_controls_experiment());
   registry.add(transformer::make_lr_transfer_capacity_experts_experiment());
   registry.add(transformer::make_lr_transfer_capacity_controls_width_experiment());
