@@ -344,6 +344,10 @@ LrTransferSettings lr_transfer_capacity_route_scale_settings(Profile profile) {
   auto r1 = control("route scale removed (R = 1)", "complete-mue", {"rule.route_scale=none"}, {"granularity"}, false);
   r1.separated = r1.drifts_up = true;
   s.rules = {claim_rule(), r1};
+  // Plan change declared after the 5-seed run at 7393971 and before this one (docs/claims.md, "Route scale
+  // removed along granularity"): 10 seeds in full. R = 1 moved +0.21 [+0.04, +0.27] per doubling, between
+  // the band (0.125) and what 5 seeds resolve; seeds 1-5 are the same runs, nothing else changes.
+  if (profile == Profile::full) s.seeds = 10;
   return s;
 }
 
