@@ -1,7 +1,10 @@
-"""coord-check figures, one per axis (coord_check.png: width d; coord_check_depth.png: depth L): the
-residual-stream RMS of the last block vs step (top) and, vs the axis (bottom, log-log, mean ± SE over
-seeds), the RMS after 10 steps, its change, and the output logits' RMS at init (hollow: a documented
-exception, reported, not judged) for each rule; theory: flat in the axis (dotted), SP the control."""
+"""coord-check figures, one per axis (coord_check.png: width d; coord_check_depth.png: depth L;
+coord_check_granularity.png and coord_check_experts.png: the MoE axes m and N at a = 2): the last
+block's residual-stream RMS (MoE axes: its FFN/MoE block output RMS) vs step (top) and, vs the axis
+(bottom, log-log, mean ± SE over seeds), that RMS after 10 steps, its change, and on d and L the output
+logits' RMS at init (hollow: a documented exception, reported, not judged) for each rule; theory: flat
+in the axis (dotted) for the claims; the controls (SP; R = 1 and the MoE-block init power check on the
+MoE axes) are predicted to slope (docs/claims.md `coord-check`)."""
 import math
 import os
 import statistics
@@ -10,11 +13,20 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 from transformer_common import colours, num, plt, read_csv, save  # noqa: E402
 
-AXES = {"d_model": ("width d", "d", "coord_check"), "n_layers": ("depth L", "L", "coord_check_depth")}
+# axis -> (axis label, short name, figure name, size column of sizes.csv, its label, quantities)
+RESIDUAL = (("after 10 steps", "residual_rms", "o", "full"), ("|change|", "residual_rms_change", "s", "full"),
+            ("output logits at init (exception)", "output_logits_rms", "^", "none"))
+BLOCK = (("after 10 steps", "ffn_output_rms", "o", "full"), ("|change|", "ffn_output_rms_change", "s", "full"))
+AXES = {"d_model": ("width d", "d", "coord_check", "act_rms", "residual RMS (last block)", RESIDUAL),
+        "n_layers": ("depth L", "L", "coord_check_depth", "act_rms", "residual RMS (last block)", RESIDUAL),
+        "granularity": ("granularity m (N = 4m, a = m, h = d/m)", "m", "coord_check_granularity", "ffn_rms",
+                        "FFN/MoE output RMS (last block)", BLOCK),
+        "n_experts_a2": ("experts N (a = 2, h = d)", "N", "coord_check_experts", "ffn_rms",
+                         "FFN/MoE output RMS (last block)", BLOCK)}
 
 
 def axis_figure(out_dir, axis, rows, slopes, coord):
-    label_axis, short, name = AXES[axis]
+    label_axis, short, name, size_column, size_label, quantities = AXES[axis]
     rows = [r for r in rows if r["axis"] == axis]
     coord = [r for r in coord if r["axis"] == axis]
     if not rows:
@@ -28,17 +40,15 @@ def axis_figure(out_dir, axis, rows, slopes, coord):
         for v in values:
             mine = [r for r in rows if r["rule"] == rule and int(r["axis_value"]) == v]
             steps = sorted({int(r["step"]) for r in mine})
-            means = [statistics.mean(num(r["act_rms"]) for r in mine if int(r["step"]) == s) for s in steps]
+            means = [statistics.mean(num(r[size_column]) for r in mine if int(r["step"]) == s) for s in steps]
             ax.plot(steps, means, color=col[v], marker=".", label=f"{short}={v}")
-        ax.set_title(rule)
+        ax.set_title(rule, fontsize=8)
         ax.set_xlabel("step")
-        ax.set_ylabel("residual RMS (last block)")
+        ax.set_ylabel(size_label)
         ax.set_yscale("log")
         ax.legend(fontsize=6)
         ax = grid[1][j]
-        for label, key, marker, fill in (("after 10 steps", "residual_rms", "o", "full"),
-                                         ("|change|", "residual_rms_change", "s", "full"),
-                                         ("output logits at init (exception)", "output_logits_rms", "^", "none")):
+        for label, key, marker, fill in quantities:
             ms, ses = [], []
             for v in values:
                 vals = [num(r["value"]) for r in coord

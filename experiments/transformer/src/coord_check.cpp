@@ -8,6 +8,11 @@
 // Also the output logits' RMS at the first step (init): a documented exception, reported in
 // slopes.csv but not judged (muelab/analysis/coord_analysis.hpp). coord.csv holds every measurement
 // in the long format `muelab analyze` reads; slopes, CIs and verdicts come from the shared analysis.
+// MoE axes (declared 2026-12-07, docs/claims.md `coord-check`, "MoE axes"): the RMS of the last
+// block's FFN/MoE output after the steps and its change, against granularity m ((N, a, h) = (4m, m,
+// d/m), the active width a·h = d fixed) and against N at a = 2 (h = d). Complete-muE must keep both
+// flat (Bridge I, docs/theory.md §5.1); controls: R = 1 along m (the routed sum shrinks as 1/m, slope
+// ≈ −1) and the power check on both axes (the block's init ×2 per doubling, slope ≈ +1 at init).
 #include "common.hpp"
 
 #include "muelab/analysis/coord_analysis.hpp"
@@ -19,10 +24,20 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <set>
 
 namespace muelab::experiments::transformer {
 
 namespace {
+
+/// A rule on the MoE axes: a label, the rule and its switches, the axes it runs on, and whether it is
+/// the power check (the MoE block's init × (value / reference) after the rule).
+struct MoeAxisRule {
+  std::string label, rule;
+  std::vector<std::string> switches;
+  std::set<std::string> axes;
+  bool power_check = false;
+};
 
 /// What one profile runs (docs/claims.md, "Plans").
 struct CoordCheckSettings {
@@ -40,13 +55,24 @@ struct CoordCheckSettings {
   std::int64_t layers = 2, proxy_width = 32;
   double base_lr = 1e-2;
   std::vector<std::string> rules = {"sp", "mup", "jiang", "complete-mue"};
-  std::vector<std::string> control_rules = {"sp"};  ///< SP's coordinates grow with width (docs/theory.md §2)
+  /// The MoE axes: granularity m ((N, a, h) = (4m, m, d/m)) and N at a = 2 (h = d), both at d = proxy_width.
+  std::vector<std::int64_t> granularities, expert_counts;
+  std::vector<MoeAxisRule> moe_rules = {
+      {"complete-mue", "complete-mue", {}, {"granularity", "n_experts_a2"}, false},
+      {"route scale removed (R = 1)", "complete-mue", {"rule.route_scale=none"}, {"granularity"}, false},
+      {"power check (MoE-block init x2 per doubling)", "complete-mue", {}, {"granularity", "n_experts_a2"}, true}};
+  /// SP's coordinates grow with width (docs/theory.md §2); R = 1 shrinks the routed sum as 1/m and the
+  /// power check grows the block's init ×2 per doubling (docs/claims.md `coord-check`, "MoE axes").
+  std::vector<std::string> control_rules = {"sp", "route scale removed (R = 1)",
+                                            "power check (MoE-block init x2 per doubling)"};
 };
 
 CoordCheckSettings coord_check_settings(Profile profile) {
   CoordCheckSettings s;
   s.widths = by_profile<std::vector<std::int64_t>>(profile, {32, 64, 128}, {32, 64, 128, 256}, {32, 64, 128, 256, 512});
   s.depths = by_profile<std::vector<std::int64_t>>(profile, {2, 4}, {2, 4, 8}, {2, 4, 8, 16});
+  s.granularities = by_profile<std::vector<std::int64_t>>(profile, {1, 2, 4}, {1, 2, 4, 8}, {1, 2, 4, 8, 16});
+  s.expert_counts = by_profile<std::vector<std::int64_t>>(profile, {4, 8}, {4, 8, 16}, {4, 8, 16, 32});
   s.seeds = by_profile(profile, 2, 3, 5);
   s.steps = by_profile<std::int64_t>(profile, 4, 10, 10);
   s.resamples = by_profile<std::size_t>(profile, 200, 1000, 2000);
@@ -56,26 +82,62 @@ CoordCheckSettings coord_check_settings(Profile profile) {
 ExperimentPlan coord_check_plan(Profile profile) {
   const auto s = coord_check_settings(profile);
   ExperimentPlan plan;
-  nlohmann::json depth_rules = nlohmann::json::object();
+  nlohmann::json depth_rules = nlohmann::json::object(), moe_rules = nlohmann::json::object();
   for (const auto& [label, rule] : s.depth_rules) depth_rules[label] = {{"rule", rule.first}, {"switches", rule.second}};
-  plan.settings = {{"widths", s.widths}, {"depths", s.depths}, {"depth_rules", depth_rules}, {"seeds", s.seeds}, {"adamw_steps", s.steps}, {"base_lr", s.base_lr},
-                   {"n_layers", s.layers}, {"proxy", fmt::format("dense d={}, H=d", s.proxy_width)},
-                   {"target", "MoE N=4 a=1 h=d"}, {"rules", s.rules}, {"control_rules", s.control_rules},
-                   {"bootstrap_resamples", s.resamples}};
+  for (const auto& r : s.moe_rules)
+    moe_rules[r.label] = {{"rule", r.rule}, {"switches", r.switches}, {"axes", r.axes}, {"power_check", r.power_check}};
+  plan.settings = {
+      {"widths", s.widths},
+      {"depths", s.depths},
+      {"depth_rules", depth_rules},
+      {"seeds", s.seeds},
+      {"adamw_steps", s.steps},
+      {"base_lr", s.base_lr},
+      {"n_layers", s.layers},
+      {"proxy", fmt::format("dense d={}, H=d", s.proxy_width)},
+      {"target", "MoE N=4 a=1 h=d"},
+      {"rules", s.rules},
+      {"control_rules", s.control_rules},
+      {"bootstrap_resamples", s.resamples},
+      {"moe_axes", {{"granularity", s.granularities}, {"n_experts_a2", s.expert_counts}}},
+      {"moe_axes_shapes", "granularity m: N = 4m, a = m, h = d/m; n_experts_a2: N, a = 2, h = d; d = 32, L = 2"},
+      {"moe_axes_quantities", {"ffn_output_rms at init (step 0) and after the steps", "ffn_output_rms_change"}},
+      {"moe_rules", moe_rules},
+      {"moe_control_predictions",
+       {{"route scale removed (R = 1)", "slope -1 along m at init; after the steps and in the change negative, outside the band"},
+        {"power check (MoE-block init x2 per doubling)",
+         "slope about +1 in ffn_output_rms (its change has no prediction and is not measured)"}}}};
   plan.claims["slope"] = analysis::coord_check_spec("coord-check", 0.1);
   plan.claims["slope control"] = as_control(plan.claims["slope"]);
   return plan;
 }
 
-/// One coordinate-check run: a rule at one value of one axis ("d_model" or "n_layers").
+/// One coordinate-check run: a rule at one value of one axis ("d_model", "n_layers", or a MoE axis:
+/// "granularity", "n_experts_a2").
 struct CoordCase {
   std::string rule, axis;
   std::int64_t value = 0;
   int seed_index = 0;
   Job job;
+  bool size_only = false;  ///< the power check: its block size is predicted (slope ≈ +1), its change is not
 };
 
-/// Every run: (rule, width, seed) on the width axis, then (rule, depth, seed) on the depth axis.
+bool is_moe_axis(const std::string& axis) { return axis == "granularity" || axis == "n_experts_a2"; }
+
+/// The MoE-axis shape at `value`: granularity m -> (N, a, h) = (4m, m, d/m); n_experts_a2 -> (N, 2, d).
+void set_moe_axis(Shape& shape, const std::string& axis, std::int64_t value) {
+  if (axis == "granularity") {
+    shape.n_experts = 4 * value;
+    shape.n_active = value;
+    shape.d_expert = shape.d_model / value;
+  } else {
+    shape.n_experts = value;
+    shape.n_active = 2;
+  }
+}
+
+/// Every run: (rule, width, seed) on the width axis, (rule, depth, seed) on the depth axis, then
+/// (rule, value, seed) on each MoE axis.
 std::vector<CoordCase> coord_cases(const CoordCheckSettings& s, std::uint64_t seed) {
   Budget budget;
   budget.steps = s.steps;
@@ -103,6 +165,19 @@ std::vector<CoordCase> coord_cases(const CoordCheckSettings& s, std::uint64_t se
     for (const auto L : s.depths)
       for (int k = 0; k < s.seeds; ++k)
         cases.push_back({label, "n_layers", L, k, job_at(rule.first, s.proxy_width, L, k, rule.second)});
+  for (const auto& r : s.moe_rules)
+    for (const auto& [axis, values] : {std::pair{std::string("granularity"), s.granularities},
+                                       std::pair{std::string("n_experts_a2"), s.expert_counts}}) {
+      if (!r.axes.count(axis)) continue;
+      for (const auto v : values)
+        for (int k = 0; k < s.seeds; ++k) {
+          auto j = job_at(r.rule, s.proxy_width, s.layers, k, r.switches);
+          set_moe_axis(j.shape, axis, v);
+          // 2 per doubling of the axis relative to its first value: a deliberately wrong rule.
+          if (r.power_check) j.moe_block_init_factor = static_cast<double>(v) / static_cast<double>(values.front());
+          cases.push_back({r.label, axis, v, k, j, r.power_check});
+        }
+    }
   return cases;
 }
 
@@ -120,7 +195,7 @@ double init_logits_rms(const models::cpu::TrainRun& run, const models::cpu::Toke
 }
 
 struct CoordRun {
-  std::vector<std::map<std::string, double>> log;  ///< act_rms per logged step (key "act_rms")
+  std::vector<std::map<std::string, double>> log;  ///< per logged step: "act_rms" and "ffn_rms" of the last block
   double init_logits_rms = 0.0;
 };
 
@@ -133,12 +208,14 @@ std::vector<CoordRun> measure_coord(const std::vector<CoordCase>& cases, const E
   for (const auto& [depth, members] : by_depth) {
     std::vector<models::cpu::TrainRun> runs;
     for (const auto i : members) runs.push_back(resolve(cases[i].job));
-    const std::string column = fmt::format("act_rms_l{}", depth - 1);
-    const auto trained = train_resolved(runs, o.out_dir / "scratch", o.threads, {column});
+    const std::string column = fmt::format("act_rms_l{}", depth - 1),
+                      ffn_column = fmt::format("ffn_rms_l{}", depth - 1);
+    const auto trained = train_resolved(runs, o.out_dir / "scratch", o.threads, {column, ffn_column});
     const auto data = models::cpu::make_token_source(runs.front().data);
     for (std::size_t m = 0; m < members.size(); ++m) {
       auto& r = out[members[m]];
-      for (const auto& row : trained[m].log) r.log.push_back({{"act_rms", row.at(column)}});
+      for (const auto& row : trained[m].log)
+        r.log.push_back({{"act_rms", row.at(column)}, {"ffn_rms", row.at(ffn_column)}});
       r.init_logits_rms = init_logits_rms(runs[m], *data);
     }
   }
@@ -152,7 +229,7 @@ VerdictReport run_coord_check(const ExperimentOptions& o) {
   note(fmt::format("coord-check ({}): {} training runs", to_string(o.profile), cases.size()));
   const auto runs = measure_coord(cases, o);
 
-  CsvTable sizes({"rule", "axis", "axis_value", "seed", "step", "act_rms"});
+  CsvTable sizes({"rule", "axis", "axis_value", "seed", "step", "act_rms", "ffn_rms"});
   std::vector<analysis::CoordMeasurement> measurements;
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const auto& c = cases[i];
@@ -160,11 +237,19 @@ VerdictReport run_coord_check(const ExperimentOptions& o) {
     if (log.empty()) continue;  // no step logged: nothing to measure (the slope drops this seed)
     for (std::size_t t = 0; t < log.size(); ++t)
       sizes.add_row({c.rule, c.axis, static_cast<long long>(c.value), static_cast<long long>(c.seed_index),
-                     static_cast<long long>(t), log[t].at("act_rms")});
-    const double first = log.front().at("act_rms"), last = log.back().at("act_rms");
+                     static_cast<long long>(t), log[t].at("act_rms"), log[t].at("ffn_rms")});
     const auto last_step = static_cast<std::int64_t>(log.size()) - 1;
     const auto v = static_cast<double>(c.value);
     const std::string seed = std::to_string(c.seed_index);
+    if (is_moe_axis(c.axis)) {  // the MoE block's own output (docs/claims.md `coord-check`, "MoE axes")
+      const double first = log.front().at("ffn_rms"), last = log.back().at("ffn_rms");
+      measurements.push_back({c.rule, "ffn_output_rms", c.axis, 0, v, seed, first});  // at init
+      measurements.push_back({c.rule, "ffn_output_rms", c.axis, last_step, v, seed, last});
+      if (!c.size_only)
+        measurements.push_back({c.rule, "ffn_output_rms_change", c.axis, last_step, v, seed, std::abs(last - first)});
+      continue;
+    }
+    const double first = log.front().at("act_rms"), last = log.back().at("act_rms");
     measurements.push_back({c.rule, "residual_rms", c.axis, last_step, v, seed, last});
     measurements.push_back({c.rule, "residual_rms_change", c.axis, last_step, v, seed, std::abs(last - first)});
     measurements.push_back({c.rule, "output_logits_rms", c.axis, 0, v, seed, runs[i].init_logits_rms});
@@ -195,7 +280,8 @@ Experiment make_coord_check_experiment() {
   e.name = "coord-check";
   e.description =
       "Residual-stream RMS and its change after 10 AdamW steps vs width for sp, mup, jiang, complete-mue and vs depth "
-      "for complete-mue and sp (SP control)";
+      "for complete-mue and sp (SP control); the MoE block's output RMS and its change vs granularity m and N (a = 2) "
+      "for complete-mue (R = 1 and the MoE-block init power check as controls)";
   e.claims = {"coord-check"};
   e.plot_script = "coord_check.py";
   e.run = run_coord_check;

@@ -77,6 +77,7 @@ TrainingRecorder::TrainingRecorder(const TrainRun& run, const std::filesystem::p
   std::vector<std::string> columns = {"step", "tokens", "train_loss", "lr", "grad_norm"};
   for (const auto g : groups_) columns.push_back("update_rms_" + theory::group_name(g));
   for (std::int64_t l = 0; l < m.n_layers; ++l) columns.push_back(fmt::format("act_rms_l{}", l));
+  for (std::int64_t l = 0; l < m.n_layers; ++l) columns.push_back(fmt::format("ffn_rms_l{}", l));
   if (m.is_moe())
     for (std::int64_t l = 0; l < m.n_layers; ++l)
       for (std::int64_t e = 0; e < m.n_experts; ++e) columns.push_back(fmt::format("load_l{}_e{}", l, e));
@@ -105,6 +106,9 @@ bool TrainingRecorder::record_step(std::int64_t step, const ForwardStats& stats,
     row.push_back(it != update_rms.end() ? number(it->second) : "");
   }
   for (const double r : stats.residual_rms) row.push_back(number(r));
+  for (std::int64_t l = 0; l < run_.target.model.n_layers; ++l)  // blank where the backend does not measure it
+    row.push_back(
+        static_cast<std::size_t>(l) < stats.ffn_rms.size() ? number(stats.ffn_rms[static_cast<std::size_t>(l)]) : "");
   if (run_.target.model.is_moe()) {
     double worst = 0.0;
     for (const auto& layer : stats.load)

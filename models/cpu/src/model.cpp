@@ -386,6 +386,7 @@ ForwardStats Model<Scalar>::forward(const std::vector<std::int32_t>& tokens, con
                        ParameterGroup::ffn_down);
       c.ffn_out = c.dense.y;
     }
+    stats.ffn_rms.push_back(rms(c.ffn_out));
     x += residual * c.ffn_out;
     stats.residual_rms.push_back(rms(x));
   }

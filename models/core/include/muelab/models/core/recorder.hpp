@@ -20,6 +20,9 @@ struct ForwardStats {
   double loss = 0.0;        ///< cross-entropy + auxiliary balance losses
   double ce_loss = 0.0;     ///< cross-entropy only
   std::vector<double> residual_rms;         ///< per block, RMS of the residual stream after it
+  /// per block, RMS of the FFN/MoE block's output before the residual multiplier (coord-check's MoE
+  /// axes, docs/claims.md `coord-check`); empty where a backend does not measure it (CUDA)
+  std::vector<double> ffn_rms;
   std::vector<std::vector<double>> load;    ///< per MoE block, per expert: tokens choosing it / n
 };
 
