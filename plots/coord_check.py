@@ -14,9 +14,12 @@ sys.path.insert(0, os.path.dirname(__file__))
 from transformer_common import colours, num, plt, read_csv, save  # noqa: E402
 
 # axis -> (axis label, short name, figure name, size column of sizes.csv, its label, quantities)
-RESIDUAL = (("after 10 steps", "residual_rms", "o", "full"), ("|change|", "residual_rms_change", "s", "full"),
-            ("output logits at init (exception)", "output_logits_rms", "^", "none"))
-BLOCK = (("after 10 steps", "ffn_output_rms", "o", "full"), ("|change|", "ffn_output_rms_change", "s", "full"))
+# (legend, quantity, step: "last" or 0, marker, fill)
+RESIDUAL = (("after 10 steps", "residual_rms", "last", "o", "full"),
+            ("|change|", "residual_rms_change", "last", "s", "full"),
+            ("output logits at init (exception)", "output_logits_rms", 0, "^", "none"))
+BLOCK = (("at init", "ffn_output_rms", 0, "D", "none"), ("after 10 steps", "ffn_output_rms", "last", "o", "full"),
+         ("|change|", "ffn_output_rms_change", "last", "s", "full"))
 AXES = {"d_model": ("width d", "d", "coord_check", "act_rms", "residual RMS (last block)", RESIDUAL),
         "n_layers": ("depth L", "L", "coord_check_depth", "act_rms", "residual RMS (last block)", RESIDUAL),
         "granularity": ("granularity m (N = 4m, a = m, h = d/m)", "m", "coord_check_granularity", "ffn_rms",
@@ -48,18 +51,21 @@ def axis_figure(out_dir, axis, rows, slopes, coord):
         ax.set_yscale("log")
         ax.legend(fontsize=6)
         ax = grid[1][j]
-        for label, key, marker, fill in quantities:
+        for label, key, at, marker, fill in quantities:
+            mine = [r for r in coord if r["rule"] == rule and r["quantity"] == key]
+            if not mine:
+                continue
+            step = max(int(r["step"]) for r in mine) if at == "last" else at
             ms, ses = [], []
             for v in values:
-                vals = [num(r["value"]) for r in coord
-                        if r["rule"] == rule and r["quantity"] == key and int(float(r["axis_value"])) == v]
+                vals = [num(r["value"]) for r in mine if int(r["step"]) == step and int(float(r["axis_value"])) == v]
                 if not vals:
                     break
                 ms.append(statistics.mean(vals))
                 ses.append(statistics.stdev(vals) / math.sqrt(len(vals)) if len(vals) > 1 else 0.0)
             if len(ms) != len(values):
                 continue
-            sl = slopes.get((rule, key, axis))
+            sl = slopes.get((rule, key, axis, str(step)))
             lab = f"{label}: slope {num(sl['slope']):+.2f}" if sl else label
             ax.errorbar(values, ms, yerr=ses, marker=marker, fillstyle=fill, capsize=3, label=lab)
             ax.plot(values, [ms[0]] * len(values), ls=":", color="grey", lw=1)
@@ -73,7 +79,7 @@ def axis_figure(out_dir, axis, rows, slopes, coord):
 
 def main(out_dir):
     rows = read_csv(os.path.join(out_dir, "sizes.csv"))
-    slopes = {(r["rule"], r["quantity"], r["axis"]): r for r in read_csv(os.path.join(out_dir, "slopes.csv"))}
+    slopes = {(r["rule"], r["quantity"], r["axis"], r["step"]): r for r in read_csv(os.path.join(out_dir, "slopes.csv"))}
     coord = read_csv(os.path.join(out_dir, "coord.csv"))
     for axis in AXES:
         axis_figure(out_dir, axis, rows, slopes, coord)
