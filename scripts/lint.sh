@@ -1,13 +1,24 @@
 #!/usr/bin/env bash
 # clang-format and clang-tidy on the lines a change touches (docs/development.md §3): every C++/CUDA line
 # added or edited since BASE must be formatted as .clang-format says and pass the .clang-tidy profile.
-# BASE defaults to the commit that adopted .clang-format, so code older than the profile is checked
-# only where it is edited. clang-tidy reads build/dev/compile_commands.json (scripts/build.sh dev).
-# Usage: scripts/lint.sh [BASE]
+# BASE defaults to the commit in .ci/lint-verified — the last commit whose lint, over every line changed
+# since .clang-format was adopted, passed CI — while neither .clang-format nor .clang-tidy has changed
+# since it; otherwise to the commit that adopted .clang-format. So code older than the profile is
+# checked only where it is edited, and lines CI has already passed are not analysed again.
+# clang-tidy reads build/dev/compile_commands.json (scripts/build.sh dev). Usage: scripts/lint.sh [BASE]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh lint >/dev/null
-base="${1:-$(git log --diff-filter=A --format=%H -- .clang-format | tail -n 1)}"
+adopted="$(git log --diff-filter=A --format=%H -- .clang-format | tail -n 1)"
+verified="$(head -n 1 .ci/lint-verified 2>/dev/null | cut -d' ' -f1 || true)"
+if [ -n "${1:-}" ]; then
+  base="$1"
+elif [ -n "$verified" ] && git cat-file -e "$verified^{commit}" 2>/dev/null &&
+  git diff --quiet "$verified" HEAD -- .clang-format .clang-tidy; then
+  base="$verified"
+else
+  base="$adopted"
+fi
 if [ -z "$base" ]; then base=HEAD; fi
 code=(-- '*.cpp' '*.hpp' '*.cu' '*.cuh')
 status=0

@@ -104,7 +104,8 @@ ExperimentPlan coord_check_plan(Profile profile) {
       {"moe_axes_quantities", {"ffn_output_rms at init (step 0) and after the steps", "ffn_output_rms_change"}},
       {"moe_rules", moe_rules},
       {"moe_control_predictions",
-       {{"route scale removed (R = 1)", "slope -1 along m at init; after the steps and in the change negative, outside the band"},
+       {{"route scale removed (R = 1)",
+         "slope -1 along m at init; after the steps and in the change negative, outside the band"},
         {"power check (MoE-block init x2 per doubling)",
          "slope about +1 in ffn_output_rms (its change has no prediction and is not measured)"}}}};
   plan.claims["slope"] = analysis::coord_check_spec("coord-check", 0.1);
