@@ -12,7 +12,8 @@
 // block's FFN/MoE output after the steps and its change, against granularity m ((N, a, h) = (4m, m,
 // d/m), the active width a·h = d fixed) and against N at a = 2 (h = d). Complete-muE must keep both
 // flat (Bridge I, docs/theory.md §5.1); controls: R = 1 along m (the routed sum shrinks as 1/m, slope
-// ≈ −1) and the power check on both axes (the block's init ×2 per doubling, slope ≈ +1 at init).
+// −1 at init) and the power check on both axes (the block's up and down init ×2 per doubling: declared
+// as slope ≈ +1 at init, measured +2.1, since both factors multiply the output).
 #include "common.hpp"
 
 #include "muelab/analysis/coord_analysis.hpp"
@@ -120,7 +121,7 @@ struct CoordCase {
   std::int64_t value = 0;
   int seed_index = 0;
   Job job;
-  bool size_only = false;  ///< the power check: its block size is predicted (slope ≈ +1), its change is not
+  bool size_only = false;  ///< the power check: its block size has a predicted sign, its change does not
 };
 
 bool is_moe_axis(const std::string& axis) { return axis == "granularity" || axis == "n_experts_a2"; }
