@@ -174,6 +174,48 @@ Shape dense_proxy(std::int64_t d_model, std::int64_t n_layers) {
   return s;
 }
 
+Shape shape_along(const std::string& axis, std::int64_t v) {
+  Shape s;  // N = 4, a = 1, h = d: the MoE reference point
+  s.d_model = kMoeReferenceWidth;
+  s.n_layers = kMoeReferenceDepth;
+  if (axis == "d_model") {
+    s.d_model = v;
+    s.d_expert = v;
+  } else if (axis == "n_active") {
+    s.n_experts = 8;
+    s.n_active = v;
+  } else if (axis == "n_layers") {
+    s.n_layers = v;
+  } else if (axis == "n_experts") {
+    s.n_experts = v;
+  } else if (axis == "n_experts_a2") {  // N with two experts active (the router learns)
+    s.n_experts = v;
+    s.n_active = 2;
+  } else if (axis == "granularity") {  // (N, a, h) -> (mN, ma, h/m)
+    s.n_experts = 4 * v;
+    s.n_active = v;
+    s.d_expert = kMoeReferenceWidth / v;
+  } else if (axis == "n_shared") {  // shared experts of width d beside the routed ones
+    s.n_shared = v;
+    s.d_shared = kMoeReferenceWidth;
+  } else if (axis == "n_groups") {  // routing groups (N = 8, a = 4: g divides both)
+    s.n_experts = 8;
+    s.n_active = 4;
+    s.n_groups = v;
+  } else if (axis == "d_model_a2") {  // width with two of four experts active (the router learns)
+    s.d_model = v;
+    s.d_expert = v;
+    s.n_active = 2;
+  } else if (axis == "d_head") {  // width with 4 heads fixed: d = 4·d_head, h = d
+    s.d_head = v;
+    s.d_model = 4 * v;
+    s.d_expert = 4 * v;
+  } else {
+    throw std::logic_error("shape_along: unknown axis " + axis);
+  }
+  return s;
+}
+
 models::cpu::TrainRun resolve(const Job& job) {
   const auto& b = job.budget;
   std::string target = model_table(job.shape) + train_table(b) +

@@ -53,7 +53,7 @@ struct CoordCheckSettings {
   int seeds = 3;
   std::int64_t steps = 10;
   std::size_t resamples = 1000;
-  std::int64_t layers = 2, proxy_width = 32;
+  std::int64_t layers = kMoeReferenceDepth, proxy_width = kMoeReferenceWidth;  ///< shape_along's reference
   double base_lr = 1e-2;
   std::vector<std::string> rules = {"sp", "mup", "jiang", "complete-mue"};
   /// The MoE axes: granularity m ((N, a, h) = (4m, m, d/m)) and N at a = 2 (h = d), both at d = proxy_width.
@@ -126,18 +126,6 @@ struct CoordCase {
 
 bool is_moe_axis(const std::string& axis) { return axis == "granularity" || axis == "n_experts_a2"; }
 
-/// The MoE-axis shape at `value`: granularity m -> (N, a, h) = (4m, m, d/m); n_experts_a2 -> (N, 2, d).
-void set_moe_axis(Shape& shape, const std::string& axis, std::int64_t value) {
-  if (axis == "granularity") {
-    shape.n_experts = 4 * value;
-    shape.n_active = value;
-    shape.d_expert = shape.d_model / value;
-  } else {
-    shape.n_experts = value;
-    shape.n_active = 2;
-  }
-}
-
 /// Every run: (rule, width, seed) on the width axis, (rule, depth, seed) on the depth axis, then
 /// (rule, value, seed) on each MoE axis.
 std::vector<CoordCase> coord_cases(const CoordCheckSettings& s, std::uint64_t seed) {
@@ -174,7 +162,7 @@ std::vector<CoordCase> coord_cases(const CoordCheckSettings& s, std::uint64_t se
       for (const auto v : values)
         for (int k = 0; k < s.seeds; ++k) {
           auto j = job_at(r.rule, s.proxy_width, s.layers, k, r.switches);
-          set_moe_axis(j.shape, axis, v);
+          j.shape = shape_along(axis, v);
           // 2 per doubling of the axis relative to its first value: a deliberately wrong rule.
           if (r.power_check) j.moe_block_init_factor = static_cast<double>(v) / static_cast<double>(values.front());
           cases.push_back({r.label, axis, v, k, j, r.power_check});

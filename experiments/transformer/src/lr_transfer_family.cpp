@@ -19,7 +19,6 @@ namespace muelab::experiments::transformer {
 
 namespace {
 
-constexpr std::int64_t kBaseWidth = 32, kBaseDepth = 2;
 const std::string kPowerLabel = "power check";
 
 }  // namespace
@@ -144,48 +143,6 @@ ExperimentPlan plan_for(const LrTransferSettings& s) {
   return plan;
 }
 
-Shape shape_at(const std::string& axis, std::int64_t v) {
-  Shape s;  // N = 4, a = 1, h = d: the MoE reference point
-  s.d_model = kBaseWidth;
-  s.n_layers = kBaseDepth;
-  if (axis == "d_model") {
-    s.d_model = v;
-    s.d_expert = v;
-  } else if (axis == "n_active") {
-    s.n_experts = 8;
-    s.n_active = v;
-  } else if (axis == "n_layers") {
-    s.n_layers = v;
-  } else if (axis == "n_experts") {
-    s.n_experts = v;
-  } else if (axis == "n_experts_a2") {  // N with two experts active (the router learns)
-    s.n_experts = v;
-    s.n_active = 2;
-  } else if (axis == "granularity") {  // (N, a, h) -> (mN, ma, h/m)
-    s.n_experts = 4 * v;
-    s.n_active = v;
-    s.d_expert = kBaseWidth / v;
-  } else if (axis == "n_shared") {  // shared experts of width d beside the routed ones
-    s.n_shared = v;
-    s.d_shared = kBaseWidth;
-  } else if (axis == "n_groups") {  // routing groups (N = 8, a = 4: g divides both)
-    s.n_experts = 8;
-    s.n_active = 4;
-    s.n_groups = v;
-  } else if (axis == "d_model_a2") {  // width with two of four experts active (the router learns)
-    s.d_model = v;
-    s.d_expert = v;
-    s.n_active = 2;
-  } else if (axis == "d_head") {  // width with 4 heads fixed: d = 4·d_head, h = d
-    s.d_head = v;
-    s.d_model = 4 * v;
-    s.d_expert = 4 * v;
-  } else {
-    throw std::logic_error("lr-transfer: unknown axis " + axis);
-  }
-  return s;
-}
-
 /// One LR curve: a rule at one point of one axis.
 struct CurveKey {
   std::size_t rule, axis;
@@ -201,8 +158,8 @@ Job job_for(const LrTransferSettings& s, const CurveKey& k, double lr, int seed_
   const auto& rule = s.rules[k.rule];
   const auto& axis = s.axes[k.axis];
   Job j;
-  j.shape = shape_at(axis.axis, k.value);
-  j.base_shape = dense_proxy(kBaseWidth, kBaseDepth);
+  j.shape = shape_along(axis.axis, k.value);
+  j.base_shape = dense_proxy(kMoeReferenceWidth, kMoeReferenceDepth);
   j.base.lr = s.knob == "init_std" ? s.fixed_lr : lr;
   if (s.knob == "init_std") j.base.init_std = lr;  // the swept value
   j.base.weight_decay = s.base_weight_decay;
