@@ -170,18 +170,18 @@ LrTransferSettings lr_transfer_capacity_sources_settings(Profile profile) {
   return s;
 }
 
-/// lr-transfer-capacity-width-sources: every rule source side by side across width d = 16, 32, 64 on the
-/// capacity-bound task (h = d, N = 4, a = 1: the MoE reference point of lr-transfer-capacity-width, one
-/// doubling below it so that the CPU affords six rules). Complete-muE judged, SP the control (no width
-/// factors: its optimum must drift down, docs/theory.md §2); mup, completep, mup-moe and jiang tabulated,
-/// each predicted to stay put (they share μP's width factors and differ from Complete-muE in WD coupling,
-/// the router's init, ε and, for Jiang, the raw gate; docs/claims.md `lr-transfer`, "Rule sources
-/// across width").
+/// lr-transfer-capacity-width-sources: every rule source side by side across width d = 32, 64, 128 on the
+/// capacity-bound task (h = d, N = 4, a = 1: lr-transfer-capacity-width's range and reference point; until
+/// 2026-12-07 it ran d = 16, 32, 64, while six rules at d = 128 did not fit the CPU). Complete-muE judged,
+/// SP the control (no width factors: its optimum must drift down, docs/theory.md §2); mup, completep,
+/// mup-moe and jiang tabulated, each predicted to stay put (they share μP's width factors and differ from
+/// Complete-muE in WD coupling, the router's init, ε and, for Jiang, the raw gate; docs/claims.md
+/// `lr-transfer`, "Rule sources across width").
 LrTransferSettings lr_transfer_capacity_width_sources_settings(Profile profile) {
   LrTransferSettings s = lr_transfer_capacity_settings(profile);
   s.name = "lr-transfer-capacity-width-sources";
   s.axes = by_profile<std::vector<AxisSweep>>(profile, {{"d_model", {16, 32}}}, {{"d_model", {16, 32}}},
-                                              {{"d_model", {16, 32, 64}}});
+                                              {{"d_model", {32, 64, 128}}});
   s.rules = {claim_rule(), control_rule("sp", "sp", {}, {"d_model"}, false)};
   if (profile == Profile::full)
     for (const char* rule : {"mup", "completep", "mup-moe", "jiang"}) s.rules.push_back(tabulated(rule, rule));
@@ -422,7 +422,7 @@ Experiment make_lr_transfer_capacity_sources_experiment() {
 Experiment make_lr_transfer_capacity_width_sources_experiment() {
   return lr_transfer_family(
       "lr-transfer-capacity-width-sources",
-      "LR sweeps on the capacity-bound task across width d = 16, 32, 64 (quick: 16, 32) with every rule source: "
+      "LR sweeps on the capacity-bound task across width d = 32, 64, 128 (quick: 16, 32) with every rule source: "
       "complete-mue judged, SP the control; mup, completep, mup-moe and jiang tabulated; judged only where "
       "capacity-gate passed",
       lr_transfer_capacity_width_sources_settings);
