@@ -219,7 +219,9 @@ LrTransferSettings lr_transfer_capacity_depth_sources_settings(Profile profile) 
 /// listed (same resolved numbers, so the same runs); sp (also 1/√d_head attention) and jiang (raw gate)
 /// tabulated. The same proxy, grid, seeds and edge policy as lr-transfer-capacity-structure, whose shared
 /// axis ran Complete-muE against the power check only (docs/claims.md `lr-transfer`, "Rule sources along
-/// shared experts").
+/// shared experts"). From 2026-12-07 the full profile has 10 seeds and the power check as a second control
+/// (a plan change declared there before its run: mup's s = 4 upper tail split at 5 seeds, and the power
+/// check along s, run in lr-transfer-capacity-structure, missed failing by 0.04 octave).
 LrTransferSettings lr_transfer_capacity_shared_sources_settings(Profile profile) {
   LrTransferSettings s = lr_transfer_capacity_settings(profile);
   s.name = "lr-transfer-capacity-shared-sources";
@@ -228,8 +230,11 @@ LrTransferSettings lr_transfer_capacity_shared_sources_settings(Profile profile)
   auto mup = control_rule("mup", "mup", {}, {"n_shared"}, false);
   mup.separated = true;
   s.rules = {claim_rule(), mup};
-  if (profile == Profile::full)
+  if (profile == Profile::full) {
+    s.seeds = 10;
+    s.rules.push_back(power_check_rule());
     for (const char* rule : {"mup-moe", "sp", "jiang"}) s.rules.push_back(tabulated(rule, rule));
+  }
   return s;
 }
 
