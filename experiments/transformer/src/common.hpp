@@ -107,11 +107,14 @@ struct JobResult {
 /// The unit-expansion dense proxy of a shape's width and depth (docs/theory.md §5: tune once on it).
 [[nodiscard]] Shape dense_proxy(std::int64_t d_model, std::int64_t n_layers);
 
-/// The MoE reference point of the transformer experiments (d = 32, L = 2, N = 4, a = 1, h = d) moved
-/// along one named axis: d_model, d_model_a2 (a = 2), d_head (4 heads), n_layers, n_active (N = 8),
-/// n_experts, n_experts_a2 (a = 2), granularity ((N, a, h) = (4m, m, d/m)), n_shared (width d),
-/// n_groups (N = 8, a = 4). Used by the lr-transfer family and coord-check's MoE axes.
+/// Width and depth of the transformer experiments' MoE reference point (d = 32, L = 2, N = 4, a = 1,
+/// h = d) and of the dense proxy they transfer from.
 inline constexpr std::int64_t kMoeReferenceWidth = 32, kMoeReferenceDepth = 2;
+
+/// The MoE reference point moved along one named axis: d_model, d_model_a2 (a = 2), d_head (4 heads),
+/// n_layers, n_active (N = 8), n_experts, n_experts_a2 (a = 2), granularity ((N, a, h) = (4m, m, d/m)),
+/// n_shared (width d), n_groups (N = 8, a = 4). Used by the lr-transfer family and coord-check's MoE
+/// axes; an unknown axis is a programming error (std::logic_error).
 [[nodiscard]] Shape shape_along(const std::string& axis, std::int64_t value);
 
 /// Resolves a job through the trainer's own config loader and the transfer engine (throws the
