@@ -18,7 +18,8 @@ namespace {
 
 struct ExperimentCommandOptions {
   std::vector<std::string> names;
-  bool all = false, list = false, strict = false, no_plot = false, show_plan = false, gather = false;
+  bool all = false, list = false, strict = false, no_plot = false, show_plan = false, gather = false,
+       no_run_cache = false;
   std::string profile = "quick", out = "results/quick";
   std::uint64_t seed = 7;
   int threads = 0;
@@ -84,6 +85,7 @@ int run(const ExperimentCommandOptions& o) {
   options.seed = o.seed;
   options.threads = o.threads;
   options.plot = !o.no_plot;
+  if (!o.no_run_cache) options.run_cache = std::filesystem::path(o.out) / "run-cache.tsv";  // docs/development.md §4
   std::vector<experiments::VerdictReport> reports;
   std::size_t unexpected = 0;
   const auto start = std::chrono::steady_clock::now();
@@ -120,6 +122,9 @@ void add_experiment_command(CLI::App& app, int& exit_status, const std::string& 
   cmd->add_option("--seed", o->seed, "base seed")->capture_default_str();
   cmd->add_option("--threads", o->threads, "OpenMP threads (0: default)");
   cmd->add_flag("--no-plot", o->no_plot, "do not draw figures");
+  cmd->add_flag("--no-run-cache", o->no_run_cache,
+                "train every run, even one that another experiment already trained under this revision and kernels "
+                "(OUT/run-cache.tsv is then neither read nor written)");
   cmd->add_flag("--plan", o->show_plan, "print the declared plans (grids, seeds, claims with tolerances) as JSON; run nothing");
   cmd->add_flag("--strict", o->strict, "exit 1 when a verdict is not as expected");
   cmd->add_flag("--gather", o->gather, "rewrite OUT/REPORT.md from the verdicts.json files under OUT; run nothing");

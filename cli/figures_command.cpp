@@ -25,7 +25,7 @@ struct FiguresOptions {
   std::vector<std::string> only;
   std::uint64_t seed = 7;
   int threads = 0;
-  bool strict = false, allow_dirty = false, resume = false;
+  bool strict = false, allow_dirty = false, resume = false, no_run_cache = false;
   std::string command;
 };
 
@@ -56,6 +56,7 @@ int run(const FiguresOptions& o) {
   options.seed = o.seed;
   options.threads = o.threads;
   options.plot = false;  // drawn here, in the background, while the next experiment runs
+  if (!o.no_run_cache) options.run_cache = report_dir / "run-cache.tsv";  // docs/development.md §4
   std::vector<experiments::VerdictReport> reports;
   std::map<std::string, std::vector<std::string>> figure_links;
   // Waits for the figure script in flight (at most one) and copies its figures to OUT/figures/.
@@ -141,6 +142,9 @@ void add_figures_command(CLI::App& app, int& exit_status, const std::string& com
                 "keep experiments this revision already finished at this profile and seed (rerun the same command "
                 "after a kill; in-process sweeps also resume their unfinished runs)");
   cmd->add_flag("--strict", o->strict, "exit 1 when a verdict is not as expected");
+  cmd->add_flag("--no-run-cache", o->no_run_cache,
+                "train every run, even one that another experiment already trained under this revision and kernels "
+                "(PROFILE/run-cache.tsv is then neither read nor written)");
   cmd->callback([o, &exit_status] { exit_status = run(*o); });
 }
 

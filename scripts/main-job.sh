@@ -18,4 +18,7 @@ $muelab transfer --base experiments/configs/worked-example/base-lm.toml \
                  --target experiments/configs/worked-example/target-moe.toml --compare
 echo
 echo "== Every experiment, quick profile: verdicts in results/quick/REPORT.md, figures in results/figures/ =="
+# A fresh run cache: inside this job a run that several experiments share is trained once, and every
+# distinct run is trained (none is read back from an earlier main job; docs/development.md §4).
+rm -f results/quick/run-cache.tsv
 $muelab figures --profile quick --out results

@@ -16,6 +16,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <unistd.h>
 
@@ -343,6 +344,92 @@ TEST_CASE("sweep_curves_until_interior resumes an interrupted sweep with the sam
   const auto other = sweep_curves_until_interior(grids, 2, job_at, policy, work, 1, "other", "fff0000");
   CHECK(other.resumed == 0);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("the run cache gives a second experiment the runs a first one trained, with the same numbers",
+          "[transformer_runs]") {
+  // docs/development.md §4, "Runs shared between experiments": two sweeps with their own scratch folders
+  // (two experiments) and one cache file; the second trains only what the first did not.
+  const auto dir = scratch("run-cache");
+  std::filesystem::remove_all(dir);
+  const auto cache = dir / "run-cache.tsv";
+  const auto job_at = [](std::size_t curve, double log2_lr, int seed) {
+    auto j = tiny_job(static_cast<std::uint64_t>(seed) + 1);
+    j.base.lr = std::exp2(log2_lr);
+    j.shape = dense_proxy(curve == 0 ? 16 : 32, 1);
+    return j;
+  };
+  const EdgePolicy policy;
+  const std::string revision = "abc1234";
+  const std::vector<std::vector<double>> first_grids = {{-9.0, -8.5, -8.0}};
+  const auto first = sweep_curves_until_interior(first_grids, 2, job_at, policy, dir / "first" / "scratch", 1, "first",
+                                                 revision, nullptr, cache);
+  CHECK(first.cached == 0);
+  REQUIRE(first.trained > 0);
+  REQUIRE(std::filesystem::exists(cache));
+  {  // every line is keyed by the revision and the kernel tag
+    std::ifstream in(cache);
+    std::size_t lines = 0;
+    for (std::string line; std::getline(in, line); ++lines)
+      CHECK(line.rfind(revision + " " + kernel_tag() + "\t", 0) == 0);
+    CHECK(lines == first.trained);
+  }
+  // A second experiment sweeps the first one's curve (read back) and one of its own (trained).
+  const std::vector<std::vector<double>> second_grids = {{-9.0, -8.5, -8.0}, {-9.0, -8.5, -8.0}};
+  const auto second = sweep_curves_until_interior(second_grids, 2, job_at, policy, dir / "second" / "scratch", 1,
+                                                  "second", revision, nullptr, cache);
+  CHECK(second.resumed == 0);
+  CHECK(second.cached == first.trained);
+  CHECK(second.trained > second.cached);  // the second curve was trained
+  REQUIRE(second.runs[0].size() == first.runs[0].size());
+  for (std::size_t k = 0; k < first.runs[0].size(); ++k) {
+    CHECK(second.runs[0][k].log2_x == first.runs[0][k].log2_x);
+    CHECK(second.runs[0][k].loss == first.runs[0][k].loss);
+  }
+  // Without the cache the second curve's numbers are the same: the cache changes where a number comes
+  // from, never the number.
+  const auto alone =
+      sweep_curves_until_interior(second_grids, 2, job_at, policy, dir / "alone" / "scratch", 1, "alone", revision);
+  CHECK(alone.cached == 0);
+  for (std::size_t c = 0; c < alone.runs.size(); ++c) {
+    REQUIRE(alone.runs[c].size() == second.runs[c].size());
+    for (std::size_t k = 0; k < alone.runs[c].size(); ++k) CHECK(alone.runs[c][k].loss == second.runs[c][k].loss);
+  }
+  // Other code (another revision) or a dirty tree: nothing is read back.
+  const auto other = sweep_curves_until_interior(first_grids, 2, job_at, policy, dir / "other" / "scratch", 1, "other",
+                                                 "fff0000", nullptr, cache);
+  CHECK(other.cached == 0);
+  const auto dirty = sweep_curves_until_interior(first_grids, 2, job_at, policy, dir / "dirty" / "scratch", 1, "dirty",
+                                                 "fff0000-dirty", nullptr, cache);
+  CHECK(dirty.cached == 0);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("run_fingerprint names the data, batch, evaluation and dtype a run reads", "[transformer_runs]") {
+  // The run cache shares runs between experiments, whose budgets differ: every input the trainer reads
+  // must separate two runs (a shared fingerprint would hand one experiment another's loss).
+  auto capacity = tiny_job(1);
+  capacity.budget.data_source = "markov-k";
+  const auto key = run_fingerprint(capacity);
+  CHECK(run_fingerprint(capacity) == key);
+  const auto differs = [&](const std::function<void(Job&)>& change) {
+    auto j = capacity;
+    change(j);
+    return run_fingerprint(j) != key;
+  };
+  CHECK(differs([](Job& j) { j.budget.data_source = "markov"; }));
+  CHECK(differs([](Job& j) { j.budget.markov_temperature = 0.3; }));
+  CHECK(differs([](Job& j) { j.budget.markov_seed = 8; }));
+  CHECK(differs([](Job& j) { j.budget.markov_order = 1; }));
+  CHECK(differs([](Job& j) { j.budget.markov_states = 16; }));
+  CHECK(differs([](Job& j) { j.budget.batch_size = 4; }));
+  CHECK(differs([](Job& j) { j.budget.seq_len = 16; }));
+  CHECK(differs([](Job& j) { j.budget.eval_batches = 2; }));
+  CHECK(differs([](Job& j) { j.budget.eval_interval = 1; }));
+  CHECK(differs([](Job& j) { j.budget.schedule = "cosine"; }));
+  CHECK(differs([](Job& j) { j.budget.warmup = 1; }));
+  CHECK(differs([](Job& j) { j.seed = 2; }));
+  CHECK(differs([](Job& j) { j.budget.steps = 4; }));
 }
 
 TEST_CASE("run_fingerprint: the batch/duration switches matter only where q != 1", "[transformer_runs]") {

@@ -190,7 +190,7 @@ MoeAxisSweeps measure_sweeps(const Bridge2Settings& s, const ExperimentOptions& 
         if (curve.power) j.moe_block_lr_factor = power_factor(m.axes[curve.axis], curve.point);
         return j;
       },
-      s.edge, o.out_dir / "scratch", o.threads, "bridge2-transformer");
+      s.edge, o, "bridge2-transformer");
   return m;
 }
 
@@ -451,8 +451,8 @@ VerdictReport run_bridge2_transformer(const ExperimentOptions& o) {
   control_csv.write(o.out_dir / "control.csv");
   sigma_csv.write(o.out_dir / "sigma0.csv");
   judge_only_if_capacity_bound("bridge2-transformer", report.verdicts, o.out_dir);
-  note(fmt::format("bridge2-transformer: {} runs requested, {} trained ({} resumed), {:.0f} s", m.sweep.requested, m.sweep.trained,
-                   m.sweep.resumed,
+  note(fmt::format("bridge2-transformer: {} runs requested, {} trained ({} resumed, {} from the run cache), {:.0f} s",
+                   m.sweep.requested, m.sweep.trained, m.sweep.resumed, m.sweep.cached,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
   return report;
 }

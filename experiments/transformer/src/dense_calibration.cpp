@@ -48,7 +48,7 @@ DenseCalibration calibrate_dense_proxy(const Shape& proxy, const Budget& budget,
           j.seed = options.seed * 1000 + 700 + static_cast<std::uint64_t>(s);
           return j;
         },
-        plan.edge, options.out_dir / "scratch", options.threads, "  dense proxy: " + knob + " sweep");
+        plan.edge, options, "  dense proxy: " + knob + " sweep");
     std::vector<analysis::LrRun> runs;
     for (const auto& r : swept.runs.front())
       runs.push_back({{}, std::to_string(options.seed * 1000 + 700 + static_cast<std::uint64_t>(r.seed)), std::exp2(r.log2_x),

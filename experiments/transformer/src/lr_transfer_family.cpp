@@ -193,8 +193,8 @@ Measured measure(const LrTransferSettings& s, const ExperimentOptions& o) {
     }
   m.sweep = sweep_curves_until_interior(
       grids, s.seeds,
-      [&](std::size_t c, double x, int seed) { return job_for(s, m.keys[c], std::exp2(x), seed, o.seed); }, s.edge,
-      o.out_dir / "scratch", o.threads, s.name);
+      [&](std::size_t c, double x, int seed) { return job_for(s, m.keys[c], std::exp2(x), seed, o.seed); }, s.edge, o,
+      s.name);
   return m;
 }
 
@@ -372,8 +372,8 @@ VerdictReport run_with(const LrTransferSettings& s, const ExperimentOptions& o) 
   const auto start = std::chrono::steady_clock::now();
   const auto plan = plan_for(s);
   const auto m = measure(s, o);
-  note(fmt::format("{} ({}): {} runs requested, {} trained ({} resumed)", s.name, to_string(o.profile),
-                   m.sweep.requested, m.sweep.trained, m.sweep.resumed));
+  note(fmt::format("{} ({}): {} runs requested, {} trained ({} resumed, {} from the run cache)", s.name,
+                   to_string(o.profile), m.sweep.requested, m.sweep.trained, m.sweep.resumed, m.sweep.cached));
   Tables t;
   table_curves(s, m, t);
   VerdictReport report;

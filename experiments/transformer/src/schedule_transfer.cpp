@@ -299,7 +299,7 @@ ScheduleMeasured measure(const ScheduleSettings& s, const ExperimentOptions& o) 
           }
   m.sweep = sweep_curves_until_interior(
       grids, s.seeds, [&](std::size_t c, double x, int seed) { return schedule_job(s, m.curves[c], x, seed, o.seed); },
-      s.edge, o.out_dir / "scratch", o.threads, s.experiment);
+      s.edge, o, s.experiment);
   return m;
 }
 
@@ -514,8 +514,8 @@ void write_tables(const ScheduleTables& t, const std::filesystem::path& dir) {
 void finish(const ScheduleSettings& s, const ScheduleMeasured& m, const ExperimentOptions& o, VerdictReport& report,
             std::chrono::steady_clock::time_point start) {
   judge_only_if_capacity_bound(s.experiment, report.verdicts, o.out_dir);
-  note(fmt::format("{}: {} runs requested, {} trained ({} resumed), {:.0f} s", s.experiment, m.sweep.requested,
-                   m.sweep.trained, m.sweep.resumed,
+  note(fmt::format("{}: {} runs requested, {} trained ({} resumed, {} from the run cache), {:.0f} s", s.experiment,
+                   m.sweep.requested, m.sweep.trained, m.sweep.resumed, m.sweep.cached,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
 }
 

@@ -148,7 +148,7 @@ TargetGrid sweep_target(const EverythingSettings& s, const BaseHyperparameters& 
           base.weight_decay = std::exp2(g.log2_wd[c]);
           return everything_job(s, "complete-mue", base, seed, o.seed);
         },
-        s.edge, o.out_dir / "scratch", o.threads, "transfer-everything: target LR x WD grid", "", &memo);
+        s.edge, o, "transfer-everything: target LR x WD grid", &memo);
     double best = std::numeric_limits<double>::infinity();
     for (std::size_t c = 0; c < g.sweep.curves.size(); ++c) {
       const auto where = g.sweep.curves[c].minimum();
@@ -256,9 +256,10 @@ VerdictReport run_transfer_everything(const ExperimentOptions& o) {
   grid_csv.write(o.out_dir / "grid.csv");
   regret_csv.write(o.out_dir / "regret.csv");
   judge_only_if_capacity_bound("transfer-everything", report.verdicts, o.out_dir);
-  note(fmt::format("transfer-everything: {} grid runs requested, {} trained ({} resumed), {:.0f} s", grid.sweep.requested,
-                   grid.sweep.trained, grid.sweep.resumed,
-                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
+  note(fmt::format(
+      "transfer-everything: {} grid runs requested, {} trained ({} resumed, {} from the run cache), {:.0f} s",
+      grid.sweep.requested, grid.sweep.trained, grid.sweep.resumed, grid.sweep.cached,
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
   return report;
 }
 

@@ -208,8 +208,8 @@ std::vector<TargetRuns> measure_targets(const TuneOnceSettings& s, const std::ve
   const double transferred_x = std::log2(tuned.lr);
   const auto own = sweep_curves_until_interior(
       std::vector<std::vector<double>>(targets.size(), initial_grid), s.target_seeds,
-      [&](std::size_t t, double x, int k) { return job_at(t, "complete-mue", std::exp2(x), k); }, s.edge,
-      o.out_dir / "scratch", o.threads, "tune-dense-once: target LR sweeps");
+      [&](std::size_t t, double x, int k) { return job_at(t, "complete-mue", std::exp2(x), k); }, s.edge, o,
+      "tune-dense-once: target LR sweeps");
   const auto missing = std::numeric_limits<double>::quiet_NaN();
   const auto n_seeds = static_cast<std::size_t>(s.target_seeds);
   std::vector<TargetRuns> out(targets.size());

@@ -162,7 +162,7 @@ MoeAxisSweeps measure(const WdSettings& s, const ExperimentOptions& o) {
         if (curve.power) j.moe_block_wd_factor *= power_factor(m.axes[curve.axis], curve.point);
         return j;
       },
-      s.edge, o.out_dir / "scratch", o.threads, "wd-transfer");
+      s.edge, o, "wd-transfer");
   return m;
 }
 
@@ -302,8 +302,8 @@ VerdictReport run_wd_transfer(const ExperimentOptions& o) {
   t.optima.write(o.out_dir / "optima.csv");
   t.drifts.write(o.out_dir / "drifts.csv");
   judge_only_if_capacity_bound("wd-transfer", report.verdicts, o.out_dir);
-  note(fmt::format("wd-transfer: {} runs requested, {} trained ({} resumed), {:.0f} s", m.sweep.requested,
-                   m.sweep.trained, m.sweep.resumed,
+  note(fmt::format("wd-transfer: {} runs requested, {} trained ({} resumed, {} from the run cache), {:.0f} s",
+                   m.sweep.requested, m.sweep.trained, m.sweep.resumed, m.sweep.cached,
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()));
   return report;
 }

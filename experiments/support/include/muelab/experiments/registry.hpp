@@ -22,6 +22,10 @@ struct ExperimentOptions {
   int threads = 0;                ///< 0: OpenMP default
   bool plot = true;               ///< draw the figure after the run
   std::string command;            ///< the command line that started the run (written to run.json)
+  /// The shared run cache (docs/development.md §4, "Runs shared between experiments"): a file that the
+  /// in-process sweeps of every experiment read and append, so a training run that another experiment
+  /// already trained under the same clean revision and kernels is read back. Empty: off.
+  std::filesystem::path run_cache;
 };
 
 struct Experiment {
