@@ -17,6 +17,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 using namespace muelab::experiments;
 
@@ -309,4 +310,25 @@ TEST_CASE("the machine line names the instruction set that the cpuinfo flags sho
   const bool avx2 = has("avx2") && has("fma") && has("bmi2");
   const bool avx512 = avx2 && has("avx512f") && has("avx512dq") && has("avx512vl") && has("avx512bw");
   CHECK(isa == (avx512 ? "AVX-512" : avx2 ? "AVX2" : "baseline x86-64"));
+}
+
+TEST_CASE("the registry lists experiments in the order they were added, not by name", "[experiments][registry]") {
+  // `muelab figures` runs Registry::all() in order: an experiment that reads another's result (capacity-gate's
+  // gate.json) must come after it even when its name sorts first (batch-transfer, bridge2-transformer).
+  Registry registry;
+  for (const char* name : {"capacity-gate", "batch-transfer", "zeta", "alpha"}) {
+    Experiment e;
+    e.name = name;
+    registry.add(std::move(e));
+  }
+  std::vector<std::string> names;
+  for (const auto* e : registry.all()) names.push_back(e->name);
+  CHECK(names == std::vector<std::string>{"capacity-gate", "batch-transfer", "zeta", "alpha"});
+  REQUIRE(registry.find("alpha") != nullptr);
+  CHECK(registry.find("alpha")->name == "alpha");
+  CHECK(registry.find("beta") == nullptr);
+  Experiment twice;
+  twice.name = "zeta";
+  CHECK_THROWS_AS(registry.add(std::move(twice)), std::logic_error);
+  CHECK(registry.all().size() == 4);
 }

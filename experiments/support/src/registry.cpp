@@ -33,6 +33,7 @@ void Registry::add(Experiment experiment) {
   if (experiments_.count(experiment.name) != 0)
     throw std::logic_error("experiment registered twice: " + experiment.name);
   auto name = experiment.name;
+  order_.push_back(name);
   experiments_.emplace(std::move(name), std::move(experiment));
 }
 
@@ -43,7 +44,7 @@ const Experiment* Registry::find(const std::string& name) const {
 
 std::vector<const Experiment*> Registry::all() const {
   std::vector<const Experiment*> list;
-  for (const auto& [name, experiment] : experiments_) list.push_back(&experiment);
+  for (const auto& name : order_) list.push_back(&experiments_.at(name));
   return list;
 }
 

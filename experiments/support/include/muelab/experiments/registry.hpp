@@ -44,10 +44,14 @@ class Registry {
  public:
   void add(Experiment experiment);  ///< throws on a duplicate name
   [[nodiscard]] const Experiment* find(const std::string& name) const;
+  /// In the order they were added: `muelab figures` and `muelab experiment --all` run them in this
+  /// order, so an experiment whose result another one reads is registered before it (capacity-gate
+  /// before every experiment on its task).
   [[nodiscard]] std::vector<const Experiment*> all() const;
 
  private:
   std::map<std::string, Experiment> experiments_;
+  std::vector<std::string> order_;  ///< names in the order of add()
 };
 
 /// Every experiment linked into this binary (filled by the generated registrar list).
