@@ -39,6 +39,14 @@ Job tiny_job(std::uint64_t seed) {
   return j;
 }
 
+/// A sweep's job: curve 0 at d = 16, curve 1 at d = 32, the swept value as log2 of the base LR.
+Job two_width_job(std::size_t curve, double log2_lr, int seed) {
+  auto j = tiny_job(static_cast<std::uint64_t>(seed) + 1);
+  j.base.lr = std::exp2(log2_lr);
+  j.shape = dense_proxy(curve == 0 ? 16 : 32, 1);
+  return j;
+}
+
 std::filesystem::path scratch(const std::string& name) {
   return std::filesystem::temp_directory_path() / ("muelab-test-" + name + "-" + std::to_string(::getpid()));
 }
@@ -297,12 +305,7 @@ TEST_CASE("sweep_curves_until_interior resumes an interrupted sweep with the sam
   const auto dir = scratch("resume-sweep");
   std::filesystem::remove_all(dir);
   const auto work = dir / "scratch";
-  const auto job_at = [](std::size_t curve, double log2_lr, int seed) {
-    auto j = tiny_job(static_cast<std::uint64_t>(seed) + 1);
-    j.base.lr = std::exp2(log2_lr);
-    j.shape = dense_proxy(curve == 0 ? 16 : 32, 1);
-    return j;
-  };
+  const auto job_at = two_width_job;
   const std::vector<std::vector<double>> grids = {{-9.0, -8.5, -8.0}, {-9.0, -8.5, -8.0}};
   const EdgePolicy policy;
   const std::string revision = "abc1234";
@@ -353,12 +356,7 @@ TEST_CASE("the run cache gives a second experiment the runs a first one trained,
   const auto dir = scratch("run-cache");
   std::filesystem::remove_all(dir);
   const auto cache = dir / "run-cache.tsv";
-  const auto job_at = [](std::size_t curve, double log2_lr, int seed) {
-    auto j = tiny_job(static_cast<std::uint64_t>(seed) + 1);
-    j.base.lr = std::exp2(log2_lr);
-    j.shape = dense_proxy(curve == 0 ? 16 : 32, 1);
-    return j;
-  };
+  const auto job_at = two_width_job;
   const EdgePolicy policy;
   const std::string revision = "abc1234";
   const std::vector<std::vector<double>> first_grids = {{-9.0, -8.5, -8.0}};
