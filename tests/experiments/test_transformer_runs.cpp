@@ -74,6 +74,52 @@ TEST_CASE("train_resolved trains resolved runs and keeps the per-step log in mem
   CHECK(train_resolved({}, scratch("empty"), 1).empty());
 }
 
+TEST_CASE("train_resolved: a batch is trained longest first, each result at its own index", "[transformer_runs]") {
+  // Cheapest first on input: the longest-first order reverses it. Every result must still be the
+  // one of its own run, trained alone.
+  std::vector<models::cpu::TrainRun> runs;
+  for (const std::size_t curve : {0, 1, 0, 1})
+    runs.push_back(resolve(two_width_job(curve, -8.0, static_cast<int>(runs.size()))));
+  REQUIRE(estimated_run_cost(runs[1]) > estimated_run_cost(runs[0]));
+  const auto together = train_resolved(runs, scratch("longest-first"), 2);
+  for (std::size_t k = 0; k < runs.size(); ++k) {
+    const auto alone = train_resolved({runs[k]}, scratch("alone"), 1);
+    CHECK(together[k].loss == alone.front().loss);
+    CHECK(together[k].train_loss == alone.front().train_loss);
+  }
+}
+
+TEST_CASE("estimated_run_cost orders the capacity task's shapes as their measured times do", "[transformer_runs]") {
+  // Measured on the 2-core machine (docs/claims.md, compute plan): a d = 64 run ≈ 2.5× and a d = 128
+  // run ≈ 7× a d = 32 run; granularity m = 16 (64 experts of width 2, 16 active) ≈ 5× m = 1.
+  const auto cost = [](const Shape& shape, std::int64_t steps) {
+    Job j;
+    j.shape = shape;
+    j.base_shape = dense_proxy(32, 2);
+    j.budget = capacity_bound_budget(Profile::full);
+    j.budget.steps = steps;
+    return estimated_run_cost(resolve(j));
+  };
+  const auto moe = [](std::int64_t d, std::int64_t m) {
+    Shape s = dense_proxy(d, 2);
+    s.ffn = "moe";
+    s.n_experts = 4 * m;
+    s.n_active = m;
+    s.d_expert = d / m;
+    return s;
+  };
+  const double base = cost(moe(32, 1), 1500);
+  CHECK(cost(moe(64, 1), 1500) / base == Approx(2.7).epsilon(0.1));
+  CHECK(cost(moe(128, 1), 1500) / base == Approx(8.0).epsilon(0.1));
+  CHECK(cost(moe(32, 16), 1500) / base == Approx(5.0).epsilon(0.1));
+  CHECK(cost(moe(32, 4), 1500) > base);
+  CHECK(cost(moe(32, 16), 1500) > cost(moe(32, 4), 1500));
+  CHECK(cost(moe(32, 1), 3000) == Approx(2.0 * base));  // proportional to the steps
+  Shape deep = moe(32, 1);
+  deep.n_layers = 4;
+  CHECK(cost(deep, 1500) > 1.8 * base);
+}
+
 TEST_CASE("run_fingerprint: runs that differ only in a [trainer] switch are different runs", "[transformer_runs]") {
   // Regression: the fingerprint once held only the transfer, shape, seed, LR, WD and steps, so a
   // trainer.norm_gains_trainable=true curve was deduplicated against the plain rule's runs.

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <fstream>
@@ -14,8 +15,9 @@
 #include <limits>
 #include <memory>
 #include <mutex>
-#include <stdexcept>
+#include <numeric>
 #include <omp.h>
+#include <stdexcept>
 
 namespace muelab::experiments::transformer {
 
@@ -240,6 +242,27 @@ models::cpu::TrainRun resolve(const Job& job) {
   return run;
 }
 
+double estimated_run_cost(const models::cpu::TrainRun& run) {
+  const auto& m = run.target.model;
+  const auto& t = run.target.train;
+  const auto d = static_cast<double>(m.d_model);
+  const double gate = m.has_gate() ? 1.5 : 1.0;                           // SwiGLU's third matrix
+  double block = 4.0 * d * d + 2.0 * static_cast<double>(t.seq_len) * d;  // q, k, v, out; scores and mixing
+  constexpr double per_copy = 150.0, per_element = 50.0;  // dispatch/combine copies; norms, residuals, activations
+  if (m.is_moe()) {
+    const auto routed = static_cast<double>(m.n_active) * static_cast<double>(m.d_expert);
+    const auto shared = static_cast<double>(m.n_shared) * static_cast<double>(m.d_shared);
+    block += 2.0 * d * (routed + shared) * gate + static_cast<double>(m.n_experts) * d +
+             per_copy * static_cast<double>(m.n_active + m.n_shared) * d;
+  } else {
+    block += 2.0 * d * static_cast<double>(m.d_ffn) * gate;
+  }
+  block += per_element * d;
+  const double vocab = run.data.source == "fortunes" ? 100.0 : static_cast<double>(run.data.markov_states);
+  const double per_token = static_cast<double>(m.n_layers) * block + 2.0 * vocab * d;
+  return per_token * t.tokens_total();
+}
+
 std::vector<JobResult> run_jobs(const std::vector<Job>& jobs, const std::filesystem::path& scratch, int threads,
                                 const std::vector<std::string>& log_columns) {
   std::vector<models::cpu::TrainRun> runs;
@@ -285,9 +308,17 @@ std::vector<JobResult> train_resolved(const std::vector<models::cpu::TrainRun>& 
   std::size_t done = 0;
   std::exception_ptr failure;
   const int team = threads > 0 ? threads : 0;
+  // Longest first: the workers take runs from one queue, so the batch ends with its shortest runs and
+  // its wall time is close to total/threads (docs/development.md §4, "Order of a batch").
+  std::vector<std::size_t> order(runs.size());
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  std::vector<double> cost;
+  cost.reserve(runs.size());
+  for (const auto& r : runs) cost.push_back(estimated_run_cost(r));
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return cost[a] > cost[b]; });
 #pragma omp parallel for schedule(dynamic, 1) num_threads(team > 0 ? team : omp_get_max_threads())
   for (std::ptrdiff_t i = 0; i < n; ++i) {
-    const auto k = static_cast<std::size_t>(i);
+    const auto k = order[static_cast<std::size_t>(i)];
     const auto dir = scratch / fmt::format("run{:05d}", k);
     auto& out = results[k];
     try {  // an exception must not leave the OpenMP region: kept and rethrown after the loop
