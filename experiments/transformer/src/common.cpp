@@ -242,7 +242,7 @@ models::cpu::TrainRun resolve(const Job& job) {
   return run;
 }
 
-double estimated_run_cost(const models::cpu::TrainRun& run) {
+double estimated_run_cost(const models::cpu::TrainRun& run, std::int64_t vocab_size) {
   const auto& m = run.target.model;
   const auto& t = run.target.train;
   const auto d = static_cast<double>(m.d_model);
@@ -258,8 +258,7 @@ double estimated_run_cost(const models::cpu::TrainRun& run) {
     block += 2.0 * d * static_cast<double>(m.d_ffn) * gate;
   }
   block += per_element * d;
-  const double vocab = run.data.source == "fortunes" ? 100.0 : static_cast<double>(run.data.markov_states);
-  const double per_token = static_cast<double>(m.n_layers) * block + 2.0 * vocab * d;
+  const double per_token = static_cast<double>(m.n_layers) * block + 2.0 * static_cast<double>(vocab_size) * d;
   return per_token * t.tokens_total();
 }
 
@@ -314,7 +313,7 @@ std::vector<JobResult> train_resolved(const std::vector<models::cpu::TrainRun>& 
   std::iota(order.begin(), order.end(), std::size_t{0});
   std::vector<double> cost;
   cost.reserve(runs.size());
-  for (const auto& r : runs) cost.push_back(estimated_run_cost(r));
+  for (const auto& r : runs) cost.push_back(estimated_run_cost(r, data->vocab_size()));
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return cost[a] > cost[b]; });
 #pragma omp parallel for schedule(dynamic, 1) num_threads(team > 0 ? team : omp_get_max_threads())
   for (std::ptrdiff_t i = 0; i < n; ++i) {

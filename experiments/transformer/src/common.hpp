@@ -124,11 +124,13 @@ inline constexpr std::int64_t kMoeReferenceWidth = 32, kMoeReferenceDepth = 2;
 /// A run's relative training cost (arbitrary units, proportional to its steps), used only to order a
 /// batch longest first so that the last runs of a batch are short and no worker idles behind one long
 /// run (docs/development.md §4, "Order of a batch"). It counts the multiply-adds per token of each block
-/// (attention projections and scores, the active FFN or experts, the router) plus a per-copy term for
-/// every expert a token is dispatched to and a per-element term, calibrated so that a d = 64 and a d = 128
-/// run cost ≈ 2.7× and ≈ 8× a d = 32 run and granularity m = 16 ≈ 5× m = 1, as measured (docs/claims.md).
-/// It never changes a result: the runs are independent and each is keyed by its own index.
-[[nodiscard]] double estimated_run_cost(const models::cpu::TrainRun& run);
+/// (attention projections and scores, the active FFN or experts, the router, the head over `vocab_size`
+/// tokens) plus a per-copy term for every expert a token is dispatched to and a per-element term. With
+/// those two terms it gives a d = 64 and a d = 128 run 2.7× and 8.1× the cost of a d = 32 run and
+/// granularity m = 16 5.2× m = 1, against ≈ 2.5×, ≈ 7× and ≈ 5× measured (docs/claims.md, compute plan):
+/// close enough to order runs. It never changes a result: the runs are independent and each is stored
+/// at its own index.
+[[nodiscard]] double estimated_run_cost(const models::cpu::TrainRun& run, std::int64_t vocab_size);
 
 /// Trains every job (OpenMP over jobs, trainer on 1 thread), in `scratch` (removed afterwards).
 /// `log_columns` are log.csv columns kept per step.
